@@ -1,0 +1,1 @@
+"""Code shared by the tweetlens Lambda functions: the message contract and observability."""

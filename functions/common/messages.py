@@ -1,0 +1,74 @@
+"""The contracts between the pipeline's stages.
+
+``PhotoMessage`` is the body of every message on a route queue: the producer writes it, the
+classifier reads it, the state machine carries it and the workflow dead-letter queue keeps it.
+``ClassifyRequest`` is the input of one ClassifyImage execution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# SQS accepts 256 KiB per message; a post is at most a few KB, so anything near this is abuse.
+MAX_TEXT_LENGTH = 4_000
+MAX_URL_LENGTH = 2_048
+# Step Functions execution names: at most 80 characters of [0-9A-Za-z_-].
+EXECUTION_NAME_HASH_CHARS = 64
+
+
+class PhotoMessage(BaseModel):
+    """One photo of one post, routed to one queue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH)]
+    post_id: Annotated[str, Field(pattern=r"^[0-9]{1,25}$")]
+    media_key: Annotated[str, Field(min_length=1, max_length=64)]
+    text: Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+    hashtags: Annotated[list[Annotated[str, Field(min_length=1, max_length=140)]], Field(max_length=100)]
+    route: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+    # How many times this message came back from the workflow dead-letter queue: a replay
+    # must start a new execution, a redelivery must not (see ``execution_name``).
+    attempt: Annotated[int, Field(ge=0, le=99)] = 0
+
+    @field_validator("url")
+    @classmethod
+    def _https_without_credentials(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "https":
+            raise ValueError("url must use https")
+        if not parts.hostname:
+            raise ValueError("url has no host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("url must not carry credentials")
+        return url
+
+    def execution_name(self) -> str:
+        """Deterministic Step Functions execution name for this image and replay attempt.
+
+        The same URL and attempt always give the same name, so a redelivered message cannot
+        start a second Standard execution (StartExecution answers ExecutionAlreadyExists).
+        """
+        return f"{url_digest(self.url)[:EXECUTION_NAME_HASH_CHARS]}-{self.attempt}"
+
+
+def url_digest(url: str) -> str:
+    """Hex SHA-256 of an image URL: the S3 key stem and execution name stem."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+class ClassifyRequest(BaseModel):
+    """Input of one ClassifyImage execution, built by the classifier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: PhotoMessage
+    # Epoch seconds. The Claim state cannot do clock arithmetic, so the classifier computes
+    # the claim lease (now + the state machine's timeout) when it starts the execution.
+    requested_at: int
+    lease_expires_at: int
+    source_queue_arn: str
