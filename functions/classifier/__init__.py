@@ -1,0 +1,1 @@
+"""ClassifierFunction: route queue batches in, one ClassifyImage execution per new image URL out."""

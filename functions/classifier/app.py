@@ -1,0 +1,52 @@
+"""ClassifierFunction handler: SQS batch from a route queue -> partial batch response."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from classifier.logic import Classifier
+from classifier.models import RouteQueueRecord
+from classifier.observability import logger, metrics, tracer
+from classifier.settings import load_settings
+
+settings = load_settings(os.environ)
+# Metrics read the namespace when observability was imported; use the value just validated.
+metrics.namespace = settings.metrics_namespace
+classifier = Classifier(
+    settings=settings,
+    sqs=boto3.client("sqs"),
+    stepfunctions=boto3.client("stepfunctions"),
+    dynamodb=boto3.client("dynamodb"),
+    metrics=metrics,
+    clock=time.time,
+    sleep=time.sleep,
+)
+processor = BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Start one execution per new image URL; report only the records worth retrying.
+
+    When every record fails, Powertools raises ``BatchProcessingError`` instead of listing them
+    all: the invocation fails and SQS delivers the whole batch again, which is the same effect.
+    A failed ResultsTable lookup (``DoneLookupFailed``) also fails the invocation, before any
+    record has been handled.
+    """
+    batch = classifier.open_batch(event["Records"])
+    return process_partial_response(
+        event=event, record_handler=batch.handle_record, processor=processor, context=context
+    )

@@ -1,0 +1,320 @@
+"""Turn one batch of route queue records into ClassifyImage executions.
+
+Every record ends in exactly one of these ways: an execution is started for it, it is a
+duplicate (its URL is DONE, or another record of the batch carries it), its execution already
+exists, it is rejected to its route's dead-letter queue, or it is left on the queue as a batch
+item failure because something outside the message went wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from pydantic import ValidationError
+
+from classifier.lookup import DoneLookupFailed, find_done_urls
+from classifier.models import FailureMetric, Outcome, Rejection, RouteQueueRecord
+from classifier.observability import logger, tracer
+from classifier.settings import ClassifierSettings
+from common.messages import ClassifyRequest, PhotoMessage, url_digest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Message attributes count towards the SQS message size limit and the rejected body is
+# forwarded whole, so the reason stays short.
+MAX_REASON_CHARS = 1_024
+# JSON keys of an invalid body end up in the reason (pydantic reports unknown fields by name):
+# keep each short, and keep only characters SQS accepts in a String attribute.
+MAX_LOCATION_PART_CHARS = 64
+_NOT_SQS_ATTRIBUTE_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# Error codes that say "not now" rather than "never": the record is received again later.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "ProvisionedThroughputExceededException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        # Step Functions: too many open executions; they finish and make room.
+        "ExecutionLimitExceeded",
+        "KmsThrottlingException",
+        "KmsThrottled",
+    }
+)
+
+
+class UnknownSourceQueue(Exception):
+    """A record came from a queue missing from ROUTE_DLQ_URLS: the deployment is out of sync."""
+
+
+class RecordNotInBatch(Exception):
+    """The record handler got a record that ``open_batch`` never saw: a wiring bug."""
+
+
+class DeadLetterSendFailed(Exception):
+    """A rejected message could not be put on its route's dead-letter queue."""
+
+
+class ExecutionStartFailed(Exception):
+    """StartExecution failed for a valid message; ``transient`` tells whether waiting helps."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether an AWS call that raised ``error`` may succeed if simply tried again later."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
+    return isinstance(error, BotoConnectionError | HTTPClientError)
+
+
+def parse_body(body: str) -> Rejection | PhotoMessage:
+    """Validate a record body into a ``PhotoMessage``, or say why it can never be one."""
+    try:
+        return PhotoMessage.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        error = "NotJson" if any(e["type"] == "json_invalid" for e in errors) else "InvalidMessage"
+        reason = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors)
+        return Rejection(error=error, reason=_attribute_safe(reason))
+
+
+def _location(loc: Iterable[int | str]) -> str:
+    parts = [str(part)[:MAX_LOCATION_PART_CHARS] for part in loc]
+    return ".".join(parts) if parts else "body"
+
+
+def _attribute_safe(text: str) -> str:
+    cleaned = _NOT_SQS_ATTRIBUTE_CHARS.sub("?", text)
+    if len(cleaned) <= MAX_REASON_CHARS:
+        return cleaned
+    return cleaned[: MAX_REASON_CHARS - 3] + "..."
+
+
+def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
+    return metric
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What the pre-pass learnt about one record, keyed by its receipt handle."""
+
+    parsed: PhotoMessage | Rejection
+    owns_url: bool
+
+
+class Classifier:
+    """Long-lived per container: settings, clients and metrics; opens one ``Batch`` per event."""
+
+    def __init__(
+        self,
+        *,
+        settings: ClassifierSettings,
+        sqs: SQSClient,
+        stepfunctions: SFNClient,
+        dynamodb: DynamoDBClient,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.settings = settings
+        self.sqs = sqs
+        self.stepfunctions = stepfunctions
+        self.dynamodb = dynamodb
+        self.metrics = metrics
+        self.clock = clock
+        self.sleep = sleep
+
+    # The Batch it returns is no JSON document for X-Ray metadata.
+    @tracer.capture_method(capture_response=False)
+    def open_batch(self, raw_records: Iterable[Mapping[str, Any]]) -> Batch:
+        """Validate every body and look up all their URLs in one go, before any record is handled.
+
+        Raises ``DoneLookupFailed`` when ResultsTable cannot answer: no record has been touched
+        yet, so failing the whole invocation lets SQS hand the same batch back later.
+        """
+        planned: dict[str, _Planned] = {}
+        # URL -> (attempt, receipt handle) of the record that will start its execution.
+        owners: dict[str, tuple[int, str]] = {}
+        for raw in raw_records:
+            try:
+                record = RouteQueueRecord.model_validate(raw)
+            except ValidationError:
+                # Not an SQS record at all: BatchProcessor reports it as a failure by itself.
+                continue
+            if record.eventSourceARN not in self.settings.route_dlq_urls:
+                continue
+            parsed = parse_body(record.body)
+            planned[record.receiptHandle] = _Planned(parsed=parsed, owns_url=False)
+            if isinstance(parsed, PhotoMessage):
+                current = owners.get(parsed.url)
+                # A replay (higher attempt) wins: its execution name is the one not yet used.
+                if current is None or parsed.attempt > current[0]:
+                    owners[parsed.url] = (parsed.attempt, record.receiptHandle)
+        for _, receipt_handle in owners.values():
+            planned[receipt_handle] = _Planned(parsed=planned[receipt_handle].parsed, owns_url=True)
+        try:
+            done = find_done_urls(
+                self.dynamodb, self.settings.results_table, owners.keys(), self.sleep
+            )
+        except DoneLookupFailed as exc:
+            # Keys left unprocessed have no cause and are a capacity problem, hence transient.
+            transient = exc.__cause__ is None or is_transient(cast("Exception", exc.__cause__))
+            logger.error(
+                "Could not look up known URLs; the whole batch will be received again",
+                transient=transient,
+                exc_info=True,
+            )
+            _count(
+                self.metrics, FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION
+            )
+            raise
+        return Batch(self, planned, done)
+
+
+class Batch:
+    """One invocation's view: which records carry new URLs, and the record handler."""
+
+    def __init__(
+        self, classifier: Classifier, planned: Mapping[str, _Planned], done_urls: frozenset[str]
+    ) -> None:
+        self._classifier = classifier
+        self._settings = classifier.settings
+        self._planned = planned
+        self.done_urls = done_urls
+
+    @tracer.capture_method
+    def handle_record(self, record: RouteQueueRecord) -> Outcome:
+        """Record handler for Powertools' ``BatchProcessor``: an exception = batch item failure."""
+        logger.append_keys(message_id=record.messageId)
+        try:
+            return self._handle(record)
+        finally:
+            logger.remove_keys(["message_id", "url_sha256"])
+
+    def _handle(self, record: RouteQueueRecord) -> Outcome:
+        dlq_url = self._settings.route_dlq_urls.get(record.eventSourceARN)
+        if dlq_url is None:
+            logger.error(
+                "Record from a queue missing in ROUTE_DLQ_URLS; fix the deployment",
+                event_source_arn=record.eventSourceARN,
+            )
+            self._count(FailureMetric.CONFIGURATION)
+            raise UnknownSourceQueue(f"no dead-letter queue known for {record.eventSourceARN}")
+        planned = self._planned.get(record.receiptHandle)
+        if planned is None:
+            raise RecordNotInBatch(f"record {record.messageId} was not in the opened batch")
+        if isinstance(planned.parsed, Rejection):
+            return self._reject(record, dlq_url, planned.parsed)
+        message = planned.parsed
+        logger.append_keys(url_sha256=url_digest(message.url))
+        if message.url in self.done_urls:
+            logger.info("Image already classified; not starting", attempt=message.attempt)
+            return self._count(Outcome.DUPLICATE)
+        if not planned.owns_url:
+            logger.info("Another record of this batch carries this image", attempt=message.attempt)
+            return self._count(Outcome.DUPLICATE)
+        return self._start(record, message)
+
+    def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            "error": {"DataType": "String", "StringValue": rejection.error},
+            "reason": {"DataType": "String", "StringValue": rejection.reason},
+        }
+        try:
+            self._classifier.sqs.send_message(
+                QueueUrl=dlq_url, MessageBody=record.body, MessageAttributes=attributes
+            )
+        except (ClientError, BotoCoreError) as exc:
+            transient = is_transient(exc)
+            logger.error(
+                "Could not send a rejected message to its dead-letter queue",
+                dead_letter_queue=dlq_url,
+                error=rejection.error,
+                transient=transient,
+                exc_info=True,
+            )
+            self._count(FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION)
+            raise DeadLetterSendFailed(f"SendMessage to {dlq_url} failed: {exc}") from exc
+        logger.warning(
+            "Rejected message sent to its dead-letter queue",
+            error=rejection.error,
+            reason=rejection.reason,
+            dead_letter_queue=dlq_url,
+        )
+        return self._count(Outcome.REJECTED)
+
+    def _start(self, record: RouteQueueRecord, message: PhotoMessage) -> Outcome:
+        now = int(self._classifier.clock())
+        request = ClassifyRequest(
+            message=message,
+            requested_at=now,
+            lease_expires_at=now + self._settings.claim_lease_seconds,
+            source_queue_arn=record.eventSourceARN,
+        )
+        name = message.execution_name()
+        try:
+            response = self._classifier.stepfunctions.start_execution(
+                stateMachineArn=self._settings.state_machine_arn,
+                name=name,
+                input=request.model_dump_json(),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                # Same name = same image and attempt: a redelivery of work already under way.
+                logger.info("Execution already exists", execution_name=name)
+                return self._count(Outcome.ALREADY_STARTED)
+            raise self._start_failed(name, exc) from exc
+        except BotoCoreError as exc:
+            raise self._start_failed(name, exc) from exc
+        logger.info(
+            "Execution started", execution_arn=response["executionArn"], attempt=message.attempt
+        )
+        return self._count(Outcome.STARTED)
+
+    def _start_failed(self, name: str, exc: Exception) -> ExecutionStartFailed:
+        # Either way the record stays on its queue. A transient error clears by itself; any
+        # other (StateMachineDoesNotExist, InvalidArn, AccessDenied, ...) means the deployment
+        # is broken, not the message: it is retried until the redrive policy moves it to the
+        # route's dead-letter queue, where it waits to be sent back once the stack is fixed.
+        transient = is_transient(exc)
+        if transient:
+            logger.warning("StartExecution failed; record will be retried", execution_name=name)
+            self._count(FailureMetric.TRANSIENT)
+        else:
+            logger.error(
+                "StartExecution refused a valid message; check the deployment",
+                execution_name=name,
+                state_machine_arn=self._settings.state_machine_arn,
+                exc_info=True,
+            )
+            self._count(FailureMetric.CONFIGURATION)
+        return ExecutionStartFailed(f"StartExecution {name} failed: {exc}", transient=transient)
+
+    def _count[T: (Outcome, FailureMetric)](self, metric: T) -> T:
+        return _count(self._classifier.metrics, metric)

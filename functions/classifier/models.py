@@ -1,0 +1,45 @@
+"""Models of what crosses ClassifierFunction's boundaries besides the shared contract."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RouteQueueRecord(SqsRecordModel):
+    """One SQS record from a route queue.
+
+    The body stays a string on purpose: a body that is not a valid ``PhotoMessage`` must go to
+    the route's dead-letter queue at once, whereas a model failure inside Powertools'
+    ``BatchProcessor`` would make it a batch item failure, received five more times.
+    """
+
+    body: str
+
+
+class Outcome(StrEnum):
+    """How a record ended when it was deleted from its queue; each value is a metric name."""
+
+    STARTED = "ExecutionStarted"
+    DUPLICATE = "Duplicate"
+    ALREADY_STARTED = "AlreadyStarted"
+    REJECTED = "Rejected"
+
+
+class FailureMetric(StrEnum):
+    """Metric names of records left on the queue (batch item failures) to be received again."""
+
+    TRANSIENT = "TransientFailure"
+    CONFIGURATION = "ConfigurationError"
+
+
+class Rejection(BaseModel):
+    """Why a body can never become a ``PhotoMessage``: the route DLQ's message attributes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    error: Literal["NotJson", "InvalidMessage"]
+    reason: Annotated[str, Field(min_length=1)]

@@ -1,0 +1,1 @@
+"""FetchImageFunction: the state machine's safe download of one image into S3."""

@@ -1,0 +1,503 @@
+"""ClassifierFunction's record handling, driven through Powertools' BatchProcessor as in app.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from botocore.exceptions import BotoCoreError, EndpointConnectionError, NoCredentialsError
+
+from classifier.logic import (
+    Classifier,
+    DeadLetterSendFailed,
+    ExecutionStartFailed,
+    RecordNotInBatch,
+    UnknownSourceQueue,
+    is_transient,
+    parse_body,
+)
+from classifier.lookup import DoneLookupFailed
+from classifier.models import Rejection, RouteQueueRecord
+from classifier.settings import load_settings
+from common.messages import PhotoMessage
+from tests.unit.classifier.classifier_testkit import (
+    CLAIM_LEASE_SECONDS,
+    Cloud,
+    client_error,
+    load_event,
+    no_sleep,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+NOW = 1_732_700_000
+THROTTLED = client_error("ThrottlingException", "Rate exceeded", "StartExecution")
+
+
+class FailingStepFunctions:
+    """moto's Step Functions, except that StartExecution raises for chosen execution names."""
+
+    def __init__(self, real: SFNClient, failures: dict[str, Exception]) -> None:
+        self._real = real
+        self._failures = failures
+
+    def start_execution(self, **kwargs: Any) -> Any:
+        if kwargs["name"] in self._failures:
+            raise self._failures[kwargs["name"]]
+        return self._real.start_execution(**kwargs)
+
+
+class FailingSQS:
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+        self.sent = 0
+
+    def send_message(self, **kwargs: Any) -> Any:
+        self.sent += 1
+        raise self._error
+
+
+class FailingDynamoDB:
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        raise client_error("AccessDeniedException", "not authorized", "BatchGetItem")
+
+
+def make_classifier(
+    cloud: Cloud,
+    metrics: Metrics,
+    *,
+    sqs: object | None = None,
+    stepfunctions: object | None = None,
+    dynamodb: object | None = None,
+    environment: dict[str, str] | None = None,
+) -> Classifier:
+    return Classifier(
+        settings=load_settings(cloud.environment() | (environment or {})),
+        sqs=cast("SQSClient", sqs or cloud.sqs),
+        stepfunctions=cast("SFNClient", stepfunctions or cloud.stepfunctions),
+        dynamodb=cast("DynamoDBClient", dynamodb or cloud.dynamodb),
+        metrics=metrics,
+        clock=lambda: NOW + 0.75,
+        sleep=no_sleep,
+    )
+
+
+def process(classifier: Classifier, event: dict[str, Any]) -> PartialItemFailureResponse:
+    """What app.lambda_handler does, with a given Classifier."""
+    batch = classifier.open_batch(event["Records"])
+    processor = BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord)
+    return process_partial_response(
+        event=event, record_handler=batch.handle_record, processor=processor
+    )
+
+
+def counted(metrics: Metrics) -> dict[str, float]:
+    """Sum of every metric recorded so far (not yet flushed)."""
+    return {name: sum(entry["Value"]) for name, entry in metrics.metric_set.items()}
+
+
+def message_of(event: dict[str, Any], index: int) -> PhotoMessage:
+    return PhotoMessage.model_validate_json(event["Records"][index]["body"])
+
+
+def execution_name(url: str, attempt: int) -> str:
+    return f"{hashlib.sha256(url.encode()).hexdigest()}-{attempt}"
+
+
+def expected_input(record: dict[str, Any], source_queue_arn: str) -> dict[str, Any]:
+    return {
+        "message": json.loads(record["body"]),
+        "requested_at": NOW,
+        "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
+        "source_queue_arn": source_queue_arn,
+    }
+
+
+def test_replay_starts_an_execution_named_after_its_attempt(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the first execution for this image (attempt 0) exists and failed
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = message.model_copy(update={"attempt": 0})
+    cloud.stepfunctions.start_execution(
+        stateMachineArn=cloud.state_machine_arn, name=first.execution_name(), input="{}"
+    )
+    cloud.put_result(message.url, "FAILED")
+
+    # WHEN the message replayed from the workflow DLQ (attempt 1) is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN a second execution starts under the attempt-1 name, with the replayed message
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions() == {
+        execution_name(message.url, 0): {},
+        execution_name(message.url, 1): expected_input(event["Records"][0], cloud.cats_queue_arn),
+    }
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_done_url_is_never_started(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the replayed image was classified meanwhile
+    event = load_event("classifier_sqs_replay.json")
+    cloud.put_result(message_of(event, 0).url, "DONE")
+
+    # WHEN the message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is deleted as a duplicate and nothing is started
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions() == {}
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def test_done_urls_in_a_batch_are_skipped_and_the_rest_started(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN two of the batch's images are DONE and one is IN_PROGRESS (the Claim state decides)
+    event = load_event("classifier_sqs_batch.json")
+    cloud.put_result(message_of(event, 0).url, "DONE")
+    cloud.put_result(message_of(event, 1).url, "DONE")
+    cloud.put_result(message_of(event, 3).url, "IN_PROGRESS")
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN records 0 and 1, and record 4 (same image as record 0), are duplicates
+    assert response == {"batchItemFailures": []}
+    assert sorted(cloud.executions()) == sorted(
+        execution_name(message_of(event, index).url, 0) for index in (3, 5, 6, 7, 8, 9)
+    )
+    assert counted(metrics) == {"ExecutionStarted": 6, "Duplicate": 3, "Rejected": 1}
+
+
+def test_same_url_twice_in_a_batch_starts_once_from_the_first_record(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the batch sample, where record 4 carries the image of record 0 from another post
+    event = load_event("classifier_sqs_batch.json")
+    assert message_of(event, 4).url == message_of(event, 0).url
+
+    # WHEN the batch is processed
+    process(make_classifier(cloud, metrics), event)
+
+    # THEN the image's one execution carries record 0's message
+    executions = cloud.executions()
+    name = execution_name(message_of(event, 0).url, 0)
+    assert executions[name] == expected_input(event["Records"][0], cloud.cats_queue_arn)
+    assert len(executions) == 8
+
+
+def test_replay_wins_over_a_fresh_message_for_the_same_url(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN one batch with the replayed message first received as attempt 0, then as attempt 1
+    replay = load_event("classifier_sqs_replay.json")["Records"][0]
+    fresh = replay | {
+        "messageId": "7f1c0e52-58a4-4f55-9a55-1c7a3a1c2b01",
+        "receiptHandle": "AQEBfreshcopy",
+        "body": message_of({"Records": [replay]}, 0)
+        .model_copy(update={"attempt": 0})
+        .model_dump_json(),
+    }
+    event = {"Records": [fresh, replay]}
+    url = message_of(event, 1).url
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN only the replay's execution starts (attempt 0 may already exist and have failed)
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(url, 1)]
+    assert counted(metrics) == {"ExecutionStarted": 1, "Duplicate": 1}
+
+
+def test_existing_execution_counts_as_done(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN an execution with the message's name already exists (a redelivered message)
+    event = load_event("classifier_sqs_replay.json")
+    name = message_of(event, 0).execution_name()
+    cloud.stepfunctions.start_execution(
+        stateMachineArn=cloud.state_machine_arn, name=name, input='{"earlier": true}'
+    )
+
+    # WHEN the message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN StartExecution's ExecutionAlreadyExists deletes the record without a new execution
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions() == {name: {"earlier": True}}
+    assert counted(metrics) == {"AlreadyStarted": 1}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        THROTTLED,
+        client_error("ServiceUnavailable", "try again", "StartExecution", status=503),
+        EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com/"),
+    ],
+    ids=["throttled", "unavailable", "connection"],
+)
+def test_transient_start_failure_fails_only_that_record(
+    cloud: Cloud, metrics: Metrics, error: Exception
+) -> None:
+    # GIVEN StartExecution fails transiently for the image of the batch's second record
+    event = load_event("classifier_sqs_batch.json")
+    failing = execution_name(message_of(event, 1).url, 0)
+    stepfunctions = FailingStepFunctions(cloud.stepfunctions, {failing: error})
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics, stepfunctions=stepfunctions), event)
+
+    # THEN exactly that record is reported for SQS to deliver again; the others are done
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert len(cloud.executions()) == 7
+    assert counted(metrics) == {
+        "ExecutionStarted": 7,
+        "TransientFailure": 1,
+        "Duplicate": 1,
+        "Rejected": 1,
+    }
+
+
+def test_missing_state_machine_fails_the_record_as_a_configuration_error(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN STATE_MACHINE_ARN names a state machine that does not exist
+    event = load_event("classifier_sqs_replay.json")
+    wrong_arn = cloud.state_machine_arn + "-deleted"
+    classifier = make_classifier(cloud, metrics, environment={"STATE_MACHINE_ARN": wrong_arn})
+
+    # WHEN the (only) record is processed
+    # THEN it fails; as every record failed, Powertools raises instead of listing them, so the
+    # invocation fails and SQS delivers the batch again until the redrive policy moves it
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, event)
+    (error_type, error, _) = raised.value.child_exceptions[0]
+    assert error_type is ExecutionStartFailed
+    assert isinstance(error, ExecutionStartFailed)
+    assert error.transient is False
+    assert str(error) == (
+        f"StartExecution {message_of(event, 0).execution_name()} failed: An error occurred "
+        f"(StateMachineDoesNotExist) when calling the StartExecution operation: "
+        f"State Machine Does Not Exist: '{wrong_arn}'"
+    )
+    assert counted(metrics) == {"ConfigurationError": 1}
+
+
+def test_every_record_failing_raises_batch_processing_error(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN StartExecution is throttled for the only record of the batch
+    event = load_event("classifier_sqs_replay.json")
+    stepfunctions = FailingStepFunctions(
+        cloud.stepfunctions, {message_of(event, 0).execution_name(): THROTTLED}
+    )
+
+    # WHEN it is processed THEN the whole batch fails (Powertools 3.37 behaviour)
+    with pytest.raises(BatchProcessingError) as raised:
+        process(make_classifier(cloud, metrics, stepfunctions=stepfunctions), event)
+    assert str(raised.value).startswith(
+        "All records failed processing. 1 individual errors logged separately below."
+    )
+    assert counted(metrics) == {"TransientFailure": 1}
+
+
+def test_invalid_body_goes_to_its_route_dlq_with_the_reason(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the batch sample, whose third record is a truncated JSON body
+    event = load_event("classifier_sqs_batch.json")
+    poison = event["Records"][2]
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN the poison record is not retried: it is in the cats DLQ, unchanged, with the reason
+    assert response == {"batchItemFailures": []}
+    assert cloud.dead_letters(cloud.cats_dlq_url) == [
+        {
+            "body": poison["body"],
+            "error": "NotJson",
+            "reason": "body: Invalid JSON: EOF while parsing a string at line 1 column 109",
+        }
+    ]
+    assert cloud.dead_letters(cloud.dogs_dlq_url) == []
+
+
+def test_each_kind_of_invalid_body_is_named(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN one record per kind of invalid body
+    event = load_event("classifier_sqs_invalid.json")
+
+    # WHEN they are processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN each is in the DLQ, in order, with its error name and reason; none is retried
+    assert response == {"batchItemFailures": []}
+    assert cloud.dead_letters(cloud.cats_dlq_url) == [
+        {"body": record["body"], "error": error, "reason": reason}
+        for record, (error, reason) in zip(
+            event["Records"],
+            [
+                ("NotJson", "body: Invalid JSON: expected value at line 1 column 1"),
+                ("InvalidMessage", "body: Input should be an object"),
+                ("InvalidMessage", "url: Field required"),
+                ("InvalidMessage", "hashtags: Input should be a valid array"),
+                ("InvalidMessage", "url: Value error, url must use https"),
+                ("InvalidMessage", "url: Value error, url must not carry credentials"),
+                ("InvalidMessage", "text: String should have at most 4000 characters"),
+            ],
+            strict=True,
+        )
+    ]
+    assert cloud.executions() == {}
+    assert counted(metrics) == {"Rejected": 7}
+
+
+def test_reason_is_cleaned_and_truncated() -> None:
+    # GIVEN a body with many unknown fields whose names hold control characters
+    message = json.loads(load_event("classifier_sqs_replay.json")["Records"][0]["body"])
+    body = json.dumps(message | {f"x\u0000\u0007{index}" + "k" * 100: 1 for index in range(20)})
+
+    # WHEN it is validated
+    rejection = parse_body(body)
+
+    # THEN the reason keeps SQS-safe characters only, each field name cut, 1 KiB in all
+    assert isinstance(rejection, Rejection)
+    assert rejection.error == "InvalidMessage"
+    field = "x??0" + "k" * 60
+    assert rejection.reason.startswith(f"{field}: Extra inputs are not permitted; x??1")
+    assert len(rejection.reason) == 1024
+    assert rejection.reason.endswith("...")
+
+
+def test_dlq_send_failure_fails_the_record(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the dead-letter queue cannot be written to
+    event = load_event("classifier_sqs_batch.json")
+    sqs = FailingSQS(client_error("AccessDenied", "not authorized", "SendMessage"))
+
+    # WHEN the batch with its poison record is processed
+    response = process(make_classifier(cloud, metrics, sqs=sqs), event)
+
+    # THEN the poison record stays on its queue (never silently dropped); the rest proceed
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][2]["messageId"]}]}
+    assert sqs.sent == 1
+    assert len(cloud.executions()) == 8
+    assert counted(metrics) == {"ExecutionStarted": 8, "Duplicate": 1, "ConfigurationError": 1}
+
+
+def test_dlq_send_failure_raises_a_named_error(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN SendMessage to the DLQ is throttled and the poison record is alone in its batch
+    event = load_event("classifier_sqs_invalid.json")
+    event = {"Records": event["Records"][:1]}
+    sqs = FailingSQS(client_error("RequestThrottled", "slow down", "SendMessage"))
+
+    # WHEN it is processed THEN the named error is what failed the batch
+    with pytest.raises(BatchProcessingError) as raised:
+        process(make_classifier(cloud, metrics, sqs=sqs), event)
+    assert raised.value.child_exceptions[0][0] is DeadLetterSendFailed
+    assert counted(metrics) == {"TransientFailure": 1}
+
+
+def test_unknown_source_queue_fails_the_record(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN a record from a queue that ROUTE_DLQ_URLS does not list, in a batch of valid ones
+    event = load_event("classifier_sqs_batch.json")
+    stray = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-BirdsQueue-Zz9Yy8Xx7Ww6"
+    event["Records"][9] = event["Records"][9] | {"eventSourceARN": stray}
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN that record fails (the deployment is out of sync) and is not started
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][9]["messageId"]}]}
+    assert execution_name(message_of(event, 9).url, 0) not in cloud.executions()
+    assert counted(metrics) == {
+        "ExecutionStarted": 7,
+        "Duplicate": 1,
+        "Rejected": 1,
+        "ConfigurationError": 1,
+    }
+
+
+def test_unknown_source_queue_error_is_named(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the only record comes from an unknown queue
+    event = load_event("classifier_sqs_replay.json")
+    stray = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-BirdsQueue-Zz9Yy8Xx7Ww6"
+    event["Records"][0] = event["Records"][0] | {"eventSourceARN": stray}
+
+    # WHEN it is processed THEN UnknownSourceQueue failed it, naming the queue
+    with pytest.raises(BatchProcessingError) as raised:
+        process(make_classifier(cloud, metrics), event)
+    (error_type, error, _) = raised.value.child_exceptions[0]
+    assert error_type is UnknownSourceQueue
+    assert str(error) == f"no dead-letter queue known for {stray}"
+
+
+def test_lookup_failure_fails_the_invocation_before_any_start(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN ResultsTable cannot be read
+    event = load_event("classifier_sqs_batch.json")
+    classifier = make_classifier(cloud, metrics, dynamodb=FailingDynamoDB())
+
+    # WHEN the batch is opened THEN it fails and nothing has been started or rejected
+    with pytest.raises(DoneLookupFailed):
+        classifier.open_batch(event["Records"])
+    assert cloud.executions() == {}
+    assert cloud.dead_letters(cloud.cats_dlq_url) == []
+    # AND a denied read is a deployment problem, not a passing one
+    assert counted(metrics) == {"ConfigurationError": 1}
+
+
+def test_record_not_in_the_opened_batch_is_refused(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN a batch opened for the replay sample
+    batch = make_classifier(cloud, metrics).open_batch(
+        load_event("classifier_sqs_replay.json")["Records"]
+    )
+    stranger = RouteQueueRecord.model_validate(
+        load_event("classifier_sqs_batch.json")["Records"][0]
+    )
+
+    # WHEN its handler is given a record of another batch THEN it refuses it
+    with pytest.raises(RecordNotInBatch) as raised:
+        batch.handle_record(stranger)
+    assert str(raised.value) == f"record {stranger.messageId} was not in the opened batch"
+    assert cloud.executions() == {}
+
+
+def test_batch_of_invalid_bodies_needs_no_lookup(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN a batch with no valid body and a table that cannot be read
+    event = load_event("classifier_sqs_invalid.json")
+    classifier = make_classifier(cloud, metrics, dynamodb=FailingDynamoDB())
+
+    # WHEN it is processed THEN the lookup is skipped and every record is rejected
+    assert process(classifier, event) == {"batchItemFailures": []}
+    assert counted(metrics) == {"Rejected": 7}
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (client_error("ThrottlingException", "Rate exceeded", "StartExecution"), True),
+        (client_error("ExecutionLimitExceeded", "too many", "StartExecution"), True),
+        (client_error("KmsThrottlingException", "kms", "StartExecution"), True),
+        (client_error("SomethingNew", "?", "StartExecution", status=500), True),
+        (client_error("SlowDown", "?", "StartExecution", status=429), True),
+        (EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com/"), True),
+        (client_error("StateMachineDoesNotExist", "gone", "StartExecution"), False),
+        (client_error("InvalidArn", "bad", "StartExecution"), False),
+        (client_error("InvalidExecutionInput", "bad", "StartExecution"), False),
+        (client_error("AccessDeniedException", "no", "StartExecution"), False),
+        (NoCredentialsError(), False),
+        (BotoCoreError(), False),
+    ],
+)
+def test_transient_errors_are_told_apart(error: Exception, transient: bool) -> None:
+    # GIVEN an error raised by an AWS call
+    # WHEN it is classified THEN only "not now" errors are transient
+    assert is_transient(error) is transient

@@ -1,0 +1,146 @@
+"""The per-batch BatchGetItem that tells which image URLs are already classified."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+from botocore.exceptions import ClientError
+
+from classifier.lookup import DoneLookupFailed, find_done_urls
+from tests.unit.classifier.classifier_testkit import RESULTS_TABLE, Cloud, client_error, no_sleep
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+URL_DONE = "https://pbs.twimg.com/media/GdLq3aXWkAAe9fT.jpg"
+URL_IN_PROGRESS = "https://pbs.twimg.com/media/GdLq4bYWAAA7pQs.jpg"
+URL_FAILED = "https://pbs.twimg.com/media/GdLq5cZXoAAk2Hd.jpg"
+URL_NEW = "https://pbs.twimg.com/media/GdLq6dAWMAAxR4u.jpg"
+
+
+class RecordingDynamoDB:
+    """Passes BatchGetItem to moto, optionally holding back keys as UnprocessedKeys."""
+
+    def __init__(self, real: DynamoDBClient, *, hold_back: int = 0, hold_back_calls: int = 0):
+        self._real = real
+        self._hold_back = hold_back
+        self._hold_back_calls = hold_back_calls
+        self.requested_keys: list[int] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        keys_and_attributes = RequestItems[RESULTS_TABLE]
+        keys = keys_and_attributes["Keys"]
+        self.requested_keys.append(len(keys))
+        if len(self.requested_keys) > self._hold_back_calls or not self._hold_back:
+            return dict(self._real.batch_get_item(RequestItems=RequestItems))
+        served, held = keys[: -self._hold_back], keys[-self._hold_back :]
+        response: dict[str, Any] = {"Responses": {RESULTS_TABLE: []}}
+        if served:
+            response = dict(
+                self._real.batch_get_item(
+                    RequestItems={RESULTS_TABLE: keys_and_attributes | {"Keys": served}}
+                )
+            )
+        response["UnprocessedKeys"] = {RESULTS_TABLE: keys_and_attributes | {"Keys": held}}
+        return response
+
+
+class FailingDynamoDB:
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        raise client_error(
+            "ResourceNotFoundException", "Requested resource not found", "BatchGetItem"
+        )
+
+
+def test_only_done_urls_are_reported(cloud: Cloud) -> None:
+    # GIVEN result items in every status, and one URL never seen
+    cloud.put_result(URL_DONE, "DONE")
+    cloud.put_result(URL_IN_PROGRESS, "IN_PROGRESS")
+    cloud.put_result(URL_FAILED, "FAILED")
+
+    # WHEN the four URLs are looked up
+    done = find_done_urls(
+        cloud.dynamodb,
+        RESULTS_TABLE,
+        [URL_DONE, URL_IN_PROGRESS, URL_FAILED, URL_NEW],
+        sleep=no_sleep,
+    )
+
+    # THEN only the DONE one is a duplicate (the others are for the Claim state to decide)
+    assert done == frozenset({URL_DONE})
+
+
+def test_unprocessed_keys_are_retried_with_backoff(cloud: Cloud) -> None:
+    # GIVEN DynamoDB holds back two keys on the first two requests
+    cloud.put_result(URL_DONE, "DONE")
+    cloud.put_result(URL_FAILED, "DONE")
+    dynamodb = RecordingDynamoDB(cloud.dynamodb, hold_back=2, hold_back_calls=2)
+    sleeps: list[float] = []
+
+    # WHEN the URLs are looked up
+    done = find_done_urls(
+        cast("DynamoDBClient", dynamodb),
+        RESULTS_TABLE,
+        [URL_NEW, URL_DONE, URL_FAILED, URL_IN_PROGRESS],
+        sleep=sleeps.append,
+    )
+
+    # THEN the held-back keys are asked for again until answered, with growing pauses
+    assert done == frozenset({URL_DONE, URL_FAILED})
+    assert dynamodb.requested_keys == [4, 2, 2]
+    assert sleeps == [0.05, 0.1]
+
+
+def test_keys_still_unprocessed_after_retries_fail_the_lookup(cloud: Cloud) -> None:
+    # GIVEN DynamoDB never serves one of the keys
+    dynamodb = RecordingDynamoDB(cloud.dynamodb, hold_back=1, hold_back_calls=99)
+    sleeps: list[float] = []
+
+    # WHEN the URLs are looked up THEN the lookup fails after three retries
+    with pytest.raises(DoneLookupFailed) as raised:
+        find_done_urls(
+            cast("DynamoDBClient", dynamodb), RESULTS_TABLE, [URL_NEW, URL_DONE], sleeps.append
+        )
+    assert str(raised.value) == (
+        f"BatchGetItem on {RESULTS_TABLE} left keys unprocessed after 3 retries"
+    )
+    assert dynamodb.requested_keys == [2, 1, 1, 1]
+    assert sleeps == [0.05, 0.1, 0.2]
+
+
+def test_client_error_fails_the_lookup() -> None:
+    # GIVEN a table that cannot be read
+    # WHEN a URL is looked up THEN the AWS error is wrapped, naming the table
+    with pytest.raises(DoneLookupFailed) as raised:
+        find_done_urls(
+            cast("DynamoDBClient", FailingDynamoDB()), RESULTS_TABLE, [URL_NEW], no_sleep
+        )
+    assert str(raised.value) == (
+        f"BatchGetItem on {RESULTS_TABLE} failed: An error occurred (ResourceNotFoundException)"
+        " when calling the BatchGetItem operation: Requested resource not found"
+    )
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_more_than_100_urls_are_split_into_requests(cloud: Cloud) -> None:
+    # GIVEN 150 URLs, the last of which is DONE
+    urls = [f"https://pbs.twimg.com/media/G{index:03d}.jpg" for index in range(150)]
+    cloud.put_result(urls[-1], "DONE")
+    dynamodb = RecordingDynamoDB(cloud.dynamodb)
+
+    # WHEN they are looked up
+    done = find_done_urls(cast("DynamoDBClient", dynamodb), RESULTS_TABLE, urls, no_sleep)
+
+    # THEN BatchGetItem is called within its 100-key limit and every URL is covered
+    assert dynamodb.requested_keys == [100, 50]
+    assert done == frozenset({urls[-1]})
+
+
+def test_no_urls_make_no_request() -> None:
+    # GIVEN no URL (every record of the batch was invalid)
+    # WHEN they are looked up THEN DynamoDB is not called at all
+    assert (
+        find_done_urls(cast("DynamoDBClient", FailingDynamoDB()), RESULTS_TABLE, [], no_sleep)
+        == frozenset()
+    )

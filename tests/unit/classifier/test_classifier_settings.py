@@ -1,0 +1,120 @@
+"""ClassifierFunction's environment contract (docs/architecture.md, "Environment variables")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from classifier.settings import ClassifierSettings, InvalidSettings, load_settings
+
+CATS_ARN = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-CatsQueue-Xb8k2LmQ9pZr"
+CATS_DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-CatsDeadLetterQueue-H"
+LOCAL_DLQ = "http://127.0.0.1:5001/123456789012/tweetlens-dev-DogsDeadLetterQueue-L"
+DOGS_ARN = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-DogsQueue-Pf5Rj2Yc8Dm"
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:ClassifyImage-a1B2"
+VALID = {
+    "RESULTS_TABLE": "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD",
+    "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
+    "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
+    "CLAIM_LEASE_SECONDS": "900",
+    "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def test_valid_environment_is_parsed() -> None:
+    # GIVEN the environment the template sets (plus unrelated runtime variables)
+    # WHEN it is loaded
+    settings = load_settings(VALID)
+
+    # THEN every value is typed and the DLQ map is decoded
+    assert settings == ClassifierSettings.model_validate(
+        {
+            "RESULTS_TABLE": "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD",
+            "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
+            "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
+            "CLAIM_LEASE_SECONDS": "900",
+            "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+        }
+    )
+    assert settings.results_table == "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD"
+    assert settings.state_machine_arn == STATE_MACHINE_ARN
+    assert settings.route_dlq_urls == {CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}
+    assert settings.claim_lease_seconds == 900
+    assert settings.metrics_namespace == "tweetlens"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RESULTS_TABLE",
+        "STATE_MACHINE_ARN",
+        "ROUTE_DLQ_URLS",
+        "CLAIM_LEASE_SECONDS",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    ],
+)
+def test_missing_variable_is_named(name: str) -> None:
+    # GIVEN an environment without one required variable
+    environ = {key: value for key, value in VALID.items() if key != name}
+
+    # WHEN it is loaded THEN the error names exactly that variable
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(environ)
+    assert str(raised.value) == f"invalid ClassifierFunction environment: {name}: Field required"
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        (
+            {"ROUTE_DLQ_URLS": "cats=https://example"},
+            "ROUTE_DLQ_URLS: Invalid JSON: expected value at line 1 column 1",
+        ),
+        (
+            {"ROUTE_DLQ_URLS": "{}"},
+            "ROUTE_DLQ_URLS: Dictionary should have at least 1 item after validation, not 0",
+        ),
+        (
+            {"ROUTE_DLQ_URLS": json.dumps({"tweetlens-dev-CatsQueue": CATS_DLQ})},
+            "ROUTE_DLQ_URLS.tweetlens-dev-CatsQueue.[key]: String should match pattern "
+            "'^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$'",
+        ),
+        (
+            {"ROUTE_DLQ_URLS": json.dumps({CATS_ARN: "tweetlens-dev-CatsDeadLetterQueue"})},
+            f"ROUTE_DLQ_URLS.{CATS_ARN}: String should match pattern "
+            "'^https?://[^\\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$'",
+        ),
+        (
+            {"STATE_MACHINE_ARN": "arn:aws:lambda:us-east-1:123456789012:function:x"},
+            "STATE_MACHINE_ARN: String should match pattern "
+            "'^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$'",
+        ),
+        (
+            {"RESULTS_TABLE": "t"},
+            "RESULTS_TABLE: String should match pattern '^[A-Za-z0-9_.-]{3,255}$'",
+        ),
+        (
+            {"CLAIM_LEASE_SECONDS": "fifteen minutes"},
+            "CLAIM_LEASE_SECONDS: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        (
+            {"CLAIM_LEASE_SECONDS": "30"},
+            "CLAIM_LEASE_SECONDS: Input should be greater than or equal to 60",
+        ),
+        (
+            {"POWERTOOLS_METRICS_NAMESPACE": ""},
+            "POWERTOOLS_METRICS_NAMESPACE: String should have at least 1 character",
+        ),
+    ],
+)
+def test_malformed_variable_is_explained(override: dict[str, str], problem: str) -> None:
+    # GIVEN an environment with one malformed variable
+    environ = VALID | override
+
+    # WHEN it is loaded THEN the error says which variable and why
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(environ)
+    assert str(raised.value) == f"invalid ClassifierFunction environment: {problem}"
