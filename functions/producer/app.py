@@ -1,0 +1,64 @@
+"""ProducerFunction handler: scheduled every minute, enqueues new photo posts per route."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from producer.checkpoint import CheckpointStore
+from producer.credentials import BearerTokenReader
+from producer.observability import logger, metrics, tracer
+from producer.publisher import SqsPublisher
+from producer.run import run_producer
+from producer.settings import ProducerSettings
+from producer.source import SourceFactory
+
+
+class InvalidEvent(Exception):
+    """The invocation event is not an EventBridge scheduled event."""
+
+
+settings = ProducerSettings.from_environ(os.environ)
+publisher = SqsPublisher(boto3.client("sqs"), settings.route_queue_urls)
+checkpoints = CheckpointStore(
+    boto3.client("dynamodb"), settings.checkpoints_table, settings.checkpoint_id
+)
+sources = (
+    SourceFactory(
+        settings,
+        token_reader=BearerTokenReader(
+            SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+            SSMProvider(boto3_client=boto3.client("ssm")),
+        ),
+    )
+    if settings.post_source == "x-api"
+    else SourceFactory(
+        settings,
+        s3=boto3.client("s3") if settings.replay_uri.startswith("s3://") else None,
+    )
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        scheduled = EventBridgeModel.model_validate(event)
+    except ValidationError as error:
+        raise InvalidEvent(f"expected an EventBridge scheduled event: {error}") from error
+    logger.info("Scheduled run", scheduled_at=scheduled.time.isoformat(), rule=scheduled.resources)
+    summary = run_producer(
+        settings=settings,
+        source=sources.source(),
+        checkpoints=checkpoints,
+        publisher=publisher,
+        remaining_ms=context.get_remaining_time_in_millis,
+    )
+    return summary.model_dump()

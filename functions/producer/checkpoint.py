@@ -1,0 +1,111 @@
+"""The search checkpoint in CheckpointsTable: how far the producer has enqueued posts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+
+class CheckpointConflict(Exception):
+    """Another producer run moved the checkpoint while this one was reading."""
+
+
+class CheckpointError(Exception):
+    """The checkpoint could not be read or written."""
+
+
+class Checkpoint(BaseModel):
+    """``since_id``: newest post fully enqueued. ``next_token``/``newest_id``: an unfinished run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since_id: str | None = None
+    next_token: str | None = None
+    newest_id: str | None = None
+    updated_at: str | None = None
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class CheckpointStore:
+    """Reads and conditionally writes one checkpoint item."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table_name: str,
+        checkpoint_id: str,
+        *,
+        clock: Callable[[], str] = _utc_now,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._id = checkpoint_id
+        self._clock = clock
+
+    def load(self) -> Checkpoint:
+        try:
+            response = self._dynamodb.get_item(
+                TableName=self._table, Key={"id": {"S": self._id}}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise CheckpointError(f"cannot read checkpoint {self._id}: {error}") from error
+        item = response.get("Item", {})
+        return Checkpoint(
+            **{
+                name: value["S"]
+                for name in ("since_id", "next_token", "newest_id", "updated_at")
+                if (value := item.get(name)) is not None and "S" in value
+            }
+        )
+
+    def save(
+        self,
+        previous: Checkpoint,
+        *,
+        since_id: str | None,
+        next_token: str | None,
+        newest_id: str | None,
+    ) -> Checkpoint:
+        """Replace the checkpoint, but only if nobody wrote it since ``previous`` was read.
+
+        Schedules can overlap by a few seconds; the condition keeps a slow run from moving
+        the checkpoint back over a faster one's progress.
+        """
+        saved = Checkpoint(
+            since_id=since_id, next_token=next_token, newest_id=newest_id, updated_at=self._clock()
+        )
+        item: dict[str, AttributeValueTypeDef] = {"id": {"S": self._id}}
+        for name, value in saved.model_dump(exclude_none=True).items():
+            item[name] = {"S": value}
+        try:
+            if previous.updated_at is None:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+            else:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="updated_at = :previous",
+                    ExpressionAttributeValues={":previous": {"S": previous.updated_at}},
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise CheckpointConflict(
+                    f"checkpoint {self._id} changed since {previous.updated_at}"
+                ) from error
+            raise CheckpointError(f"cannot write checkpoint {self._id}: {error}") from error
+        return saved

@@ -1,0 +1,42 @@
+"""The X bearer token, read from Secrets Manager or an SSM SecureString and cached."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+# Warm containers reuse the token; a rotated token is picked up within this many seconds.
+TOKEN_MAX_AGE_SECONDS = 300
+
+# botocore's DEBUG lines print whole response bodies, GetSecretValue's and decrypted
+# GetParameter's included: keep them off whatever level the root logger is given.
+logging.getLogger("botocore.parsers").setLevel(logging.INFO)
+
+
+class BearerTokenError(Exception):
+    """The bearer token could not be read (the message never contains the token)."""
+
+
+class BearerTokenReader:
+    def __init__(self, secrets: SecretsProvider, ssm: SSMProvider) -> None:
+        self._secrets = secrets
+        self._ssm = ssm
+
+    def read(self, store: Literal["secretsmanager", "ssm"], name: str) -> str:
+        try:
+            if store == "secretsmanager":
+                value = self._secrets.get(name, max_age=TOKEN_MAX_AGE_SECONDS)
+            else:
+                value = self._ssm.get(name, max_age=TOKEN_MAX_AGE_SECONDS, decrypt=True)
+        except GetParameterError as error:
+            raise BearerTokenError(
+                f"cannot read the X bearer token {name} from {store}: {error}"
+            ) from error
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        if not isinstance(value, str) or not value.strip():
+            raise BearerTokenError(f"the X bearer token {name} in {store} is empty or not text")
+        return value.strip()

@@ -1,0 +1,89 @@
+"""Fixtures for the producer's unit tests: moto in-process and a cold-started handler."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.producer.producer_testkit import EVENTS, REGION, ROUTES, TABLE, Aws
+
+# Powertools reads these when the producer's observability module is first imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "producer")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """Route queues and the checkpoints table in moto, in-process."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        queue_urls = {
+            route: sqs.create_queue(QueueName=f"tweetlens-test-{route}")["QueueUrl"]
+            for route in ("cats", "dogs")
+        }
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield Aws(sqs=sqs, dynamodb=dynamodb, queue_urls=queue_urls)
+
+
+@pytest.fixture
+def replay_env(aws: Aws) -> Callable[[str], dict[str, str]]:
+    """The producer's environment for replaying one events/ recording."""
+
+    def build(recording: str) -> dict[str, str]:
+        return {
+            "HASHTAG_ROUTES": ROUTES,
+            "ROUTE_QUEUE_URLS": json.dumps(aws.queue_urls),
+            "CHECKPOINTS_TABLE": TABLE,
+            "POST_SOURCE": "replay",
+            "REPLAY_URI": str(EVENTS / recording),
+            "BEARER_TOKEN_STORE": "secretsmanager",
+            "BEARER_TOKEN_NAME": "tweetlens/x-bearer-token",
+            "MAX_RESULTS_PER_PAGE": "10",
+        }
+
+    return build
+
+
+@pytest.fixture
+def load_app(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], ModuleType]:
+    """Cold-start the handler module with the given environment (inside the moto mock)."""
+
+    def cold_start(environment: dict[str, str]) -> ModuleType:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        module = importlib.import_module("producer.app")
+        return importlib.reload(module)
+
+    return cold_start
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the Powertools logger writes, one JSON document per line."""
+    from producer.observability import logger
+
+    handler = logger.registered_handler
+    assert hasattr(handler, "setStream")
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)

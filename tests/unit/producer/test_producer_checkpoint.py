@@ -1,0 +1,66 @@
+"""CheckpointStore: one item per search, written only over the version that was read."""
+
+from __future__ import annotations
+
+import pytest
+
+from producer.checkpoint import Checkpoint, CheckpointConflict, CheckpointError, CheckpointStore
+from tests.unit.producer.producer_testkit import TABLE, Aws
+
+CHECKPOINT_ID = "search#477ec7bc87d6cf63"
+
+
+def test_absent_checkpoint_reads_as_empty(aws: Aws) -> None:
+    assert CheckpointStore(aws.dynamodb, TABLE, CHECKPOINT_ID).load() == Checkpoint()
+
+
+def test_saved_progress_reads_back(aws: Aws) -> None:
+    # GIVEN a store with a fixed clock
+    store = CheckpointStore(aws.dynamodb, TABLE, CHECKPOINT_ID, clock=lambda: "2024-11-27T09:34:01")
+
+    # WHEN an unfinished run saves its progress
+    saved = store.save(
+        Checkpoint(), since_id="1861600000000000000", next_token="tok", newest_id="186170"
+    )
+
+    # THEN the item has the documented layout and reads back equal
+    assert aws.dynamodb.get_item(TableName=TABLE, Key={"id": {"S": CHECKPOINT_ID}})["Item"] == {
+        "id": {"S": CHECKPOINT_ID},
+        "since_id": {"S": "1861600000000000000"},
+        "next_token": {"S": "tok"},
+        "newest_id": {"S": "186170"},
+        "updated_at": {"S": "2024-11-27T09:34:01"},
+    }
+    assert store.load() == saved
+
+
+def test_completion_clears_the_unfinished_run(aws: Aws) -> None:
+    store = CheckpointStore(aws.dynamodb, TABLE, CHECKPOINT_ID)
+    progress = store.save(Checkpoint(), since_id=None, next_token="tok", newest_id="186170")
+    store.save(progress, since_id="186170", next_token=None, newest_id=None)
+    assert store.load().model_dump(exclude={"updated_at"}) == {
+        "since_id": "186170",
+        "next_token": None,
+        "newest_id": None,
+    }
+
+
+def test_write_over_a_checkpoint_another_run_moved_is_refused(aws: Aws) -> None:
+    # GIVEN two overlapping runs that read the same (absent) checkpoint
+    store = CheckpointStore(aws.dynamodb, TABLE, CHECKPOINT_ID)
+    read_by_both = store.load()
+    store.save(read_by_both, since_id="186175", next_token=None, newest_id=None)
+
+    # WHEN the slower one saves over the version it read
+    with pytest.raises(CheckpointConflict) as raised:
+        store.save(read_by_both, since_id="186170", next_token=None, newest_id=None)
+
+    # THEN it is refused and the faster run's checkpoint stays
+    assert str(raised.value) == f"checkpoint {CHECKPOINT_ID} changed since None"
+    assert store.load().since_id == "186175"
+
+
+def test_missing_table_is_a_checkpoint_error(aws: Aws) -> None:
+    store = CheckpointStore(aws.dynamodb, "no-such-table", CHECKPOINT_ID)
+    with pytest.raises(CheckpointError, match=r"^cannot read checkpoint search#477ec7bc87d6cf63"):
+        store.load()
