@@ -1,0 +1,666 @@
+"""template.yaml and the ClassifyImage ASL, checked as CloudFormation will see them.
+
+The template is transformed offline by the SAM translator (no AWS call: the managed policy
+loader answers from the translator's bundled map), so the assertions read the roles, queues
+and event source mappings that `sam deploy` would really create.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from cfnlint.api import lint_file  # type: ignore[import-untyped]
+from moto import mock_aws
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.transform import transform
+from statelint.linter import Linter  # type: ignore[import-untyped]
+
+from classifier.settings import load_settings
+from fetch_image.settings import FetchSettings
+from producer.settings import ProducerSettings
+
+REPO = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = REPO / "template.yaml"
+ASL_PATH = REPO / "statemachine" / "classify_image.asl.json"
+SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+REGION = "us-east-1"
+
+ROUTE_QUEUES = {"CatsQueue": "CatsDeadLetterQueue", "DogsQueue": "DogsDeadLetterQueue"}
+DEAD_LETTER_RETENTION_SECONDS = 1_209_600
+# Actions AWS offers no resource-level permission for; each is explained in template.yaml.
+WILDCARD_RESOURCE_EXCEPTIONS = {
+    ("ClassifyImageStateMachineRole", "DetectLabels"): ["rekognition:DetectLabels"],
+    ("ClassifyImageStateMachineRole", "DeliverExecutionLogs"): [
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ],
+}
+TRANSIENT_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "ImageHostError",
+    "Rekognition.ThrottlingException",
+    "Rekognition.ProvisionedThroughputExceededException",
+    "Rekognition.InternalServerErrorException",
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerErrorException",
+    "SQS.SdkClientException",
+}
+# The types the local cloud knows how to create (or knowingly skips).
+LOCAL_CLOUD_TYPES = {
+    "AWS::Serverless::Function",
+    "AWS::Serverless::StateMachine",
+    "AWS::SQS::Queue",
+    "AWS::SQS::QueuePolicy",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Logs::LogGroup",
+}
+
+
+class BundledPolicies:
+    """Managed policy loader for an offline transform: the translator's own map suffices."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@cache
+def _sam_template() -> str:
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+def sam_template() -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse(_sam_template())
+    return parsed
+
+
+@cache
+def _transformed() -> str:
+    template = sam_template()
+    # The translator wants artifacts in S3, as `sam package` leaves them; the paths are
+    # checked separately below.
+    template["Globals"]["Function"]["CodeUri"] = "s3://tweetlens-artifacts/functions.zip"
+    template["Resources"]["ClassifyImageStateMachine"]["Properties"]["DefinitionUri"] = (
+        "s3://tweetlens-artifacts/classify_image.asl.json"
+    )
+    # The translator takes the region (hence the partition of managed policy ARNs) from a
+    # boto3 session, as SAM CLI does.
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+        transformed = transform(template, {}, BundledPolicies())
+    return json.dumps(transformed)
+
+
+@pytest.fixture
+def cfn() -> dict[str, Any]:
+    """GIVEN template.yaml transformed to CloudFormation by the SAM translator."""
+    loaded: dict[str, Any] = json.loads(_transformed())
+    return loaded
+
+
+@pytest.fixture
+def sam() -> dict[str, Any]:
+    """GIVEN template.yaml as written."""
+    return sam_template()
+
+
+@pytest.fixture
+def asl() -> dict[str, Any]:
+    """GIVEN the ClassifyImage definition."""
+    loaded: dict[str, Any] = json.loads(ASL_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def resources_of_type(cfn: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in cfn["Resources"].items()
+        if resource["Type"] == type_name
+    }
+
+
+def branches(node: Any) -> Iterator[dict[str, Any]]:
+    """The statements of a policy, both sides of every Fn::If, AWS::NoValue left out."""
+    if isinstance(node, list):
+        for item in node:
+            yield from branches(item)
+    elif isinstance(node, dict) and "Fn::If" in node:
+        _condition, when_true, when_false = node["Fn::If"]
+        yield from branches(when_true)
+        yield from branches(when_false)
+    elif isinstance(node, dict) and node != {"Ref": "AWS::NoValue"}:
+        yield node
+
+
+def role_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in branches(policy["PolicyDocument"]["Statement"]):
+                yield name, statement
+
+
+def resource_policy_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for type_name in ("AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"):
+        for name, policy in resources_of_type(cfn, type_name).items():
+            for statement in branches(policy["Properties"]["PolicyDocument"]["Statement"]):
+                yield name, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """Every state, with whether a Map around it catches its errors."""
+
+    def walk(
+        found: dict[str, Any], caught_outside: bool
+    ) -> Iterator[tuple[str, dict[str, Any], bool]]:
+        for name, state in found.items():
+            yield name, state, caught_outside
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if processor is not None:
+                yield from walk(processor["States"], caught_outside or "Catch" in state)
+
+    yield from walk(states, False)
+
+
+# ------------------------------------------------------------------------ linters
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    # WHEN cfn-lint checks the template (SAM transform included)
+    matches = lint_file(TEMPLATE_PATH)
+
+    # THEN there is no finding at all
+    assert [str(match) for match in matches] == []
+
+
+def test_statelint_finds_nothing() -> None:
+    # WHEN statelint checks the ASL file
+    problems = Linter.validate(str(ASL_PATH))
+
+    # THEN there is no problem
+    assert problems == []
+
+
+def test_resource_types_are_the_ones_the_local_cloud_handles(sam: dict[str, Any]) -> None:
+    # WHEN the template's resource types are listed
+    types = {resource["Type"] for resource in sam["Resources"].values()}
+
+    # THEN each is one the local cloud creates or knowingly skips
+    assert types == LOCAL_CLOUD_TYPES
+
+
+# ------------------------------------------------------------------------ least privilege
+
+
+def test_no_action_is_a_wildcard(cfn: dict[str, Any]) -> None:
+    # WHEN every action of every role and resource policy is listed
+    actions = [
+        action
+        for _, statement in [*role_statements(cfn), *resource_policy_statements(cfn)]
+        for action in as_list(statement["Action"])
+    ]
+
+    # THEN none contains "*"
+    assert actions
+    assert [action for action in actions if "*" in action] == []
+
+
+def test_only_documented_statements_have_a_wildcard_resource(cfn: dict[str, Any]) -> None:
+    # WHEN the role statements on Resource "*" are collected
+    wildcard = {
+        (role, statement.get("Sid")): as_list(statement["Action"])
+        for role, statement in role_statements(cfn)
+        if "*" in as_list(statement["Resource"])
+    }
+
+    # THEN they are exactly the actions without resource-level permissions
+    assert wildcard == WILDCARD_RESOURCE_EXCEPTIONS
+
+
+def test_managed_policies_are_only_logging_and_tracing(cfn: dict[str, Any]) -> None:
+    # WHEN the managed policies SAM attaches are listed per role
+    managed = {
+        name: role["Properties"].get("ManagedPolicyArns", [])
+        for name, role in resources_of_type(cfn, "AWS::IAM::Role").items()
+    }
+
+    # THEN they are SAM's defaults: logs and traces for every function, the SQS poller's
+    # Receive/Delete/GetQueueAttributes for the classifier (SAM adds it for SQS events and
+    # offers no way to narrow it short of a hand-written role), traces for the workflow
+    logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    traces = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+    sqs_poller = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    assert managed == {
+        "ProducerFunctionRole": [logs, traces],
+        "ClassifierFunctionRole": [logs, traces, sqs_poller],
+        "FetchImageFunctionRole": [logs, traces],
+        "ClassifyImageStateMachineRole": [traces],
+    }
+
+
+def test_resource_policies_only_deny_insecure_transport(cfn: dict[str, Any]) -> None:
+    # WHEN the queue and bucket policies are read
+    statements = [statement for _, statement in resource_policy_statements(cfn)]
+
+    # THEN each statement denies requests that do not use TLS, and nothing else
+    assert len(statements) == 2
+    for statement in statements:
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_producer_reads_exactly_the_bearer_token_of_the_chosen_store(cfn: dict[str, Any]) -> None:
+    # WHEN the producer's token statement is read
+    policy = cfn["Resources"]["ProducerFunctionRole"]["Properties"]["Policies"][0]
+    conditional = [
+        statement["Fn::If"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" in statement
+    ]
+
+    # THEN it is the secret (any version suffix) or the parameter, by condition
+    condition, secret, parameter = conditional[0]
+    assert condition == "UsesSecretsManager"
+    assert secret["Action"] == "secretsmanager:GetSecretValue"
+    assert secret["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+        "secret:${BearerTokenName}-*"
+    }
+    assert parameter["Action"] == "ssm:GetParameter"
+    # AND the replay object is readable only when replaying from S3
+    assert conditional[1][0] == "ReadsReplayFromS3"
+    assert conditional[1][1]["Action"] == "s3:GetObject"
+    assert conditional[1][2] == {"Ref": "AWS::NoValue"}
+
+
+# ------------------------------------------------------------------------ queues
+
+
+def test_route_queue_visibility_is_six_times_the_classifier_timeout(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier's timeout and the queues its event source mappings read are listed
+    timeout = cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"]
+    mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    consumed = sorted(
+        mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for mapping in mappings
+    )
+
+    # THEN they are the route queues, each visible again only after 6 x the timeout
+    assert consumed == sorted(ROUTE_QUEUES)
+    for queue in consumed:
+        assert cfn["Resources"][queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) -> None:
+    for queue, dead_letter_queue in ROUTE_QUEUES.items():
+        # WHEN the route queue's redrive policy is read
+        properties = cfn["Resources"][queue]["Properties"]
+
+        # THEN it moves a message to its own DLQ after 5 receives
+        assert properties["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dead_letter_queue, "Arn"]},
+            "maxReceiveCount": 5,
+        }
+        assert properties["SqsManagedSseEnabled"] is True
+        # AND the DLQ keeps messages for the 14-day maximum
+        dlq = cfn["Resources"][dead_letter_queue]["Properties"]
+        assert dlq == {
+            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+        }
+    assert cfn["Resources"]["WorkflowDeadLetterQueue"]["Properties"] == {
+        "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+        "SqsManagedSseEnabled": True,
+    }
+
+
+def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier's SQS mappings are read
+    mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping")
+
+    # THEN each batches 10 messages, reports partial failures and caps concurrency
+    assert len(mappings) == 2
+    for mapping in mappings.values():
+        properties = dict(mapping["Properties"])
+        properties.pop("EventSourceArn")
+        assert properties == {
+            "FunctionName": {"Ref": "ClassifierFunction"},
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": 5,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": {"Ref": "ClassifierMaxConcurrency"}},
+        }
+
+
+# ------------------------------------------------------------------------ contract
+
+
+def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
+    # WHEN each function's handler, timeout and environment names are read
+    resources = sam["Resources"]
+    found = {
+        name: (
+            resources[name]["Properties"]["Handler"],
+            resources[name]["Properties"]["Timeout"],
+            sorted(resources[name]["Properties"]["Environment"]["Variables"]),
+        )
+        for name in ("ProducerFunction", "ClassifierFunction", "FetchImageFunction")
+    }
+
+    # THEN they are the ones docs/architecture.md lists
+    assert found == {
+        "ProducerFunction": (
+            "producer.app.lambda_handler",
+            55,
+            sorted(
+                [
+                    "POWERTOOLS_SERVICE_NAME",
+                    "HASHTAG_ROUTES",
+                    "ROUTE_QUEUE_URLS",
+                    "CHECKPOINTS_TABLE",
+                    "POST_SOURCE",
+                    "REPLAY_URI",
+                    "BEARER_TOKEN_STORE",
+                    "BEARER_TOKEN_NAME",
+                    "MAX_RESULTS_PER_PAGE",
+                ]
+            ),
+        ),
+        "ClassifierFunction": (
+            "classifier.app.lambda_handler",
+            30,
+            sorted(
+                [
+                    "POWERTOOLS_SERVICE_NAME",
+                    "RESULTS_TABLE",
+                    "STATE_MACHINE_ARN",
+                    "ROUTE_DLQ_URLS",
+                    "CLAIM_LEASE_SECONDS",
+                ]
+            ),
+        ),
+        "FetchImageFunction": (
+            "fetch_image.app.lambda_handler",
+            30,
+            sorted(
+                [
+                    "POWERTOOLS_SERVICE_NAME",
+                    "ALLOWED_IMAGE_HOSTS",
+                    "EXTRA_ALLOWED_NETWORKS",
+                    "MAX_IMAGE_BYTES",
+                    "CONNECT_TIMEOUT_SECONDS",
+                    "READ_TIMEOUT_SECONDS",
+                ]
+            ),
+        ),
+    }
+    globals_ = sam["Globals"]["Function"]
+    assert (globals_["CodeUri"], globals_["Runtime"], globals_["Architectures"]) == (
+        "functions/",
+        "python3.12",
+        ["arm64"],
+    )
+    assert (REPO / "functions" / "requirements.txt").is_file()
+
+
+def test_route_dlq_urls_are_keyed_by_route_queue_arn(sam: dict[str, Any]) -> None:
+    # WHEN the classifier's ROUTE_DLQ_URLS is read
+    value = sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"][
+        "ROUTE_DLQ_URLS"
+    ]["Fn::Sub"]
+
+    # THEN it maps each route queue's ARN to its own DLQ's URL
+    assert json.loads(value) == {
+        f"${{{queue}.Arn}}": f"${{{dead_letter_queue}}}"
+        for queue, dead_letter_queue in ROUTE_QUEUES.items()
+    }
+
+
+def test_schedule_is_switched_by_a_parameter(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
+    # WHEN the producer's schedule rule is read
+    rules = resources_of_type(cfn, "AWS::Events::Rule")
+
+    # THEN it runs every minute, enabled only when ScheduleEnabled is true (off by default)
+    assert len(rules) == 1
+    rule = next(iter(rules.values()))["Properties"]
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["State"] == {"Fn::If": ["IsScheduleEnabled", "ENABLED", "DISABLED"]}
+    assert sam["Parameters"]["ScheduleEnabled"]["Default"] == "false"
+
+
+def test_outputs_name_every_queue_table_bucket_function_and_the_state_machine(
+    sam: dict[str, Any],
+) -> None:
+    # WHEN the outputs are listed
+    outputs = set(sam["Outputs"])
+
+    # THEN tools and the local cloud find every resource they address by name
+    assert outputs == {
+        "CatsQueueUrl",
+        "DogsQueueUrl",
+        "CatsDeadLetterQueueUrl",
+        "DogsDeadLetterQueueUrl",
+        "WorkflowDeadLetterQueueUrl",
+        "ResultsTableName",
+        "CheckpointsTableName",
+        "ImagesBucketName",
+        "ClassifyImageStateMachineArn",
+        "ProducerFunctionName",
+        "ClassifierFunctionName",
+        "FetchImageFunctionName",
+        "AlarmTopicArn",
+    }
+
+
+# ------------------------------------------------------------------------ state machine
+
+
+def test_every_placeholder_has_a_substitution_and_vice_versa(
+    sam: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # WHEN the ${...} placeholders of the ASL and the template's substitutions are compared
+    placeholders = set(SUBSTITUTION.findall(ASL_PATH.read_text(encoding="utf-8")))
+    properties = sam["Resources"]["ClassifyImageStateMachine"]["Properties"]
+
+    # THEN they are the same names, the ones the contract lists
+    assert placeholders == set(properties["DefinitionSubstitutions"])
+    assert placeholders == {
+        "ResultsTableName",
+        "ImagesBucketName",
+        "FetchImageFunctionArn",
+        "WorkflowDeadLetterQueueUrl",
+        "MaxLabels",
+        "MinConfidence",
+    }
+    assert properties["DefinitionUri"] == "statemachine/classify_image.asl.json"
+
+
+def test_retries_only_transient_errors_with_capped_jittered_backoff(asl: dict[str, Any]) -> None:
+    # WHEN every Retry of every state is read
+    retriers = [
+        (name, retrier)
+        for name, state, _ in all_states(asl["States"])
+        for retrier in state.get("Retry", [])
+    ]
+
+    # THEN none retries States.ALL or a permanent error, and each backs off with full jitter
+    assert retriers
+    for name, retrier in retriers:
+        assert set(retrier["ErrorEquals"]) <= TRANSIENT_ERRORS, name
+        assert retrier["BackoffRate"] > 1, name
+        assert retrier["MaxDelaySeconds"] >= retrier["IntervalSeconds"], name
+        assert retrier["JitterStrategy"] == "FULL", name
+
+
+def test_every_task_has_a_catch(asl: dict[str, Any]) -> None:
+    # WHEN the Task states are listed with whether their errors are caught
+    uncaught = [
+        name
+        for name, state, caught_outside in all_states(asl["States"])
+        if state["Type"] == "Task" and "Catch" not in state and not caught_outside
+    ]
+
+    # THEN every Task catches, itself or through the Map around it
+    assert uncaught == []
+
+
+def test_timeout_equals_the_classifier_claim_lease(
+    sam: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # WHEN the definition's timeout and the classifier's lease are compared
+    variables = sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+
+    # THEN a claim older than the lease belongs to an execution that cannot be running
+    assert asl["TimeoutSeconds"] == int(variables["CLAIM_LEASE_SECONDS"]) == 900
+
+
+def test_state_machine_logs_and_traces_without_execution_data(sam: dict[str, Any]) -> None:
+    # WHEN the state machine's properties are read
+    properties = copy.deepcopy(sam["Resources"]["ClassifyImageStateMachine"]["Properties"])
+
+    # THEN its type is a parameter, it is traced, and its logs keep errors but no post text
+    assert properties["Type"] == {"Ref": "WorkflowType"}
+    assert properties["Tracing"] == {"Enabled": True}
+    assert properties["Logging"]["Level"] == "ERROR"
+    assert properties["Logging"]["IncludeExecutionData"] is False
+
+
+def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[str, Any]) -> None:
+    # WHEN the alarms are read
+    alarms = resources_of_type(cfn, "AWS::CloudWatch::Alarm").values()
+    watched = sorted(
+        (
+            alarm["Properties"]["MetricName"],
+            json.dumps(alarm["Properties"]["Dimensions"][0]["Value"]),
+        )
+        for alarm in alarms
+    )
+
+    # THEN each DLQ alarms on any visible message and the state machine on any failure
+    assert watched == sorted(
+        [
+            ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
+            for queue in ("CatsDeadLetterQueue", "DogsDeadLetterQueue", "WorkflowDeadLetterQueue")
+        ]
+        + [("ExecutionsFailed", json.dumps({"Ref": "ClassifyImageStateMachine"}))]
+    )
+    for alarm in alarms:
+        assert alarm["Properties"]["Threshold"] == 0
+        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+# ------------------------------------------------------------------------ deployability
+
+
+def emulator_template() -> dict[str, Any]:
+    """The transformed template with the ASL inlined and its substitutions folded into an
+    Fn::Sub, because moto's CloudFormation ignores DefinitionSubstitutions."""
+    template = sam_template()
+    template["Globals"]["Function"]["CodeUri"] = "s3://tweetlens-artifacts/functions.zip"
+    properties = template["Resources"]["ClassifyImageStateMachine"]["Properties"]
+    del properties["DefinitionUri"]
+    properties["Definition"] = json.loads(ASL_PATH.read_text(encoding="utf-8"))
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+        cfn: dict[str, Any] = transform(template, {}, BundledPolicies())
+    for resource in resources_of_type(cfn, "AWS::StepFunctions::StateMachine").values():
+        machine = resource["Properties"]
+        # SAM renders an inline Definition as Fn::Join of its JSON lines.
+        separator, lines = machine["DefinitionString"]["Fn::Join"]
+        machine["DefinitionString"] = {
+            "Fn::Sub": [separator.join(lines), machine.pop("DefinitionSubstitutions")]
+        }
+    return cfn
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse")
+def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an emulated account with the code artifact uploaded
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="tweetlens-artifacts")
+        # An empty zip archive: the functions are not invoked here.
+        s3.put_object(
+            Bucket="tweetlens-artifacts", Key="functions.zip", Body=b"PK\x05\x06" + b"\0" * 18
+        )
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+
+        # WHEN the stack is created from the template with default parameters
+        cloudformation.create_stack(
+            StackName="tweetlens-dev",
+            TemplateBody=json.dumps(emulator_template()),
+            Capabilities=["CAPABILITY_IAM"],
+        )
+
+        # THEN it completes with every output
+        stack = cloudformation.describe_stacks(StackName="tweetlens-dev")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
+        assert set(outputs) == set(sam_template()["Outputs"])
+        # AND each function's settings model accepts the environment the stack gave it
+        physical = {
+            summary["LogicalResourceId"]: summary["PhysicalResourceId"]
+            for summary in cloudformation.list_stack_resources(StackName="tweetlens-dev")[
+                "StackResourceSummaries"
+            ]
+        }
+        lambda_client = boto3.client("lambda", region_name=REGION)
+
+        def environment(function: str) -> dict[str, str]:
+            configuration = lambda_client.get_function_configuration(
+                FunctionName=physical[function]
+            )
+            variables: dict[str, str] = configuration["Environment"]["Variables"]
+            return variables
+
+        producer = ProducerSettings.from_environ(environment("ProducerFunction"))
+        classifier = load_settings(environment("ClassifierFunction"))
+        fetch = FetchSettings.from_environ(environment("FetchImageFunction"))
+        assert producer.checkpoints_table == physical["CheckpointsTable"]
+        assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
+        assert classifier.claim_lease_seconds == 900
+        assert sorted(classifier.route_dlq_urls.values()) == sorted(
+            [outputs["CatsDeadLetterQueueUrl"], outputs["DogsDeadLetterQueueUrl"]]
+        )
+        assert fetch.max_image_bytes == 15_728_640
+        # AND the state machine got its definition with every substitution made
+        described = boto3.client("stepfunctions", region_name=REGION).describe_state_machine(
+            stateMachineArn=outputs["ClassifyImageStateMachineArn"]
+        )
+        assert "${" not in described["definition"]
+        dead_letter = json.loads(described["definition"])["States"]["Send To Dead Letter Queue"]
+        assert dead_letter["Parameters"]["QueueUrl"] == outputs["WorkflowDeadLetterQueueUrl"]

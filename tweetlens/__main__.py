@@ -1,0 +1,5 @@
+"""`python -m tweetlens` is the `tweetlens` command."""
+
+from tweetlens.cli import main
+
+main()

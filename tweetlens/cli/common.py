@@ -1,0 +1,85 @@
+"""Options and error handling shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
+
+F = TypeVar("F", bound=Callable[..., Any])
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+
+
+def stack_options(function: F) -> F:
+    """--stack-name/--region: inspect a stack in AWS instead of the running local cloud."""
+    function = click.option(
+        "--region", default=None, help="AWS region of --stack-name (default: your AWS config)."
+    )(function)
+    return click.option(
+        "--stack-name",
+        default=None,
+        metavar="NAME",
+        help="A stack deployed with `sam deploy`; default: the local cloud of `tweetlens up`.",
+    )(function)
+
+
+def template_option(function: F) -> F:
+    return click.option(
+        "--template",
+        "-t",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=DEFAULT_TEMPLATE,
+        show_default="template.yaml of this repo",
+        help="The SAM template to deploy into the local cloud.",
+    )(function)
+
+
+def parameter_option(function: F) -> F:
+    return click.option(
+        "--parameter-overrides",
+        "--param",
+        "parameters",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a template parameter (repeatable).",
+    )(function)
+
+
+def parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--param")
+        parsed[key] = setting
+    return parsed
+
+
+@contextmanager
+def readable_errors() -> Iterator[None]:
+    """Turn library and AWS errors into one clear line and a non-zero exit."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except StackNotFound as error:
+        raise click.ClickException(str(error)) from error
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise click.ClickException(
+            f"{details.get('Code', 'AWS error')}: {details.get('Message', error)}"
+        ) from error
+    except BotoCoreError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def open_stack(stack_name: str | None, region: str | None) -> DeployedStack:
+    with readable_errors():
+        return resolve_stack(stack_name, region)

@@ -1,0 +1,162 @@
+"""Commands that look at a deployed stack: results, trace, dead letters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tweetlens import dlq as dead_letters
+from tweetlens import results as stored
+from tweetlens import tracing
+from tweetlens.cli.common import open_stack, readable_errors, stack_options
+
+console = Console()
+
+
+@click.command()
+@click.option("--label", default=None, help="Only images with this label (case-sensitive, e.g. Cat).")
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    help="With --label: the lowest confidence to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@stack_options
+def results(
+    label: str | None, min_confidence: float, as_json: bool, stack_name: str | None, region: str | None
+) -> None:
+    """Query stored results, by label through the ByLabel index.
+
+    Example:
+
+        tweetlens results --label Cat --min-confidence 80
+    """
+    stack = open_stack(stack_name, region)
+    with readable_errors():
+        table = stack.resource(stored.RESULTS_TABLE)
+        dynamodb = stack.client("dynamodb")
+        if label is not None:
+            hits = stored.images_with_label(dynamodb, table, label, min_confidence)
+            if as_json:
+                for hit in hits:
+                    click.echo(json.dumps(hit.__dict__, sort_keys=True))
+                return
+            view = Table("confidence", "route", "post", "url", title=f"Images labelled {label}")
+            for hit in hits:
+                view.add_row(f"{hit.confidence:.1f}", hit.route, hit.post_id, hit.url)
+            console.print(view)
+            console.print(f"{len(hits)} image(s)")
+            return
+        items = stored.all_results(dynamodb, table)
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item.__dict__, sort_keys=True))
+        return
+    view = Table("status", "route", "labels", "url", title="Results")
+    for item in items:
+        labels = ", ".join(f"{name} {confidence:.0f}" for name, confidence in item.labels[:4])
+        view.add_row(item.status, item.route, labels or item.error, item.url)
+    console.print(view)
+    console.print(f"{len(items)} image(s)")
+
+
+@click.command()
+@click.argument("execution")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the drawn trace (default: out/trace-<execution>.html).",
+)
+@stack_options
+def trace(execution: str, html_path: Path | None, stack_name: str | None, region: str | None) -> None:
+    """Trace one execution: the state machine drawn with the path taken, and a timeline.
+
+    EXECUTION is an execution name or ARN (see `tweetlens results` or the demo report).
+
+    Example:
+
+        tweetlens trace 5f0c...e1-0
+    """
+    stack = open_stack(stack_name, region)
+    with readable_errors():
+        drawn = tracing.trace_execution(stack, execution)
+    target = html_path or Path("out") / f"trace-{drawn.execution_name}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(drawn.html, encoding="utf-8")
+    click.echo(drawn.timeline)
+    click.echo(f"\nDrawn trace: {target}")
+
+
+@click.group()
+def dlq() -> None:
+    """Dead-letter queues: list what is there and why, send it back.
+
+    Example:
+
+        tweetlens dlq list
+    """
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@stack_options
+def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | None) -> None:
+    """List dead letters with their error and reason (they stay on their queues).
+
+    Example:
+
+        tweetlens dlq list --limit 20
+    """
+    stack = open_stack(stack_name, region)
+    with readable_errors():
+        letters = dead_letters.list_dead_letters(stack, limit=limit)
+    if as_json:
+        for letter in letters:
+            record = {k: v for k, v in letter.__dict__.items() if k != "receipt_handle"}
+            click.echo(json.dumps(record, sort_keys=True))
+        return
+    view = Table("queue", "route", "error", "reason", "receives", title="Dead letters")
+    for letter in letters:
+        view.add_row(
+            letter.queue, letter.route, letter.error, letter.reason[:120], str(letter.receive_count)
+        )
+    console.print(view)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("redrive")
+@click.option("--queue", default=None, help="Only this DLQ (logical id, e.g. CatsDeadLetterQueue).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@stack_options
+def dlq_redrive(
+    queue: str | None, limit: int, yes: bool, stack_name: str | None, region: str | None
+) -> None:
+    """Send dead letters back to be processed again.
+
+    Route dead letters return unchanged to their source queue; workflow dead letters return to
+    their route queue as a new attempt, so they start a new execution.
+
+    Example:
+
+        tweetlens dlq redrive --queue WorkflowDeadLetterQueue --yes
+    """
+    stack = open_stack(stack_name, region)
+    if not yes:
+        click.confirm(f"Send dead letters back for processing in {stack.description}?", abort=True)
+    with readable_errors():
+        try:
+            moved = dead_letters.redrive(stack, queue=queue, limit=limit)
+        except dead_letters.RedriveError as error:
+            raise click.ClickException(str(error)) from error
+    for logical_id, count in moved.items():
+        click.echo(f"{logical_id}: {count} message(s) sent back")

@@ -1,0 +1,181 @@
+"""Dead letters: list them with their reason, and send them back to be processed again.
+
+Two kinds of dead-letter queue hold tweetlens messages:
+
+* a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
+  classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
+  redrive policy after ``maxReceiveCount`` failed receives (no attributes);
+* ``WorkflowDeadLetterQueue``: ``{"message", "error", "execution", "failed_state"}`` written by
+  the state machine when an execution failed.
+
+Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
+back to its route queue with ``attempt`` + 1, so it starts a new execution instead of being
+taken for a redelivery of the failed one. SQS's own ``StartMessageMoveTask`` is not used: it
+cannot rewrite bodies, and the local emulator does not implement it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tweetlens.stack import DeployedStack
+
+WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
+DLQ_SUFFIX = "DeadLetterQueue"
+# Long enough for a listing or a redrive pass to finish before the messages reappear.
+HOLD_SECONDS = 60
+MAX_RECEIVE_ROUNDS = 1_000
+
+
+class RedriveError(Exception):
+    """A dead letter cannot be sent back (unknown route, unreadable body)."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    message_id: str
+    receipt_handle: str
+    body: str
+    error: str
+    reason: str
+    route: str
+    receive_count: int
+
+
+def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
+    """Logical id → URL of every dead-letter queue in the stack."""
+    return {
+        logical_id: physical_id
+        for logical_id, physical_id in sorted(stack.resources.items())
+        if logical_id.endswith(DLQ_SUFFIX) and physical_id.startswith("http")
+    }
+
+
+def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
+    body = message["Body"]
+    attributes = message.get("MessageAttributes", {})
+    receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
+    error, reason, route = "", "", ""
+    if queue == WORKFLOW_DLQ:
+        try:
+            payload = json.loads(body)
+            caught = payload.get("error") or {}
+            error = str(caught.get("Error", "Unknown"))
+            reason = str(caught.get("Cause", ""))
+            route = str((payload.get("message") or {}).get("route", ""))
+        except (ValueError, AttributeError):
+            error, reason = "UnreadableDeadLetter", "the workflow dead letter is not JSON"
+    else:
+        error = attributes.get("error", {}).get("StringValue", "")
+        reason = attributes.get("reason", {}).get("StringValue", "")
+        if not error:
+            error = "MaxReceiveCountExceeded"
+            reason = "the classifier failed on it on every receive (see its logs)"
+        try:
+            route = str(json.loads(body).get("route", ""))
+        except (ValueError, AttributeError):
+            route = ""
+    return DeadLetter(
+        queue=queue,
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        body=body,
+        error=error,
+        reason=reason,
+        route=route,
+        receive_count=receive_count,
+    )
+
+
+def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
+    """Receive up to `limit` messages, holding each invisible while the caller works."""
+    seen: set[str] = set()
+    for _ in range(MAX_RECEIVE_ROUNDS):
+        if len(seen) >= limit:
+            return
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, limit - len(seen)),
+            VisibilityTimeout=HOLD_SECONDS,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+        if not messages:
+            return
+        for message in messages:
+            seen.add(message["MessageId"])
+            yield message
+
+
+def list_dead_letters(stack: DeployedStack, limit: int = 100) -> list[DeadLetter]:
+    """Every dead letter (up to `limit` per queue); they stay on their queues."""
+    sqs = stack.client("sqs")
+    letters: list[DeadLetter] = []
+    for logical_id, url in dead_letter_queues(stack).items():
+        received = [_describe(logical_id, m) for m in _receive_all(sqs, url, limit)]
+        # Make them visible again at once: listing must not delay a redrive or an alarm.
+        for letter in received:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+            )
+        letters.extend(received)
+    return letters
+
+
+def _source_queue_url(stack: DeployedStack, sqs: Any, dlq_url: str) -> str:
+    sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(sources) != 1:
+        raise RedriveError(f"{dlq_url} is the dead-letter queue of {len(sources)} queues, not 1")
+    return str(sources[0])
+
+
+def _route_queue_url(stack: DeployedStack, route: str) -> str:
+    logical_id = f"{route.capitalize()}Queue"
+    if not route or logical_id not in stack.resources:
+        raise RedriveError(f"no route queue for route {route!r}")
+    return stack.resources[logical_id]
+
+
+def _replay_body(letter: DeadLetter) -> str:
+    payload = json.loads(letter.body)
+    message = dict(payload["message"])
+    message["attempt"] = int(message.get("attempt", 0)) + 1
+    return json.dumps(message, separators=(",", ":"))
+
+
+def redrive(
+    stack: DeployedStack,
+    queue: str | None = None,
+    limit: int = 1_000,
+    on_message: Callable[[DeadLetter], None] | None = None,
+) -> dict[str, int]:
+    """Send dead letters back to be processed again; returns how many per DLQ."""
+    sqs = stack.client("sqs")
+    queues = dead_letter_queues(stack)
+    if queue is not None:
+        if queue not in queues:
+            raise RedriveError(f"unknown dead-letter queue {queue!r}; known: {', '.join(queues)}")
+        queues = {queue: queues[queue]}
+    moved: dict[str, int] = {}
+    for logical_id, url in queues.items():
+        count = 0
+        for message in _receive_all(sqs, url, limit):
+            letter = _describe(logical_id, message)
+            if logical_id == WORKFLOW_DLQ:
+                target, body = _route_queue_url(stack, letter.route), _replay_body(letter)
+            else:
+                target, body = _source_queue_url(stack, sqs, url), letter.body
+            sqs.send_message(QueueUrl=target, MessageBody=body)
+            # Deleted only once the copy is safely on its way: a crash here duplicates, never loses.
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
+            count += 1
+            if on_message is not None:
+                on_message(letter)
+        moved[logical_id] = count
+    return moved

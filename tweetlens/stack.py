@@ -1,0 +1,110 @@
+"""Where a deployed tweetlens stack lives: a running local cloud, or a CloudFormation stack in AWS.
+
+The inspection commands (`results`, `trace`, `dlq`) work the same against both: they need
+boto3 clients and the physical ids of the stack's resources, nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+STATE_FILE_ENV = "TWEETLENS_STATE_FILE"
+DEFAULT_STATE_FILE = Path(".tweetlens") / "local-cloud.json"
+
+
+class StackNotFound(Exception):
+    """No running local cloud and no such AWS stack."""
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """A deployed stack: how to reach its services and what its resources are called."""
+
+    resources: dict[str, str]
+    region: str
+    endpoint_url: str | None = None
+    description: str = ""
+    _session: Any = field(default=None, compare=False, repr=False)
+
+    def client(self, service: str) -> Any:
+        session = self._session or boto3.session.Session(region_name=self.region)
+        return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def resource(self, logical_id: str) -> str:
+        try:
+            return self.resources[logical_id]
+        except KeyError:
+            raise StackNotFound(
+                f"the stack has no resource {logical_id!r} (is it a tweetlens stack?)"
+            ) from None
+
+
+def state_file_path() -> Path:
+    return Path(os.environ.get(STATE_FILE_ENV, DEFAULT_STATE_FILE))
+
+
+def write_local_state(
+    path: Path, *, endpoint_url: str, region: str, resources: dict[str, str]
+) -> None:
+    """Written by `tweetlens up` so that other terminals can inspect the running cloud."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"endpoint_url": endpoint_url, "region": region, "resources": resources}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def local_stack(path: Path | None = None) -> DeployedStack:
+    """The local cloud that `tweetlens up` is running."""
+    path = path or state_file_path()
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackNotFound(
+            f"no local cloud is running (no {path}); start one with `tweetlens up`, "
+            "or pass --stack-name to inspect a stack in AWS"
+        ) from None
+    # Local credentials are never real: the emulator accepts any, AWS would refuse these.
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the emulator's fixed fake key
+        region_name=payload["region"],
+    )
+    return DeployedStack(
+        resources=dict(payload["resources"]),
+        region=payload["region"],
+        endpoint_url=payload["endpoint_url"],
+        description=f"local cloud at {payload['endpoint_url']}",
+        _session=session,
+    )
+
+
+def aws_stack(stack_name: str, region: str | None = None) -> DeployedStack:
+    """A stack deployed with `sam deploy`, reached with the caller's AWS credentials."""
+    session = boto3.session.Session(region_name=region)
+    region_name = session.region_name or "us-east-1"
+    cloudformation = session.client("cloudformation", region_name=region_name)
+    resources: dict[str, str] = {}
+    try:
+        paginator = cloudformation.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=stack_name):
+            for summary in page["StackResourceSummaries"]:
+                if "PhysicalResourceId" in summary:
+                    resources[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+    except (ClientError, BotoCoreError) as error:
+        raise StackNotFound(f"cannot read stack {stack_name!r} in {region_name}: {error}") from error
+    return DeployedStack(
+        resources=resources,
+        region=region_name,
+        description=f"stack {stack_name} in {region_name}",
+        _session=session,
+    )
+
+
+def resolve_stack(stack_name: str | None, region: str | None) -> DeployedStack:
+    return aws_stack(stack_name, region) if stack_name else local_stack()
