@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Powertools reads these when a function's modules are first imported, and test modules import
+# functions in any order: set them before any of them is collected, as Lambda does.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tweetlens-tests")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+# The X-Ray SDK opens a UDP socket when first imported; import it here, before pytest-socket
+# disables sockets for the unit tests, so the import cannot fail inside a test.
+import aws_xray_sdk.core  # noqa: E402, F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
