@@ -69,17 +69,26 @@ def local_stack(path: Path | None = None) -> DeployedStack:
             f"no local cloud is running (no {path}); start one with `tweetlens up`, "
             "or pass --stack-name to inspect a stack in AWS"
         ) from None
+    return emulator_stack(
+        endpoint_url=payload["endpoint_url"],
+        region=payload["region"],
+        resources=dict(payload["resources"]),
+    )
+
+
+def emulator_stack(*, endpoint_url: str, region: str, resources: dict[str, str]) -> DeployedStack:
+    """A stack in the local cloud's emulator at `endpoint_url`."""
     # Local credentials are never real: the emulator accepts any, AWS would refuse these.
     session = boto3.session.Session(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - the emulator's fixed fake key
-        region_name=payload["region"],
+        region_name=region,
     )
     return DeployedStack(
-        resources=dict(payload["resources"]),
-        region=payload["region"],
-        endpoint_url=payload["endpoint_url"],
-        description=f"local cloud at {payload['endpoint_url']}",
+        resources=resources,
+        region=region,
+        endpoint_url=endpoint_url,
+        description=f"local cloud at {endpoint_url}",
         _session=session,
     )
 
@@ -97,7 +106,9 @@ def aws_stack(stack_name: str, region: str | None = None) -> DeployedStack:
                 if "PhysicalResourceId" in summary:
                     resources[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
     except (ClientError, BotoCoreError) as error:
-        raise StackNotFound(f"cannot read stack {stack_name!r} in {region_name}: {error}") from error
+        raise StackNotFound(
+            f"cannot read stack {stack_name!r} in {region_name}: {error}"
+        ) from error
     return DeployedStack(
         resources=resources,
         region=region_name,

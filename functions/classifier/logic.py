@@ -20,7 +20,13 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
 from classifier.lookup import DoneLookupFailed, find_done_urls
-from classifier.models import FailureMetric, Outcome, Rejection, RouteQueueRecord
+from classifier.models import (
+    FailureMetric,
+    Outcome,
+    Rejection,
+    RouteQueueEvent,
+    RouteQueueRecord,
+)
 from classifier.observability import logger, tracer
 from classifier.settings import ClassifierSettings
 from common.messages import ClassifyRequest, PhotoMessage, url_digest
@@ -61,6 +67,10 @@ TRANSIENT_ERROR_CODES = frozenset(
         "KmsThrottled",
     }
 )
+
+
+class InvalidEvent(Exception):
+    """The invocation event is not an SQS batch of well-formed records: a wrong caller."""
 
 
 class UnknownSourceQueue(Exception):
@@ -150,6 +160,30 @@ class Classifier:
         self.clock = clock
         self.sleep = sleep
 
+    def check_event(self, event: object) -> list[dict[str, Any]]:
+        """The event's records, once the whole event is known to be an SQS batch.
+
+        An event source mapping never sends a record without a body, receipt handle or source
+        ARN, so such an event comes from a wrong trigger or a hand-made invoke. Refusing it
+        whole, before any record is touched, names the problem once; left to the record
+        handler, each record would become an anonymous batch item failure received again and
+        again, and a record without ``messageId`` would break the batch response itself.
+        """
+        try:
+            RouteQueueEvent.model_validate(event)
+        except ValidationError as exc:
+            problems = _attribute_safe(
+                "; ".join(
+                    f"{_location(e['loc']) if e['loc'] else 'event'}: {e['msg']}"
+                    for e in exc.errors(include_url=False, include_input=False)
+                )
+            )
+            logger.error("Event is not an SQS batch; no record was touched", problems=problems)
+            _count(self.metrics, FailureMetric.CONFIGURATION)
+            raise InvalidEvent(f"not an SQS batch event: {problems}") from exc
+        records: list[dict[str, Any]] = cast("dict[str, Any]", event)["Records"]
+        return records
+
     # The Batch it returns is no JSON document for X-Ray metadata.
     @tracer.capture_method(capture_response=False)
     def open_batch(self, raw_records: Iterable[Mapping[str, Any]]) -> Batch:
@@ -213,9 +247,15 @@ class Batch:
         """Record handler for Powertools' ``BatchProcessor``: an exception = batch item failure."""
         logger.append_keys(message_id=record.messageId)
         try:
-            return self._handle(record)
+            outcome = self._handle(record)
+            # One line per record with its outcome: the per-route accounting (the demo, the
+            # chaos run, a Logs Insights query) reads these, not the aggregated metrics.
+            logger.info(
+                "Record processed", outcome=outcome.value, event_source_arn=record.eventSourceARN
+            )
+            return outcome
         finally:
-            logger.remove_keys(["message_id", "url_sha256"])
+            logger.remove_keys(["message_id", "url_sha256", "route"])
 
     def _handle(self, record: RouteQueueRecord) -> Outcome:
         dlq_url = self._settings.route_dlq_urls.get(record.eventSourceARN)
@@ -232,7 +272,7 @@ class Batch:
         if isinstance(planned.parsed, Rejection):
             return self._reject(record, dlq_url, planned.parsed)
         message = planned.parsed
-        logger.append_keys(url_sha256=url_digest(message.url))
+        logger.append_keys(url_sha256=url_digest(message.url), route=message.route)
         if message.url in self.done_urls:
             logger.info("Image already classified; not starting", attempt=message.attempt)
             return self._count(Outcome.DUPLICATE)

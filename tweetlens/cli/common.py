@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
 
-F = TypeVar("F", bound=Callable[..., Any])
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
 
-def stack_options(function: F) -> F:
+def stack_options[F: Callable[..., Any]](function: F) -> F:
     """--stack-name/--region: inspect a stack in AWS instead of the running local cloud."""
     function = click.option(
         "--region", default=None, help="AWS region of --stack-name (default: your AWS config)."
@@ -30,7 +29,7 @@ def stack_options(function: F) -> F:
     )(function)
 
 
-def template_option(function: F) -> F:
+def template_option[F: Callable[..., Any]](function: F) -> F:
     return click.option(
         "--template",
         "-t",
@@ -41,7 +40,7 @@ def template_option(function: F) -> F:
     )(function)
 
 
-def parameter_option(function: F) -> F:
+def parameter_option[F: Callable[..., Any]](function: F) -> F:
     return click.option(
         "--parameter-overrides",
         "--param",

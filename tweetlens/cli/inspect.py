@@ -18,7 +18,9 @@ console = Console()
 
 
 @click.command()
-@click.option("--label", default=None, help="Only images with this label (case-sensitive, e.g. Cat).")
+@click.option(
+    "--label", default=None, help="Only images with this label (case-sensitive, e.g. Cat)."
+)
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0, 100),
@@ -29,7 +31,11 @@ console = Console()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @stack_options
 def results(
-    label: str | None, min_confidence: float, as_json: bool, stack_name: str | None, region: str | None
+    label: str | None,
+    min_confidence: float,
+    as_json: bool,
+    stack_name: str | None,
+    region: str | None,
 ) -> None:
     """Query stored results, by label through the ByLabel index.
 
@@ -76,7 +82,9 @@ def results(
     help="Where to write the drawn trace (default: out/trace-<execution>.html).",
 )
 @stack_options
-def trace(execution: str, html_path: Path | None, stack_name: str | None, region: str | None) -> None:
+def trace(
+    execution: str, html_path: Path | None, stack_name: str | None, region: str | None
+) -> None:
     """Trace one execution: the state machine drawn with the path taken, and a timeline.
 
     EXECUTION is an execution name or ARN (see `tweetlens results` or the demo report).

@@ -12,6 +12,7 @@ handles those errors can be exercised without an AWS account.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -246,6 +247,9 @@ class OpenCvLabeler:
     def __init__(self, cascade_dir: Path | None = None) -> None:
         directory = cascade_dir if cascade_dir is not None else Path(cv2.data.haarcascades)
         self._cascades: list[tuple[_Detector, Any]] = []
+        # A CascadeClassifier is not thread-safe, and the emulator serves requests on many
+        # threads: concurrent detectMultiScale3 calls corrupt its scale data.
+        self._detect_lock = threading.Lock()
         for detector in _DETECTORS:
             path = directory / detector.cascade_file
             cascade = cv2.CascadeClassifier(str(path))
@@ -266,7 +270,8 @@ class OpenCvLabeler:
         if rejection is not None:
             raise rejection
         gray = _decode_gray(image)
-        detections = self._detect(gray)
+        with self._detect_lock:
+            detections = self._detect(gray)
         labels = _labels_from(detections, gray.shape[1], gray.shape[0])
         kept = [label for label in labels if label["Confidence"] >= min_confidence]
         return kept[:max_labels]

@@ -1,0 +1,181 @@
+"""Where every published message ended: the pipeline's "nothing is lost" promise, checked.
+
+Everything here is read back from what really happened in a deployed stack — the producer's
+responses, the classifier's per-record log lines, the executions and the dead-letter queues —
+never inferred by subtraction. ``lost`` is what no such record accounts for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+
+# The classifier logs one "Record processed" line per record with its outcome.
+RECORD_PROCESSED = "Record processed"
+STARTED = "ExecutionStarted"
+CLASSIFIER_DUPLICATES = ("Duplicate", "AlreadyStarted")
+
+
+@dataclass
+class RouteTally:
+    published: int = 0
+    started: int = 0
+    classified: int = 0
+    duplicates: int = 0
+    running: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def settled(self) -> int:
+        return self.duplicates + sum(self.dead_letters.values()) + self.classified
+
+    @property
+    def lost(self) -> int:
+        return self.published - self.settled - self.running
+
+
+@dataclass
+class ExecutionOutcome:
+    arn: str
+    name: str
+    route: str
+    url: str
+    status: str  # RUNNING, DONE, DUPLICATE, FAILED, TIMED_OUT, ABORTED
+    error: str = ""
+
+
+@dataclass
+class Accounting:
+    routes: dict[str, RouteTally]
+    executions: list[ExecutionOutcome]
+    workflow_dead_letters: int
+    failed_executions: int
+
+    @property
+    def lost(self) -> int:
+        return sum(tally.lost for tally in self.routes.values())
+
+    @property
+    def published(self) -> int:
+        return sum(tally.published for tally in self.routes.values())
+
+    def problems(self) -> list[str]:
+        """Broken invariants, in words; empty when every message is accounted for."""
+        found = [
+            f"route {route}: {tally.lost} message(s) lost"
+            for route, tally in sorted(self.routes.items())
+            if tally.lost != 0
+        ]
+        if self.failed_executions != self.workflow_dead_letters:
+            found.append(
+                f"{self.failed_executions} failed execution(s) but "
+                f"{self.workflow_dead_letters} workflow dead letter(s)"
+            )
+        return found
+
+
+def published_per_route(producer_payloads: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    published: Counter[str] = Counter()
+    for payload in producer_payloads:
+        published.update({route: int(n) for route, n in payload.get("published", {}).items()})
+    return published
+
+
+def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """message id → (outcome, route or source queue ARN), from the classifier's JSON logs.
+
+    A record can be processed twice (its batch failed after it succeeded, and SQS redelivered
+    it); it started an execution if either time did.
+    """
+    outcomes: dict[str, tuple[str, str]] = {}
+    for text in log_texts:
+        for line in text.splitlines():
+            if RECORD_PROCESSED not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("message") != RECORD_PROCESSED:
+                continue
+            message_id = str(entry.get("message_id", ""))
+            where = str(entry.get("route") or entry.get("event_source_arn", ""))
+            outcome = str(entry.get("outcome", ""))
+            if outcomes.get(message_id, ("", ""))[0] != STARTED:
+                outcomes[message_id] = (outcome, where)
+    return outcomes
+
+
+def execution_outcomes(sfn: Any, state_machine_arn: str) -> list[ExecutionOutcome]:
+    found: list[ExecutionOutcome] = []
+    paginator = sfn.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=state_machine_arn):
+        for summary in page["executions"]:
+            described = sfn.describe_execution(executionArn=summary["executionArn"])
+            request = json.loads(described.get("input") or "{}")
+            message = request.get("message") or {}
+            status = str(described["status"])
+            error = str(described.get("error", ""))
+            if status == "SUCCEEDED":
+                output = json.loads(described.get("output") or "{}")
+                status = str(output.get("status", "SUCCEEDED"))
+            found.append(
+                ExecutionOutcome(
+                    arn=summary["executionArn"],
+                    name=str(summary["name"]),
+                    route=str(message.get("route", "")),
+                    url=str(message.get("url", "")),
+                    status=status,
+                    error=error,
+                )
+            )
+    return found
+
+
+def account(
+    *,
+    published: Mapping[str, int],
+    outcomes: Mapping[str, tuple[str, str]],
+    executions: list[ExecutionOutcome],
+    dead_letters: list[DeadLetter],
+    route_of_source: Mapping[str, str],
+) -> Accounting:
+    routes: dict[str, RouteTally] = {
+        route: RouteTally(published=n) for route, n in published.items()
+    }
+
+    def tally(route: str) -> RouteTally:
+        return routes.setdefault(route, RouteTally())
+
+    for outcome, where in outcomes.values():
+        route = route_of_source.get(where, where)
+        if outcome in CLASSIFIER_DUPLICATES:
+            tally(route).duplicates += 1
+        elif outcome == STARTED:
+            tally(route).started += 1
+    failed = 0
+    for execution in executions:
+        if execution.status == "DONE":
+            tally(execution.route).classified += 1
+        elif execution.status == "DUPLICATE":
+            tally(execution.route).duplicates += 1
+        elif execution.status == "RUNNING":
+            tally(execution.route).running += 1
+        else:
+            failed += 1  # settled through its workflow dead letter, counted below
+    workflow_letters = 0
+    for letter in dead_letters:
+        route = letter.route or route_of_source.get(letter.queue, letter.queue)
+        tally(route).dead_letters[letter.error] += 1
+        workflow_letters += letter.queue == WORKFLOW_DLQ
+    return Accounting(
+        routes=routes,
+        executions=executions,
+        workflow_dead_letters=workflow_letters,
+        failed_executions=failed,
+    )

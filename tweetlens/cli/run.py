@@ -1,0 +1,250 @@
+"""Commands that run things on the local cloud: up, demo, invoke."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tweetlens import demo as demo_job
+from tweetlens import report
+from tweetlens.cli.common import (
+    DEFAULT_TEMPLATE,
+    parameter_option,
+    parse_parameters,
+    template_option,
+)
+from tweetlens.localcloud.cloud import LocalCloud
+from tweetlens.localcloud.errors import LocalCloudError
+from tweetlens.localcloud.labelers import OpenCvLabeler
+from tweetlens.pipeline import LocalPipeline
+from tweetlens.stack import state_file_path, write_local_state
+
+console = Console()
+
+
+def _is_this_app(template: Path) -> bool:
+    return template.resolve() == DEFAULT_TEMPLATE.resolve()
+
+
+def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
+    view = Table("logical id", "physical id", title=f"Local cloud at {endpoint}")
+    for logical_id, physical in sorted(resources.items()):
+        view.add_row(logical_id, physical)
+    console.print(view)
+
+
+@click.command()
+@template_option
+@parameter_option
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.001, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Shrink Step Functions retries and waits (1.0 = real time).",
+)
+def up(template: Path, parameters: tuple[str, ...], time_scale: float) -> None:
+    """Start the local cloud, deploy the template, run schedules and pollers until Ctrl-C.
+
+    With this repo's template the producer replays a recorded post stream and the fetch
+    function is allowed to reach the loopback image server. Other terminals can then use
+    `tweetlens results`, `trace` and `dlq`, or any AWS client with AWS_ENDPOINT_URL.
+
+    Example:
+
+        tweetlens up --param ClassifierMaxConcurrency=2
+    """
+    overrides = parse_parameters(parameters)
+    stopped = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    state = state_file_path()
+    try:
+        if _is_this_app(template):
+            with LocalPipeline(
+                template=template,
+                time_scale=time_scale,
+                run_schedules=True,
+                parameter_overrides=overrides,
+                state_file=state,
+            ) as pipeline:
+                _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources))
+                console.print(f"Images served at {pipeline.images.base_url}. Ctrl-C to stop.")
+                stopped.wait()
+            return
+        with LocalCloud(
+            template, parameter_overrides=overrides, labeler=OpenCvLabeler(), time_scale=time_scale
+        ) as cloud:
+            write_local_state(
+                state,
+                endpoint_url=cloud.endpoint_url,
+                region=cloud.region,
+                resources=dict(cloud.resources),
+            )
+            try:
+                _print_resources(cloud.endpoint_url, dict(cloud.resources))
+                console.print("Ctrl-C to stop.")
+                stopped.wait()
+            finally:
+                state.unlink(missing_ok=True)
+    except LocalCloudError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.command()
+@click.option("--seed", type=int, default=2026, show_default=True, help="Seed of the post stream.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("out/report.html"),
+    show_default=True,
+    help="Where to write the HTML report.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.001, 1.0),
+    default=0.02,
+    show_default=True,
+    help="Shrink Step Functions retries and waits.",
+)
+def demo(seed: int, report_path: Path, time_scale: float) -> None:
+    """Run the whole pipeline on the local cloud with a recorded stream of about 50 posts.
+
+    Waits until every message is classified, a duplicate, or in a dead-letter queue, then
+    prints a summary per route and the labels found, and writes an HTML report with
+    thumbnails and a drawn trace of every execution. Exits non-zero if a message is lost.
+
+    Example:
+
+        tweetlens demo --report out/report.html
+    """
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    console.print("Starting the local cloud and deploying template.yaml ...")
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("messages settled", total=None, status="")
+
+        def on_progress(progress: demo_job.Progress) -> None:
+            bar.update(
+                task, total=progress.published, completed=progress.settled, status=progress.status
+            )
+
+        try:
+            result = demo_job.run_demo(seed=seed, time_scale=time_scale, on_progress=on_progress)
+        except (demo_job.DemoError, LocalCloudError) as error:
+            raise click.ClickException(str(error)) from error
+    _print_summary(result)
+    written = report.write(result, report_path)
+    console.print(f"HTML report with thumbnails and execution traces: {written}")
+    problems = result.accounting.problems()
+    if problems:
+        raise click.ClickException("; ".join(problems))
+
+
+def _print_summary(result: demo_job.DemoResult) -> None:
+    view = Table(
+        "route",
+        "published",
+        "classified",
+        "duplicates",
+        "dead letters by reason",
+        "lost",
+        title="Where every message ended",
+    )
+    for route, tally in sorted(result.accounting.routes.items()):
+        reasons = ", ".join(f"{error} {n}" for error, n in sorted(tally.dead_letters.items()))
+        view.add_row(
+            route,
+            str(tally.published),
+            str(tally.classified),
+            str(tally.duplicates),
+            reasons or "-",
+            str(tally.lost),
+        )
+    console.print(view)
+    labels = ", ".join(f"{name} x{count}" for name, count in result.labels.most_common())
+    console.print(f"Labels found: {labels or 'none'}")
+    twice = sum(1 for calls in result.rekognition_calls.values() if calls > 1)
+    console.print(
+        f"DetectLabels calls: {sum(result.rekognition_calls.values())} for "
+        f"{len(result.rekognition_calls)} images (labelled twice: {twice}); "
+        f"finished in {result.seconds:.1f} s"
+    )
+
+
+@click.command()
+@click.argument("function")
+@click.option(
+    "--event",
+    "-e",
+    "event_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON event file, e.g. one of events/.",
+)
+@template_option
+@parameter_option
+def invoke(function: str, event_path: Path, template: Path, parameters: tuple[str, ...]) -> None:
+    """Invoke one function of the template once, like `sam local invoke` but with no Docker.
+
+    Deploys the template into a fresh local cloud (no schedules, no pollers), invokes FUNCTION
+    (its logical id) with the event, prints its response and its REPORT line.
+
+    Example:
+
+        tweetlens invoke FetchImageFunction -e events/fetch_image_blocked.json
+    """
+    try:
+        event = json.loads(event_path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise click.ClickException(f"{event_path} is not JSON: {error}") from error
+    overrides = parse_parameters(parameters)
+    try:
+        if _is_this_app(template):
+            with LocalPipeline(
+                template=template, run_pollers=False, parameter_overrides=overrides
+            ) as pipeline:
+                _check_function(function, pipeline.cloud)
+                result = pipeline.cloud.invoke(function, event)
+        else:
+            with LocalCloud(
+                template,
+                parameter_overrides=overrides,
+                labeler=OpenCvLabeler(),
+                run_schedules=False,
+                run_pollers=False,
+            ) as cloud:
+                _check_function(function, cloud)
+                result = cloud.invoke(function, event)
+    except LocalCloudError as error:
+        raise click.ClickException(str(error)) from error
+    if result.logs:
+        click.echo(result.logs.rstrip(), err=True)
+    click.echo(result.report, err=True)
+    click.echo(result.wire_payload())
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def _check_function(function: str, cloud: LocalCloud) -> None:
+    if function not in cloud.functions:
+        known = ", ".join(sorted(cloud.functions))
+        raise click.ClickException(f"no function {function!r} in the template; functions: {known}")

@@ -1,0 +1,166 @@
+"""The main job: the whole pipeline, end to end, on the local cloud; then what it found."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tweetlens import accounting, tracing
+from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
+from tweetlens.dlq import DeadLetter, list_dead_letters
+from tweetlens.pipeline import PRODUCER, LocalPipeline
+from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.stack import DeployedStack, emulator_stack
+
+STATE_MACHINE = "ClassifyImageStateMachine"
+# A run reads every page unless the rate limit stops it; a few runs always drain the stream.
+MAX_PRODUCER_RUNS = 10
+
+
+class DemoError(Exception):
+    """The demo could not finish, or finished with messages unaccounted for."""
+
+
+@dataclass
+class Progress:
+    published: int
+    settled: int
+    status: str
+
+
+@dataclass
+class DemoResult:
+    accounting: accounting.Accounting
+    expected: ExpectedOutcome
+    results: list[ImageResult]
+    labels: Counter[str]
+    dead_letters: list[DeadLetter]
+    traces: list[tracing.DrawnTrace]
+    images: dict[str, bytes]
+    producer_runs: int
+    seconds: float
+    rekognition_calls: dict[str, int]
+
+
+def route_of_source(stack: DeployedStack) -> dict[str, str]:
+    """Queue ARNs and dead-letter queue logical ids → route name (``CatsQueue`` → cats)."""
+    routes: dict[str, str] = {}
+    for logical_id, physical in stack.resources.items():
+        for suffix in ("DeadLetterQueue", "Queue"):
+            if logical_id.endswith(suffix) and physical.startswith("http"):
+                route = logical_id.removesuffix(suffix).lower()
+                name = physical.rstrip("/").rsplit("/", 1)[-1]
+                account = physical.rstrip("/").rsplit("/", 2)[-2]
+                routes[logical_id] = route
+                routes[f"arn:aws:sqs:{stack.region}:{account}:{name}"] = route
+                break
+    return routes
+
+
+def take_account(
+    stack: DeployedStack, producer_payloads: list[dict[str, Any]], logs: list[str]
+) -> accounting.Accounting:
+    sfn = stack.client("stepfunctions")
+    return accounting.account(
+        published=accounting.published_per_route(producer_payloads),
+        outcomes=accounting.classifier_outcomes(logs),
+        executions=accounting.execution_outcomes(sfn, stack.resource(STATE_MACHINE)),
+        dead_letters=list_dead_letters(stack, limit=10_000),
+        route_of_source=route_of_source(stack),
+    )
+
+
+def deployed(pipeline: LocalPipeline) -> DeployedStack:
+    cloud = pipeline.cloud
+    return emulator_stack(
+        endpoint_url=cloud.endpoint_url, region=cloud.region, resources=dict(cloud.resources)
+    )
+
+
+def classifier_logs(pipeline: LocalPipeline) -> list[str]:
+    function_name = pipeline.cloud.resources["ClassifierFunction"]
+    return [
+        record.logs
+        for record in pipeline.cloud.invocations()
+        if record.function_name == function_name
+    ]
+
+
+def run_producer(pipeline: LocalPipeline) -> list[dict[str, Any]]:
+    """Fire the producer's schedule until it reports the stream read to the end."""
+    payloads: list[dict[str, Any]] = []
+    for _ in range(MAX_PRODUCER_RUNS):
+        result = pipeline.cloud.fire_schedule(PRODUCER)
+        if not result.ok or not isinstance(result.payload, dict):
+            error = result.error.error_message if result.error else "no summary returned"
+            raise DemoError(f"the producer failed: {error}")
+        payloads.append(result.payload)
+        if result.payload.get("stopped_reason") == "complete":
+            return payloads
+    raise DemoError(f"the producer did not finish the stream in {MAX_PRODUCER_RUNS} runs")
+
+
+def run_demo(
+    *,
+    recording: Recording | None = None,
+    seed: int = 2026,
+    time_scale: float = 0.02,
+    timeout: float = 110.0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> DemoResult:
+    started = time.monotonic()
+    with LocalPipeline(recording=recording, seed=seed, time_scale=time_scale) as pipeline:
+        assert pipeline.recording is not None
+        stack = deployed(pipeline)
+        payloads = run_producer(pipeline)
+        published = sum(accounting.published_per_route(payloads).values())
+
+        def progress(status: Any) -> None:
+            if on_progress is None:
+                return
+            tally = take_account(stack, payloads, classifier_logs(pipeline))
+            settled = sum(route.settled for route in tally.routes.values())
+            on_progress(Progress(published, settled, _describe(status)))
+
+        status = pipeline.cloud.wait_until_idle(timeout=timeout, on_progress=progress)
+        if not status.idle:
+            raise DemoError(
+                f"the pipeline was still busy after {timeout:.0f} s: {_describe(status)}"
+            )
+        tally = take_account(stack, payloads, classifier_logs(pipeline))
+        dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
+        results = all_results(dynamodb, stack.resource(RESULTS_TABLE))
+        bucket = stack.resource("ImagesBucket")
+        images = {
+            result.url: s3.get_object(Bucket=bucket, Key=result.image_key)["Body"].read()
+            for result in results
+            if result.status == "DONE" and result.image_key
+        }
+        sfn = stack.client("stepfunctions")
+        traces = [tracing.draw(sfn, execution.arn) for execution in tally.executions]
+        labels: Counter[str] = Counter()
+        for result in results:
+            labels.update(name for name, _ in result.labels)
+        rekognition = pipeline.cloud.rekognition
+        return DemoResult(
+            accounting=tally,
+            expected=expected_outcome(pipeline.recording),
+            results=results,
+            labels=labels,
+            dead_letters=list_dead_letters(stack, limit=10_000),
+            traces=traces,
+            images=images,
+            producer_runs=len(payloads),
+            seconds=time.monotonic() - started,
+            rekognition_calls=rekognition.calls_by_source() if rekognition else {},
+        )
+
+
+def _describe(status: Any) -> str:
+    return (
+        f"{status.visible_messages} queued, {status.in_flight_messages} in flight, "
+        f"{status.running_executions} executions running"
+    )

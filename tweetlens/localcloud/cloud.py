@@ -1,0 +1,302 @@
+"""``LocalCloud``: a SAM application deployed and running on this machine, no Docker, no AWS."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from tweetlens.localcloud import s3policies, stepfunctions
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.deploy import DeployedStack, Deployer
+from tweetlens.localcloud.emulator import ACCOUNT_ID, Emulator
+from tweetlens.localcloud.errors import LocalCloudError, UnknownResourceError
+from tweetlens.localcloud.labelers import Labeler
+from tweetlens.localcloud.models import (
+    EventSourceMappingConfig,
+    FunctionConfig,
+    IdleStatus,
+    InvocationRecord,
+    InvocationResult,
+    ScheduleRuleConfig,
+    StateMachineConfig,
+)
+from tweetlens.localcloud.pollers import SqsPoller, disable_moto_sqs_delivery
+from tweetlens.localcloud.rekognition import RekognitionHook
+from tweetlens.localcloud.runtime import LambdaRuntime, install_lambda_hook
+from tweetlens.localcloud.scheduler import Scheduler
+
+logger = Logger(service="localcloud")
+
+IDLE_POLL_SECONDS = 0.2
+
+
+class LocalCloud:
+    """Deploys ``template`` into an in-process emulator and runs it like AWS would.
+
+    Example::
+
+        with LocalCloud(Path("template.yaml"), time_scale=0.01) as cloud:
+            cloud.client("sqs").send_message(QueueUrl=cloud.resources["WorkQueue"], ...)
+            cloud.wait_until_idle(timeout=60)
+    """
+
+    def __init__(
+        self,
+        template: Path,
+        *,
+        stack_name: str = "local",
+        parameter_overrides: Mapping[str, str] | None = None,
+        labeler: Labeler | None = None,
+        time_scale: float = 1.0,
+        extra_env: Mapping[str, str] | None = None,
+        run_schedules: bool = True,
+        run_pollers: bool = True,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.template = Path(template)
+        self.stack_name = stack_name
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.time_scale = time_scale
+        self.extra_env = dict(extra_env or {})
+        self.run_schedules = run_schedules
+        self.run_pollers = run_pollers
+        self.rekognition = RekognitionHook(labeler) if labeler is not None else None
+        self._emulator = Emulator()
+        self._patches = PatchSet()
+        self._stack: DeployedStack | None = None
+        self._runtime: LambdaRuntime | None = None
+        self._pollers: list[SqsPoller] = []
+        self._scheduler: Scheduler | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the emulator, deploy the stack, then the pollers and the scheduler.
+
+        Worker processes start lazily, on each function's first invocation (a cold start).
+        """
+        with self._lock:
+            if self._stack is not None:
+                return
+            started = time.monotonic()
+            try:
+                self._emulator.start()
+                stepfunctions.install(self._patches, time_scale=self.time_scale)
+                disable_moto_sqs_delivery(self._patches)
+                s3policies.install(self._patches)
+                if self.rekognition is not None:
+                    self.rekognition.install(self._patches)
+                stack = Deployer(self._emulator).deploy(
+                    self.template, self.stack_name, self.parameter_overrides
+                )
+                self._runtime = LambdaRuntime(
+                    stack.functions,
+                    endpoint_url=self._emulator.endpoint_url,
+                    region=self._emulator.region,
+                    extra_env=self.extra_env,
+                )
+                install_lambda_hook(self._patches, self._runtime)
+                self._stack = stack
+                if self.run_pollers:
+                    self._start_pollers(stack.event_source_mappings)
+                self._scheduler = Scheduler(
+                    stack.schedules,
+                    events=self._emulator.client("events"),
+                    invoke=self._runtime.invoke,
+                    account_id=ACCOUNT_ID,
+                    region=self._emulator.region,
+                )
+                if self.run_schedules:
+                    self._scheduler.start()
+            except BaseException:
+                self._stop_locked()
+                raise
+            logger.info(
+                "Local cloud started",
+                endpoint_url=self._emulator.endpoint_url,
+                seconds=round(time.monotonic() - started, 2),
+            )
+
+    def stop(self) -> None:
+        """Stop schedules, pollers, workers and the emulator; safe to call twice."""
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+        for poller in self._pollers:
+            poller.stop()
+        self._pollers = []
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+        self._patches.restore()
+        self._emulator.stop()
+        self._stack = None
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what was deployed ---------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._emulator.endpoint_url
+
+    @property
+    def region(self) -> str:
+        return self._emulator.region
+
+    @property
+    def account_id(self) -> str:
+        return ACCOUNT_ID
+
+    @property
+    def stack(self) -> DeployedStack:
+        if self._stack is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._stack
+
+    @property
+    def resources(self) -> Mapping[str, str]:
+        return self.stack.resources
+
+    @property
+    def outputs(self) -> Mapping[str, str]:
+        return self.stack.outputs
+
+    @property
+    def functions(self) -> Mapping[str, FunctionConfig]:
+        return self.stack.functions
+
+    @property
+    def event_source_mappings(self) -> list[EventSourceMappingConfig]:
+        return self.stack.event_source_mappings
+
+    @property
+    def schedules(self) -> Mapping[str, ScheduleRuleConfig]:
+        return self.stack.schedules
+
+    @property
+    def state_machines(self) -> Mapping[str, StateMachineConfig]:
+        return self.stack.state_machines
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to the emulator."""
+        return self._emulator.client(service)
+
+    # -- running things ------------------------------------------------------------------
+
+    def invoke(self, function_logical_id: str, event: Mapping[str, Any]) -> InvocationResult:
+        """Invoke a function synchronously (logical id, name or ARN)."""
+        return self._require_runtime().invoke(function_logical_id, dict(event))
+
+    def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
+        """Fire a schedule rule now, by the rule's logical id or its function's logical id."""
+        if self._scheduler is None:
+            raise LocalCloudError("the local cloud is not started")
+        schedules = self.stack.schedules
+        if rule_or_function_logical_id in schedules:
+            return self._scheduler.fire(rule_or_function_logical_id)
+        matching = [
+            rule.logical_id
+            for rule in schedules.values()
+            if rule.function_logical_id == rule_or_function_logical_id
+        ]
+        if len(matching) != 1:
+            raise UnknownResourceError(
+                f"{rule_or_function_logical_id!r} names no schedule rule, nor a function with "
+                f"exactly one (found {matching})"
+            )
+        return self._scheduler.fire(matching[0])
+
+    def invocations(self) -> list[InvocationRecord]:
+        """Every invocation so far, oldest first."""
+        return self._require_runtime().history()
+
+    def idle_status(self) -> IdleStatus:
+        sqs = self.client("sqs")
+        visible = in_flight_messages = 0
+        for url in sorted({mapping.queue_url for mapping in self.event_source_mappings}):
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            visible += int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes.get("ApproximateNumberOfMessagesDelayed", 0)
+            )
+            in_flight_messages += int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        running = 0
+        sfn = self.client("stepfunctions")
+        for machine in self.state_machines.values():
+            paginator = sfn.get_paginator("list_executions")
+            for page in paginator.paginate(stateMachineArn=machine.arn, statusFilter="RUNNING"):
+                running += len(page["executions"])
+        invocations = self._require_runtime().in_flight()
+        batches = sum(poller.in_flight_batches() for poller in self._pollers)
+        return IdleStatus(
+            idle=visible == in_flight_messages == running == invocations == batches == 0,
+            visible_messages=visible,
+            in_flight_messages=in_flight_messages,
+            running_executions=running,
+            in_flight_invocations=invocations,
+            in_flight_batches=batches,
+        )
+
+    def wait_until_idle(
+        self, timeout: float, on_progress: Callable[[IdleStatus], None] | None = None
+    ) -> IdleStatus:
+        """Wait until nothing moves: no queued or in-flight messages on mapped queues, no
+        running executions, no invocations. Returns the last status (``idle`` False on timeout).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.idle_status()
+            if on_progress is not None:
+                on_progress(status)
+            if status.idle or time.monotonic() >= deadline:
+                return status
+            time.sleep(IDLE_POLL_SECONDS)
+
+    def _start_pollers(self, mappings: list[EventSourceMappingConfig]) -> None:
+        runtime = self._require_runtime()
+        for mapping in mappings:
+            if not mapping.enabled:
+                continue
+            # Each poller has its own client: long polls hold a connection each.
+            poller = SqsPoller(
+                mapping,
+                sqs=self._emulator.new_client("sqs"),
+                invoke=runtime.invoke,
+                region=self._emulator.region,
+            )
+            poller.start()
+            self._pollers.append(poller)
+
+    def _require_runtime(self) -> LambdaRuntime:
+        if self._runtime is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._runtime

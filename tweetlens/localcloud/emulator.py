@@ -1,0 +1,129 @@
+"""The AWS emulator: moto's threaded server on a free loopback port, reached over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+from moto.core.config import default_user_config
+from moto.moto_api._internal.models import moto_api_backend
+from moto.server import ThreadedMotoServer
+
+from tweetlens.localcloud.errors import EmulatorError
+
+logger = Logger(service="localcloud")
+
+HOST = "127.0.0.1"
+DEFAULT_REGION = "us-east-1"
+# moto's default account: resources created through CloudFormation land in it.
+ACCOUNT_ID = "123456789012"
+FAKE_ACCESS_KEY_ID = "localcloud"
+FAKE_SECRET_ACCESS_KEY = "localcloud"  # noqa: S105 - not a secret: the emulator accepts any key
+
+
+def free_port() -> int:
+    """A port that was free on the loopback interface a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Emulator:
+    """moto in server mode inside this process.
+
+    moto keeps its state in module-level backends, so only one emulator may run per process;
+    starting one resets every backend so that a previous run leaves nothing behind.
+    """
+
+    _running: Emulator | None = None
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
+        self.port = 0
+        self._server: ThreadedMotoServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_execute_state_machine = False
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise EmulatorError("the emulator is not running")
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        if Emulator._running is not None:
+            raise EmulatorError("another local cloud emulator is already running in this process")
+        self.port = free_port()
+        # The Step Functions interpreter calls the other services back on MOTO_PORT.
+        self._set_env("MOTO_PORT", str(self.port))
+        sfn_config = default_user_config["stepfunctions"]
+        self._saved_execute_state_machine = sfn_config.get("execute_state_machine", False)
+        sfn_config["execute_state_machine"] = True
+        moto_api_backend.reset()
+        # One access-log line per request would drown the functions' own logs.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
+        try:
+            server.start()
+        except OSError as exc:
+            raise EmulatorError(f"cannot start moto on {HOST}:{self.port}: {exc}") from exc
+        self._server = server
+        Emulator._running = self
+        logger.info("Emulator started", endpoint_url=self.endpoint_url)
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.stop()
+        self._server = None
+        self._clients.clear()
+        Emulator._running = None
+        moto_api_backend.reset()
+        default_user_config["stepfunctions"]["execute_state_machine"] = (
+            self._saved_execute_state_machine
+        )
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        logger.info("Emulator stopped")
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` bound to the emulator with fake credentials.
+
+        Clients are cached: building one costs about 0.1 s and they are thread-safe.
+        """
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.new_client(service)
+            return self._clients[service]
+
+    def new_client(self, service: str) -> Any:
+        """A fresh, uncached client (for a caller that wants its own connection pool)."""
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            # No client-side retries: the emulator is local and deterministic, and a caller
+            # testing throttling or faults must see each error exactly once.
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value

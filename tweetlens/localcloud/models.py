@@ -1,0 +1,137 @@
+"""Typed views of what the local cloud deployed and of what its Lambda runtime did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FunctionConfig(_Frozen):
+    """A deployed function as Lambda describes it, plus where its code lives on disk."""
+
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    code_uri: Path
+    timeout: int = Field(ge=1, le=900)
+    memory_size: int = Field(ge=128, le=10240)
+    environment: dict[str, str]
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+
+
+class EventSourceMappingConfig(_Frozen):
+    """An SQS event source mapping, with the settings Lambda's poller honours."""
+
+    uuid: str
+    function_name: str
+    event_source_arn: str
+    queue_url: str
+    batch_size: int = Field(ge=1, le=10000)
+    maximum_batching_window_seconds: int = Field(ge=0, le=300)
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+    enabled: bool
+
+
+class ScheduleRuleConfig(_Frozen):
+    """An EventBridge schedule rule that targets a deployed function."""
+
+    logical_id: str
+    name: str
+    arn: str
+    expression: str
+    enabled: bool
+    function_name: str
+    function_logical_id: str
+    target_input: str | None = None
+
+
+class StateMachineConfig(_Frozen):
+    """A state machine, with its definition after substitutions and its declared type."""
+
+    logical_id: str
+    arn: str
+    name: str
+    definition: str
+    type: Literal["STANDARD", "EXPRESS"]
+
+
+class LambdaError(_Frozen):
+    """A function error in the shape Lambda returns it."""
+
+    error_type: str
+    error_message: str
+    stack_trace: list[str] = Field(default_factory=list)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "errorType": self.error_type,
+            "errorMessage": self.error_message,
+            "stackTrace": self.stack_trace,
+        }
+
+
+class InvocationResult(_Frozen):
+    """One invocation: the returned payload or the error, its REPORT line and its logs."""
+
+    function_name: str
+    request_id: str
+    payload_json: str | None
+    error: LambdaError | None
+    report: str
+    logs: str
+    duration_ms: float
+    cold_start: bool
+    init_duration_ms: float | None = None
+    timed_out: bool = False
+    started_at: float
+    ended_at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def payload(self) -> Any:
+        """The handler's return value decoded from JSON (``None`` when it errored)."""
+        return None if self.payload_json is None else json.loads(self.payload_json)
+
+    def wire_payload(self) -> str:
+        """What Lambda's Invoke API returns as the response body."""
+        if self.error is not None:
+            return json.dumps(self.error.to_payload())
+        return self.payload_json if self.payload_json is not None else "null"
+
+
+class InvocationRecord(_Frozen):
+    """History entry of one invocation, kept for inspection after the fact."""
+
+    function_name: str
+    request_id: str
+    report: str
+    error_type: str | None
+    error_message: str | None
+    logs: str
+    cold_start: bool
+    started_at: float
+    ended_at: float
+
+
+class IdleStatus(_Frozen):
+    """What is still moving in the cloud; ``idle`` when nothing is."""
+
+    idle: bool
+    visible_messages: int
+    in_flight_messages: int
+    running_executions: int
+    in_flight_invocations: int
+    in_flight_batches: int

@@ -1,0 +1,125 @@
+"""This repository's template on the local cloud, with its loopback image server and posts.
+
+The generic local cloud (``tweetlens.localcloud``) knows nothing of tweetlens; this module
+adds what the application needs to run offline: recorded X API posts replayed through the
+producer's real tweepy path, and the image server the fetch function is allowed to reach
+(through template parameters: its safety checks stay on).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from tweetlens.demo_stream import Recording, build_recording
+from tweetlens.imageserver import ImageServer
+from tweetlens.localcloud.cloud import LocalCloud
+from tweetlens.localcloud.labelers import OpenCvLabeler
+from tweetlens.stack import write_local_state
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO_ROOT / "template.yaml"
+STACK_NAME = "tweetlens-local"
+PRODUCER = "ProducerFunction"
+
+
+class LocalPipeline:
+    """Start with ``with LocalPipeline() as pipeline:``; ``pipeline.cloud`` is the LocalCloud."""
+
+    def __init__(
+        self,
+        *,
+        template: Path = TEMPLATE,
+        recording: Recording | None = None,
+        seed: int = 2026,
+        time_scale: float = 0.02,
+        run_schedules: bool = False,
+        run_pollers: bool = True,
+        parameter_overrides: dict[str, str] | None = None,
+        state_file: Path | None = None,
+    ) -> None:
+        self.template = template
+        self._recording = recording
+        self.seed = seed
+        self.time_scale = time_scale
+        self.run_schedules = run_schedules
+        self.run_pollers = run_pollers
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.state_file = state_file
+        self.images = ImageServer()
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._cloud: LocalCloud | None = None
+        self.recording_path: Path | None = None
+        self.recording: Recording | None = None
+
+    @property
+    def cloud(self) -> LocalCloud:
+        if self._cloud is None:
+            raise RuntimeError("the local pipeline is not started")
+        return self._cloud
+
+    def start(self) -> None:
+        self.images.start()
+        try:
+            self._workdir = tempfile.TemporaryDirectory(prefix="tweetlens-local-")
+            self.recording = self._recording or build_recording(
+                self.images.base_url, seed=self.seed
+            )
+            self.recording_path = Path(self._workdir.name) / "x-api-recording.json"
+            self.recording_path.write_text(self.recording.to_json(), encoding="utf-8")
+            parameters = {
+                "PostSource": "replay",
+                "ReplayUri": str(self.recording_path),
+                "AllowedImageHosts": self.images.host,
+                "ImageHostAllowedNetworks": self.images.allowed_network,
+                "ScheduleEnabled": "true" if self.run_schedules else "false",
+                **self.parameter_overrides,
+            }
+            self._cloud = LocalCloud(
+                self.template,
+                stack_name=STACK_NAME,
+                parameter_overrides=parameters,
+                labeler=OpenCvLabeler(),
+                time_scale=self.time_scale,
+                # The fetch function verifies TLS like in AWS; locally it trusts the image
+                # server's freshly generated CA instead of the public ones.
+                extra_env={"SSL_CERT_FILE": str(self.images.ca_file)},
+                run_schedules=self.run_schedules,
+                run_pollers=self.run_pollers,
+            )
+            self._cloud.start()
+            if self.state_file is not None:
+                write_local_state(
+                    self.state_file,
+                    endpoint_url=self._cloud.endpoint_url,
+                    region=self._cloud.region,
+                    resources=dict(self._cloud.resources),
+                )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._cloud is not None:
+            self._cloud.stop()
+            self._cloud = None
+        self.images.stop()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,77 @@
+"""Find an execution of a deployed stack and draw its trace (graph + timeline)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tweetlens import trace as drawing
+from tweetlens.stack import DeployedStack, StackNotFound
+
+_STATE_MACHINE_ARN = ":states:"
+
+
+@dataclass(frozen=True)
+class DrawnTrace:
+    execution_arn: str
+    execution_name: str
+    status: str
+    timeline: str
+    svg: str
+    html: str
+
+
+def state_machine_arns(stack: DeployedStack) -> list[str]:
+    return sorted(
+        physical
+        for physical in stack.resources.values()
+        if _STATE_MACHINE_ARN in physical and ":stateMachine:" in physical
+    )
+
+
+def resolve_execution_arn(stack: DeployedStack, execution: str) -> str:
+    """An execution ARN from an ARN or a bare name, looked up in every state machine."""
+    sfn = stack.client("stepfunctions")
+    if execution.startswith("arn:"):
+        return execution
+    for machine in state_machine_arns(stack):
+        candidate = machine.replace(":stateMachine:", ":execution:", 1) + ":" + execution
+        try:
+            sfn.describe_execution(executionArn=candidate)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                continue
+            raise
+        return candidate
+    raise StackNotFound(f"no execution named {execution!r} in {stack.description}")
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
+
+
+def draw(sfn: Any, execution_arn: str) -> DrawnTrace:
+    described = sfn.describe_execution(executionArn=execution_arn)
+    machine = sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])
+    definition = json.loads(machine["definition"])
+    built = drawing.build_trace(definition, execution_history(sfn, execution_arn))
+    name = str(described["name"])
+    return DrawnTrace(
+        execution_arn=execution_arn,
+        execution_name=name,
+        status=str(described["status"]),
+        timeline="\n".join(drawing.render_timeline(built)),
+        svg=drawing.render_svg(definition, built),
+        html=drawing.render_html(definition, built, title=f"Execution {name}"),
+    )
+
+
+def trace_execution(stack: DeployedStack, execution: str) -> DrawnTrace:
+    sfn = stack.client("stepfunctions")
+    return draw(sfn, resolve_execution_arn(stack, execution))
