@@ -43,10 +43,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
 
     When every record fails, Powertools raises ``BatchProcessingError`` instead of listing them
     all: the invocation fails and SQS delivers the whole batch again, which is the same effect.
-    A failed ResultsTable lookup (``DoneLookupFailed``) also fails the invocation, before any
-    record has been handled.
+    A failed ResultsTable lookup (``DoneLookupFailed``) or an event that is not an SQS batch
+    (``InvalidEvent``) also fails the invocation, before any record has been handled.
     """
-    batch = classifier.open_batch(event["Records"])
+    batch = classifier.open_batch(classifier.check_event(event))
     return process_partial_response(
         event=event, record_handler=batch.handle_record, processor=processor, context=context
     )

@@ -20,6 +20,14 @@ class RouteQueueRecord(SqsRecordModel):
     body: str
 
 
+class RouteQueueEvent(BaseModel):
+    """The invocation event the route queues' event source mapping sends."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    Records: list[RouteQueueRecord]
+
+
 class Outcome(StrEnum):
     """How a record ended when it was deleted from its queue; each value is a metric name."""
 

@@ -52,7 +52,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         scheduled = EventBridgeModel.model_validate(event)
     except ValidationError as error:
-        raise InvalidEvent(f"expected an EventBridge scheduled event: {error}") from error
+        # Field names and rules only: the event may be anything, of any size.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'event'}: {issue['msg']}"
+            for issue in error.errors(include_url=False, include_input=False)
+        )
+        raise InvalidEvent(f"expected an EventBridge scheduled event: {problems}") from error
     logger.info("Scheduled run", scheduled_at=scheduled.time.isoformat(), rule=scheduled.resources)
     summary = run_producer(
         settings=settings,

@@ -8,7 +8,10 @@ from pydantic import BaseModel, ConfigDict
 
 from producer.xapi_models import XMedia, XSearchResponse
 
-SkipReason = Literal["no_media", "no_photos", "missing_media"]
+SkipReason = Literal["no_media", "no_photos", "missing_media", "unusable_media"]
+
+# The media types X documents for posts; only photos are classified.
+KNOWN_MEDIA_TYPES = frozenset({"photo", "video", "animated_gif"})
 
 
 class Photo(BaseModel):
@@ -35,6 +38,8 @@ class SkippedPost(BaseModel):
     post_id: str
     reason: SkipReason
     missing_media_keys: tuple[str, ...] = ()
+    # "<media key>: <why>" for media that is neither a usable photo nor a known other type.
+    unusable_media: tuple[str, ...] = ()
 
 
 class Extraction(BaseModel):
@@ -71,10 +76,28 @@ def extract_photos(page: XSearchResponse) -> Extraction:
             if (media := media_by_key[key]).type == "photo" and media.url
         )
         if not photos:
-            skipped.append(SkippedPost(post_id=post.id, reason="no_photos"))
+            # A video or a GIF is an ordinary post without photos; an unknown type or a photo
+            # without url means X's answer changed shape, which someone should hear about.
+            unusable = tuple(
+                problem for key in keys if (problem := _unusable(key, media_by_key[key]))
+            )
+            if unusable:
+                skipped.append(
+                    SkippedPost(post_id=post.id, reason="unusable_media", unusable_media=unusable)
+                )
+            else:
+                skipped.append(SkippedPost(post_id=post.id, reason="no_photos"))
             continue
         hashtags = tuple(
             dict.fromkeys(tag.tag for tag in (post.entities.hashtags if post.entities else []))
         )
         posts.append(PostPhotos(post_id=post.id, text=post.text, hashtags=hashtags, photos=photos))
     return Extraction(posts=tuple(posts), skipped=tuple(skipped))
+
+
+def _unusable(key: str, media: XMedia) -> str | None:
+    if media.type not in KNOWN_MEDIA_TYPES:
+        return f"{key}: unknown media type {media.type[:40]!r}"
+    if media.type == "photo" and not media.url:
+        return f"{key}: photo without url"
+    return None

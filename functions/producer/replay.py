@@ -6,6 +6,9 @@ against X. Recording format (other tools write it)::
 
     {"pages": [{"status": 200, "headers": {"x-rate-limit-limit": "450", ...},
                 "body": {"data": [...], "includes": {"media": [...]}, "meta": {...}}}]}
+
+A page may give ``raw_body`` (a string sent byte for byte) instead of ``body``, to replay an
+answer that is not JSON at all, such as a body cut off mid-transfer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, override
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
@@ -41,7 +44,19 @@ class RecordedPage(BaseModel):
 
     status: Annotated[int, Field(ge=100, le=599)]
     headers: dict[str, str] = {}
-    body: dict[str, Any]
+    body: dict[str, Any] | None = None
+    raw_body: str | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RecordedPage:
+        if (self.body is None) == (self.raw_body is None):
+            raise ValueError("a page needs exactly one of body and raw_body")
+        return self
+
+    @property
+    def json_body(self) -> dict[str, Any]:
+        """The JSON body, or ``{}`` for a raw page (it has no meta to paginate with)."""
+        return self.body if self.body is not None else {}
 
 
 class Recording(BaseModel):
@@ -108,7 +123,9 @@ class ReplayAdapter(BaseAdapter):
                 request, 400, {}, _invalid_parameter(token_name, token or "", "is not valid")
             )
         page = self._pages[index]
-        body = page.body
+        if page.raw_body is not None:
+            return _response(request, page.status, page.headers, page.raw_body)
+        body = page.json_body
         if page.status == 200 and params.get("since_id"):
             body = _newer_than(body, params["since_id"])
         return _response(request, page.status, page.headers, body)
@@ -119,7 +136,7 @@ class ReplayAdapter(BaseAdapter):
 
     def _page_after(self, token: str) -> int | None:
         for index, page in enumerate(self._pages[:-1]):
-            if page.body.get("meta", {}).get("next_token") == token:
+            if page.json_body.get("meta", {}).get("next_token") == token:
                 return index + 1
         return None
 
@@ -177,7 +194,10 @@ def _invalid_parameter(name: str, value: str, reason: str) -> dict[str, Any]:
 
 
 def _response(
-    request: PreparedRequest, status: int, headers: Mapping[str, str], body: dict[str, Any]
+    request: PreparedRequest,
+    status: int,
+    headers: Mapping[str, str],
+    body: dict[str, Any] | str,
 ) -> Response:
     response = Response()
     response.status_code = status
@@ -188,7 +208,7 @@ def _response(
     response.headers = CaseInsensitiveDict(
         {**headers, "content-type": "application/json; charset=utf-8"}
     )
-    response._content = json.dumps(body).encode("utf-8")
+    response._content = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")
     # No socket behind this response: mark the content read so ``close()`` has nothing to drain.
     response._content_consumed = True
     response.encoding = "utf-8"

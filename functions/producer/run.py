@@ -186,6 +186,12 @@ def _enqueue_page(
                 post_id=skipped.post_id,
                 missing_media_keys=list(skipped.missing_media_keys),
             )
+        elif skipped.reason == "unusable_media":
+            logger.warning(
+                "Post skipped: none of its media can be used",
+                post_id=skipped.post_id,
+                unusable_media=list(skipped.unusable_media),
+            )
         else:
             logger.debug("Post skipped", post_id=skipped.post_id, reason=skipped.reason)
     routed = router.route_page(extraction.posts)

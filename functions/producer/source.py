@@ -117,7 +117,12 @@ class TweepySearch:
         try:
             page = XSearchResponse.model_validate_json(response.content)
         except ValidationError as error:
-            raise XApiError(f"X API answered an unexpected body: {error}") from error
+            # Where and what, never the values: the body is X's data and may be megabytes.
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"
+                for issue in error.errors(include_url=False, include_input=False)
+            )
+            raise XApiError(f"X API answered an unexpected body: {problems}") from error
         return SearchResult(page=page, rate_limit=read_rate_limit(response.headers))
 
 

@@ -57,6 +57,8 @@ class XSearchResponse(_XModel):
 
     data: list[XPost] = []
     includes: XIncludes | None = None
-    meta: XMeta = XMeta()
+    # X sends meta on every page, result_count 0 included. Without it nothing says whether
+    # more pages follow, and taking the page for the last one could skip posts for good.
+    meta: XMeta
     # Partial errors: X answers 200 and lists resources it could not hydrate (deleted media).
     errors: list[dict[str, Any]] = []

@@ -1,0 +1,8 @@
+"""Fixtures of the bad-input tables, reused from the suites of the entry points they probe."""
+
+from __future__ import annotations
+
+from tests.unit.producer.conftest import aws, load_app, log_output, replay_env
+from tests.unit.statemachine.conftest import workflow
+
+__all__ = ["aws", "load_app", "log_output", "replay_env", "workflow"]
