@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The Lambda runtime is python3.12: the venv and `sam build` use the same interpreter.
-PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
+PYTHON312 ?= $(shell for p in $$(command -v python3.12) $(HOME)/.pyenv/versions/3.12*/bin/python3.12; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -47,6 +48,44 @@ check-template: $(STAMP) ## sam validate --lint, cfn-lint and statelint
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint statemachine/classify_image.asl.json
 
+# Security scanners. checkov pins a boto3 older than ours, so it gets a venv of its own;
+# cfn-guard is the static binary shipped inside an npm package (no download at run time).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CFN_GUARD_NPM := @cdklabs/cdk-validator-cfnguard@0.0.62
+CFN_GUARD_DIR := .cfn-guard
+CFN_GUARD_OS := $(if $(filter Darwin,$(shell uname -s)),macos,ubuntu)
+CFN_GUARD_ARCH := $(if $(filter arm64 aarch64,$(shell uname -m)),aarch64,x86_64)
+CFN_GUARD := $(CFN_GUARD_DIR)/node_modules/@cdklabs/cdk-validator-cfnguard/bin/$(CFN_GUARD_OS)/$(CFN_GUARD_ARCH)/cfn-guard
+# The scanners also read the CloudFormation that `sam deploy` creates (roles, mappings).
+CFN_TEMPLATE := .aws-sam/security/template.cfn.json
+
+$(CHECKOV_STAMP):
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found (install it, or set PYTHON312=/path/to/python3.12)" >&2; exit 1; }
+	$(PYTHON312) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+# --legacy-peer-deps: the package's peer aws-cdk-lib serves its CDK plugin, not the binary.
+$(CFN_GUARD):
+	@command -v npm >/dev/null || { echo "npm not found: it installs cfn-guard" >&2; exit 1; }
+	npm install --prefix $(CFN_GUARD_DIR) --no-save --no-audit --no-fund --ignore-scripts \
+		--legacy-peer-deps $(CFN_GUARD_NPM)
+	@test -x $@ || { echo "$(CFN_GUARD_NPM) has no cfn-guard for $(CFN_GUARD_OS)/$(CFN_GUARD_ARCH)" >&2; exit 1; }
+	@touch $@
+
+$(CFN_TEMPLATE): template.yaml guard/render_template.py $(STAMP)
+	$(BIN)/python guard/render_template.py template.yaml $@
+
+.PHONY: security
+security: $(CHECKOV_STAMP) $(CFN_GUARD) $(CFN_TEMPLATE) ## checkov and cfn-guard (guard/tweetlens.guard) on the template and its transform
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file $(CFN_TEMPLATE)
+	$(CFN_GUARD) test --rules-file guard/tweetlens.guard --test-data guard/tweetlens_tests.yaml
+	$(CFN_GUARD) validate --rules guard/tweetlens.guard --data template.yaml --data $(CFN_TEMPLATE) --show-summary all
+
 .PHONY: build
 build: $(STAMP) ## sam build (what `sam deploy` ships)
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
@@ -60,8 +99,8 @@ test-integration: $(STAMP) ## The local cloud and the deployed template, loopbac
 	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli --allow-hosts=127.0.0.1,::1,localhost
 
 .PHONY: test
-test: lint check-template build test-unit test-integration ## Everything CI runs
+test: lint check-template security build test-unit test-integration ## Everything CI runs
 
 .PHONY: clean
 clean: ## Remove the venv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache out
+	rm -rf $(VENV) .venv-checkov .cfn-guard .aws-sam .pytest_cache .mypy_cache .ruff_cache out .tweetlens

@@ -18,7 +18,7 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # The X-Ray SDK opens a UDP socket when first imported; import it here, before pytest-socket
 # disables sockets for the unit tests, so the import cannot fail inside a test.
-import aws_xray_sdk.core  # noqa: E402, F401
+import aws_xray_sdk.core  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"

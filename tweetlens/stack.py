@@ -34,7 +34,7 @@ class DeployedStack:
     _session: Any = field(default=None, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
-        session = self._session or boto3.session.Session(region_name=self.region)
+        session: Any = self._session or boto3.session.Session(region_name=self.region)
         return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
 
     def resource(self, logical_id: str) -> str:

@@ -29,7 +29,9 @@ class PhotoMessage(BaseModel):
     post_id: Annotated[str, Field(pattern=r"^[0-9]{1,25}$")]
     media_key: Annotated[str, Field(min_length=1, max_length=64)]
     text: Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
-    hashtags: Annotated[list[Annotated[str, Field(min_length=1, max_length=140)]], Field(max_length=100)]
+    hashtags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=140)]], Field(max_length=100)
+    ]
     route: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
     # How many times this message came back from the workflow dead-letter queue: a replay
     # must start a new execution, a redelivery must not (see ``execution_name``).
