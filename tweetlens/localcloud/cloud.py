@@ -236,7 +236,8 @@ class LocalCloud:
     def idle_status(self) -> IdleStatus:
         sqs = self.client("sqs")
         visible = in_flight_messages = 0
-        for url in sorted({mapping.queue_url for mapping in self.event_source_mappings}):
+        # Only queues that are polled: with run_pollers=False nothing would ever drain them.
+        for url in sorted({poller.mapping.queue_url for poller in self._pollers}):
             attributes = sqs.get_queue_attributes(
                 QueueUrl=url,
                 AttributeNames=[

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import io
 import json
+import logging
 import re
 import time
 import uuid
@@ -399,6 +400,16 @@ def prepare(
     return PreparedTemplate(template, parameters, packaged, substitutions)
 
 
+class _EmulatedTypeLogFilter(logging.Filter):
+    """Drops moto's "No Moto CloudFormation support" line for types created here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "No Moto CloudFormation support for %s" or not record.args:
+            return True
+        resource_type = record.args[0] if isinstance(record.args, tuple) else None
+        return SUPPORTED_RESOURCE_TYPES.get(str(resource_type)) is not Support.LOCAL_CLOUD
+
+
 class Deployer:
     """Creates one stack in the emulator and reads back what the local cloud needs."""
 
@@ -415,6 +426,9 @@ class Deployer:
         warnings.filterwarnings(
             "ignore", message=f"Tried to parse ({emulated}) but", category=UserWarning
         )
+        moto_logger = logging.getLogger("moto")
+        if not any(isinstance(f, _EmulatedTypeLogFilter) for f in moto_logger.filters):
+            moto_logger.addFilter(_EmulatedTypeLogFilter())
 
     def deploy(
         self, template_path: Path, stack_name: str, parameter_overrides: Mapping[str, str]

@@ -1,0 +1,310 @@
+"""Fault injection for the local cloud: the failures AWS produces on a bad day, on demand.
+
+Every fault is a reversible patch on moto's in-process internals (through a ``PatchSet``) or
+a Rekognition fault injector, so the deployed application is never changed: it meets the
+fault exactly where it would in AWS, on the wire of the service it calls.
+
+* ``DynamoDbThrottleBursts`` - bursts of ``ProvisionedThroughputExceededException`` on the
+  DynamoDB data plane (from functions and from Step Functions' optimised integrations alike).
+* ``RekognitionFaults`` - DetectLabels throttled above a requests-per-second limit, and
+  ``InvalidImageFormatException`` for chosen images; counts the calls it let through.
+* ``CallerKiller`` - SIGKILLs the local Lambda worker process that made the Nth matching
+  call of an API action, right after the call took effect: a function dying mid-invocation.
+* ``MessageLedger`` - records every message accepted by chosen SQS queues (id and body), so
+  a run can be accounted for even when the sender died before reporting what it sent.
+* ``compress_visibility_timeouts`` - SQS visibility timeouts pass ``factor`` times faster,
+  so messages of a crashed batch come back in seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time_millis
+from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.models import Message, Queue
+
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.labelers import LabelerError
+from tweetlens.localcloud.rekognition import LabelRequest
+from tweetlens.localcloud.runtime import WORKER_SCRIPT
+
+logger = Logger(service="localcloud")
+
+DYNAMODB_ERROR_PREFIX: Final = "com.amazonaws.dynamodb.v20120810#"
+# The data-plane calls an application makes; control-plane calls are never throttled here.
+DYNAMODB_DATA_OPERATIONS: Final = (
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_get_item",
+    "batch_write_item",
+    "query",
+)
+_PROC: Final = Path("/proc")
+
+
+class FaultError(Exception):
+    """A fault cannot be installed or configured as asked."""
+
+
+class DynamoDbThrottleBursts:
+    """After every ``every`` data-plane requests, the next ``burst`` ones are throttled.
+
+    Keep ``burst`` below the callers' retry budget (botocore retries DynamoDB throttling up to
+    10 times; the state machine's Retry 4 times): a burst is an outage to ride out, not to
+    lose a message to.
+    """
+
+    def __init__(
+        self, *, every: int, burst: int, operations: Collection[str] = DYNAMODB_DATA_OPERATIONS
+    ) -> None:
+        if every < 1 or burst < 1:
+            raise FaultError("every and burst must be at least 1")
+        unknown = set(operations) - set(DYNAMODB_DATA_OPERATIONS)
+        if unknown:
+            raise FaultError(f"not DynamoDB data-plane operations: {sorted(unknown)}")
+        self.every = every
+        self.burst = burst
+        self.operations = tuple(operations)
+        self._lock = threading.Lock()
+        self._seen = 0
+        self.throttled: Counter[str] = Counter()
+
+    def install(self, patches: PatchSet) -> None:
+        for operation in self.operations:
+            original = getattr(DynamoHandler, operation)
+            patches.replace(DynamoHandler, operation, self._wrap(operation, original))
+
+    def should_throttle(self) -> bool:
+        with self._lock:
+            position = self._seen % (self.every + self.burst)
+            self._seen += 1
+            return position >= self.every
+
+    def _wrap(self, operation: str, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        faults = self
+
+        def throttled(handler: Any) -> Any:
+            if faults.should_throttle():
+                with faults._lock:
+                    faults.throttled[operation] += 1
+                raise JsonRESTError(
+                    DYNAMODB_ERROR_PREFIX + "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded. "
+                    "Consider increasing your provisioning level with the UpdateTable API.",
+                )
+            return original(handler)
+
+        return throttled
+
+
+class RekognitionFaults:
+    """A ``RekognitionHook.fault_injector``: a requests-per-second quota and bad images.
+
+    Calls above ``requests_per_second`` within any one-second window get
+    ``ThrottlingException`` (not counted as answered, as AWS does not bill them); a call for
+    a source in ``invalid_sources`` that passes the quota gets ``InvalidImageFormatException``.
+    """
+
+    def __init__(
+        self,
+        *,
+        requests_per_second: float,
+        invalid_sources: Collection[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if requests_per_second <= 0:
+            raise FaultError("requests_per_second must be positive")
+        self.requests_per_second = requests_per_second
+        self.invalid_sources = frozenset(invalid_sources)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window: deque[float] = deque()
+        self.throttled = 0
+        self.invalid = 0
+        self.accepted: Counter[str] = Counter()
+
+    def __call__(self, request: LabelRequest) -> None:
+        now = self._clock()
+        with self._lock:
+            while self._window and now - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) >= self.requests_per_second:
+                self.throttled += 1
+                raise LabelerError("ThrottlingException", "Rate exceeded")
+            self._window.append(now)
+            self.accepted[request.source] += 1
+            if request.source in self.invalid_sources:
+                self.invalid += 1
+                raise LabelerError(
+                    "InvalidImageFormatException", "Request has invalid image format"
+                )
+
+
+@dataclass(frozen=True)
+class KilledWorker:
+    pid: int
+    handler: str
+    action: str
+    call_number: int
+
+
+class CallerKiller:
+    """SIGKILL the worker of ``handler`` that made the ``after``-th ``action`` call.
+
+    ``response_class`` is the moto response class serving the action (e.g. ``SQSResponse``
+    and ``"send_message_batch"``). The call completes inside the emulator first, so the
+    effect is durable and the caller dies without ever reading the answer - the worst moment
+    for it. The caller is found from the request's TCP peer: its socket's inode in
+    ``/proc/net/tcp*``, then the child process holding that socket (Linux only).
+    """
+
+    def __init__(self, response_class: type, action: str, *, handler: str, after: int) -> None:
+        if after < 1:
+            raise FaultError("after must be at least 1")
+        if not callable(getattr(response_class, action, None)):
+            raise FaultError(f"{response_class.__name__} has no action {action!r}")
+        self.response_class = response_class
+        self.action = action
+        self.handler = handler
+        self.after = after
+        self._lock = threading.Lock()
+        self._calls = 0
+        self.killed: list[KilledWorker] = []
+
+    def install(self, patches: PatchSet) -> None:
+        original = getattr(self.response_class, self.action)
+        killer = self
+
+        def wrapped(response: Any) -> Any:
+            result = original(response)
+            killer._after_call(response)
+            return result
+
+        patches.replace(self.response_class, self.action, wrapped)
+
+    def _after_call(self, response: Any) -> None:
+        environ = getattr(getattr(response, "normalized_request", None), "environ", {})
+        try:
+            peer_port = int(environ["REMOTE_PORT"])
+            server_port = int(environ["SERVER_PORT"])
+        except (KeyError, TypeError, ValueError):
+            return  # an in-process call (no socket): never a worker
+        pid = caller_pid(peer_port, server_port)
+        if pid is None or not _is_worker_of(pid, self.handler):
+            return
+        with self._lock:
+            self._calls += 1
+            if self._calls != self.after:
+                return
+            killed = KilledWorker(pid, self.handler, self.action, self._calls)
+            self.killed.append(killed)
+        logger.info("Killing a worker mid-invocation", pid=pid, action=self.action)
+        os.kill(pid, signal.SIGKILL)
+
+
+class MessageLedger:
+    """Every message the emulator accepts on ``queue_names``: id → (queue name, body)."""
+
+    def __init__(self, queue_names: Collection[str]) -> None:
+        self.queue_names = frozenset(queue_names)
+        self._lock = threading.Lock()
+        self._messages: dict[str, tuple[str, str]] = {}
+
+    def install(self, patches: PatchSet) -> None:
+        original = Queue.add_message
+        ledger = self
+
+        def add_message(queue: Any, message: Any) -> None:
+            if queue.name in ledger.queue_names:
+                with ledger._lock:
+                    ledger._messages[str(message.id)] = (str(queue.name), str(message.body))
+            original(queue, message)
+
+        patches.replace(Queue, "add_message", add_message)
+
+    def messages(self) -> dict[str, tuple[str, str]]:
+        """Message id → (queue name, body), in the order the emulator accepted them."""
+        with self._lock:
+            return dict(self._messages)
+
+
+def compress_visibility_timeouts(patches: PatchSet, factor: float) -> None:
+    """Make SQS visibility timeouts ``factor`` times as long (0 < factor <= 1)."""
+    if not 0 < factor <= 1:
+        raise FaultError("factor must be in (0, 1]")
+
+    def change_visibility(message: Any, visibility_timeout: int) -> None:
+        message.visible_at = unix_time_millis() + int(int(visibility_timeout) * 1000 * factor)
+
+    patches.replace(Message, "change_visibility", change_visibility)
+
+
+def caller_pid(peer_port: int, server_port: int) -> int | None:
+    """The child process of this one whose TCP socket ``peer_port`` talks to ``server_port``."""
+    inode = _socket_inode(peer_port, server_port)
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in _child_pids():
+        try:
+            for fd in (_PROC / str(pid) / "fd").iterdir():
+                if os.readlink(fd) == target:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (_PROC / "net" / table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == local_port
+                and int(remote.rsplit(":", 1)[1], 16) == remote_port
+            ):
+                return inode
+    return None
+
+
+def _child_pids() -> list[int]:
+    me = os.getpid()
+    children: list[int] = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        # The command name in parentheses may contain spaces: split after its closing paren.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me:
+            children.append(int(entry.name))
+    return children
+
+
+def _is_worker_of(pid: int, handler: str) -> bool:
+    try:
+        argv = (_PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(WORKER_SCRIPT).encode() in argv and handler.encode() in argv
