@@ -6,12 +6,17 @@ Two kinds of dead-letter queue hold tweetlens messages:
   classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
   redrive policy after ``maxReceiveCount`` failed receives (no attributes);
 * ``WorkflowDeadLetterQueue``: ``{"message", "error", "execution", "failed_state"}`` written by
-  the state machine when an execution failed.
+  the state machine when an execution failed, or ``{"input", "error", "execution",
+  "failed_state": "Check Input"}`` with error ``InvalidExecutionInput`` when a hand-started
+  execution's input was not a ClassifyRequest.
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
 back to its route queue with ``attempt`` + 1, so it starts a new execution instead of being
-taken for a redelivery of the failed one. SQS's own ``StartMessageMoveTask`` is not used: it
-cannot rewrite bodies, and the local emulator does not implement it.
+taken for a redelivery of the failed one. A rejected input is skipped and stays on the queue:
+there is no message in it that the classifier would accept, so replaying it as it is could only
+be rejected again; someone has to read it, then fix and start it by hand or delete it. SQS's own
+``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local emulator does not
+implement it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any
 from tweetlens.stack import DeployedStack
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
+# The state machine's error for an execution input that is not a ClassifyRequest.
+INVALID_EXECUTION_INPUT = "InvalidExecutionInput"
 DLQ_SUFFIX = "DeadLetterQueue"
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
@@ -66,7 +73,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
             caught = payload.get("error") or {}
             error = str(caught.get("Error", "Unknown"))
             reason = str(caught.get("Cause", ""))
-            route = str((payload.get("message") or {}).get("route", ""))
+            route = _workflow_route(payload)
         except (ValueError, AttributeError):
             error, reason = "UnreadableDeadLetter", "the workflow dead letter is not JSON"
     else:
@@ -89,6 +96,21 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
         route=route,
         receive_count=receive_count,
     )
+
+
+def _workflow_route(payload: dict[str, Any]) -> str:
+    """The route of a workflow dead letter; a rejected input may not have one, or be any JSON."""
+    message = payload.get("message")
+    if message is None:
+        request = payload.get("input")
+        message = request.get("message") if isinstance(request, dict) else None
+    route = message.get("route", "") if isinstance(message, dict) else ""
+    return route if isinstance(route, str) else ""
+
+
+def is_replayable(letter: DeadLetter) -> bool:
+    """False for a rejected execution input: sent back as it is, it would only be rejected again."""
+    return not (letter.queue == WORKFLOW_DLQ and letter.error == INVALID_EXECUTION_INPUT)
 
 
 def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -149,24 +171,27 @@ def _replay_body(letter: DeadLetter) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-def redrive(
+def _redrive_queue(
     stack: DeployedStack,
-    queue: str | None = None,
-    limit: int = 1_000,
-    on_message: Callable[[DeadLetter], None] | None = None,
-) -> dict[str, int]:
-    """Send dead letters back to be processed again; returns how many per DLQ."""
-    sqs = stack.client("sqs")
-    queues = dead_letter_queues(stack)
-    if queue is not None:
-        if queue not in queues:
-            raise RedriveError(f"unknown dead-letter queue {queue!r}; known: {', '.join(queues)}")
-        queues = {queue: queues[queue]}
-    moved: dict[str, int] = {}
-    for logical_id, url in queues.items():
-        count = 0
+    sqs: Any,
+    logical_id: str,
+    url: str,
+    *,
+    limit: int,
+    on_message: Callable[[DeadLetter], None] | None,
+    on_skipped: Callable[[DeadLetter], None] | None,
+) -> int:
+    count = 0
+    skipped: list[DeadLetter] = []
+    try:
         for message in _receive_all(sqs, url, limit):
             letter = _describe(logical_id, message)
+            if not is_replayable(letter):
+                # Held until the pass ends: visible now, it would be received again and again.
+                skipped.append(letter)
+                if on_skipped is not None:
+                    on_skipped(letter)
+                continue
             if logical_id == WORKFLOW_DLQ:
                 target, body = _route_queue_url(stack, letter.route), _replay_body(letter)
             else:
@@ -177,5 +202,35 @@ def redrive(
             count += 1
             if on_message is not None:
                 on_message(letter)
-        moved[logical_id] = count
-    return moved
+    finally:
+        for letter in skipped:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+            )
+    return count
+
+
+def redrive(
+    stack: DeployedStack,
+    queue: str | None = None,
+    limit: int = 1_000,
+    on_message: Callable[[DeadLetter], None] | None = None,
+    on_skipped: Callable[[DeadLetter], None] | None = None,
+) -> dict[str, int]:
+    """Send dead letters back to be processed again; returns how many per DLQ.
+
+    Letters that cannot be replayed (see ``is_replayable``) stay on their queue, visible again
+    once the pass over it ends, and are handed to ``on_skipped``.
+    """
+    sqs = stack.client("sqs")
+    queues = dead_letter_queues(stack)
+    if queue is not None:
+        if queue not in queues:
+            raise RedriveError(f"unknown dead-letter queue {queue!r}; known: {', '.join(queues)}")
+        queues = {queue: queues[queue]}
+    return {
+        logical_id: _redrive_queue(
+            stack, sqs, logical_id, url, limit=limit, on_message=on_message, on_skipped=on_skipped
+        )
+        for logical_id, url in queues.items()
+    }

@@ -3,7 +3,8 @@
 Two tables: URLs the classifier lets through (the message contract does not know the image
 host allow-list) end as BlockedUrl in the workflow DLQ; execution inputs that break the
 ClassifyRequest contract (only a hand-started execution can carry one: the classifier
-validates every input) end as the ASL makes them end, described row by row.
+validates every input) are dead-lettered as they came by the Check Input state, each with the
+reason it gives, and fail the execution with InvalidExecutionInput.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import pytest
 
 from common.messages import ClassifyRequest, PhotoMessage
 from tests.conftest import EVENTS_DIR
-from tests.unit.statemachine.harness import RESULTS_TABLE, ExecutionResult, Workflow
+from tests.unit.statemachine.harness import (
+    ACCOUNT_ID,
+    REGION,
+    RESULTS_TABLE,
+    STATE_MACHINE_NAME,
+    ExecutionResult,
+    Workflow,
+)
 from tests.unit.statemachine.test_classify_image_workflow import (
     dead_letter,
     failed_item,
@@ -40,13 +48,11 @@ class HostRow:
 
 @dataclass(frozen=True)
 class InputRow:
-    """An execution input, the error the execution ends with, and what was dead-lettered."""
+    """An execution input, the check that rejected it and the reason it gave."""
 
     case: str  # key in events/bad_input_state_machine_inputs.json
-    error: str
-    cause: str  # exact when nothing is dead-lettered, else its start (moto's request id follows)
-    states: list[str]
-    dead_lettered: bool
+    rejected_by: str
+    cause: str
 
 
 HOST_TABLE = [
@@ -93,60 +99,38 @@ HOST_TABLE = [
     ),
 ]
 
-FORMAT_HASHTAGS_RUNTIME = (
-    "An error occurred while executing the state 'Format Hashtags' (entered at the event id "
-    "#2). The JSONPath '$.message.hashtags' could not be found in the input '{input}'"
-)
-CLAIM_STATES = [
-    "Format Hashtags",
-    "Claim Image",
-    "Claim Image Failed",
-    "Record Failure",
-    "Send To Dead Letter Queue",
-    "Failed",
-]
-
-# States.Runtime is not caught by Catch [States.ALL] in AWS: the execution fails at once, with
-# the missing path in the cause, and nothing reaches the workflow DLQ (only the failed
-# executions alarm tells). moto evaluates a missing path in a Task's Parameters as a task
-# error instead, so "message_without_url" reaches the Catch here; in AWS it would end like
-# "no_message". The fix belongs in the ASL (see the lead's report).
+# Without Check Input these failed with States.Runtime, which Catch [States.ALL] does not catch:
+# nothing reached the workflow DLQ and only the failed-executions alarm told. Now every one is
+# dead-lettered as it came, with the reason, before anything is claimed.
 INPUT_TABLE = [
     InputRow(
         "empty_object",
-        "States.Runtime",
-        FORMAT_HASHTAGS_RUNTIME,
-        ["Format Hashtags"],
-        dead_lettered=False,
+        "Invalid Message",
+        "message is missing or not an object; the execution input must be a ClassifyRequest: "
+        '{"message": {url, post_id, media_key, text, hashtags, route, attempt}, '
+        '"requested_at", "lease_expires_at", "source_queue_arn"}',
     ),
     InputRow(
         "no_message",
-        "States.Runtime",
-        FORMAT_HASHTAGS_RUNTIME,
-        ["Format Hashtags"],
-        dead_lettered=False,
+        "Invalid Message",
+        "message is missing or not an object; the execution input must be a ClassifyRequest: "
+        '{"message": {url, post_id, media_key, text, hashtags, route, attempt}, '
+        '"requested_at", "lease_expires_at", "source_queue_arn"}',
     ),
     InputRow(
         "message_without_hashtags",
-        "States.Runtime",
-        FORMAT_HASHTAGS_RUNTIME,
-        ["Format Hashtags"],
-        dead_lettered=False,
+        "Invalid Hashtags",
+        "message.hashtags is missing or not a list of strings",
     ),
     InputRow(
         "message_without_url",
-        "DynamoDB.AmazonDynamoDBException",
-        "The JSONPath '$.message.url' could not be found in the input '",
-        CLAIM_STATES,
-        dead_lettered=True,
+        "Invalid Url",
+        "message.url is missing or not an https URL string",
     ),
     InputRow(
         "url_not_a_string",
-        "DynamoDB.SerializationException",
-        "NUMBER_VALUE cannot be converted to String (Service: AmazonDynamoDBv2; Status Code: "
-        "400; Error Code: SerializationException; Request ID: ",
-        CLAIM_STATES,
-        dead_lettered=True,
+        "Invalid Url",
+        "message.url is missing or not an https URL string",
     ),
 ]
 
@@ -213,7 +197,7 @@ def test_url_off_the_allow_list_ends_as_blocked_url_in_the_workflow_dlq(
 
 
 @pytest.mark.parametrize("row", INPUT_TABLE, ids=[row.case for row in INPUT_TABLE])
-def test_malformed_execution_input_fails_the_execution_by_name(
+def test_malformed_execution_input_is_dead_lettered_by_name(
     row: InputRow, workflow: Workflow
 ) -> None:
     # GIVEN an execution input that breaks the ClassifyRequest contract
@@ -222,25 +206,30 @@ def test_malformed_execution_input_fails_the_execution_by_name(
     # WHEN it is started by hand and runs
     result = run_raw(workflow, row.case, execution_input)
 
-    # THEN the execution fails with the named error, in the expected state
-    assert (result.status, result.error) == ("FAILED", row.error)
-    assert workflow.states_entered(result.arn) == row.states
-    # AND the fetch function never ran: no image was downloaded for a malformed input
+    # THEN the execution fails with InvalidExecutionInput and the reason, from the check
+    assert (result.status, result.error, result.cause) == (
+        "FAILED",
+        "InvalidExecutionInput",
+        row.cause,
+    )
+    assert workflow.states_entered(result.arn) == [
+        "Check Input",
+        row.rejected_by,
+        "Reject Input",
+        "Input Rejected",
+    ]
+    # AND the input reached the workflow DLQ as it came, with the reason
+    assert workflow.dead_letters() == [
+        {
+            "input": execution_input,
+            "error": {"Error": "InvalidExecutionInput", "Cause": row.cause},
+            "execution": (
+                f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{row.case}"
+            ),
+            "failed_state": "Check Input",
+        }
+    ]
+    # AND nothing was claimed and the fetch function never ran
+    assert workflow.dynamodb.Table(RESULTS_TABLE).scan()["Items"] == []
     assert workflow.lambdas.error_payloads == []
     assert workflow.host.requests == []
-    letters = workflow.dead_letters()
-    if not row.dead_lettered:
-        # Nothing was claimed or dead-lettered: only the failed execution tells.
-        assert result.cause == row.cause.format(input=json.dumps(execution_input))
-        assert letters == []
-        assert workflow.dynamodb.Table(RESULTS_TABLE).scan()["Items"] == []
-        return
-    # OR the Claim's Catch sent the message to the workflow DLQ with the error
-    assert len(letters) == 1
-    letter = letters[0]
-    assert letter["message"] == execution_input["message"]
-    assert letter["error"]["Error"] == row.error
-    assert letter["failed_state"] == "Claim Image"
-    assert letter["error"]["Cause"] == result.cause
-    assert result.cause is not None
-    assert result.cause.startswith(row.cause)

@@ -34,8 +34,9 @@ ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}
 REKOGNITION_CAUSE = re.compile(
     r"^(?P<message>.+) \(Service: Rekognition, Status Code: 400, Request ID: [^)]+\)$"
 )
+CHECKED_STATES = ["Check Input", "Check Hashtags", "Format Hashtags"]
 HAPPY_STATES = [
-    "Format Hashtags",
+    *CHECKED_STATES,
     "Claim Image",
     "Fetch Image",
     "Detect Labels",
@@ -296,7 +297,7 @@ def test_already_classified_image_is_a_duplicate(workflow: Workflow) -> None:
     # THEN it ends as a duplicate without fetching or labelling anything
     assert result.status == "SUCCEEDED"
     assert result.output == {"status": "DUPLICATE", "url": request.message.url}
-    assert workflow.states_entered(result.arn) == ["Format Hashtags", "Claim Image", "Duplicate"]
+    assert workflow.states_entered(result.arn) == [*CHECKED_STATES, "Claim Image", "Duplicate"]
     assert workflow.host.requests == []
     assert workflow.rekognition.requests == []
     # AND the item is untouched
@@ -321,7 +322,7 @@ def test_live_claim_of_another_execution_is_a_duplicate(workflow: Workflow) -> N
     # THEN it leaves the image to the other execution
     assert result.status == "SUCCEEDED"
     assert result.output == {"status": "DUPLICATE", "url": request.message.url}
-    assert workflow.states_entered(result.arn) == ["Format Hashtags", "Claim Image", "Duplicate"]
+    assert workflow.states_entered(result.arn) == [*CHECKED_STATES, "Claim Image", "Duplicate"]
     assert workflow.host.requests == []
     assert workflow.result_item(request.message.url) == claimed
     assert workflow.dead_letters() == []
