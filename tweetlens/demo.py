@@ -105,7 +105,7 @@ def run_producer(pipeline: LocalPipeline) -> list[dict[str, Any]]:
 
 def run_demo(
     *,
-    recording: Recording | None = None,
+    recording: Recording | Callable[[str], Recording] | None = None,
     seed: int = 2026,
     time_scale: float = 0.02,
     timeout: float = 110.0,

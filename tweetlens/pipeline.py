@@ -9,6 +9,7 @@ producer's real tweepy path, and the image server the fetch function is allowed 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -32,7 +33,8 @@ class LocalPipeline:
         self,
         *,
         template: Path = TEMPLATE,
-        recording: Recording | None = None,
+        # A recording, or a function of the image server's base URL (known once it listens).
+        recording: Recording | Callable[[str], Recording] | None = None,
         seed: int = 2026,
         time_scale: float = 0.02,
         run_schedules: bool = False,
@@ -64,9 +66,12 @@ class LocalPipeline:
         self.images.start()
         try:
             self._workdir = tempfile.TemporaryDirectory(prefix="tweetlens-local-")
-            self.recording = self._recording or build_recording(
-                self.images.base_url, seed=self.seed
-            )
+            if callable(self._recording):
+                self.recording = self._recording(self.images.base_url)
+            else:
+                self.recording = self._recording or build_recording(
+                    self.images.base_url, seed=self.seed
+                )
             self.recording_path = Path(self._workdir.name) / "x-api-recording.json"
             self.recording_path.write_text(self.recording.to_json(), encoding="utf-8")
             parameters = {

@@ -1,0 +1,33 @@
+"""The deployed template on the local cloud: one pipeline per test module.
+
+Each module gets its own ``LocalPipeline`` (this repo's ``template.yaml``, the loopback image
+server, the replayed X API); helpers to feed and read it are in ``pipeline_kit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.pipeline_kit import Recordings
+from tweetlens.demo import deployed
+from tweetlens.pipeline import LocalPipeline
+from tweetlens.stack import DeployedStack
+
+
+@pytest.fixture(scope="module")
+def recordings() -> Recordings:
+    return Recordings()
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[LocalPipeline]:
+    """This repo's template deployed in the local cloud, shared by the tests of one module."""
+    with LocalPipeline() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def stack(pipeline: LocalPipeline) -> DeployedStack:
+    return deployed(pipeline)

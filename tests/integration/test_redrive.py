@@ -1,0 +1,130 @@
+"""`tweetlens dlq redrive` on the deployed stack: a new attempt, or the same message back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from click.testing import CliRunner
+
+from tests.integration.pipeline_kit import (
+    PostSpec,
+    Recordings,
+    dead_letters_of,
+    execution_arn,
+    execution_name,
+    executions_of,
+    publish,
+    route_message,
+    settle,
+    workflow_letter_row,
+)
+from tweetlens.cli import cli
+from tweetlens.demo import deployed
+from tweetlens.demo_stream import Recording
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.pipeline import LocalPipeline
+from tweetlens.stack import STATE_FILE_ENV, DeployedStack
+
+pytestmark = pytest.mark.integration
+
+POISON_BODY = '{"url": "https://localhost/a.jpg", "oops":'
+NOT_FOUND = "'localhost' answered 404: the image is gone"
+
+
+@dataclass(frozen=True)
+class Redriven:
+    url: str
+    recording: Recording
+    before: list[DeadLetter]
+    output: str
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    """The module's pipeline, with the state file through which the CLI finds it."""
+    state_file = tmp_path_factory.mktemp("redrive") / "local-cloud.json"
+    with LocalPipeline(state_file=state_file) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def redriven(pipeline: LocalPipeline, recordings: Recordings) -> Redriven:
+    """A workflow dead letter (a gone photo) and a route one (a poison message), redriven."""
+    stack = deployed(pipeline)
+    url = pipeline.images.fault_url("404")
+    recording = recordings.build([PostSpec("Deleted already", ("cat",), (url,))])
+    publish(pipeline, recording)
+    stack.client("sqs").send_message(QueueUrl=stack.resource("DogsQueue"), MessageBody=POISON_BODY)
+    settle(pipeline)
+    before = dead_letters_of(stack, WORKFLOW_DLQ) + dead_letters_of(stack, "DogsDeadLetterQueue")
+    assert pipeline.state_file is not None
+    outcome = CliRunner().invoke(
+        cli, ["dlq", "redrive", "--yes"], env={STATE_FILE_ENV: str(pipeline.state_file)}
+    )
+    assert outcome.exit_code == 0, outcome.output
+    settle(pipeline)
+    return Redriven(url, recording, before, outcome.output)
+
+
+def test_redrive_reports_what_it_sent_back(redriven: Redriven) -> None:
+    # GIVEN one workflow dead letter and one route dead letter
+    assert sorted((letter.queue, letter.error) for letter in redriven.before) == [
+        ("DogsDeadLetterQueue", "NotJson"),
+        (WORKFLOW_DLQ, "ImageNotFound"),
+    ]
+    # WHEN `tweetlens dlq redrive --yes` ran (module fixture)
+    # THEN it sent each back and said so per queue
+    assert redriven.output.splitlines() == [
+        "CatsDeadLetterQueue: 0 message(s) sent back",
+        "DogsDeadLetterQueue: 1 message(s) sent back",
+        "WorkflowDeadLetterQueue: 1 message(s) sent back",
+    ]
+
+
+def test_workflow_dead_letter_comes_back_as_a_new_attempt(
+    stack: DeployedStack, redriven: Redriven
+) -> None:
+    # GIVEN a photo whose first execution failed with ImageNotFound and was dead-lettered
+    url = redriven.url
+
+    # WHEN its dead letter was redriven and the pipeline settled (module fixture)
+    executions = executions_of(stack, url)
+    letters = dead_letters_of(stack, WORKFLOW_DLQ)
+
+    # THEN a second execution ran as attempt 1, and failed the same way
+    assert [(e.name, e.status, e.error) for e in executions] == [
+        (execution_name(url, 0), "FAILED", "ImageNotFound"),
+        (execution_name(url, 1), "FAILED", "ImageNotFound"),
+    ]
+    # AND the only workflow dead letter left is the new one: attempt 1, its own execution
+    assert [workflow_letter_row(letter) for letter in letters] == [
+        {
+            "queue": WORKFLOW_DLQ,
+            "route": "cats",
+            "error": "ImageNotFound",
+            "message": route_message(redriven.recording, url, "cats", attempt=1),
+            "error_type": "ImageNotFound",
+            "error_message": NOT_FOUND,
+            "body_error": "ImageNotFound",
+            "execution": execution_arn(stack, execution_name(url, 1)),
+            "failed_state": "Fetch Image",
+        }
+    ]
+    assert json.loads(redriven.before[0].body)["message"]["attempt"] == 0
+
+
+def test_route_dead_letter_goes_back_unchanged(stack: DeployedStack, redriven: Redriven) -> None:
+    # GIVEN a poison message the classifier had rejected to the dogs dead-letter queue
+    # WHEN it was redriven to DogsQueue and the classifier received it again (module fixture)
+    letters = dead_letters_of(stack, "DogsDeadLetterQueue")
+
+    # THEN it is back on the dogs dead-letter queue, byte for byte, rejected for the same reason
+    assert [(letter.body, letter.error, letter.route) for letter in letters] == [
+        (POISON_BODY, "NotJson", "")
+    ]
+    assert letters[0].reason == redriven.before[1].reason
+    # A new message id: the classifier received it again and rejected it again.
+    assert letters[0].message_id != redriven.before[1].message_id
