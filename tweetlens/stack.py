@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 STATE_FILE_ENV = "TWEETLENS_STATE_FILE"
 DEFAULT_STATE_FILE = Path(".tweetlens") / "local-cloud.json"
+# The emulator is on loopback: a refused connection means it has stopped (a state file left by
+# a killed `tweetlens up`), and retrying that with backoff only turns one clear error into a
+# half-minute wait.
+EMULATOR_CLIENT_CONFIG = Config(connect_timeout=5, retries={"total_max_attempts": 2})
 
 
 class StackNotFound(Exception):
@@ -32,10 +37,13 @@ class DeployedStack:
     endpoint_url: str | None = None
     description: str = ""
     _session: Any = field(default=None, compare=False, repr=False)
+    _config: Config | None = field(default=None, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
         session: Any = self._session or boto3.session.Session(region_name=self.region)
-        return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+        return session.client(
+            service, region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+        )
 
     def resource(self, logical_id: str) -> str:
         try:
@@ -64,16 +72,20 @@ def local_stack(path: Path | None = None) -> DeployedStack:
     path = path or state_file_path()
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
+        endpoint_url, region = str(payload["endpoint_url"]), str(payload["region"])
+        resources = {str(key): str(value) for key, value in payload["resources"].items()}
     except FileNotFoundError:
         raise StackNotFound(
             f"no local cloud is running (no {path}); start one with `tweetlens up`, "
             "or pass --stack-name to inspect a stack in AWS"
         ) from None
-    return emulator_stack(
-        endpoint_url=payload["endpoint_url"],
-        region=payload["region"],
-        resources=dict(payload["resources"]),
-    )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        # A half-written or foreign file must read as one clear line, not a traceback.
+        raise StackNotFound(
+            f"{path} is not a local cloud state file ({type(error).__name__}: {error}); "
+            "delete it and start the local cloud again with `tweetlens up`"
+        ) from None
+    return emulator_stack(endpoint_url=endpoint_url, region=region, resources=resources)
 
 
 def emulator_stack(*, endpoint_url: str, region: str, resources: dict[str, str]) -> DeployedStack:
@@ -90,6 +102,7 @@ def emulator_stack(*, endpoint_url: str, region: str, resources: dict[str, str])
         endpoint_url=endpoint_url,
         description=f"local cloud at {endpoint_url}",
         _session=session,
+        _config=EMULATOR_CLIENT_CONFIG,
     )
 
 

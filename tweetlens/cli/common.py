@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
 
@@ -74,6 +74,10 @@ def readable_errors() -> Iterator[None]:
         details = error.response.get("Error", {})
         raise click.ClickException(
             f"{details.get('Code', 'AWS error')}: {details.get('Message', error)}"
+        ) from error
+    except EndpointConnectionError as error:
+        raise click.ClickException(
+            f"{error}: nothing answers there (a local cloud whose `tweetlens up` has stopped?)"
         ) from error
     except BotoCoreError as error:
         raise click.ClickException(str(error)) from error

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from tweetlens import dlq as dead_letters
 from tweetlens import results as stored
@@ -15,6 +15,11 @@ from tweetlens import tracing
 from tweetlens.cli.common import open_stack, readable_errors, stack_options
 
 console = Console()
+
+
+def _url_column() -> Column:
+    # A URL is what one copies into `tweetlens trace` or a browser: wrap it, never cut it.
+    return Column("url", overflow="fold")
 
 
 @click.command()
@@ -53,7 +58,9 @@ def results(
                 for hit in hits:
                     click.echo(json.dumps(hit.__dict__, sort_keys=True))
                 return
-            view = Table("confidence", "route", "post", "url", title=f"Images labelled {label}")
+            view = Table(
+                "confidence", "route", "post", _url_column(), title=f"Images labelled {label}"
+            )
             for hit in hits:
                 view.add_row(f"{hit.confidence:.1f}", hit.route, hit.post_id, hit.url)
             console.print(view)
@@ -64,7 +71,7 @@ def results(
         for item in items:
             click.echo(json.dumps(item.__dict__, sort_keys=True))
         return
-    view = Table("status", "route", "labels", "url", title="Results")
+    view = Table("status", "route", "labels", _url_column(), title="Results")
     for item in items:
         labels = ", ".join(f"{name} {confidence:.0f}" for name, confidence in item.labels[:4])
         view.add_row(item.status, item.route, labels or item.error, item.url)
@@ -114,7 +121,13 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="The most dead letters to list per queue.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @stack_options
 def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | None) -> None:
@@ -143,7 +156,13 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
 
 @dlq.command("redrive")
 @click.option("--queue", default=None, help="Only this DLQ (logical id, e.g. CatsDeadLetterQueue).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=1_000,
+    show_default=True,
+    help="The most dead letters to send back per queue.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @stack_options
 def dlq_redrive(
@@ -159,6 +178,12 @@ def dlq_redrive(
         tweetlens dlq redrive --queue WorkflowDeadLetterQueue --yes
     """
     stack = open_stack(stack_name, region)
+    known = dead_letters.dead_letter_queues(stack)
+    # Checked before asking: a typo must not cost a confirmation, and says what exists.
+    if queue is not None and queue not in known:
+        raise click.BadParameter(
+            f"unknown dead-letter queue {queue!r}; known: {', '.join(known)}", param_hint="--queue"
+        )
     if not yes:
         click.confirm(f"Send dead letters back for processing in {stack.description}?", abort=True)
     with readable_errors():

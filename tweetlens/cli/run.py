@@ -216,6 +216,9 @@ def invoke(function: str, event_path: Path, template: Path, parameters: tuple[st
         event = json.loads(event_path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise click.ClickException(f"{event_path} is not JSON: {error}") from error
+    if not isinstance(event, dict):
+        # The local runtime hands the handler a JSON object, as every event source does.
+        raise click.ClickException(f"{event_path} is JSON but not an object; an event is one")
     overrides = parse_parameters(parameters)
     try:
         if _is_this_app(template):
@@ -236,9 +239,13 @@ def invoke(function: str, event_path: Path, template: Path, parameters: tuple[st
                 result = cloud.invoke(function, event)
     except LocalCloudError as error:
         raise click.ClickException(str(error)) from error
-    if result.logs:
-        click.echo(result.logs.rstrip(), err=True)
-    click.echo(result.report, err=True)
+    logs = result.logs.rstrip()
+    if logs:
+        click.echo(logs, err=True)
+    # The runtime frames logs as CloudWatch shows them (START ... END, REPORT): print the REPORT
+    # line on its own only when the logs do not already end with it, never twice.
+    if not logs.endswith(result.report):
+        click.echo(result.report, err=True)
     click.echo(result.wire_payload())
     if not result.ok:
         raise SystemExit(1)

@@ -1,0 +1,191 @@
+"""`tweetlens invoke`: one function of the template, once, on a fresh local cloud."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.cli.cli_testkit import REPO_ROOT, event_file, run_cli
+
+pytestmark = pytest.mark.integration
+
+BLOCKED_MESSAGE = (
+    "host '169.254.169.254' is an IP address literal (169.254.169.254); only host names are allowed"
+)
+
+
+def _framed_log_lines(stderr: str) -> list[str]:
+    """The invocation's log lines as CloudWatch frames them; asserts START ... END, REPORT."""
+    lines = stderr.splitlines()
+    assert lines[0].startswith("START RequestId: ")
+    request_id = lines[0].removeprefix("START RequestId: ").split(" ", 1)[0]
+    assert lines[-2] == f"END RequestId: {request_id}"
+    assert lines[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: ")
+    return lines
+
+
+def test_blocked_url_prints_the_error_payload_and_exits_1(runner: CliRunner) -> None:
+    # GIVEN the sample event asking the fetch function for the instance metadata address
+    event = event_file("fetch_image_blocked.json")
+
+    # WHEN it is invoked
+    result = run_cli(runner, "invoke", "FetchImageFunction", "-e", str(event))
+
+    # THEN the command fails with Lambda's error payload on stdout, named BlockedUrl
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["errorType"] == "BlockedUrl"
+    assert payload["errorMessage"] == BLOCKED_MESSAGE
+    # AND stderr has the function's logs and exactly one REPORT line, the last one
+    lines = _framed_log_lines(result.stderr)
+    assert sum(line.startswith("REPORT RequestId: ") for line in lines) == 1
+    assert f"[ERROR] BlockedUrl: {BLOCKED_MESSAGE}" in lines
+
+
+def test_producer_with_this_repos_template_prints_its_summary(runner: CliRunner) -> None:
+    # GIVEN the scheduled event, and this repo's template, whose producer replays the recorded
+    # demo stream on the local cloud
+    event = event_file("producer_scheduled.json")
+
+    # WHEN the producer is invoked
+    result = run_cli(runner, "invoke", "ProducerFunction", "-e", str(event))
+
+    # THEN it succeeds and prints its JSON summary of the whole seeded stream
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "pages": 5,
+        "posts": 50,
+        "published": {"cats": 37, "dogs": 13},
+        "stopped_reason": "complete",
+        "since_id": "1879000019999114880",
+    }
+    lines = _framed_log_lines(result.stderr)
+    assert sum(line.startswith("REPORT RequestId: ") for line in lines) == 1
+
+
+def test_unknown_function_is_one_clear_line(runner: CliRunner) -> None:
+    # GIVEN a function name the template does not have
+    event = event_file("producer_scheduled.json")
+
+    # WHEN it is invoked
+    result = run_cli(runner, "invoke", "NoSuchFunction", "-e", str(event))
+
+    # THEN one line names the functions there are, and nothing is printed on stdout
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: no function 'NoSuchFunction' in the template; functions: "
+        "ClassifierFunction, FetchImageFunction, ProducerFunction\n"
+    )
+
+
+def test_event_file_that_is_not_json_is_one_clear_line(runner: CliRunner, tmp_path: Path) -> None:
+    # GIVEN an event file that is not JSON
+    event = tmp_path / "event.json"
+    event.write_text("url=https://pbs.twimg.com/media/Fabc.jpg\n", encoding="utf-8")
+
+    # WHEN it is given to invoke
+    result = run_cli(runner, "invoke", "FetchImageFunction", "-e", str(event))
+
+    # THEN the command says so in one line, before starting any cloud
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: {event} is not JSON: Expecting value: line 1 column 1 (char 0)\n"
+    )
+
+
+def test_event_file_that_is_not_an_object_is_one_clear_line(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # GIVEN an event file holding a JSON array
+    event = tmp_path / "event.json"
+    event.write_text('["https://pbs.twimg.com/media/Fabc.jpg"]\n', encoding="utf-8")
+
+    # WHEN it is given to invoke
+    result = run_cli(runner, "invoke", "FetchImageFunction", "-e", str(event))
+
+    # THEN the command says so in one line, before starting any cloud
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {event} is JSON but not an object; an event is one\n"
+
+
+def test_missing_event_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    # GIVEN an event path where no file is
+    missing = tmp_path / "missing.json"
+
+    # WHEN it is given to invoke
+    result = run_cli(runner, "invoke", "FetchImageFunction", "-e", str(missing))
+
+    # THEN click rejects the option with a usage error
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--event' / '-e': File '{missing}' does not exist."
+    )
+
+
+def test_param_that_is_not_key_value_is_a_usage_error(runner: CliRunner) -> None:
+    # GIVEN a --param without "="
+    event = event_file("producer_scheduled.json")
+
+    # WHEN it is given to invoke
+    result = run_cli(
+        runner, "invoke", "ProducerFunction", "-e", str(event), "--param", "ScheduleEnabled"
+    )
+
+    # THEN it is a usage error naming the option and the value, with the usage line above it
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Usage: tweetlens invoke [OPTIONS] FUNCTION"
+    assert lines[-1] == "Error: Invalid value for --param: 'ScheduleEnabled' is not KEY=VALUE"
+
+
+SAMPLE_APP = REPO_ROOT / "tests" / "localcloud" / "sample_app"
+
+
+def test_another_template_is_deployed_as_it_is(runner: CliRunner) -> None:
+    # GIVEN the local cloud's own sample application and one of its events
+    template = SAMPLE_APP / "template.yaml"
+    event = SAMPLE_APP / "events" / "validator_ok.json"
+
+    # WHEN its validator is invoked with --template
+    result = run_cli(
+        runner, "invoke", "ValidatorFunction", "-e", str(event), "--template", str(template)
+    )
+
+    # THEN it answers with the validated item, and its REPORT line closes stderr
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(event.read_text(encoding="utf-8"))
+    lines = _framed_log_lines(result.stderr)
+    assert sum(line.startswith("REPORT RequestId: ") for line in lines) == 1
+
+
+def test_param_the_template_does_not_declare_is_one_clear_line(runner: CliRunner) -> None:
+    # GIVEN a parameter override the template has no parameter for
+    template = SAMPLE_APP / "template.yaml"
+    event = SAMPLE_APP / "events" / "validator_ok.json"
+
+    # WHEN a function is invoked with it
+    result = run_cli(
+        runner,
+        "invoke",
+        "ValidatorFunction",
+        "-e",
+        str(event),
+        "--template",
+        str(template),
+        "--param",
+        "NoSuchParameter=1",
+    )
+
+    # THEN the deployment is refused in one line, as CloudFormation would refuse it
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: parameter overrides not declared by the template: ['NoSuchParameter']\n"
+    )

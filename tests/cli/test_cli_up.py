@@ -1,0 +1,73 @@
+"""`tweetlens up`: a local cloud other terminals can inspect, stopped cleanly with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.cli_testkit import REPO_ROOT, run_cli, state_file_runner
+from tweetlens.stack import STATE_FILE_ENV
+
+pytestmark = pytest.mark.integration
+
+START_SECONDS = 90.0
+STOP_SECONDS = 30.0
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no {path} after {START_SECONDS} s"
+        time.sleep(0.2)
+
+
+def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
+    # GIVEN `tweetlens up` started in its own process, as in a terminal
+    state_file = tmp_path / "state" / "local-cloud.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        STATE_FILE_ENV: str(state_file),
+        "COLUMNS": "200",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tweetlens", "up", "--time-scale", "0.05"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(state_file, process)
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+
+        # WHEN another terminal asks for results
+        result = run_cli(state_file_runner(state_file), "results")
+
+        # THEN it reaches the running cloud, where the first schedule has not fired yet
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == "0 image(s)"
+        assert state["endpoint_url"].startswith("http://127.0.0.1:")
+
+        # WHEN Ctrl-C is pressed
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=STOP_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    # THEN it stops cleanly, having shown what it ran, and the state file is gone
+    assert process.returncode == 0, stderr
+    assert f"Local cloud at {state['endpoint_url']}" in stdout
+    assert "Ctrl-C to stop." in stdout
+    assert not state_file.exists()
