@@ -62,6 +62,16 @@ def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
     }
 
 
+def _readable_cause(cause: str) -> str:
+    """A Lambda task's Cause is its error JSON (with a stack trace): keep the message."""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return cause
+    message = payload.get("errorMessage") if isinstance(payload, dict) else None
+    return message if isinstance(message, str) else cause
+
+
 def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     body = message["Body"]
     attributes = message.get("MessageAttributes", {})
@@ -72,7 +82,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
             payload = json.loads(body)
             caught = payload.get("error") or {}
             error = str(caught.get("Error", "Unknown"))
-            reason = str(caught.get("Cause", ""))
+            reason = _readable_cause(str(caught.get("Cause", "")))
             route = _workflow_route(payload)
         except (ValueError, AttributeError):
             error, reason = "UnreadableDeadLetter", "the workflow dead letter is not JSON"

@@ -34,6 +34,8 @@ class ImageResult:
     image_key: str
     error: str
     cause: str
+    # The ClassifyImage execution that wrote it: `tweetlens trace <execution>` draws it.
+    execution: str
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +92,7 @@ def to_image_result(raw: dict[str, Any]) -> ImageResult:
         image_key=str(item.get("image_key", "")),
         error=str(item.get("error", "")),
         cause=str(item.get("cause", "")),
+        execution=str(item.get("execution", "")),
     )
 
 

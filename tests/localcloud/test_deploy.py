@@ -14,6 +14,7 @@ from tweetlens.localcloud.deploy import (
     SUPPORTED_RESOURCE_TYPES,
     PendingSubstitution,
     Support,
+    check_parameter_value,
     prepare,
     substitute_definition,
 )
@@ -166,3 +167,33 @@ def test_emulated_types_are_listed_as_created_by_the_local_cloud() -> None:
         "AWS::SQS::QueuePolicy",
         "AWS::SecretsManager::Secret",
     ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "value", "message"),
+    [
+        ({"Type": "String", "AllowedValues": ["dev", "prod"]}, "qa", "is not one of"),
+        ({"Type": "String", "AllowedPattern": "^[a-z]+$"}, "Cat1", "does not match"),
+        ({"Type": "Number"}, "ten", "is not a number"),
+        ({"Type": "Number", "MinValue": 2}, "1", "is below 2"),
+        ({"Type": "Number", "MaxValue": 100}, "101", "is above 100"),
+    ],
+)
+def test_parameter_values_outside_the_declaration_are_refused(
+    definition: dict[str, object], value: str, message: str
+) -> None:
+    # GIVEN a parameter declaration with a constraint CloudFormation enforces
+    # WHEN a value that breaks it is given
+    # THEN the deploy is refused, naming the parameter and the constraint
+    with pytest.raises(DeployError, match=message) as refused:
+        check_parameter_value("Example", definition, value)
+    assert str(refused.value).startswith("parameter Example=")
+
+
+def test_parameter_values_inside_the_declaration_are_accepted() -> None:
+    # GIVEN the constraints of this repo's template parameters
+    # WHEN values inside them are given
+    # THEN nothing is raised
+    check_parameter_value("Stage", {"Type": "String", "AllowedValues": ["dev", "prod"]}, "prod")
+    check_parameter_value("Max", {"Type": "Number", "MinValue": 2, "MaxValue": 9}, "9")
+    check_parameter_value("Tags", {"Type": "String", "AllowedPattern": "^[a-z,]+$"}, "cat,dog")

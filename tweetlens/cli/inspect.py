@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -94,7 +95,8 @@ def trace(
 ) -> None:
     """Trace one execution: the state machine drawn with the path taken, and a timeline.
 
-    EXECUTION is an execution name or ARN (see `tweetlens results` or the demo report).
+    EXECUTION is an execution name or ARN (the `execution` of `tweetlens results --json`, or
+    the demo report).
 
     Example:
 
@@ -186,10 +188,20 @@ def dlq_redrive(
         )
     if not yes:
         click.confirm(f"Send dead letters back for processing in {stack.description}?", abort=True)
+    kept: Counter[tuple[str, str]] = Counter()
     with readable_errors():
         try:
-            moved = dead_letters.redrive(stack, queue=queue, limit=limit)
+            moved = dead_letters.redrive(
+                stack,
+                queue=queue,
+                limit=limit,
+                on_skipped=lambda letter: kept.update([(letter.queue, letter.error)]),
+            )
         except dead_letters.RedriveError as error:
             raise click.ClickException(str(error)) from error
     for logical_id, count in moved.items():
         click.echo(f"{logical_id}: {count} message(s) sent back")
+    for (logical_id, error_name), count in sorted(kept.items()):
+        click.echo(
+            f"{logical_id}: {count} message(s) kept ({error_name}: cannot be replayed as is)"
+        )

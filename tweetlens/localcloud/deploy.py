@@ -377,6 +377,25 @@ class PreparedTemplate:
     substitutions: dict[str, PendingSubstitution]
 
 
+def check_parameter_value(name: str, definition: Mapping[str, Any], value: str) -> None:
+    """Refuse a parameter value CloudFormation would refuse (constraints of the declaration)."""
+    allowed = definition.get("AllowedValues")
+    if allowed is not None and value not in [str(option) for option in allowed]:
+        raise DeployError(f"parameter {name}={value!r} is not one of {allowed}")
+    pattern = definition.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        raise DeployError(f"parameter {name}={value!r} does not match {pattern}")
+    if definition.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise DeployError(f"parameter {name}={value!r} is not a number") from None
+        if "MinValue" in definition and number < float(definition["MinValue"]):
+            raise DeployError(f"parameter {name}={value} is below {definition['MinValue']}")
+        if "MaxValue" in definition and number > float(definition["MaxValue"]):
+            raise DeployError(f"parameter {name}={value} is above {definition['MaxValue']}")
+
+
 def prepare(
     template_path: Path, parameter_overrides: Mapping[str, str], region: str
 ) -> PreparedTemplate:
@@ -393,6 +412,8 @@ def prepare(
         for name, definition in declared.items()
         if name in parameter_overrides or "Default" in definition
     }
+    for name, value in parameters.items():
+        check_parameter_value(name, declared[name], value)
     template = transform(packaged.template, parameters, region)
     substitutions = fold_definition_substitutions(template, packaged.definitions)
     check_resource_types(template)
