@@ -96,7 +96,7 @@ test-unit: $(STAMP) ## Unit tests: no network at all
 
 .PHONY: test-integration
 test-integration: $(STAMP) ## The local cloud and the deployed template, loopback only
-	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli --allow-hosts=127.0.0.1,::1,localhost
+	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli tests/chaos --allow-hosts=127.0.0.1,::1,localhost
 
 .PHONY: test
 test: lint check-template security build test-unit test-integration ## Everything CI runs

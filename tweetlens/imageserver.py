@@ -15,6 +15,11 @@ Routes:
 * ``/faults/not-an-image`` - plain text served as ``image/jpeg``
 * ``/faults/redirect-private`` - 302 to the instance metadata address
 * ``/faults/reset`` - the TCP connection is reset without a response
+* ``/faults/unavailable-<key>`` - 503 for the first ``flaky_failures`` requests per key, then
+  a photo (a host shedding load, then recovering)
+* ``/faults/trickle-<ms>`` - a photo sent in ``TRICKLE_PARTS`` parts with ``<ms>``
+  milliseconds between them (at most ``MAX_TRICKLE_PAUSE_MS``): a very slow body that still
+  arrives within a read timeout
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ TOO_LARGE_BYTES: Final = 16 * 1024 * 1024
 _JPEG_PREFIX: Final = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 _CHUNK_BYTES: Final = 64 * 1024
 _CERT_VALIDITY: Final = datetime.timedelta(days=2)
+TRICKLE_PARTS: Final = 4
+MAX_TRICKLE_PAUSE_MS: Final = 60_000
 
 
 class ImageServerError(Exception):
@@ -196,6 +203,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         elif path == "/faults/reset":
             self._reset()
+        elif path.startswith("/faults/unavailable-") and len(path) > len("/faults/unavailable-"):
+            # Its own counter namespace: an unavailable key never uses up a flaky key's failures.
+            if owner._flaky_should_fail("unavailable:" + path.removeprefix("/faults/unavailable-")):
+                self._send_bytes(
+                    HTTPStatus.SERVICE_UNAVAILABLE, b"503 Service Unavailable\n", "text/plain"
+                )
+            else:
+                self._send_photo(owner.flaky_photo)
+        elif (pause := _trickle_pause_ms(path)) is not None:
+            self._send_in_parts(owner.photo_bytes(owner.flaky_photo), pause / 1000)
         else:
             self._send_bytes(HTTPStatus.NOT_FOUND, b"404 Not Found\n", "text/plain")
 
@@ -228,6 +245,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
 
+    def _send_in_parts(self, body: bytes, pause_seconds: float) -> None:
+        owner = self.server.image_server
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        part = -(-len(body) // TRICKLE_PARTS)
+        for index, start in enumerate(range(0, len(body), part)):
+            if index and owner._stopping.wait(pause_seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(body[start : start + part])
+            self.wfile.flush()
+
     def _send_too_large(self) -> None:
         owner = self.server.image_server
         self.send_response(HTTPStatus.OK)
@@ -255,6 +286,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         raw = socket.socket(fileno=self.connection.detach())
         raw.close()
+
+
+def _trickle_pause_ms(path: str) -> int | None:
+    """The pause of a ``/faults/trickle-<ms>`` path, or None for any other path."""
+    digits = path.removeprefix("/faults/trickle-")
+    if digits == path or not digits.isdigit() or int(digits) > MAX_TRICKLE_PAUSE_MS:
+        return None
+    return int(digits)
 
 
 class ImageServer:

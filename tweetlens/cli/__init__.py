@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from tweetlens.cli.chaos import chaos
 from tweetlens.cli.inspect import dlq, results, trace
 from tweetlens.cli.run import demo, invoke, up
 
@@ -27,7 +28,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger("localcloud").setLevel(logging.WARNING)
 
 
-for command in (up, demo, invoke, trace, results, dlq):
+for command in (up, demo, invoke, trace, results, dlq, chaos):
     cli.add_command(command)
 
 

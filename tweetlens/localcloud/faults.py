@@ -6,7 +6,7 @@ fault exactly where it would in AWS, on the wire of the service it calls.
 
 * ``DynamoDbThrottleBursts`` - bursts of ``ProvisionedThroughputExceededException`` on the
   DynamoDB data plane (from functions and from Step Functions' optimised integrations alike).
-* ``RekognitionFaults`` - DetectLabels throttled above a requests-per-second limit, and
+* ``RekognitionFaults`` - DetectLabels throttled above a requests-per-second quota, and
   ``InvalidImageFormatException`` for chosen images; counts the calls it let through.
 * ``CallerKiller`` - SIGKILLs the local Lambda worker process that made the Nth matching
   call of an API action, right after the call took effect: a function dying mid-invocation.
@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,38 +113,43 @@ class DynamoDbThrottleBursts:
 class RekognitionFaults:
     """A ``RekognitionHook.fault_injector``: a requests-per-second quota and bad images.
 
-    Calls above ``requests_per_second`` within any one-second window get
-    ``ThrottlingException`` (not counted as answered, as AWS does not bill them); a call for
-    a source in ``invalid_sources`` that passes the quota gets ``InvalidImageFormatException``.
+    The quota is a token bucket, as AWS enforces TPS limits: ``requests_per_second`` tokens
+    a second, at most ``burst`` saved up. A call finding no token gets ``ThrottlingException``
+    and is not counted as answered (AWS does not bill it). A call for a source in
+    ``invalid_sources`` that gets a token is answered with ``InvalidImageFormatException``.
     """
 
     def __init__(
         self,
         *,
         requests_per_second: float,
+        burst: int = 1,
         invalid_sources: Collection[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if requests_per_second <= 0:
-            raise FaultError("requests_per_second must be positive")
+        if requests_per_second <= 0 or burst < 1:
+            raise FaultError("requests_per_second must be positive and burst at least 1")
         self.requests_per_second = requests_per_second
+        self.burst = burst
         self.invalid_sources = frozenset(invalid_sources)
         self._clock = clock
         self._lock = threading.Lock()
-        self._window: deque[float] = deque()
+        self._tokens = float(burst)
+        self._refilled_at = clock()
         self.throttled = 0
         self.invalid = 0
         self.accepted: Counter[str] = Counter()
 
     def __call__(self, request: LabelRequest) -> None:
-        now = self._clock()
         with self._lock:
-            while self._window and now - self._window[0] >= 1.0:
-                self._window.popleft()
-            if len(self._window) >= self.requests_per_second:
+            now = self._clock()
+            elapsed = max(0.0, now - self._refilled_at)
+            self._tokens = min(self.burst, self._tokens + elapsed * self.requests_per_second)
+            self._refilled_at = now
+            if self._tokens < 1:
                 self.throttled += 1
                 raise LabelerError("ThrottlingException", "Rate exceeded")
-            self._window.append(now)
+            self._tokens -= 1
             self.accepted[request.source] += 1
             if request.source in self.invalid_sources:
                 self.invalid += 1

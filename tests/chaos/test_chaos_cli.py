@@ -1,0 +1,80 @@
+"""The chaos command's exit status and errors, with the run itself replaced: no network."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from click.testing import CliRunner
+
+from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, Invariant
+
+# The package re-exports the command under the module's own name: fetch the module itself.
+chaos_command = importlib.import_module("tweetlens.cli.chaos")
+
+
+def _report(*, ok: bool) -> ChaosReport:
+    return ChaosReport(
+        seed=7,
+        posts=40,
+        seconds=1.0,
+        published=3,
+        published_by_producer=3,
+        duplicate_deliveries=0,
+        republished_after_crash=0,
+        done=1,
+        duplicates=1,
+        dead_letters={"ImageNotFound": 1},
+        lost=0,
+        in_progress=0,
+        labelled_twice=0,
+        unique_urls=2,
+        rekognition_calls=1,
+        rekognition_throttled=0,
+        dynamodb_throttled=0,
+        producer_runs=1,
+        producer_crashes=0,
+        workers_killed={"producer": 0, "classifier": 0},
+        adopted_executions=0,
+        unexpected_outcomes={},
+        invariants=[Invariant(name="no item left in progress", ok=ok, detail="0 item(s)")],
+    )
+
+
+def test_a_broken_invariant_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run that reports a broken invariant
+    seen: list[ChaosConfig] = []
+
+    def run(config: ChaosConfig, **_: object) -> ChaosReport:
+        seen.append(config)
+        return _report(ok=False)
+
+    monkeypatch.setattr(chaos_command, "run_chaos", run)
+    # WHEN the command runs
+    result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40", "--seed", "7"])
+    # THEN it prints the invariant as broken and exits 1, with the small run's settings
+    assert result.exit_code == 1
+    assert "BROKEN" in result.output
+    assert (seen[0].posts, seen[0].seed, seen[0].rekognition_rps) == (40, 7, 3.0)
+
+
+def test_all_invariants_holding_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run whose invariants all hold
+    monkeypatch.setattr(chaos_command, "run_chaos", lambda config, **_: _report(ok=True))
+    # WHEN the command runs
+    result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40"])
+    # THEN it exits 0
+    assert result.exit_code == 0
+
+
+def test_a_run_that_cannot_finish_is_a_click_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run that cannot be carried out
+    def run(config: ChaosConfig, **_: object) -> ChaosReport:
+        raise ChaosError("the producer failed: Runtime.ImportModuleError")
+
+    monkeypatch.setattr(chaos_command, "run_chaos", run)
+    # WHEN the command runs
+    result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40"])
+    # THEN it says why and exits 1 without a traceback
+    assert result.exit_code == 1
+    assert "Error: the producer failed: Runtime.ImportModuleError" in result.output

@@ -1,0 +1,202 @@
+"""The local cloud's fault hooks, against moto in-process: no network."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.sqs.responses import SQSResponse
+
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.faults import (
+    CallerKiller,
+    DynamoDbThrottleBursts,
+    FaultError,
+    MessageLedger,
+    RekognitionFaults,
+    compress_visibility_timeouts,
+)
+from tweetlens.localcloud.labelers import LabelerError
+from tweetlens.localcloud.rekognition import LabelRequest
+
+REGION = "us-east-1"
+# One attempt: the test must see the throttle itself, not botocore's retry of it.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture
+def patches() -> Iterator[PatchSet]:
+    patch_set = PatchSet()
+    yield patch_set
+    patch_set.restore()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _request(source: str) -> LabelRequest:
+    return LabelRequest(source, "0" * 64, b"", 10, 55.0)
+
+
+def test_throttle_bursts_follow_their_period() -> None:
+    # GIVEN bursts of 2 after every 3 requests
+    faults = DynamoDbThrottleBursts(every=3, burst=2)
+    # WHEN ten requests arrive
+    pattern = [faults.should_throttle() for _ in range(10)]
+    # THEN requests 4-5 and 9-10 are throttled
+    assert pattern == [False, False, False, True, True, False, False, False, True, True]
+
+
+@mock_aws
+def test_dynamodb_answers_provisioned_throughput_exceeded(patches: PatchSet) -> None:
+    # GIVEN a table and a burst of one after every request
+    dynamodb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRIES)
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    faults = DynamoDbThrottleBursts(every=1, burst=1)
+    faults.install(patches)
+    item = {"pk": {"S": "a"}}
+    # WHEN two writes are made
+    dynamodb.put_item(TableName="t", Item=item)
+    with pytest.raises(ClientError) as raised:
+        dynamodb.put_item(TableName="t", Item=item)
+    # THEN the second is throttled as DynamoDB does, and counted
+    assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert dict(faults.throttled) == {"put_item": 1}
+    # AND once restored, DynamoDB answers normally again
+    patches.restore()
+    for _ in range(3):
+        dynamodb.put_item(TableName="t", Item=item)
+
+
+def test_rekognition_throttles_above_its_rate() -> None:
+    # GIVEN a quota of 2 calls per second, no burst saved up
+    clock = FakeClock()
+    faults = RekognitionFaults(requests_per_second=2, clock=clock)
+    # WHEN a second call follows the first by 0.1 s
+    faults(_request("s3://b/1"))
+    clock.now += 0.1
+    with pytest.raises(LabelerError) as raised:
+        faults(_request("s3://b/2"))
+    # THEN it is throttled and not counted as answered
+    assert raised.value.code == "ThrottlingException"
+    assert (faults.throttled, dict(faults.accepted)) == (1, {"s3://b/1": 1})
+    # AND half a second later there is a token again
+    clock.now += 0.5
+    faults(_request("s3://b/2"))
+    assert dict(faults.accepted) == {"s3://b/1": 1, "s3://b/2": 1}
+
+
+def test_rekognition_burst_is_saved_up() -> None:
+    # GIVEN a quota of 1 call per second with a burst of 3, idle for a while
+    clock = FakeClock()
+    faults = RekognitionFaults(requests_per_second=1, burst=3, clock=clock)
+    clock.now += 10
+    # WHEN four calls arrive at once
+    for index in range(3):
+        faults(_request(f"s3://b/{index}"))
+    with pytest.raises(LabelerError):
+        faults(_request("s3://b/3"))
+    # THEN three pass and the fourth is throttled
+    assert (sum(faults.accepted.values()), faults.throttled) == (3, 1)
+
+
+def test_rekognition_refuses_an_invalid_image() -> None:
+    # GIVEN an image marked as invalid
+    faults = RekognitionFaults(requests_per_second=10, invalid_sources={"s3://b/bad"})
+    # WHEN it is labelled
+    with pytest.raises(LabelerError) as raised:
+        faults(_request("s3://b/bad"))
+    # THEN Rekognition answers InvalidImageFormatException, an answered call
+    assert raised.value.code == "InvalidImageFormatException"
+    assert (faults.invalid, dict(faults.accepted)) == (1, {"s3://b/bad": 1})
+
+
+@mock_aws
+def test_ledger_records_accepted_messages_of_its_queues(patches: PatchSet) -> None:
+    # GIVEN a watched queue and another one
+    sqs = boto3.client("sqs", region_name=REGION)
+    watched = sqs.create_queue(QueueName="watched")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    ledger = MessageLedger({"watched"})
+    ledger.install(patches)
+    # WHEN messages are sent to both
+    sent = sqs.send_message_batch(
+        QueueUrl=watched,
+        Entries=[{"Id": "0", "MessageBody": "a"}, {"Id": "1", "MessageBody": "b"}],
+    )
+    sqs.send_message(QueueUrl=other, MessageBody="c")
+    # THEN only the watched queue's messages are recorded, under SQS's message ids
+    ids = [entry["MessageId"] for entry in sent["Successful"]]
+    assert ledger.messages() == {ids[0]: ("watched", "a"), ids[1]: ("watched", "b")}
+
+
+@mock_aws
+def test_visibility_timeouts_are_compressed(patches: PatchSet) -> None:
+    # GIVEN a 10 s visibility timeout passing 100 times faster
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
+    compress_visibility_timeouts(patches, 0.01)
+    sqs.send_message(QueueUrl=queue, MessageBody="x")
+    first = sqs.receive_message(QueueUrl=queue)["Messages"]
+    # WHEN 0.3 s pass
+    time.sleep(0.3)
+    # THEN the message is received again
+    again = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert [m["MessageId"] for m in again] == [m["MessageId"] for m in first]
+
+
+def test_throttle_bursts_refuse_a_zero_period() -> None:
+    # GIVEN / WHEN / THEN a period of 0 is refused
+    with pytest.raises(FaultError, match="at least 1"):
+        DynamoDbThrottleBursts(every=0, burst=1)
+
+
+def test_throttle_bursts_refuse_control_plane_operations() -> None:
+    # GIVEN / WHEN / THEN an operation outside the data plane is refused
+    with pytest.raises(FaultError, match="create_table"):
+        DynamoDbThrottleBursts(every=1, burst=1, operations=("create_table",))
+
+
+def test_rekognition_refuses_a_zero_rate() -> None:
+    # GIVEN / WHEN / THEN a rate of 0 is refused
+    with pytest.raises(FaultError, match="positive"):
+        RekognitionFaults(requests_per_second=0)
+
+
+def test_rekognition_refuses_a_zero_burst() -> None:
+    # GIVEN / WHEN / THEN a burst of 0 (no call could ever pass) is refused
+    with pytest.raises(FaultError, match="burst"):
+        RekognitionFaults(requests_per_second=1, burst=0)
+
+
+def test_killer_refuses_an_unknown_action() -> None:
+    # GIVEN / WHEN / THEN an action the response class does not serve is refused
+    with pytest.raises(FaultError, match="no action 'fly'"):
+        CallerKiller(SQSResponse, "fly", handler="app.handler", after=1)
+
+
+def test_killer_refuses_call_zero() -> None:
+    # GIVEN / WHEN / THEN "after 0 calls" is refused
+    with pytest.raises(FaultError, match="at least 1"):
+        CallerKiller(SQSResponse, "send_message_batch", handler="app.handler", after=0)
+
+
+def test_visibility_compression_refuses_a_zero_factor(patches: PatchSet) -> None:
+    # GIVEN / WHEN / THEN a factor of 0 is refused
+    with pytest.raises(FaultError, match="factor"):
+        compress_visibility_timeouts(patches, 0)

@@ -1,0 +1,75 @@
+"""The seeded chaos run, small enough for the test command: every fault, every invariant."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tweetlens.chaos import ChaosConfig, ChaosReport, run_chaos
+from tweetlens.cli.chaos import chaos
+
+pytestmark = pytest.mark.integration
+
+# Every dead-letter reason the stream's faults are designed to produce.
+DESIGNED_REASONS = {
+    "BlockedUrl",
+    "ImageHostError",
+    "ImageNotFound",
+    "ImageTooLarge",
+    "Rekognition.InvalidImageFormatException",
+    "UnsupportedImageType",
+}
+
+QUOTA_EXHAUSTED = "Rekognition.ThrottlingException"
+
+
+@pytest.fixture(scope="module")
+def report() -> ChaosReport:
+    # 40 posts: every fault once at least, and under 90 s on a busy two-core machine.
+    return run_chaos(ChaosConfig.for_posts(40, seed=11, timeout_seconds=120))
+
+
+def test_every_invariant_holds(report: ChaosReport) -> None:
+    # GIVEN the run under every fault
+    # WHEN its invariants are read
+    broken = [invariant for invariant in report.invariants if not invariant.ok]
+    # THEN none is broken
+    assert broken == []
+    assert report.ok
+
+
+def test_every_message_is_settled_once(report: ChaosReport) -> None:
+    # GIVEN the run's figures
+    settled = report.done + report.duplicates + sum(report.dead_letters.values())
+    # WHEN they are added up
+    # THEN they account for every accepted message, none lost or left in progress
+    assert (settled, report.lost, report.in_progress) == (report.published, 0, 0)
+
+
+def test_every_fault_ends_as_designed(report: ChaosReport) -> None:
+    # GIVEN the run's dead letters and per-URL outcomes
+    # WHEN they are compared with the faults' design
+    # THEN every designed reason appears; the only other end allowed is Rekognition's quota
+    # exhausted after all retries (a dead letter with its reason, to be redriven)
+    assert DESIGNED_REASONS <= set(report.dead_letters) <= DESIGNED_REASONS | {QUOTA_EXHAUSTED}
+    assert set(report.unexpected_outcomes.values()) <= {QUOTA_EXHAUSTED}
+
+
+def test_the_crashes_were_survived(report: ChaosReport) -> None:
+    # GIVEN the killed producer and classifier workers
+    # WHEN the run's figures are read
+    # THEN the producer was fired again, re-published posts, and nothing was labelled twice
+    assert report.workers_killed == {"producer": 1, "classifier": 1}
+    assert (report.producer_crashes, report.labelled_twice) == (1, 0)
+    assert report.republished_after_crash > 0
+    assert report.rekognition_throttled > 0
+    assert report.dynamodb_throttled > 0
+
+
+def test_the_command_has_help() -> None:
+    # GIVEN the chaos command
+    # WHEN its help is asked for
+    result = CliRunner().invoke(chaos, ["--help"])
+    # THEN it explains itself with an example
+    assert result.exit_code == 0
+    assert "tweetlens chaos --posts 500 --seed 7" in result.output

@@ -1,0 +1,186 @@
+"""The seeded chaos stream and the settlement of messages: pure functions, no network."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from tweetlens.accounting import ExecutionOutcome
+from tweetlens.chaos import (
+    HOST_FAULTS,
+    INVALID_IMAGE_ERROR,
+    ChaosConfig,
+    build_chaos_stream,
+    expected_message_keys,
+    message_execution_name,
+    settle,
+)
+from tweetlens.demo_stream import build_recording, expected_outcome
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+
+BASE_URL = "https://localhost:8443"
+URL = f"{BASE_URL}/media/chelsea.jpg"
+
+
+def _body(post_id: str, url: str = URL) -> dict[str, object]:
+    return {
+        "url": url,
+        "post_id": post_id,
+        "media_key": f"3_{post_id}",
+        "text": "my #cat",
+        "hashtags": ["cat"],
+        "route": "cats",
+        "attempt": 0,
+    }
+
+
+def _name(url: str = URL) -> str:
+
+    return message_execution_name(_body("1", url))
+
+
+def _execution(status: str, url: str = URL) -> ExecutionOutcome:
+    name = _name(url)
+    return ExecutionOutcome(
+        arn=f"arn:aws:states:us-east-1:123456789012:execution:sm:{name}",
+        name=name,
+        route="cats",
+        url=url,
+        status=status,
+    )
+
+
+def test_same_seed_gives_the_same_stream(small_config: ChaosConfig) -> None:
+    # GIVEN one configuration
+    # WHEN the stream is built twice
+    first = build_chaos_stream(BASE_URL, small_config)
+    second = build_chaos_stream(BASE_URL, small_config)
+    # THEN the recordings are identical, and another seed gives another one
+    assert first.recording.to_json() == second.recording.to_json()
+    other = build_chaos_stream(BASE_URL, small_config.model_copy(update={"seed": 12}))
+    assert other.recording.to_json() != first.recording.to_json()
+
+
+def test_small_stream_carries_every_fault(small_config: ChaosConfig) -> None:
+    # GIVEN the smallest stream the pytest run uses
+    stream = build_chaos_stream(BASE_URL, small_config)
+    # WHEN its URLs are sorted by fault
+    paths = {urlsplit(url).path for url in stream.expected}
+    # THEN every image-host fault, the timeout, the slow body, the 503 and a bad image are in it
+    assert {f"/faults/{fault}" for fault in HOST_FAULTS} <= paths
+    assert "/faults/slow" in paths
+    assert "/faults/trickle-3000" in paths
+    assert any(path.startswith("/faults/unavailable-chaos11n") for path in paths)
+    assert stream.invalid_urls
+    assert {stream.expected[url] for url in stream.invalid_urls} == {INVALID_IMAGE_ERROR}
+    assert set(stream.expected.values()) == {"DONE", INVALID_IMAGE_ERROR, *HOST_FAULTS.values()}
+
+
+def test_expected_keys_agree_with_the_demo_expectation() -> None:
+    # GIVEN the demo's recording, whose messages demo_stream counts by the producer's rules
+    recording = build_recording(BASE_URL, seed=5)
+    # WHEN the chaos run lists the messages the producer must publish
+    keys = expected_message_keys(recording)
+    # THEN both agree, route by route, and no (post, photo, route) is listed twice
+    outcome = expected_outcome(recording)
+    per_route = {
+        route: sum(n for key, n in keys.items() if key[2] == route) for route in ("cats", "dogs")
+    }
+    assert per_route == outcome.messages_per_route
+    assert max(keys.values()) == 1
+
+
+def test_a_started_message_ends_as_its_execution() -> None:
+    # GIVEN a record logged ExecutionStarted whose execution classified the image
+    bodies = {"m1": _body("1")}
+    outcomes = {"m1": ("ExecutionStarted", "cats")}
+    # WHEN the messages are settled
+    settled = settle(bodies, outcomes, [_execution("DONE")], [])
+    # THEN the message is done, with nothing adopted or orphaned
+    assert (settled.fate, settled.orphan_executions, settled.adopted) == ({"m1": "done"}, [], 0)
+
+
+def test_a_killed_starter_is_adopted_by_its_redelivery() -> None:
+    # GIVEN the starter's log line died with its worker: redelivered, it was AlreadyStarted,
+    # and another post of the same URL was a Duplicate
+    bodies = {"m1": _body("1"), "m2": _body("2")}
+    outcomes = {"m1": ("AlreadyStarted", "cats"), "m2": ("Duplicate", "cats")}
+    # WHEN the messages are settled
+    settled = settle(bodies, outcomes, [_execution("DONE")], [])
+    # THEN the first of them owns the execution and the other stays a duplicate
+    assert settled.fate == {"m1": "done", "m2": "duplicate"}
+    assert settled.adopted == 1
+
+
+def test_a_failed_execution_ends_in_its_dead_letter() -> None:
+    # GIVEN a started record whose execution failed and left a workflow dead letter
+    url = f"{BASE_URL}/faults/404?n=1"
+    execution = _execution("FAILED", url)
+    letter = DeadLetter(
+        queue=WORKFLOW_DLQ,
+        message_id="d1",
+        receipt_handle="r1",
+        body=json.dumps({"execution": execution.arn}),
+        error="ImageNotFound",
+        reason="gone",
+        route="cats",
+        receive_count=1,
+    )
+    # WHEN the messages are settled
+    settled = settle(
+        {"m1": _body("1", url)}, {"m1": ("ExecutionStarted", "cats")}, [execution], [letter]
+    )
+    # THEN the message ends in the dead-letter queue with the reason
+    assert settled.fate == {"m1": "dead:ImageNotFound"}
+
+
+def test_a_failed_execution_without_dead_letter_is_lost() -> None:
+    # GIVEN a started record whose execution failed but no dead letter says so
+    # WHEN the messages are settled
+    settled = settle(
+        {"m1": _body("1")}, {"m1": ("ExecutionStarted", "cats")}, [_execution("FAILED")], []
+    )
+    # THEN the message is lost
+    assert settled.fate == {"m1": "lost"}
+
+
+def test_a_message_never_processed_is_lost() -> None:
+    # GIVEN a message no classifier invocation ever logged
+    # WHEN the messages are settled
+    settled = settle({"m1": _body("1")}, {}, [], [])
+    # THEN it is lost
+    assert settled.fate == {"m1": "lost"}
+
+
+def test_an_execution_without_a_message_is_an_orphan() -> None:
+    # GIVEN an execution that no record started nor duplicated
+    # WHEN the messages are settled
+    settled = settle({}, {}, [_execution("DONE")], [])
+    # THEN it is reported as an orphan
+    assert settled.orphan_executions == [_name()]
+
+
+def test_a_started_record_without_execution_is_lost() -> None:
+    # GIVEN a record logged ExecutionStarted, but no such execution exists
+    # WHEN the messages are settled
+    settled = settle({"m1": _body("1")}, {"m1": ("ExecutionStarted", "cats")}, [], [])
+    # THEN the message is lost and the missing execution named
+    assert (settled.fate, settled.orphan_executions) == ({"m1": "lost"}, [_name()])
+
+
+def test_a_route_dead_letter_settles_its_message() -> None:
+    # GIVEN a message moved to its route's DLQ by the redrive policy (same message id)
+    letter = DeadLetter(
+        queue="CatsDeadLetterQueue",
+        message_id="m1",
+        receipt_handle="r1",
+        body=json.dumps(_body("1")),
+        error="MaxReceiveCountExceeded",
+        reason="",
+        route="cats",
+        receive_count=5,
+    )
+    # WHEN the messages are settled
+    settled = settle({"m1": _body("1")}, {}, [], [letter])
+    # THEN it ends there, with the reason
+    assert settled.fate == {"m1": "dead:MaxReceiveCountExceeded"}

@@ -1,0 +1,808 @@
+"""The chaos run: the deployed template on the local cloud, with every fault injected at once.
+
+A seeded post stream (``build_chaos_stream``) carries photo URLs that fail on the image host
+in every way it can (404, 410, 500, 503 then OK, resets, read timeouts, very slow bodies,
+bodies over 15 MB, text served as an image, a redirect to a private address), images that
+Rekognition refuses (InvalidImageFormatException), and the same URL in many posts. While it
+runs, Rekognition is throttled above a requests-per-second limit, DynamoDB throttles in
+bursts, one classifier worker is SIGKILLed right after it started an execution mid-batch,
+the producer's worker is SIGKILLed after its Nth SendMessageBatch (and the schedule fired
+again), and some accepted messages are delivered a second time.
+
+Then ``check`` reads back what happened - SQS's own record of accepted messages, the
+classifier's per-record log lines, the executions, the dead-letter queues, the results
+table and the Rekognition calls - and states each invariant as passed or broken.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from moto.sqs.responses import SQSResponse
+from moto.stepfunctions.responses import StepFunctionResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from tweetlens import accounting
+from tweetlens.demo_stream import (
+    DEFAULT_ROUTES,
+    DEFAULT_START,
+    FLAKY_PHOTO,
+    PHOTO_LABELS,
+    RATE_LIMIT,
+    RATE_WINDOW_SECONDS,
+    Attachments,
+    Entities,
+    Hashtag,
+    Includes,
+    Media,
+    MediaType,
+    Meta,
+    Page,
+    PageBody,
+    Post,
+    Recording,
+)
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, list_dead_letters
+from tweetlens.imageserver import ImageServer
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.cloud import LocalCloud
+from tweetlens.localcloud.faults import (
+    CallerKiller,
+    DynamoDbThrottleBursts,
+    MessageLedger,
+    RekognitionFaults,
+    compress_visibility_timeouts,
+)
+from tweetlens.localcloud.labelers import OpenCvLabeler
+from tweetlens.pipeline import PRODUCER, STACK_NAME, TEMPLATE
+from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.stack import DeployedStack, emulator_stack
+
+STATE_MACHINE: Final = "ClassifyImageStateMachine"
+ROUTE_QUEUES: Final = {"cats": "CatsQueue", "dogs": "DogsQueue"}
+PRODUCER_HANDLER: Final = "producer.app.lambda_handler"
+CLASSIFIER_HANDLER: Final = "classifier.app.lambda_handler"
+MAX_PRODUCER_RUNS: Final = 10
+# Each TRICKLE part arrives within the fetch function's 10 s read timeout; the body as a
+# whole takes three pauses.
+TRICKLE_PAUSE_MS: Final = 3_000
+_FIRST_POST_ID: Final = 1_890_000_000_000_000_000
+_FIRST_MEDIA_ID: Final = 1_889_000_000_000_000_000
+
+# FetchImageFunction's error for each broken image-host route (the URL's fault name).
+HOST_FAULTS: Final[Mapping[str, str]] = {
+    "404": "ImageNotFound",
+    "410": "ImageNotFound",
+    "500": "ImageHostError",
+    "reset": "ImageHostError",
+    "too-large": "ImageTooLarge",
+    "not-an-image": "UnsupportedImageType",
+    "redirect-private": "BlockedUrl",
+}
+TIMEOUT_FAULT: Final = "slow"  # pauses longer than the read timeout: ImageHostError
+INVALID_IMAGE_ERROR: Final = "Rekognition.InvalidImageFormatException"
+_CAT_TAGS: Final = (("cat",), ("kitten",), ("Cats", "caturday"), ("CAT",))
+_DOG_TAGS: Final = (("dog",), ("puppy",), ("Dogs",))
+_WORDS: Final = ("Nap time", "Zoomies", "Window patrol", "Muddy paws", "Look at this face")
+
+
+class ChaosError(Exception):
+    """The chaos run could not be carried out (as opposed to finding broken invariants)."""
+
+
+class ChaosConfig(BaseModel):
+    """Knobs of one run; ``for_posts`` scales the fault counts with the stream's size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    posts: int = Field(ge=20, le=5_000)
+    seed: int
+    page_size: int = Field(default=25, ge=10, le=100)
+    rekognition_rps: float = Field(default=4.0, gt=0)
+    dynamodb_every: int = Field(default=40, ge=1)
+    dynamodb_burst: int = Field(default=2, ge=1)
+    kill_producer_after_batches: int = Field(default=5, ge=1)
+    kill_classifier_after_starts: int = Field(default=6, ge=1)
+    duplicate_deliveries: int = Field(default=10, ge=0)
+    timeouts: int = Field(default=2, ge=0)
+    slow_bodies: int = Field(default=3, ge=0)
+    fault_fraction: float = Field(default=0.12, ge=0, le=0.5)
+    invalid_image_fraction: float = Field(default=0.02, ge=0, le=0.2)
+    # Retries and waits at a quarter of real time: a throttled DetectLabels keeps about 15 s
+    # of its state machine's retry budget to get through.
+    time_scale: float = Field(default=0.25, gt=0, le=1)
+    # 180 s visibility becomes 30 s, the classifier's timeout: a crashed batch comes back
+    # quickly, yet never while its invocation may still be running.
+    visibility_factor: float = Field(default=1 / 6, gt=0, le=1)
+    timeout_seconds: float = Field(default=600.0, gt=0)
+
+    @classmethod
+    def for_posts(cls, posts: int, seed: int, **overrides: Any) -> ChaosConfig:
+        small = posts < 200
+        defaults: dict[str, Any] = {
+            "posts": posts,
+            "seed": seed,
+            # A small run makes fewer DetectLabels calls: a lower quota still makes them collide.
+            "rekognition_rps": 3.0 if small else 4.0,
+            "timeouts": 1 if small else 2,
+            "slow_bodies": 1 if small else 3,
+            "duplicate_deliveries": max(3, posts // 50),
+            "kill_producer_after_batches": 3 if small else 12,
+        }
+        defaults.update(overrides)
+        return cls.model_validate(defaults)
+
+
+# -- the stream ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    media_key: str
+    type: MediaType
+    url: str | None
+
+
+@dataclass
+class ChaosStream:
+    recording: Recording
+    # Per unique photo URL: "DONE" or the dead-letter error it must end with.
+    expected: dict[str, str]
+    # Per URL expected DONE: the labels the local labeler finds.
+    labels: dict[str, list[str]]
+    invalid_urls: list[str]
+
+
+def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
+    """``config.posts`` posts, newest first in pages; same base URL and config, same stream."""
+    # Reproducible test data from a seed, not secrets: a plain PRNG is the right tool.
+    rng = random.Random(config.seed)  # noqa: S311
+    base = base_url.rstrip("/")
+    expected: dict[str, str] = {}
+    labels: dict[str, list[str]] = {}
+    invalid: list[str] = []
+    next_media = _FIRST_MEDIA_ID
+    budget = {"timeouts": config.timeouts, "slow": config.slow_bodies}
+    variants = max(4, config.posts // 5)
+    photo_names = sorted(PHOTO_LABELS)
+
+    def item(kind: MediaType, url: str | None) -> _Item:
+        nonlocal next_media
+        next_media += rng.randint(1_000, 90_000)
+        prefix = {"photo": "3", "video": "7", "animated_gif": "16"}[kind]
+        return _Item(f"{prefix}_{next_media}", kind, url)
+
+    def done(url: str, photo: str) -> str:
+        expected[url] = "DONE"
+        labels[url] = list(PHOTO_LABELS[photo])
+        return url
+
+    # Every fault at least once, early in the stream, whatever the size; the rest at random.
+    pending = [f"host:{fault}" for fault in sorted(HOST_FAULTS)] + ["unavailable", "invalid"]
+    pending += ["timeout"] * min(1, config.timeouts) + ["slow"] * min(1, config.slow_bodies)
+    rng.shuffle(pending)
+
+    def forced(kind: str, index: int) -> str:
+        if kind.startswith("host:"):
+            fault = kind.removeprefix("host:")
+            url = f"{base}/faults/{fault}?n={index}"
+            expected[url] = HOST_FAULTS[fault]
+            return url
+        if kind == "timeout":
+            budget["timeouts"] -= 1
+            url = f"{base}/faults/{TIMEOUT_FAULT}?n={index}"
+            expected[url] = "ImageHostError"
+            return url
+        if kind == "slow":
+            budget["slow"] -= 1
+            return done(f"{base}/faults/trickle-{TRICKLE_PAUSE_MS}?n={index}", FLAKY_PHOTO)
+        if kind == "unavailable":
+            return done(f"{base}/faults/unavailable-chaos{config.seed}n{index}", FLAKY_PHOTO)
+        url = f"{base}/media/{rng.choice(photo_names)}.jpg?format=broken{index}"
+        expected[url] = INVALID_IMAGE_ERROR
+        invalid.append(url)
+        return url
+
+    def photo_url(index: int) -> str:
+        if pending:
+            return forced(pending.pop(), index)
+        roll = rng.random()
+        if roll < config.fault_fraction:
+            if expected and rng.random() < 0.25:
+                failing = [url for url, fate in expected.items() if fate != "DONE"]
+                if failing:
+                    return rng.choice(failing)  # the same broken URL in many posts
+            if budget["timeouts"] and rng.random() < 0.1:
+                return forced("timeout", index)
+            if budget["slow"] and rng.random() < 0.15:
+                return forced("slow", index)
+            if rng.random() < 0.15:
+                return forced("unavailable", index)
+            fault = rng.choice(sorted(HOST_FAULTS))
+            url = f"{base}/faults/{fault}?n={index}"
+            expected[url] = HOST_FAULTS[fault]
+            return url
+        photo = rng.choice(photo_names)
+        if roll < config.fault_fraction + config.invalid_image_fraction:
+            url = f"{base}/media/{photo}.jpg?format=broken{index}"
+            expected[url] = INVALID_IMAGE_ERROR
+            invalid.append(url)
+            return url
+        if rng.random() < 0.4:
+            return done(f"{base}/media/{photo}.jpg", photo)  # very popular URLs
+        return done(f"{base}/media/{photo}.jpg?v={rng.randrange(variants)}", photo)
+
+    drafts: list[tuple[str, tuple[str, ...], list[_Item]]] = []
+    for index in range(config.posts):
+        roll = rng.random()
+        words = rng.choice(_WORDS)
+        tags = rng.choice(_CAT_TAGS) if rng.random() < 0.6 else rng.choice(_DOG_TAGS)
+        if roll < 0.05:
+            drafts.append((words, tags, []))
+        elif roll < 0.09:
+            drafts.append((words, tags, [item(rng.choice(("video", "animated_gif")), None)]))
+        elif roll < 0.13:
+            drafts.append((words, ("coffee",), [item("photo", photo_url(index))]))
+        elif roll < 0.17 and drafts:
+            # A retweet: an earlier post's media, same media keys and URLs.
+            with_media = [draft for draft in drafts if draft[2]]
+            drafts.append(
+                ("RT " + words, tags, list(rng.choice(with_media)[2]) if with_media else [])
+            )
+        else:
+            if rng.random() < 0.15:
+                tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
+            count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
+            drafts.append((words, tags, [item("photo", photo_url(index)) for _ in range(count)]))
+    return ChaosStream(
+        recording=_paged(drafts, rng, config),
+        expected=expected,
+        labels=labels,
+        invalid_urls=invalid,
+    )
+
+
+def _paged(
+    drafts: list[tuple[str, tuple[str, ...], list[_Item]]], rng: random.Random, config: ChaosConfig
+) -> Recording:
+    posts: list[tuple[Post, list[_Item]]] = []
+    post_id = _FIRST_POST_ID
+    moment = DEFAULT_START
+    for index, (words, tags, items) in enumerate(drafts):
+        post_id += rng.randint(10_000_000, 900_000_000)
+        moment += datetime.timedelta(seconds=rng.randint(1, 30))
+        text = words
+        hashtags: list[Hashtag] = []
+        for tag in tags:
+            start = len(text) + 1
+            text += f" #{tag}"
+            hashtags.append(Hashtag(start=start, end=len(text), tag=tag))
+        post = Post(
+            id=str(post_id),
+            text=text,
+            created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            author_id=str(1_400_000_000_000_000_000 + index % 97),
+            entities=Entities(hashtags=hashtags) if hashtags else None,
+            attachments=Attachments(media_keys=[m.media_key for m in items]) if items else None,
+        )
+        posts.append((post, items))
+    newest_first = list(reversed(posts))
+    size = config.page_size
+    chunks = [newest_first[i : i + size] for i in range(0, len(newest_first), size)]
+    reset = int((moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS)).timestamp())
+    pages: list[Page] = []
+    for number, chunk in enumerate(chunks):
+        media: dict[str, Media] = {}
+        for _post, items in chunk:
+            for one in items:
+                media.setdefault(
+                    one.media_key, Media(media_key=one.media_key, type=one.type, url=one.url)
+                )
+        ids = [int(post.id) for post, _ in chunk]
+        last = number == len(chunks) - 1
+        pages.append(
+            Page(
+                status=200,
+                headers={
+                    "x-rate-limit-limit": str(RATE_LIMIT),
+                    "x-rate-limit-remaining": str(RATE_LIMIT - 1 - number),
+                    "x-rate-limit-reset": str(reset),
+                },
+                body=PageBody(
+                    data=[post for post, _ in chunk],
+                    includes=Includes(media=list(media.values())) if media else None,
+                    meta=Meta(
+                        newest_id=str(max(ids)),
+                        oldest_id=str(min(ids)),
+                        result_count=len(chunk),
+                        next_token=None if last else f"chaos{config.seed}p{number + 1:03d}",
+                    ),
+                ),
+            )
+        )
+    return Recording(pages=pages)
+
+
+def expected_message_keys(recording: Recording) -> Counter[tuple[str, str, str]]:
+    """(post id, media key, route) of every message the producer must publish once.
+
+    The producer's rules: photos with a URL only, hashtags compared case-insensitively, one
+    message per (post, photo, route).
+    """
+    route_tags = {route: {tag.lower() for tag in tags} for route, tags in DEFAULT_ROUTES.items()}
+    keys: Counter[tuple[str, str, str]] = Counter()
+    for page in recording.pages:
+        media = {m.media_key: m for m in (page.body.includes.media if page.body.includes else [])}
+        for post in page.body.data:
+            photos = [
+                key
+                for key in (post.attachments.media_keys if post.attachments else [])
+                if key in media and media[key].type == "photo" and media[key].url
+            ]
+            tags = {tag.tag.lower() for tag in (post.entities.hashtags if post.entities else [])}
+            for route, wanted in route_tags.items():
+                if tags & wanted:
+                    keys.update((post.id, key, route) for key in photos)
+    return keys
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    """The installed faults, and what the run did with them."""
+
+    dynamodb: DynamoDbThrottleBursts
+    rekognition: RekognitionFaults
+    producer_killer: CallerKiller
+    classifier_killer: CallerKiller
+    ledger: MessageLedger
+    duplicate_ids: list[str] = field(default_factory=list)
+    producer_crashes: int = 0
+    producer_runs: int = 0
+
+
+@dataclass
+class ChaosRun:
+    config: ChaosConfig
+    stream: ChaosStream
+    faults: Faults
+    cloud: LocalCloud
+    stack: DeployedStack
+    idle: bool
+
+
+@contextmanager
+def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream]]:
+    """This repository's template on the local cloud, serving the chaos stream."""
+    with ImageServer() as images, tempfile.TemporaryDirectory(prefix="tweetlens-chaos-") as work:
+        stream = build_chaos_stream(images.base_url, config)
+        recording_path = Path(work) / "x-api-recording.json"
+        recording_path.write_text(stream.recording.to_json(), encoding="utf-8")
+        cloud = LocalCloud(
+            TEMPLATE,
+            stack_name=STACK_NAME,
+            parameter_overrides={
+                "PostSource": "replay",
+                "ReplayUri": str(recording_path),
+                "AllowedImageHosts": images.host,
+                "ImageHostAllowedNetworks": images.allowed_network,
+                "ScheduleEnabled": "false",
+            },
+            labeler=OpenCvLabeler(),
+            time_scale=config.time_scale,
+            extra_env={"SSL_CERT_FILE": str(images.ca_file)},
+            run_schedules=False,
+            run_pollers=True,
+        )
+        with cloud:
+            yield cloud, stream
+
+
+def _queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def install_faults(
+    cloud: LocalCloud, stream: ChaosStream, config: ChaosConfig, patches: PatchSet
+) -> Faults:
+    bucket = cloud.resources["ImagesBucket"]
+    # The fetch function's S3 key (docs/architecture.md): images/<sha256(url)>.jpg.
+    invalid_sources = {f"s3://{bucket}/images/{_digest(url)}.jpg" for url in stream.invalid_urls}
+    faults = Faults(
+        dynamodb=DynamoDbThrottleBursts(every=config.dynamodb_every, burst=config.dynamodb_burst),
+        rekognition=RekognitionFaults(
+            requests_per_second=config.rekognition_rps, invalid_sources=invalid_sources
+        ),
+        producer_killer=CallerKiller(
+            SQSResponse,
+            "send_message_batch",
+            handler=PRODUCER_HANDLER,
+            after=config.kill_producer_after_batches,
+        ),
+        classifier_killer=CallerKiller(
+            StepFunctionResponse,
+            "start_execution",
+            handler=CLASSIFIER_HANDLER,
+            after=config.kill_classifier_after_starts,
+        ),
+        ledger=MessageLedger(
+            {_queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
+        ),
+    )
+    faults.ledger.install(patches)
+    compress_visibility_timeouts(patches, config.visibility_factor)
+    faults.dynamodb.install(patches)
+    faults.producer_killer.install(patches)
+    faults.classifier_killer.install(patches)
+    if cloud.rekognition is None:
+        raise ChaosError("the local cloud has no Rekognition hook")
+    cloud.rekognition.fault_injector = faults.rekognition
+    return faults
+
+
+def run_producer(cloud: LocalCloud, faults: Faults) -> None:
+    """Fire the schedule until the stream is read to the end; a killed run is fired again."""
+    for _ in range(MAX_PRODUCER_RUNS):
+        faults.producer_runs += 1
+        result = cloud.fire_schedule(PRODUCER)
+        if result.ok and isinstance(result.payload, dict):
+            if result.payload.get("stopped_reason") == "complete":
+                return
+            continue
+        error = result.error.error_type if result.error else "no summary"
+        if error == "Runtime.ExitError" and faults.producer_killer.killed:
+            faults.producer_crashes += 1
+            continue
+        raise ChaosError(f"the producer failed: {error}")
+    raise ChaosError(f"the producer did not finish the stream in {MAX_PRODUCER_RUNS} runs")
+
+
+def deliver_duplicates(cloud: LocalCloud, faults: Faults, config: ChaosConfig) -> None:
+    """Send some accepted messages again, same body, to the same queue: SQS's at-least-once."""
+    rng = random.Random(config.seed + 1)  # noqa: S311 - test data
+    accepted = list(faults.ledger.messages().values())
+    urls = {_queue_name(url): url for url in (cloud.resources[q] for q in ROUTE_QUEUES.values())}
+    sqs = cloud.client("sqs")
+    for queue_name, body in rng.sample(accepted, min(config.duplicate_deliveries, len(accepted))):
+        sent = sqs.send_message(QueueUrl=urls[queue_name], MessageBody=body)
+        faults.duplicate_ids.append(str(sent["MessageId"]))
+
+
+def run_chaos(
+    config: ChaosConfig, *, on_progress: Callable[[str], None] | None = None
+) -> ChaosReport:
+    """Deploy, inject every fault, drive the stream through, wait for quiet, then check."""
+    started = time.monotonic()
+    with chaos_cloud(config) as (cloud, stream):
+        patches = PatchSet()
+        try:
+            faults = install_faults(cloud, stream, config, patches)
+            run_producer(cloud, faults)
+            deliver_duplicates(cloud, faults, config)
+
+            def progress(status: Any) -> None:
+                if on_progress is not None:
+                    on_progress(
+                        f"{status.visible_messages} queued, {status.in_flight_messages} in "
+                        f"flight, {status.running_executions} executions running"
+                    )
+
+            status = cloud.wait_until_idle(timeout=config.timeout_seconds, on_progress=progress)
+            stack = emulator_stack(
+                endpoint_url=cloud.endpoint_url,
+                region=cloud.region,
+                resources=dict(cloud.resources),
+            )
+            run = ChaosRun(config, stream, faults, cloud, stack, status.idle)
+            return check(run, started)
+        finally:
+            patches.restore()
+
+
+# -- checking --------------------------------------------------------------------------
+
+
+class Invariant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class ChaosReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seed: int
+    posts: int
+    seconds: float
+    published: int
+    published_by_producer: int
+    duplicate_deliveries: int
+    republished_after_crash: int
+    done: int
+    duplicates: int
+    dead_letters: dict[str, int]
+    lost: int
+    in_progress: int
+    labelled_twice: int
+    unique_urls: int
+    rekognition_calls: int
+    rekognition_throttled: int
+    dynamodb_throttled: int
+    producer_runs: int
+    producer_crashes: int
+    workers_killed: dict[str, int]
+    adopted_executions: int
+    # URL → its final state, where it differs from the state its fault was designed to give.
+    unexpected_outcomes: dict[str, str]
+    invariants: list[Invariant]
+
+    @property
+    def ok(self) -> bool:
+        return all(invariant.ok for invariant in self.invariants)
+
+
+def _classifier_logs(cloud: LocalCloud) -> list[str]:
+    name = cloud.resources["ClassifierFunction"]
+    return [record.logs for record in cloud.invocations() if record.function_name == name]
+
+
+def _digest(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def message_execution_name(body: Mapping[str, Any]) -> str:
+    # PhotoMessage.execution_name() in docs/architecture.md: sha256(url) hex, "-", attempt.
+    return f"{_digest(str(body['url']))[:64]}-{int(body.get('attempt', 0))}"
+
+
+def _message_key(body: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (str(body["post_id"]), str(body["media_key"]), str(body["route"]))
+
+
+@dataclass
+class Settlement:
+    """Where each accepted message ended: ``done``, ``duplicate``, ``dead:<error>``,
+    ``running`` or ``lost``; and what could not be tied to a message."""
+
+    fate: dict[str, str]
+    orphan_executions: list[str]
+    adopted: int
+
+
+def settle(
+    bodies: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, tuple[str, str]],
+    executions: list[accounting.ExecutionOutcome],
+    letters: list[DeadLetter],
+) -> Settlement:
+    """Tie every accepted message to exactly one end, from records of what happened.
+
+    A record logged ``ExecutionStarted`` owns its execution and ends as the execution ends
+    (DONE, DUPLICATE, or failed with its workflow dead letter). A record logged ``Duplicate``
+    or ``AlreadyStarted`` is a duplicate - except that an execution nobody logged as started
+    (its classifier worker was killed right after StartExecution) is owned by the first
+    duplicate of the same execution name: the redelivered record itself, or an equivalent.
+    """
+    workflow_letters: dict[str, DeadLetter] = {}
+    route_letters: dict[str, DeadLetter] = {}
+    for letter in letters:
+        if letter.queue == WORKFLOW_DLQ:
+            workflow_letters[str(json.loads(letter.body).get("execution", ""))] = letter
+        else:
+            route_letters[letter.message_id] = letter
+
+    fate: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    waiting: dict[str, list[str]] = defaultdict(list)
+    for message_id, body in bodies.items():
+        outcome = outcomes.get(message_id, ("", ""))[0]
+        name = message_execution_name(body)
+        if message_id in route_letters:
+            fate[message_id] = "dead:" + route_letters[message_id].error
+        elif outcome == accounting.STARTED and name not in owner:
+            owner[name] = message_id
+        elif outcome == accounting.STARTED or outcome in accounting.CLASSIFIER_DUPLICATES:
+            # A second StartExecution with the same name and input returns the first
+            # execution: that record is a duplicate as much as an AlreadyStarted one.
+            fate[message_id] = "duplicate"
+            waiting[name].append(message_id)
+        else:
+            fate[message_id] = "lost"
+
+    adopted = 0
+    orphans: list[str] = []
+    for execution in executions:
+        starter = owner.pop(execution.name, None)
+        if starter is None:
+            candidates = waiting.get(execution.name, [])
+            if not candidates:
+                orphans.append(execution.name)
+                continue
+            starter = candidates.pop(0)
+            adopted += 1
+        if execution.status == "DONE":
+            fate[starter] = "done"
+        elif execution.status == "DUPLICATE":
+            fate[starter] = "duplicate"
+        elif execution.status == "RUNNING":
+            fate[starter] = "running"
+        elif execution.arn in workflow_letters:
+            fate[starter] = "dead:" + workflow_letters[execution.arn].error
+        else:
+            fate[starter] = "lost"
+    for name, starter in owner.items():
+        fate[starter] = "lost"  # logged as started, yet no such execution exists
+        orphans.append(name)
+    return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted)
+
+
+def _done_items(
+    results: list[ImageResult], labels: Mapping[str, list[str]]
+) -> tuple[list[str], list[str]]:
+    """URLs of DONE items missing post data, and of DONE items with other labels than due."""
+    incomplete: list[str] = []
+    wrong_labels: list[str] = []
+    for result in results:
+        if result.status != "DONE":
+            continue
+        if not all((result.post_id, result.text, result.hashtags, result.route, result.image_key)):
+            incomplete.append(result.url)
+        wanted = labels.get(result.url)
+        if wanted is None or sorted(name for name, _ in result.labels) != sorted(wanted):
+            wrong_labels.append(result.url)
+    return incomplete, wrong_labels
+
+
+def check(run: ChaosRun, started: float) -> ChaosReport:
+    """Settle every accepted message exactly once and test the invariants."""
+    stack, faults = run.stack, run.faults
+    ledger = faults.ledger.messages()
+    bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
+    executions = accounting.execution_outcomes(
+        stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
+    )
+    settled = settle(
+        bodies,
+        accounting.classifier_outcomes(_classifier_logs(run.cloud)),
+        executions,
+        list_dead_letters(stack, limit=100_000),
+    )
+    fate = settled.fate
+    figures: Counter[str] = Counter(fate.values())
+    dead = {
+        key.removeprefix("dead:"): n
+        for key, n in sorted(figures.items())
+        if key.startswith("dead:")
+    }
+    lost = figures["lost"] + figures["running"]
+    # Answered DetectLabels calls per image; throttled calls are refused, not answered.
+    labelled_twice = sum(1 for n in faults.rekognition.accepted.values() if n > 1)
+
+    results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
+    in_progress = [result.url for result in results if result.status == "IN_PROGRESS"]
+    incomplete, wrong_labels = _done_items(results, run.stream.labels)
+    final = {r.url: ("DONE" if r.status == "DONE" else r.error or r.status) for r in results}
+    # Only published URLs: a photo under no route's hashtag is never fetched.
+    published_urls = {str(body["url"]) for body in bodies.values()}
+    unexpected_outcomes = {
+        url: final.get(url, "never claimed")
+        for url, wanted in run.stream.expected.items()
+        if url in published_urls and final.get(url) != wanted
+    }
+
+    injected = set(faults.duplicate_ids)
+    producer_ids = [message_id for message_id in ledger if message_id not in injected]
+    published = Counter(_message_key(bodies[message_id]) for message_id in producer_ids)
+    expected_keys = expected_message_keys(run.stream.recording)
+    skipped = [key for key in expected_keys if key not in published]
+    unexpected = [key for key in published if key not in expected_keys]
+    republished = sum(n - 1 for n in published.values() if n > 1)
+    # Copies of one (post, photo, route) - re-read by the producer or delivered twice: at
+    # most one of them may be worked on; the others end as duplicates.
+    copies: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for message_id, body in bodies.items():
+        copies[_message_key(body)].append(message_id)
+    second_executions = sum(
+        max(0, sum(fate.get(message_id) != "duplicate" for message_id in ids) - 1)
+        for ids in copies.values()
+    )
+    executions_per_url = Counter(execution.url for execution in executions)
+    producer_kills = len(faults.producer_killer.killed)
+    classifier_kills = len(faults.classifier_killer.killed)
+    dynamodb_throttled = sum(faults.dynamodb.throttled.values())
+
+    invariants = [
+        Invariant(
+            name="every published message ends exactly once (DONE, duplicate or dead letter)",
+            ok=lost == 0 and not settled.orphan_executions and run.idle,
+            detail=(
+                f"{lost} lost or unsettled, {len(settled.orphan_executions)} execution(s) "
+                "without a message" + ("" if run.idle else "; the pipeline never went idle")
+            ),
+        ),
+        Invariant(
+            name="Rekognition answered at most once per unique URL",
+            ok=labelled_twice == 0,
+            detail=f"{labelled_twice} image(s) labelled twice",
+        ),
+        Invariant(
+            name="every DONE item has its labels and post data",
+            ok=not incomplete and not wrong_labels,
+            detail=f"{len(incomplete)} without post data, {len(wrong_labels)} with wrong labels",
+        ),
+        Invariant(
+            name="no item left in progress",
+            ok=not in_progress,
+            detail=f"{len(in_progress)} item(s) IN_PROGRESS",
+        ),
+        Invariant(
+            name="the producer's checkpoint never skipped a post",
+            ok=not skipped and not unexpected,
+            detail=f"{len(skipped)} message(s) never published, {len(unexpected)} unexpected",
+        ),
+        Invariant(
+            name="re-read posts and re-delivered messages end as duplicates",
+            ok=second_executions == 0 and max(executions_per_url.values(), default=0) <= 1,
+            detail=(
+                f"{republished} re-published after the crash, {len(injected)} delivered twice; "
+                f"{second_executions} second execution(s)"
+            ),
+        ),
+        Invariant(
+            name="every fault was injected",
+            ok=producer_kills == 1
+            and faults.producer_crashes == 1
+            and classifier_kills == 1
+            and settled.adopted <= classifier_kills
+            and dynamodb_throttled > 0
+            and faults.rekognition.throttled > 0
+            and faults.rekognition.invalid > 0
+            and len(injected) == run.config.duplicate_deliveries,
+            detail=(
+                f"producer killed {producer_kills}x, classifier killed {classifier_kills}x, "
+                f"{dynamodb_throttled} DynamoDB and {faults.rekognition.throttled} Rekognition "
+                f"throttles, {faults.rekognition.invalid} invalid images, {len(injected)} "
+                "duplicate deliveries"
+            ),
+        ),
+    ]
+    return ChaosReport(
+        seed=run.config.seed,
+        posts=run.config.posts,
+        seconds=round(time.monotonic() - started, 1),
+        published=len(ledger),
+        published_by_producer=len(producer_ids),
+        duplicate_deliveries=len(injected),
+        republished_after_crash=republished,
+        done=figures["done"],
+        duplicates=figures["duplicate"],
+        dead_letters=dead,
+        lost=lost,
+        in_progress=len(in_progress),
+        labelled_twice=labelled_twice,
+        unique_urls=len(published_urls),
+        rekognition_calls=sum(faults.rekognition.accepted.values()),
+        rekognition_throttled=faults.rekognition.throttled,
+        dynamodb_throttled=dynamodb_throttled,
+        producer_runs=faults.producer_runs,
+        producer_crashes=faults.producer_crashes,
+        workers_killed={"producer": producer_kills, "classifier": classifier_kills},
+        adopted_executions=settled.adopted,
+        unexpected_outcomes=unexpected_outcomes,
+        invariants=invariants,
+    )

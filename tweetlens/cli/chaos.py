@@ -1,0 +1,94 @@
+"""The chaos command: the whole pipeline under every fault at once, then its invariants."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
+from tweetlens.localcloud.errors import LocalCloudError
+
+console = Console()
+
+
+def print_report(report: ChaosReport) -> None:
+    figures = Table("figure", "value", title=f"Chaos run: {report.posts} posts, seed {report.seed}")
+    for name, value in (
+        ("published (accepted by SQS)", report.published),
+        ("  by the producer", report.published_by_producer),
+        ("  re-published after the producer crash", report.republished_after_crash),
+        ("  duplicate deliveries injected", report.duplicate_deliveries),
+        ("done", report.done),
+        ("duplicates", report.duplicates),
+        ("dead letters", sum(report.dead_letters.values())),
+        *((f"  {reason}", n) for reason, n in report.dead_letters.items()),
+        ("lost", report.lost),
+        ("left in progress", report.in_progress),
+        ("labelled twice", report.labelled_twice),
+        ("unique photo URLs published", report.unique_urls),
+        ("Rekognition calls answered", report.rekognition_calls),
+        ("Rekognition calls throttled", report.rekognition_throttled),
+        ("DynamoDB requests throttled", report.dynamodb_throttled),
+        ("producer runs (crashed)", f"{report.producer_runs} ({report.producer_crashes})"),
+        ("workers killed", ", ".join(f"{k} {v}" for k, v in report.workers_killed.items())),
+        ("executions adopted after the kill", report.adopted_executions),
+        ("URLs not ending as their fault was designed", len(report.unexpected_outcomes)),
+        ("wall time", f"{report.seconds:.1f} s"),
+    ):
+        figures.add_row(name, str(value))
+    console.print(figures)
+    for url, state in sorted(report.unexpected_outcomes.items()):
+        console.print(f"  {url} ended as {state}")
+    checks = Table("invariant", "result", "detail", title="Invariants")
+    for invariant in report.invariants:
+        checks.add_row(
+            invariant.name,
+            "[green]ok[/green]" if invariant.ok else "[red]BROKEN[/red]",
+            invariant.detail,
+        )
+    console.print(checks)
+
+
+@click.command()
+@click.option("--posts", type=click.IntRange(20, 5_000), default=500, show_default=True)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option(
+    "--rekognition-rps",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="DetectLabels calls per second above which Rekognition throttles "
+    "[default: 4, or 3 under 200 posts].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=10),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the pipeline to go idle.",
+)
+def chaos(posts: int, seed: int, rekognition_rps: float | None, timeout: float) -> None:
+    """Run the deployed template on the local cloud under every fault; check the invariants.
+
+    Faults: image host 404/410/500, 503 then OK, resets, read timeouts, very slow bodies,
+    bodies over 15 MB, text as an image, redirects to a private address; Rekognition
+    throttling and InvalidImageFormatException; DynamoDB throttling bursts; a classifier
+    worker and the producer killed mid-invocation; duplicate deliveries. Exits 1 when an
+    invariant is broken.
+
+    Example:
+
+        tweetlens chaos --posts 500 --seed 7
+    """
+    overrides: dict[str, float] = {"timeout_seconds": timeout}
+    if rekognition_rps is not None:
+        overrides["rekognition_rps"] = rekognition_rps
+    config = ChaosConfig.for_posts(posts, seed, **overrides)
+    try:
+        with console.status("chaos run…") as status:
+            report = run_chaos(config, on_progress=status.update)
+    except (ChaosError, LocalCloudError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    print_report(report)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
