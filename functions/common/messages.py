@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # SQS accepts 256 KiB per message; a post is at most a few KB, so anything near this is abuse.
 MAX_TEXT_LENGTH = 4_000
 MAX_URL_LENGTH = 2_048
+# The URL is the results table's partition key, which DynamoDB caps at 2048 *bytes*.
+MAX_URL_BYTES = 2_048
 # Step Functions execution names: at most 80 characters of [0-9A-Za-z_-].
 EXECUTION_NAME_HASH_CHARS = 64
 
@@ -40,6 +42,8 @@ class PhotoMessage(BaseModel):
     @field_validator("url")
     @classmethod
     def _https_without_credentials(cls, url: str) -> str:
+        if len(url.encode("utf-8")) > MAX_URL_BYTES:
+            raise ValueError(f"url is longer than {MAX_URL_BYTES} bytes in UTF-8")
         parts = urlsplit(url)
         if parts.scheme != "https":
             raise ValueError("url must use https")

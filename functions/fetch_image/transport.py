@@ -158,8 +158,12 @@ def pinned_https_opener(
         raise ImageHostError(f"could not talk to {host!r} ({type(error).__name__})") from error
 
     def chunks() -> Iterator[bytes]:
+        # read1 returns whatever has arrived (up to CHUNK_BYTES) instead of waiting for a full
+        # chunk: a host trickling one byte at a time never trips the per-read timeout, so the
+        # caller must see every piece to enforce its wall-clock deadline.
         try:
-            yield from response.stream(CHUNK_BYTES, decode_content=False)
+            while chunk := response.read1(CHUNK_BYTES, decode_content=False):
+                yield chunk
         except HTTPError as error:
             raise _transport_error(error, host) from error
         except OSError as error:

@@ -85,6 +85,17 @@ def _handler_for(server: ImageServer, png: bytes) -> type[BaseHTTPRequestHandler
             )
             if self.path == "/slow.png":
                 time.sleep(1.5)
+            if self.path == "/trickle.png":
+                # Each piece arrives well inside the read timeout, the whole body does not.
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", "4")
+                self.end_headers()
+                for byte in png[:4]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                return
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
             if self.path == "/truncated.png":
@@ -199,6 +210,30 @@ def test_slow_answer_is_a_read_timeout(
     with pytest.raises(ImageHostError) as raised:
         _open(image_server, SERVER_NAME, "/slow.png", read_timeout=0.3)
     assert str(raised.value) == "'images.test' did not answer in time"
+
+
+def test_trickling_body_is_handed_over_piece_by_piece(
+    image_server: ImageServer, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
+) -> None:
+    # GIVEN a server that sends its body one byte every 0.2 s
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    response = pinned_https_opener(
+        address=LOOPBACK,
+        port=image_server.port,
+        host=SERVER_NAME,
+        target="/trickle.png",
+        connect_timeout=2.0,
+        read_timeout=1.0,
+    )
+    # WHEN the body is read
+    try:
+        chunks = list(response.chunks)
+    finally:
+        response.close()
+    # THEN every piece is handed over as it arrives, so the fetcher's wall-clock deadline is
+    # checked between them (a read of a full chunk would wait for the whole body)
+    assert b"".join(chunks) == png_bytes[:4]
+    assert len(chunks) == 4
 
 
 def test_body_cut_short_is_a_host_error(

@@ -562,13 +562,17 @@ def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[st
         for alarm in alarms
     )
 
-    # THEN each DLQ alarms on any visible message and the state machine on any failure
+    # THEN each DLQ alarms on any visible message and the state machine on any failure,
+    # timeout or abort (the last two leave no dead letter)
     assert watched == sorted(
         [
             ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
             for queue in ("CatsDeadLetterQueue", "DogsDeadLetterQueue", "WorkflowDeadLetterQueue")
         ]
-        + [("ExecutionsFailed", json.dumps({"Ref": "ClassifyImageStateMachine"}))]
+        + [
+            (metric, json.dumps({"Ref": "ClassifyImageStateMachine"}))
+            for metric in ("ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut")
+        ]
     )
     for alarm in alarms:
         assert alarm["Properties"]["Threshold"] == 0
