@@ -222,6 +222,28 @@ def _error_of(event: HistoryEvent) -> StepError:
     )
 
 
+def _iteration(
+    event: HistoryEvent,
+    within: tuple[str, ...],
+    iteration_of: Mapping[str, int],
+    iteration_of_event: Mapping[int, int],
+    visit_of_event: Mapping[int, StateVisit],
+) -> int | None:
+    """The Map iteration a state entry belongs to, followed through ``previousEventId``.
+
+    Iterations run concurrently, so their events interleave: the latest
+    MapIterationStarted is only a fallback for histories without event links.
+    """
+    if not within:
+        return None
+    if event.previous_event_id in iteration_of_event:
+        return iteration_of_event[event.previous_event_id]
+    previous = visit_of_event.get(event.previous_event_id)
+    if previous is not None and previous.within == within:
+        return previous.iteration
+    return iteration_of.get(within[-1])
+
+
 def build_trace(
     definition: Mapping[str, Any], events: Sequence[Mapping[str, object]]
 ) -> ExecutionTrace:
@@ -232,6 +254,7 @@ def build_trace(
     open_visits: list[StateVisit] = []
     visit_of_event: dict[int, StateVisit] = {}
     iteration_of: dict[str, int] = {}
+    iteration_of_event: dict[int, int] = {}
     status: ExecutionStatus = "RUNNING"
     stopped_at: datetime.datetime | None = None
     execution_error: StepError | None = None
@@ -245,7 +268,9 @@ def build_trace(
                 name=name,
                 type=state_type,
                 within=within,
-                iteration=iteration_of.get(within[-1]) if within else None,
+                iteration=_iteration(
+                    event, within, iteration_of, iteration_of_event, visit_of_event
+                ),
                 entered_at=event.timestamp,
             )
             visits.append(entered)
@@ -261,6 +286,7 @@ def build_trace(
         elif kind == "MapIterationStarted":
             details = event.details()
             iteration_of[str(details.get("name", ""))] = int(details.get("index", 0))
+            iteration_of_event[event.id] = int(details.get("index", 0))
         elif kind.startswith(("Map", "Parallel")):
             # Container events chain to inner states' events: attribute them by scope.
             container = _latest_open(open_visits, lambda v: v.type in _CONTAINER_TYPES)
