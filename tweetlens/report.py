@@ -9,6 +9,7 @@ from html import escape
 from pathlib import Path
 
 from tweetlens.demo import DemoResult
+from tweetlens.results import ImageResult
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330}
@@ -35,6 +36,12 @@ def _labels(labels: list[tuple[str, float]]) -> str:
     return ", ".join(f"{name} {confidence:.0f}%" for name, confidence in labels) or "no labels"
 
 
+def _headline(result: ImageResult) -> str:
+    if result.status == "FAILED":
+        return f"failed: {result.error or 'unknown error'}"
+    return _labels(result.labels)
+
+
 def render(result: DemoResult) -> str:
     tally = result.accounting
     rows = "".join(
@@ -50,11 +57,12 @@ def render(result: DemoResult) -> str:
             if r.url in result.images
             else ""
         )
-        + f"<div><b>{escape(_labels(r.labels))}</b></div>"
+        + f"<div><b>{escape(_headline(r))}</b></div>"
         + f"<small>{escape(r.route)} · {escape(r.status)} · post {escape(r.post_id)}</small>"
         + f"<div><small>{escape(r.text[:140])}</small></div>"
         + f"<div><small>{escape(r.url)}</small></div></div>"
-        for r in result.results
+        # Classified images first, then the failures with their error.
+        for r in sorted(result.results, key=lambda r: (r.status != "DONE", r.url))
     )
     letters = "".join(
         f"<tr><td>{escape(d.queue)}</td><td>{escape(d.route)}</td><td>{escape(d.error)}</td>"
