@@ -79,6 +79,7 @@ LOCAL_CLOUD_TYPES = {
     "AWS::SNS::Subscription",
     "AWS::CloudWatch::Alarm",
     "AWS::Logs::LogGroup",
+    "AWS::IAM::Role",
 }
 
 
@@ -251,15 +252,17 @@ def test_managed_policies_are_only_logging_and_tracing(cfn: dict[str, Any]) -> N
         for name, role in resources_of_type(cfn, "AWS::IAM::Role").items()
     }
 
-    # THEN they are SAM's defaults: logs and traces for every function, the SQS poller's
-    # Receive/Delete/GetQueueAttributes for the classifier (SAM adds it for SQS events and
-    # offers no way to narrow it short of a hand-written role), traces for the workflow
+    # THEN they are logs and traces for every function and traces for the workflow; the
+    # classifier has a hand-written role, so SAM never attaches AWSLambdaSQSQueueExecutionRole
+    # (receive/delete on every queue of the account) to it
     logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     traces = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
-    sqs_poller = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    partition_aware = [
+        {"Fn::Sub": arn.replace(":aws:iam:", ":${AWS::Partition}:iam:")} for arn in (logs, traces)
+    ]
     assert managed == {
         "ProducerFunctionRole": [logs, traces],
-        "ClassifierFunctionRole": [logs, traces, sqs_poller],
+        "ClassifierFunctionRole": partition_aware,
         "FetchImageFunctionRole": [logs, traces],
         "ClassifyImageStateMachineRole": [traces],
     }
@@ -668,3 +671,35 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert "${" not in described["definition"]
         dead_letter = json.loads(described["definition"])["States"]["Send To Dead Letter Queue"]
         assert dead_letter["Parameters"]["QueueUrl"] == outputs["WorkflowDeadLetterQueueUrl"]
+
+
+def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier role's statements are read
+    statements = {
+        statement["Sid"]: (as_list(statement["Action"]), statement["Resource"])
+        for role, statement in role_statements(cfn)
+        if role == "ClassifierFunctionRole"
+    }
+
+    # THEN it may poll the two route queues, start the workflow, read results and dead-letter
+    # poison messages to the route DLQs, and nothing else
+    assert statements == {
+        "PollRouteQueues": (
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
+        ),
+        "StartClassifications": (["states:StartExecution"], {"Ref": "ClassifyImageStateMachine"}),
+        "ReadResults": (["dynamodb:BatchGetItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "SendPoisonToRouteDeadLetterQueues": (
+            ["sqs:SendMessage"],
+            [
+                {"Fn::GetAtt": ["CatsDeadLetterQueue", "Arn"]},
+                {"Fn::GetAtt": ["DogsDeadLetterQueue", "Arn"]},
+            ],
+        ),
+    }
