@@ -39,19 +39,15 @@ from tweetlens.demo_stream import (
     DEFAULT_START,
     FLAKY_PHOTO,
     PHOTO_LABELS,
-    RATE_LIMIT,
     RATE_WINDOW_SECONDS,
     Attachments,
     Entities,
     Hashtag,
-    Includes,
-    Media,
+    MediaItem,
     MediaType,
-    Meta,
-    Page,
-    PageBody,
     Post,
     Recording,
+    paginate,
 )
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, list_dead_letters
 from tweetlens.imageserver import ImageServer
@@ -147,13 +143,6 @@ class ChaosConfig(BaseModel):
 # -- the stream ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Item:
-    media_key: str
-    type: MediaType
-    url: str | None
-
-
 @dataclass
 class ChaosStream:
     recording: Recording
@@ -177,11 +166,11 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
     variants = max(4, config.posts // 5)
     photo_names = sorted(PHOTO_LABELS)
 
-    def item(kind: MediaType, url: str | None) -> _Item:
+    def item(kind: MediaType, url: str | None) -> MediaItem:
         nonlocal next_media
         next_media += rng.randint(1_000, 90_000)
         prefix = {"photo": "3", "video": "7", "animated_gif": "16"}[kind]
-        return _Item(f"{prefix}_{next_media}", kind, url)
+        return MediaItem(f"{prefix}_{next_media}", kind, url)
 
     def done(url: str, photo: str) -> str:
         expected[url] = "DONE"
@@ -243,7 +232,7 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
             return done(f"{base}/media/{photo}.jpg", photo)  # very popular URLs
         return done(f"{base}/media/{photo}.jpg?v={rng.randrange(variants)}", photo)
 
-    drafts: list[tuple[str, tuple[str, ...], list[_Item]]] = []
+    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]] = []
     for index in range(config.posts):
         roll = rng.random()
         words = rng.choice(_WORDS)
@@ -274,9 +263,11 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
 
 
 def _paged(
-    drafts: list[tuple[str, tuple[str, ...], list[_Item]]], rng: random.Random, config: ChaosConfig
+    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]],
+    rng: random.Random,
+    config: ChaosConfig,
 ) -> Recording:
-    posts: list[tuple[Post, list[_Item]]] = []
+    posts: list[tuple[Post, list[MediaItem]]] = []
     post_id = _FIRST_POST_ID
     moment = DEFAULT_START
     for index, (words, tags, items) in enumerate(drafts):
@@ -297,41 +288,12 @@ def _paged(
             attachments=Attachments(media_keys=[m.media_key for m in items]) if items else None,
         )
         posts.append((post, items))
-    newest_first = list(reversed(posts))
-    size = config.page_size
-    chunks = [newest_first[i : i + size] for i in range(0, len(newest_first), size)]
-    reset = int((moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS)).timestamp())
-    pages: list[Page] = []
-    for number, chunk in enumerate(chunks):
-        media: dict[str, Media] = {}
-        for _post, items in chunk:
-            for one in items:
-                media.setdefault(
-                    one.media_key, Media(media_key=one.media_key, type=one.type, url=one.url)
-                )
-        ids = [int(post.id) for post, _ in chunk]
-        last = number == len(chunks) - 1
-        pages.append(
-            Page(
-                status=200,
-                headers={
-                    "x-rate-limit-limit": str(RATE_LIMIT),
-                    "x-rate-limit-remaining": str(RATE_LIMIT - 1 - number),
-                    "x-rate-limit-reset": str(reset),
-                },
-                body=PageBody(
-                    data=[post for post, _ in chunk],
-                    includes=Includes(media=list(media.values())) if media else None,
-                    meta=Meta(
-                        newest_id=str(max(ids)),
-                        oldest_id=str(min(ids)),
-                        result_count=len(chunk),
-                        next_token=None if last else f"chaos{config.seed}p{number + 1:03d}",
-                    ),
-                ),
-            )
-        )
-    return Recording(pages=pages)
+    return paginate(
+        posts,
+        page_size=config.page_size,
+        reset_at=moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS),
+        next_token=lambda number: f"chaos{config.seed}p{number:03d}",
+    )
 
 
 def expected_message_keys(recording: Recording) -> Counter[tuple[str, str, str]]:

@@ -18,7 +18,7 @@ import datetime
 import json
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
@@ -148,7 +148,7 @@ class ExpectedOutcome(_Strict):
 
 
 @dataclass(frozen=True)
-class _MediaItem:
+class MediaItem:
     media_key: str
     type: MediaType
     url: str | None
@@ -158,7 +158,7 @@ class _MediaItem:
 class _DraftPost:
     words: str
     tags: tuple[str, ...]
-    media: list[_MediaItem] = field(default_factory=list)
+    media: list[MediaItem] = field(default_factory=list)
 
 
 @dataclass
@@ -208,8 +208,8 @@ _DOG_TAGS: Final[tuple[tuple[str, ...], ...]] = (
 )
 
 
-def _photo(ids: _Ids, url: str) -> _MediaItem:
-    return _MediaItem(ids.media_key("photo"), "photo", url)
+def _photo(ids: _Ids, url: str) -> MediaItem:
+    return MediaItem(ids.media_key("photo"), "photo", url)
 
 
 def _drafts(base_url: str, rng: random.Random) -> list[_DraftPost]:
@@ -257,13 +257,13 @@ def _drafts(base_url: str, rng: random.Random) -> list[_DraftPost]:
     for kind in ("video", "video", "animated_gif", "animated_gif"):
         tags = cat_tags() if rng.random() < 0.5 else dog_tags()
         drafts.append(
-            _DraftPost("Watch till the end", tags, [_MediaItem(ids.media_key(kind), kind, None)])
+            _DraftPost("Watch till the end", tags, [MediaItem(ids.media_key(kind), kind, None)])
         )
     drafts.append(
         _DraftPost(
             "Clip and a still",
             cat_tags(),
-            [_MediaItem(ids.media_key("video"), "video", None), _photo(ids, media("chelsea"))],
+            [MediaItem(ids.media_key("video"), "video", None), _photo(ids, media("chelsea"))],
         )
     )
     for _ in range(3):
@@ -316,7 +316,7 @@ def build_recording(
     rng = random.Random(seed)  # noqa: S311
     drafts = _drafts(base_url, rng)
 
-    posts: list[tuple[Post, list[_MediaItem]]] = []
+    posts: list[tuple[Post, list[MediaItem]]] = []
     post_id = _FIRST_POST_ID
     moment = start
     for index, draft in enumerate(drafts):
@@ -335,9 +335,26 @@ def build_recording(
         )
         posts.append((post, draft.media))
 
+    return paginate(
+        posts,
+        page_size=page_size,
+        reset_at=moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS),
+        next_token=lambda number: f"demo{seed}p{number:02d}",
+    )
+
+
+def paginate(
+    posts: Sequence[tuple[Post, Sequence[MediaItem]]],
+    *,
+    page_size: int,
+    reset_at: datetime.datetime,
+    next_token: Callable[[int], str],
+) -> Recording:
+    """Recent-search pages over `posts` (oldest first): newest first, `page_size` a page,
+    each with its media in `includes` and the rate-limit headers counting down."""
     newest_first = list(reversed(posts))
     chunks = [newest_first[i : i + page_size] for i in range(0, len(newest_first), page_size)]
-    reset = int((moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS)).timestamp())
+    reset = int(reset_at.timestamp())
     pages: list[Page] = []
     for number, chunk in enumerate(chunks):
         media: dict[str, Media] = {}
@@ -363,7 +380,7 @@ def build_recording(
                         newest_id=str(max(ids)),
                         oldest_id=str(min(ids)),
                         result_count=len(chunk),
-                        next_token=None if last else f"demo{seed}p{number + 1:02d}",
+                        next_token=None if last else next_token(number + 1),
                     ),
                 ),
             )
