@@ -15,23 +15,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 from classifier.logic import InvalidEvent
 from classifier.observability import metrics as function_metrics
 from tests.unit.classifier.classifier_testkit import (
-    CATS_DLQ,
-    CATS_QUEUE,
     CLAIM_LEASE_SECONDS,
-    DOGS_DLQ,
-    DOGS_QUEUE,
     EVENTS_DIR,
-    REGION,
-    RESULTS_TABLE,
-    STATE_MACHINE,
     Cloud,
     load_event,
 )
@@ -152,55 +143,6 @@ EVENT_TABLE = [
 def _environment(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "classifier")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
-
-
-@pytest.fixture
-def cloud() -> Iterator[Cloud]:
-    """Route queues with their DLQs, ResultsTable and a state machine, in moto."""
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name=REGION)
-        urls = {
-            name: sqs.create_queue(QueueName=name)["QueueUrl"]
-            for name in (CATS_QUEUE, CATS_DLQ, DOGS_QUEUE, DOGS_DLQ)
-        }
-        arns = {
-            name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            for name, url in urls.items()
-        }
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=RESULTS_TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        stepfunctions = boto3.client("stepfunctions", region_name=REGION)
-        # Executions are only recorded here; the real ASL runs in the state machine table.
-        state_machine_arn = stepfunctions.create_state_machine(
-            name=STATE_MACHINE,
-            definition=json.dumps(
-                {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-            ),
-            roleArn="arn:aws:iam::123456789012:role/tweetlens-dev-StateMachineRole",
-        )["stateMachineArn"]
-        yield Cloud(
-            sqs=sqs,
-            stepfunctions=stepfunctions,
-            dynamodb=dynamodb,
-            cats_queue_arn=arns[CATS_QUEUE],
-            cats_dlq_url=urls[CATS_DLQ],
-            dogs_queue_arn=arns[DOGS_QUEUE],
-            dogs_dlq_url=urls[DOGS_DLQ],
-            state_machine_arn=state_machine_arn,
-        )
 
 
 @pytest.fixture
