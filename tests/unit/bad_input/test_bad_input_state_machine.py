@@ -10,9 +10,7 @@ reason it gives, and fail the execution with InvalidExecutionInput.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,6 @@ from tests.unit.statemachine.harness import (
     REGION,
     RESULTS_TABLE,
     STATE_MACHINE_NAME,
-    ExecutionResult,
     Workflow,
 )
 from tests.unit.statemachine.test_classify_image_workflow import (
@@ -36,7 +33,6 @@ NOW = 1_732_700_000
 LEASE_SECONDS = 900
 HOSTS = "bad_input_classifier_sqs_hosts.json"
 INPUTS = "bad_input_state_machine_inputs.json"
-DEADLINE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -146,25 +142,6 @@ def host_request(index: int) -> ClassifyRequest:
     )
 
 
-def run_raw(workflow: Workflow, name: str, execution_input: Any) -> ExecutionResult:
-    """Start an execution with any input, as a hand-made StartExecution would, and wait."""
-    arn: str = workflow.sfn.start_execution(
-        stateMachineArn=workflow.state_machine_arn, name=name, input=json.dumps(execution_input)
-    )["executionArn"]
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while (described := workflow.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        if time.monotonic() > deadline:
-            pytest.fail(f"execution {arn} still RUNNING after {DEADLINE_SECONDS} s")
-        time.sleep(0.02)
-    return ExecutionResult(
-        arn=arn,
-        status=described["status"],
-        output=None,
-        error=described.get("error"),
-        cause=described.get("cause"),
-    )
-
-
 def test_tables_cover_every_sample() -> None:
     # GIVEN the samples WHEN compared with the tables THEN each has exactly one row
     hosts = json.loads((EVENTS_DIR / HOSTS).read_text(encoding="utf-8"))["Records"]
@@ -204,7 +181,7 @@ def test_malformed_execution_input_is_dead_lettered_by_name(
     execution_input = json.loads((EVENTS_DIR / INPUTS).read_text(encoding="utf-8"))[row.case]
 
     # WHEN it is started by hand and runs
-    result = run_raw(workflow, row.case, execution_input)
+    result = workflow.run_raw(row.case, execution_input)
 
     # THEN the execution fails with InvalidExecutionInput and the reason, from the check
     assert (result.status, result.error, result.cause) == (

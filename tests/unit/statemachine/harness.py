@@ -255,10 +255,15 @@ class Workflow:
 
     def run(self, request: ClassifyRequest) -> ExecutionResult:
         """Start an execution named as the classifier names it and wait for its end."""
+        return self._run(request.message.execution_name(), request.model_dump_json())
+
+    def run_raw(self, name: str, execution_input: Any) -> ExecutionResult:
+        """Start an execution with any JSON input, as a hand-made StartExecution would."""
+        return self._run(name, json.dumps(execution_input))
+
+    def _run(self, name: str, execution_input: str) -> ExecutionResult:
         started = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=request.message.execution_name(),
-            input=request.model_dump_json(),
+            stateMachineArn=self.state_machine_arn, name=name, input=execution_input
         )
         arn: str = started["executionArn"]
         deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS

@@ -9,7 +9,6 @@ that names the field, fail the execution with ``InvalidExecutionInput`` and writ
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from tests.unit.statemachine.harness import (
     REGION,
     RESULTS_TABLE,
     STATE_MACHINE_NAME,
-    ExecutionResult,
     Workflow,
     load_request,
 )
@@ -32,7 +30,6 @@ from tests.unit.statemachine.test_classify_image_workflow import (
 )
 
 MALFORMED = Path(__file__).resolve().parent / "events" / "state_machine_malformed_inputs.json"
-DEADLINE_SECONDS = 30.0
 ERROR = "InvalidExecutionInput"
 
 MESSAGE = (
@@ -113,25 +110,6 @@ def malformed_inputs() -> dict[str, Any]:
     return inputs
 
 
-def run_raw(workflow: Workflow, name: str, execution_input: Any) -> ExecutionResult:
-    """Start an execution with any JSON input, as a hand-made StartExecution would, and wait."""
-    arn: str = workflow.sfn.start_execution(
-        stateMachineArn=workflow.state_machine_arn, name=name, input=json.dumps(execution_input)
-    )["executionArn"]
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while (described := workflow.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        if time.monotonic() > deadline:
-            pytest.fail(f"execution {arn} still RUNNING after {DEADLINE_SECONDS} s")
-        time.sleep(0.02)
-    return ExecutionResult(
-        arn=arn,
-        status=described["status"],
-        output=None,
-        error=described.get("error"),
-        cause=described.get("cause"),
-    )
-
-
 def test_table_covers_every_sample() -> None:
     # GIVEN the malformed inputs WHEN compared with the table THEN each has exactly one row
     assert sorted(row.case for row in TABLE) == sorted(malformed_inputs())
@@ -144,7 +122,7 @@ def test_malformed_input_is_dead_lettered_as_it_came(row: Row, workflow: Workflo
     name = row.case.replace("_", "-")
 
     # WHEN it is started by hand and runs
-    result = run_raw(workflow, name, execution_input)
+    result = workflow.run_raw(name, execution_input)
 
     # THEN the execution fails by name, with the reason, from the check
     assert (result.status, result.error, result.cause) == ("FAILED", ERROR, row.cause)
@@ -174,7 +152,7 @@ def test_dead_letter_queue_refusing_the_input_still_fails_the_execution_by_name(
     workflow.sqs.delete_queue(QueueUrl=workflow.dead_letter_queue_url)
 
     # WHEN it is started by hand and runs
-    result = run_raw(workflow, "no-dead-letter-queue", {})
+    result = workflow.run_raw("no-dead-letter-queue", {})
 
     # THEN the execution still fails with the named error and the reason
     assert (result.status, result.error, result.cause) == ("FAILED", ERROR, MESSAGE)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from tests.unit.statemachine.harness import REGION, HostReply, Workflow, load_request
-from tests.unit.statemachine.test_check_input import MESSAGE, URL, malformed_inputs, run_raw
+from tests.unit.statemachine.test_check_input import MESSAGE, URL, malformed_inputs
 from tests.unit.statemachine.test_classify_image_workflow import CAT
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, list_dead_letters, redrive
 from tweetlens.stack import DeployedStack
@@ -32,7 +32,7 @@ def fill_dead_letter_queue(workflow: Workflow) -> dict[str, Any]:
     assert workflow.run(load_request(CAT)).error == "ImageNotFound"
     inputs = malformed_inputs()
     for case in ("url_not_https", "input_is_an_array"):
-        assert run_raw(workflow, case.replace("_", "-"), inputs[case]).status == "FAILED"
+        assert workflow.run_raw(case.replace("_", "-"), inputs[case]).status == "FAILED"
     return inputs
 
 
