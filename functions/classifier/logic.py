@@ -1,9 +1,11 @@
 """Turn one batch of route queue records into ClassifyImage executions.
 
 Every record ends in exactly one of these ways: an execution is started for it, it is a
-duplicate (its URL is DONE, or another record of the batch carries it), its execution already
-exists, it is rejected to its route's dead-letter queue, or it is left on the queue as a batch
-item failure because something outside the message went wrong.
+duplicate (its URL is DONE, or another record of the batch carries it), an execution for its
+URL is running, it is rejected to its route's dead-letter queue, or it is left on the queue as
+a batch item failure because something outside the message went wrong. Only a DONE result or a
+RUNNING execution makes a message a duplicate: a URL whose last execution ended any other way
+gets a new execution with the next name, allowed to take over the ended one's claim.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
-from classifier.lookup import DoneLookupFailed, find_done_urls
+from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from classifier.models import (
     FailureMetric,
     Outcome,
@@ -29,7 +31,15 @@ from classifier.models import (
 )
 from classifier.observability import logger, tracer
 from classifier.settings import ClassifierSettings
-from common.messages import ClassifyRequest, PhotoMessage, url_digest
+from common.messages import (
+    NO_EXECUTION,
+    ClassifyRequest,
+    PhotoMessage,
+    execution_arn,
+    execution_name,
+    execution_sequence,
+    url_digest,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +54,11 @@ MAX_REASON_CHARS = 1_024
 # keep each short, and keep only characters SQS accepts in a String attribute.
 MAX_LOCATION_PART_CHARS = 64
 _NOT_SQS_ATTRIBUTE_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# An execution in one of these states owns its URL: a message for it is a duplicate.
+LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED"})
+# Names tried when racing other classifiers for the next execution name of one URL.
+MAX_NAME_ATTEMPTS = 3
 
 # Error codes that say "not now" rather than "never": the record is received again later.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -193,8 +208,8 @@ class Classifier:
         yet, so failing the whole invocation lets SQS hand the same batch back later.
         """
         planned: dict[str, _Planned] = {}
-        # URL -> (attempt, receipt handle) of the record that will start its execution.
-        owners: dict[str, tuple[int, str]] = {}
+        # URL -> receipt handle of the one record of the batch that may start its execution.
+        owners: dict[str, str] = {}
         for raw in raw_records:
             try:
                 record = RouteQueueRecord.model_validate(raw)
@@ -206,14 +221,11 @@ class Classifier:
             parsed = parse_body(record.body)
             planned[record.receiptHandle] = _Planned(parsed=parsed, owns_url=False)
             if isinstance(parsed, PhotoMessage):
-                current = owners.get(parsed.url)
-                # A replay (higher attempt) wins: its execution name is the one not yet used.
-                if current is None or parsed.attempt > current[0]:
-                    owners[parsed.url] = (parsed.attempt, record.receiptHandle)
-        for _, receipt_handle in owners.values():
+                owners.setdefault(parsed.url, record.receiptHandle)
+        for receipt_handle in owners.values():
             planned[receipt_handle] = _Planned(parsed=planned[receipt_handle].parsed, owns_url=True)
         try:
-            done = find_done_urls(
+            claims = find_claims(
                 self.dynamodb, self.settings.results_table, owners.keys(), self.sleep
             )
         except DoneLookupFailed as exc:
@@ -228,19 +240,19 @@ class Classifier:
                 self.metrics, FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION
             )
             raise
-        return Batch(self, planned, done)
+        return Batch(self, planned, claims)
 
 
 class Batch:
     """One invocation's view: which records carry new URLs, and the record handler."""
 
     def __init__(
-        self, classifier: Classifier, planned: Mapping[str, _Planned], done_urls: frozenset[str]
+        self, classifier: Classifier, planned: Mapping[str, _Planned], claims: Mapping[str, Claim]
     ) -> None:
         self._classifier = classifier
         self._settings = classifier.settings
         self._planned = planned
-        self.done_urls = done_urls
+        self.claims = claims
 
     @tracer.capture_method
     def handle_record(self, record: RouteQueueRecord) -> Outcome:
@@ -273,13 +285,14 @@ class Batch:
             return self._reject(record, dlq_url, planned.parsed)
         message = planned.parsed
         logger.append_keys(url_sha256=url_digest(message.url), route=message.route)
-        if message.url in self.done_urls:
+        claim = self.claims.get(message.url)
+        if claim is not None and claim.done:
             logger.info("Image already classified; not starting", attempt=message.attempt)
             return self._count(Outcome.DUPLICATE)
         if not planned.owns_url:
             logger.info("Another record of this batch carries this image", attempt=message.attempt)
             return self._count(Outcome.DUPLICATE)
-        return self._start(record, message)
+        return self._start(record, message, claim)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
         attributes: dict[str, MessageAttributeValueTypeDef] = {
@@ -309,15 +322,50 @@ class Batch:
         )
         return self._count(Outcome.REJECTED)
 
-    def _start(self, record: RouteQueueRecord, message: PhotoMessage) -> Outcome:
+    def _start(
+        self, record: RouteQueueRecord, message: PhotoMessage, claim: Claim | None
+    ) -> Outcome:
+        """Start the next execution for the URL unless a live one owns it.
+
+        The name is the claim owner's sequence + 1. Racing classifiers compute the same name,
+        so one of them gets ExecutionAlreadyExists: if that execution lives, this record is in
+        flight; if it already ended, the claim is read again and the next name tried.
+        """
+        tried = 0
+        for _ in range(MAX_NAME_ATTEMPTS):
+            supersedes = NO_EXECUTION
+            if claim is not None and claim.in_progress and claim.execution:
+                status = self._status(claim.execution)
+                if status in LIVE_STATUSES:
+                    logger.info("An execution for this image is running", execution=claim.execution)
+                    return self._count(Outcome.IN_FLIGHT)
+                # Ended without a result (its dead letter is the closer's job): take it over.
+                supersedes = claim.execution
+            sequence = max(execution_sequence(claim.execution) if claim else 0, tried) + 1
+            name = execution_name(message.url, sequence)
+            started = self._start_named(record, message, name, supersedes)
+            if started is not None:
+                return started
+            tried = sequence
+            claim = self._reread(message.url)
+            if claim is not None and claim.done:
+                return self._count(Outcome.DUPLICATE)
+        raise ExecutionStartFailed(
+            f"no free execution name for {url_digest(message.url)} after {tried}", transient=True
+        )
+
+    def _start_named(
+        self, record: RouteQueueRecord, message: PhotoMessage, name: str, supersedes: str
+    ) -> Outcome | None:
+        """STARTED or IN_FLIGHT; None when the name belongs to an execution that ended."""
         now = int(self._classifier.clock())
         request = ClassifyRequest(
             message=message,
             requested_at=now,
             lease_expires_at=now + self._settings.claim_lease_seconds,
             source_queue_arn=record.eventSourceARN,
+            supersedes=supersedes,
         )
-        name = message.execution_name()
         try:
             response = self._classifier.stepfunctions.start_execution(
                 stateMachineArn=self._settings.state_machine_arn,
@@ -325,17 +373,49 @@ class Batch:
                 input=request.model_dump_json(),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                # Same name = same image and attempt: a redelivery of work already under way.
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise self._start_failed(name, exc) from exc
+            arn = execution_arn(self._settings.state_machine_arn, name)
+            if self._status(arn) in LIVE_STATUSES:
+                # A redelivery of work under way, or another classifier won the race.
                 logger.info("Execution already exists", execution_name=name)
-                return self._count(Outcome.ALREADY_STARTED)
-            raise self._start_failed(name, exc) from exc
+                return self._count(Outcome.IN_FLIGHT)
+            logger.info("Execution name used by an ended execution", execution_name=name)
+            return None
         except BotoCoreError as exc:
             raise self._start_failed(name, exc) from exc
         logger.info(
-            "Execution started", execution_arn=response["executionArn"], attempt=message.attempt
+            "Execution started",
+            execution_arn=response["executionArn"],
+            attempt=message.attempt,
+            supersedes=supersedes,
         )
         return self._count(Outcome.STARTED)
+
+    def _status(self, arn: str) -> str:
+        """The status of an execution of this state machine; errors leave the record queued."""
+        try:
+            described = self._classifier.stepfunctions.describe_execution(executionArn=arn)
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in {
+                "ExecutionDoesNotExist"
+            }:
+                return "NOT_FOUND"
+            raise self._start_failed(arn, exc) from exc
+        return str(described["status"])
+
+    def _reread(self, url: str) -> Claim | None:
+        try:
+            claims = find_claims(
+                self._classifier.dynamodb,
+                self._settings.results_table,
+                [url],
+                self._classifier.sleep,
+            )
+        except DoneLookupFailed as exc:
+            cause = cast("Exception", exc.__cause__ or exc)
+            raise ExecutionStartFailed(str(exc), transient=is_transient(cause)) from exc
+        return claims.get(url)
 
     def _start_failed(self, name: str, exc: Exception) -> ExecutionStartFailed:
         # Either way the record stays on its queue. A transient error clears by itself; any

@@ -1,8 +1,9 @@
-"""Which image URLs are already classified: one BatchGetItem per batch on ResultsTable."""
+"""Where each image URL stands: one BatchGetItem per batch on ResultsTable."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,40 +25,58 @@ UNPROCESSED_RETRIES = 3
 UNPROCESSED_BACKOFF_SECONDS = 0.05
 RESULT_SORT_KEY = "RESULT"
 DONE_STATUS = "DONE"
+IN_PROGRESS_STATUS = "IN_PROGRESS"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A URL's result item as far as starting an execution is concerned."""
+
+    status: str
+    # ARN of the execution that claimed it last ("" when the item has none).
+    execution: str
+
+    @property
+    def done(self) -> bool:
+        return self.status == DONE_STATUS
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == IN_PROGRESS_STATUS
 
 
 class DoneLookupFailed(Exception):
-    """ResultsTable could not say which URLs are done; nothing in the batch has been started."""
+    """ResultsTable could not say where the URLs stand; nothing in the batch has been started."""
 
 
-def find_done_urls(
+def find_claims(
     dynamodb: DynamoDBClient,
     table: str,
     urls: Collection[str],
     sleep: Callable[[float], None],
-) -> frozenset[str]:
-    """Return the subset of ``urls`` whose result item has ``status = DONE``."""
-    done: set[str] = set()
+) -> dict[str, Claim]:
+    """The result items of ``urls`` that exist, by URL."""
+    claims: dict[str, Claim] = {}
     for chunk in _chunks(sorted(urls), MAX_KEYS_PER_REQUEST):
-        done.update(_done_in_chunk(dynamodb, table, chunk, sleep))
-    return frozenset(done)
+        claims.update(_claims_in_chunk(dynamodb, table, chunk, sleep))
+    return claims
 
 
-def _done_in_chunk(
+def _claims_in_chunk(
     dynamodb: DynamoDBClient,
     table: str,
     urls: list[str],
     sleep: Callable[[float], None],
-) -> set[str]:
+) -> dict[str, Claim]:
     request: dict[str, KeysAndAttributesUnionTypeDef] = {
         table: {
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
-            "ProjectionExpression": "pk, #status",
-            "ExpressionAttributeNames": {"#status": "status"},
+            "ProjectionExpression": "pk, #status, #execution",
+            "ExpressionAttributeNames": {"#status": "status", "#execution": "execution"},
         }
     }
-    done: set[str] = set()
+    claims: dict[str, Claim] = {}
     for attempt in range(UNPROCESSED_RETRIES + 1):
         if attempt:
             sleep(UNPROCESSED_BACKOFF_SECONDS * 2 ** (attempt - 1))
@@ -66,13 +85,15 @@ def _done_in_chunk(
         except (ClientError, BotoCoreError) as exc:
             raise DoneLookupFailed(f"BatchGetItem on {table} failed: {exc}") from exc
         for item in response.get("Responses", {}).get(table, []):
-            if item.get("status", {}).get("S") == DONE_STATUS:
-                done.add(item["pk"]["S"])
+            claims[item["pk"]["S"]] = Claim(
+                status=item.get("status", {}).get("S", ""),
+                execution=item.get("execution", {}).get("S", ""),
+            )
         unprocessed: Mapping[str, KeysAndAttributesOutputTypeDef] = response.get(
             "UnprocessedKeys", {}
         )
         if table not in unprocessed or not unprocessed[table]["Keys"]:
-            return done
+            return claims
         # UnprocessedKeys repeats the projection and attribute names, so it is the next request.
         request = dict(unprocessed)
         logger.warning(

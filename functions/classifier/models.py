@@ -32,8 +32,10 @@ class Outcome(StrEnum):
     """How a record ended when it was deleted from its queue; each value is a metric name."""
 
     STARTED = "ExecutionStarted"
+    # The URL's result is DONE, or another record of the same batch carries it.
     DUPLICATE = "Duplicate"
-    ALREADY_STARTED = "AlreadyStarted"
+    # An execution for the URL is running (a redelivery, or a message racing another).
+    IN_FLIGHT = "InFlight"
     REJECTED = "Rejected"
 
 

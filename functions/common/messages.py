@@ -20,6 +20,9 @@ MAX_URL_LENGTH = 2_048
 MAX_URL_BYTES = 2_048
 # Step Functions execution names: at most 80 characters of [0-9A-Za-z_-].
 EXECUTION_NAME_HASH_CHARS = 64
+MAX_EXECUTION_SEQUENCE = 10**15 - 1
+# ``ClassifyRequest.supersedes`` when the execution takes over no earlier one.
+NO_EXECUTION = "-"
 
 
 class PhotoMessage(BaseModel):
@@ -35,8 +38,8 @@ class PhotoMessage(BaseModel):
         list[Annotated[str, Field(min_length=1, max_length=140)]], Field(max_length=100)
     ]
     route: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-    # How many times this message came back from the workflow dead-letter queue: a replay
-    # must start a new execution, a redelivery must not (see ``execution_name``).
+    # How many times this message came back from a dead-letter queue. Informational: which
+    # execution name a message gets is decided from the URL's result item (``execution_name``).
     attempt: Annotated[int, Field(ge=0, le=99)] = 0
 
     @field_validator("url")
@@ -53,18 +56,36 @@ class PhotoMessage(BaseModel):
             raise ValueError("url must not carry credentials")
         return url
 
-    def execution_name(self) -> str:
-        """Deterministic Step Functions execution name for this image and replay attempt.
-
-        The same URL and attempt always give the same name, so a redelivered message cannot
-        start a second Standard execution (StartExecution answers ExecutionAlreadyExists).
-        """
-        return f"{url_digest(self.url)[:EXECUTION_NAME_HASH_CHARS]}-{self.attempt}"
-
 
 def url_digest(url: str) -> str:
     """Hex SHA-256 of an image URL: the S3 key stem and execution name stem."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def execution_name(url: str, sequence: int) -> str:
+    """The name of the ``sequence``-th ClassifyImage execution for an image URL.
+
+    Standard workflows keep a name for 90 days whatever the outcome, so each attempt at a URL
+    gets the next sequence number; the same attempt always gets the same name, so a
+    redelivered message cannot start a second execution (``ExecutionAlreadyExists``).
+    """
+    if not 1 <= sequence <= MAX_EXECUTION_SEQUENCE:
+        raise ValueError(f"execution sequence {sequence} is out of range")
+    return f"{url_digest(url)[:EXECUTION_NAME_HASH_CHARS]}-{sequence}"
+
+
+def execution_sequence(execution: str) -> int:
+    """The sequence number at the end of an execution name or ARN; 0 when there is none."""
+    _, _, tail = execution.rpartition("-")
+    return int(tail) if tail.isdigit() and len(tail) <= 15 else 0
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN StartExecution gives an execution of ``state_machine_arn`` named ``name``."""
+    prefix, separator, machine = state_machine_arn.partition(":stateMachine:")
+    if not separator:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn}")
+    return f"{prefix}:execution:{machine}:{name}"
 
 
 class ClassifyRequest(BaseModel):
@@ -78,3 +99,6 @@ class ClassifyRequest(BaseModel):
     requested_at: int
     lease_expires_at: int
     source_queue_arn: str
+    # The ARN of an ended execution whose claim this one may take over although its lease
+    # has not expired (the classifier saw it end), or NO_EXECUTION.
+    supersedes: Annotated[str, Field(min_length=1, max_length=2_048)] = NO_EXECUTION

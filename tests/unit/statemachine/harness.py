@@ -1,10 +1,11 @@
 """Harness: run the real ClassifyImage ASL in moto's Step Functions interpreter, in process.
 
 The definition is ``statemachine/classify_image.asl.json`` with its DefinitionSubstitutions
-applied, the table is built from ``template.yaml``'s ResultsTable, and the Fetch Image task
-runs the real ``fetch_image.app.lambda_handler``. Only the edges of the world are replaced:
-the image host (``fetch_image.app.RESOLVER`` / ``OPENER``), Rekognition's answer, and the
-clock of the retry waits.
+applied, the table is built from ``template.yaml``'s ResultsTable, and the Fetch Image and
+Store Result tasks run the real ``fetch_image.app`` and ``store_result.app`` handlers. Only
+the edges of the world are replaced: the image host (``fetch_image.app.RESOLVER`` /
+``OPENER``), Rekognition's answer, and the clock of the retry waits. The execution closer is
+driven with status-change events in AWS's shape built from the ended execution.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from samcli.yamlhelper import yaml_parse
 
-from common.messages import ClassifyRequest
+from common.messages import ClassifyRequest, execution_name
 from fetch_image.transport import RawResponse
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,6 +56,7 @@ RESULTS_TABLE = "tweetlens-results"
 IMAGES_BUCKET = "tweetlens-images"
 WORKFLOW_DLQ = "tweetlens-workflow-dlq"
 FETCH_FUNCTION = "tweetlens-fetch-image"
+STORE_FUNCTION = "tweetlens-store-result"
 # pbs.twimg.com resolves to Fastly's public ranges; the opener never connects to it.
 IMAGE_HOST_ADDRESS = "151.101.244.159"
 EXECUTION_DEADLINE_SECONDS = 30.0
@@ -253,19 +255,24 @@ class Workflow:
     retry_waits: list[float]
     substitutions: dict[str, str]
 
-    def run(self, request: ClassifyRequest) -> ExecutionResult:
+    def run(self, request: ClassifyRequest, sequence: int = 1) -> ExecutionResult:
         """Start an execution named as the classifier names it and wait for its end."""
-        return self._run(request.message.execution_name(), request.model_dump_json())
+        return self._run(
+            execution_name(request.message.url, sequence), request.model_dump_json()
+        )
 
-    def run_raw(self, name: str, execution_input: Any) -> ExecutionResult:
-        """Start an execution with any JSON input, as a hand-made StartExecution would."""
-        return self._run(name, json.dumps(execution_input))
-
-    def _run(self, name: str, execution_input: str) -> ExecutionResult:
+    def start(self, request: ClassifyRequest, sequence: int = 1) -> str:
+        """Start an execution without waiting; returns its ARN."""
         started = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=name, input=execution_input
+            stateMachineArn=self.state_machine_arn,
+            name=execution_name(request.message.url, sequence),
+            input=request.model_dump_json(),
         )
         arn: str = started["executionArn"]
+        return arn
+
+    def wait(self, arn: str) -> ExecutionResult:
+        """Poll an execution until it ends, failing the test past the deadline."""
         deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS
         while True:
             described = self.sfn.describe_execution(executionArn=arn)
@@ -282,6 +289,16 @@ class Workflow:
             error=described.get("error"),
             cause=described.get("cause"),
         )
+
+    def run_raw(self, name: str, execution_input: Any) -> ExecutionResult:
+        """Start an execution with any JSON input, as a hand-made StartExecution would."""
+        return self._run(name, json.dumps(execution_input))
+
+    def _run(self, name: str, execution_input: str) -> ExecutionResult:
+        started = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=execution_input
+        )
+        return self.wait(started["executionArn"])
 
     def redeploy(self, **overrides: str) -> None:
         """Update the definition with some substitutions changed (a misconfigured stack)."""
@@ -317,15 +334,41 @@ class Workflow:
         return [json.loads(message["Body"]) for message in received.get("Messages", [])]
 
     def states_entered(self, execution_arn: str) -> list[str]:
-        """Top-level states in the order entered (Map iterations interleave, so left out)."""
-        top_level = set(json.loads(ASL_PATH.read_text(encoding="utf-8"))["States"])
+        """Every state entered, in order: each is one billed transition of a Standard workflow."""
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
         return [
             event["stateEnteredEventDetails"]["name"]
             for event in events["events"]
             if "stateEnteredEventDetails" in event
-            and event["stateEnteredEventDetails"]["name"] in top_level
         ]
+
+    def status_change_event(self, execution_arn: str) -> dict[str, Any]:
+        """The "Step Functions Execution Status Change" event AWS sends for this execution.
+
+        Built on events/eventbridge_execution_failed.json (AWS's documented shape) with this
+        execution's values, so the closer sees what EventBridge would deliver.
+        """
+        described = self.sfn.describe_execution(executionArn=execution_arn)
+        event: dict[str, Any] = json.loads(
+            (EVENTS / "eventbridge_execution_failed.json").read_text(encoding="utf-8")
+        )
+        stop = described.get("stopDate")
+        event["resources"] = [execution_arn]
+        event["detail"].update(
+            {
+                "executionArn": execution_arn,
+                "stateMachineArn": self.state_machine_arn,
+                "name": described["name"],
+                "status": described["status"],
+                "startDate": int(described["startDate"].timestamp() * 1000),
+                "stopDate": int(stop.timestamp() * 1000) if stop is not None else None,
+                "input": described.get("input"),
+                "output": described.get("output"),
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+            }
+        )
+        return event
 
 
 def substituted_definition(substitutions: Mapping[str, str]) -> str:
@@ -393,6 +436,41 @@ def import_fetch_app(monkeypatch: pytest.MonkeyPatch, environment: Mapping[str, 
     return module
 
 
+def import_function_app(
+    monkeypatch: pytest.MonkeyPatch, module: str, environment: Mapping[str, str]
+) -> ModuleType:
+    """A function's app module, imported (once) under its environment: its cold start."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
+    return importlib.import_module(module)
+
+
+def create_function(
+    template: Mapping[str, Any],
+    logical_id: str,
+    name: str,
+    role_arn: str,
+    environment: Mapping[str, str],
+) -> str:
+    """Create one of the template's functions in moto; returns its ARN."""
+    properties = template["Resources"][logical_id]["Properties"]
+    globals_ = template["Globals"]["Function"]
+    arn: str = boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=name,
+        Runtime=globals_["Runtime"],
+        Architectures=globals_["Architectures"],
+        Role=role_arn,
+        Handler=properties["Handler"],
+        Timeout=properties["Timeout"],
+        MemorySize=globals_["MemorySize"],
+        Code={"ZipFile": code_archive()},
+        Environment={"Variables": dict(environment)},
+    )["FunctionArn"]
+    return arn
+
+
 @contextmanager
 def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     """The ClassifyImage state machine deployed against emulated AWS services."""
@@ -416,6 +494,7 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
 
     original_update_item = DynamoHandler.update_item
     original_put_item = DynamoHandler.put_item
+    original_transact_write_items = DynamoHandler.transact_write_items
 
     # moto has already parsed the JSON request body into a dict when these run.
     def update_item(handler: DynamoHandler) -> Any:
@@ -426,15 +505,29 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         faults.check("PutItem", dict(handler.body))
         return original_put_item(handler)
 
+    def transact_write_items(handler: DynamoHandler) -> Any:
+        faults.check("TransactWriteItems", dict(handler.body))
+        return original_transact_write_items(handler)
+
     monkeypatch.setattr(RekognitionResponse, "detect_labels", detect_labels)
     monkeypatch.setattr(DynamoHandler, "update_item", update_item)
     monkeypatch.setattr(DynamoHandler, "put_item", put_item)
+    monkeypatch.setattr(DynamoHandler, "transact_write_items", transact_write_items)
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         fetch_app = import_fetch_app(monkeypatch, fetch_function_environment(template))
         monkeypatch.setattr(fetch_app, "RESOLVER", host.resolve)
         monkeypatch.setattr(fetch_app, "OPENER", host.open)
-        runner = LambdaRunner(handlers={"fetch_image.app.lambda_handler": fetch_app.lambda_handler})
+        store_app = import_function_app(
+            monkeypatch, "store_result.app", {"RESULTS_TABLE": RESULTS_TABLE}
+        )
+        store_app.dynamodb_client.cache_clear()
+        runner = LambdaRunner(
+            handlers={
+                "fetch_image.app.lambda_handler": fetch_app.lambda_handler,
+                "store_result.app.lambda_handler": store_app.lambda_handler,
+            }
+        )
 
         def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             return runner.invoke(function, event)
@@ -463,25 +556,20 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         sqs = boto3.client("sqs", region_name=REGION)
         dead_letter_queue_url = sqs.create_queue(QueueName=WORKFLOW_DLQ)["QueueUrl"]
 
-        fetch_properties = template["Resources"]["FetchImageFunction"]["Properties"]
-        function_arn = boto3.client("lambda", region_name=REGION).create_function(
-            FunctionName=FETCH_FUNCTION,
-            Runtime=template["Globals"]["Function"]["Runtime"],
-            Architectures=template["Globals"]["Function"]["Architectures"],
-            Role=role_arn,
-            Handler=fetch_properties["Handler"],
-            Timeout=fetch_properties["Timeout"],
-            MemorySize=template["Globals"]["Function"]["MemorySize"],
-            Code={"ZipFile": code_archive()},
-            Environment={"Variables": fetch_function_environment(template)},
-        )["FunctionArn"]
+        function_arns = {
+            logical_id: create_function(template, logical_id, name, role_arn, environment)
+            for logical_id, name, environment in (
+                ("FetchImageFunction", FETCH_FUNCTION, fetch_function_environment(template)),
+                ("StoreResultFunction", STORE_FUNCTION, {"RESULTS_TABLE": RESULTS_TABLE}),
+            )
+        }
 
         parameters = template["Parameters"]
         substitutions = {
             "ResultsTableName": RESULTS_TABLE,
             "ImagesBucketName": IMAGES_BUCKET,
-            "FetchImageFunctionArn": function_arn,
-            "WorkflowDeadLetterQueueUrl": dead_letter_queue_url,
+            "FetchImageFunctionArn": function_arns["FetchImageFunction"],
+            "StoreResultFunctionArn": function_arns["StoreResultFunction"],
             "MaxLabels": str(parameters["MaxLabels"]["Default"]),
             "MinConfidence": str(parameters["MinConfidence"]["Default"]),
         }

@@ -1,0 +1,1 @@
+"""ExecutionCloserFunction: each ClassifyImage execution that fails ends in one dead letter."""

@@ -1,0 +1,288 @@
+"""Close ClassifyImage executions that did not succeed: one dead letter each, claim FAILED.
+
+Two signals find them. Step Functions sends a status-change event for every Standard
+execution that ends, but only best effort; so a scheduled sweep also looks, through the sparse
+``OpenClaims`` index, for claims whose lease expired without a result. Both end in
+``close``, which is safe to run any number of times for one execution: a marker item per
+execution records that its letter was sent, so the event, its retries and the sweep agree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from common.messages import ClassifyRequest, PhotoMessage, url_digest
+from execution_closer.models import (
+    DEFAULT_ERRORS,
+    UNSUCCESSFUL,
+    CloseOutcome,
+    DetectedBy,
+    EndedExecution,
+    ExecutionStatus,
+    WorkflowDeadLetter,
+)
+from execution_closer.observability import logger
+from execution_closer.settings import CloserSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+RESULT_SORT_KEY = "RESULT"
+MARKER_SORT_KEY = "DEAD_LETTER"
+MARKER_PREFIX = "EXECUTION#"
+OPEN = "OPEN"
+# A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
+MAX_CAUSE_CHARS = 4_096
+# Step Functions inputs are at most 256 KiB, as are SQS messages: keep room for the rest.
+MAX_RAW_INPUT_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class Closer:
+    """Long-lived per container: settings and clients."""
+
+    settings: CloserSettings
+    dynamodb: DynamoDBClient
+    stepfunctions: SFNClient
+    sqs: SQSClient
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+
+    def close(self, ended: EndedExecution) -> CloseOutcome:
+        """Dead-letter ``ended`` once, and mark its claim FAILED if it still owns it."""
+        if self._letter_already_sent(ended.arn):
+            logger.info("Execution already dead-lettered", execution=ended.arn)
+            return self._count(CloseOutcome.ALREADY_CLOSED)
+        execution_input = ended.input if ended.input is not None else self._input_of(ended.arn)
+        message = _message_of(execution_input) or _claimed_message(ended.claimed_message)
+        if message is not None:
+            self._mark_failed(message, ended)
+        letter = WorkflowDeadLetter(
+            message=message.model_dump() if message is not None else None,
+            input=None if message is not None else _raw_input(execution_input),
+            error={"Error": ended.error, "Cause": ended.cause[:MAX_CAUSE_CHARS]},
+            execution=ended.arn,
+            status=ended.status,
+            failed_state=self._failed_state(ended.arn),
+            detected_by=ended.detected_by,
+        )
+        self.sqs.send_message(
+            QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.model_dump_json()
+        )
+        self._mark_letter_sent(ended.arn)
+        logger.warning(
+            "Execution dead-lettered",
+            execution=ended.arn,
+            status=ended.status.value,
+            error=ended.error,
+            detected_by=ended.detected_by.value,
+            replayable=message is not None,
+        )
+        return self._count(CloseOutcome.DEAD_LETTERED)
+
+    def sweep(self) -> list[CloseOutcome]:
+        """Close the executions behind claims whose lease expired without a result."""
+        now = int(self.clock())
+        found = self.dynamodb.query(
+            TableName=self.settings.results_table,
+            IndexName=self.settings.open_claims_index,
+            KeyConditionExpression="open_claim = :open AND lease_expires_at < :now",
+            ExpressionAttributeValues={":open": {"S": OPEN}, ":now": {"N": str(now)}},
+            Limit=self.settings.sweep_limit,
+        )
+        outcomes: list[CloseOutcome] = []
+        for item in found.get("Items", []):
+            ended = self._ended_from_claim(item)
+            if ended is not None:
+                outcomes.append(self.close(ended))
+        logger.info("Sweep done", expired_claims=len(found.get("Items", [])), closed=len(outcomes))
+        return outcomes
+
+    # ------------------------------------------------------------------ the sweep's view
+    def _ended_from_claim(self, item: dict[str, Any]) -> EndedExecution | None:
+        arn = item.get("execution", {}).get("S", "")
+        claimed = item.get("message", {}).get("S")
+        try:
+            described = self.stepfunctions.describe_execution(executionArn=arn)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise
+            # An Express execution cannot be described, and a claim may outlive its
+            # execution's history: the lease itself is then the evidence.
+            return EndedExecution(
+                arn=arn or "unknown",
+                status=ExecutionStatus.TIMED_OUT,
+                error="LeaseExpired",
+                cause=f"the claim's lease expired and the execution cannot be described ({code})",
+                input=None,
+                claimed_message=claimed,
+                detected_by=DetectedBy.LEASE_SWEEP,
+            )
+        status = ExecutionStatus(described["status"])
+        if status not in UNSUCCESSFUL:
+            # RUNNING past its lease, or SUCCEEDED without owning a result: leave the claim to
+            # be superseded by the next message, but stop sweeping it.
+            logger.error(
+                "Expired claim of an execution that did not fail",
+                execution=arn,
+                status=status.value,
+            )
+            self._release(item, arn)
+            return None
+        return EndedExecution(
+            arn=arn,
+            status=status,
+            error=described.get("error") or DEFAULT_ERRORS[status],
+            cause=described.get("cause") or "",
+            input=described.get("input"),
+            claimed_message=claimed,
+            detected_by=DetectedBy.LEASE_SWEEP,
+        )
+
+    def _release(self, item: dict[str, Any], arn: str) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.settings.results_table,
+                Key={"pk": item["pk"], "sk": {"S": RESULT_SORT_KEY}},
+                UpdateExpression="REMOVE open_claim",
+                ConditionExpression="#execution = :me",
+                ExpressionAttributeNames={"#execution": "execution"},
+                ExpressionAttributeValues={":me": {"S": arn}},
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise
+
+    # ------------------------------------------------------------------ one execution
+    def _marker_key(self, arn: str) -> dict[str, Any]:
+        return {"pk": {"S": MARKER_PREFIX + arn}, "sk": {"S": MARKER_SORT_KEY}}
+
+    def _letter_already_sent(self, arn: str) -> bool:
+        expires_at = int(self.clock()) + self.settings.marker_days * 86_400
+        got = self.dynamodb.update_item(
+            TableName=self.settings.results_table,
+            Key=self._marker_key(arn),
+            UpdateExpression="SET letter = if_not_exists(letter, :pending), expires_at = :expires",
+            ExpressionAttributeValues={
+                ":pending": {"S": "PENDING"},
+                ":expires": {"N": str(expires_at)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return got.get("Attributes", {}).get("letter", {}).get("S") == "SENT"
+
+    def _mark_letter_sent(self, arn: str) -> None:
+        self.dynamodb.update_item(
+            TableName=self.settings.results_table,
+            Key=self._marker_key(arn),
+            UpdateExpression="SET letter = :sent",
+            ExpressionAttributeValues={":sent": {"S": "SENT"}},
+        )
+
+    def _mark_failed(self, message: PhotoMessage, ended: EndedExecution) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.settings.results_table,
+                Key={"pk": {"S": message.url}, "sk": {"S": RESULT_SORT_KEY}},
+                UpdateExpression=(
+                    "SET #status = :failed, #error = :error, #cause = :cause REMOVE open_claim"
+                ),
+                ConditionExpression="#execution = :me AND #status = :in_progress",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#execution": "execution",
+                    "#error": "error",
+                    "#cause": "cause",
+                },
+                ExpressionAttributeValues={
+                    ":failed": {"S": "FAILED"},
+                    ":in_progress": {"S": "IN_PROGRESS"},
+                    ":me": {"S": ended.arn},
+                    ":error": {"S": ended.error},
+                    ":cause": {"S": ended.cause[:MAX_CAUSE_CHARS]},
+                },
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise
+            # Never claimed (it failed first), already closed, or taken over by a newer
+            # execution: the result item is not this execution's to change.
+            logger.info(
+                "Result item not owned by the ended execution; left alone",
+                execution=ended.arn,
+                url_sha256=url_digest(message.url),
+            )
+
+    def _input_of(self, arn: str) -> str | None:
+        """The input the event left out (too large for it), from DescribeExecution."""
+        try:
+            described = self.stepfunctions.describe_execution(executionArn=arn)
+        except ClientError:
+            logger.warning("Execution input unavailable", execution=arn, exc_info=True)
+            return None
+        return described.get("input")
+
+    def _failed_state(self, arn: str) -> str | None:
+        """The last state the execution entered: where it failed, timed out or was stopped."""
+        try:
+            history = self.stepfunctions.get_execution_history(
+                executionArn=arn, reverseOrder=True, maxResults=50
+            )
+        except ClientError:
+            logger.warning("Execution history unavailable", execution=arn, exc_info=True)
+            return None
+        for event in history.get("events", []):
+            entered = event.get("stateEnteredEventDetails")
+            if entered is not None:
+                return str(entered["name"])
+        return None
+
+    def _count(self, outcome: CloseOutcome) -> CloseOutcome:
+        self.metrics.add_metric(name=outcome.value, unit=MetricUnit.Count, value=1)
+        return outcome
+
+
+def _message_of(execution_input: str | None) -> PhotoMessage | None:
+    if execution_input is None:
+        return None
+    try:
+        return ClassifyRequest.model_validate_json(execution_input).message
+    except ValidationError:
+        return None
+
+
+def _claimed_message(claimed: str | None) -> PhotoMessage | None:
+    if claimed is None:
+        return None
+    try:
+        return PhotoMessage.model_validate_json(claimed)
+    except ValidationError:
+        return None
+
+
+def _raw_input(execution_input: str | None) -> Any:
+    """The input as JSON when it is JSON, else as text, cut to fit in a message."""
+    if execution_input is None:
+        return None
+    if len(execution_input) <= MAX_RAW_INPUT_CHARS:
+        try:
+            return json.loads(execution_input)
+        except ValueError:
+            return execution_input
+    return execution_input[:MAX_RAW_INPUT_CHARS]
+
+
+def _conditional_check_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -1,0 +1,107 @@
+"""The events ExecutionCloserFunction receives, and the dead letter it writes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+SCHEDULED = "Scheduled Event"
+
+
+class ExecutionStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+    PENDING_REDRIVE = "PENDING_REDRIVE"
+
+
+# The statuses that need a dead letter.
+UNSUCCESSFUL = frozenset(
+    {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED}
+)
+
+# What an ended execution's error is called when Step Functions gives none (an abort without
+# an error, a timeout reported without one).
+DEFAULT_ERRORS = {
+    ExecutionStatus.FAILED: "ExecutionFailed",
+    ExecutionStatus.TIMED_OUT: "States.Timeout",
+    ExecutionStatus.ABORTED: "ExecutionAborted",
+}
+
+
+class DetectedBy(StrEnum):
+    STATUS_CHANGE_EVENT = "status-change-event"
+    LEASE_SWEEP = "lease-sweep"
+
+
+class StatusChangeDetail(BaseModel):
+    """``detail`` of a Step Functions Execution Status Change event (fields we use)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    executionArn: Annotated[str, Field(min_length=1)]
+    stateMachineArn: Annotated[str, Field(min_length=1)]
+    status: ExecutionStatus
+    # Absent or null when the input was larger than the event allows (inputDetails.included).
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class StatusChangeEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    detail_type: Annotated[
+        Literal["Step Functions Execution Status Change"], Field(alias="detail-type")
+    ]
+    source: Literal["aws.states"]
+    detail: StatusChangeDetail
+
+
+class ScheduledEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    detail_type: Annotated[Literal["Scheduled Event"], Field(alias="detail-type")]
+    source: Literal["aws.events"]
+
+
+class EndedExecution(BaseModel):
+    """An execution that ended without success, as far as it is known."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    arn: str
+    status: ExecutionStatus
+    error: str
+    cause: str
+    input: str | None
+    # The claim keeps the route message as JSON: the letter's source when the input is gone.
+    claimed_message: str | None = None
+    detected_by: DetectedBy
+
+
+class WorkflowDeadLetter(BaseModel):
+    """Body of a message on WorkflowDeadLetterQueue (docs/architecture.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The route message when it could be recovered (replayable), else the raw input.
+    message: dict[str, Any] | None = None
+    input: Any = None
+    error: dict[str, str]
+    execution: str
+    status: ExecutionStatus
+    failed_state: str | None
+    detected_by: DetectedBy
+
+
+class CloseOutcome(StrEnum):
+    """How one ended execution was handled; each value is a metric name."""
+
+    DEAD_LETTERED = "ExecutionDeadLettered"
+    ALREADY_CLOSED = "ExecutionAlreadyClosed"

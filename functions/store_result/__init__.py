@@ -1,0 +1,1 @@
+"""StoreResultFunction: the ClassifyImage task that makes a result DONE with its labels."""

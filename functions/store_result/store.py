@@ -1,0 +1,192 @@
+"""Make a result DONE and its label items visible in one DynamoDB transaction.
+
+Label items are what the ``ByLabel`` index returns, so they must never exist for an image that
+is not DONE: they are written in the same ``TransactWriteItems`` as the DONE status, under the
+condition that this execution still owns the claim. Label items a previous attempt left behind
+(an older design wrote them one by one) are deleted in the same transaction unless the new
+answer has them again.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from store_result.errors import ClaimLost, ResultStoreBusy
+from store_result.models import DetectedLabel, StoreRequest, StoreResponse
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+RESULT_SORT_KEY = "RESULT"
+LABEL_PREFIX = "LABEL#"
+MAX_TRANSACTION_ITEMS = 100
+# Cancellation reasons that say "not now" rather than "never".
+_BUSY_REASONS = frozenset(
+    {
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    }
+)
+_BUSY_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionInProgressException",
+    }
+)
+
+
+def store_result(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> StoreResponse:
+    """Write the DONE result and its label items atomically; raise a named error otherwise."""
+    labels = _distinct(request.labels)
+    stale = _existing_label_keys(dynamodb, table, request.message.url) - {
+        LABEL_PREFIX + label.Name for label in labels
+    }
+    room = MAX_TRANSACTION_ITEMS - 1 - len(labels)
+    for sort_key in sorted(stale)[room:]:
+        # Stale items are already wrong; deleting the excess ahead of the transaction only
+        # makes them disappear sooner.
+        dynamodb.delete_item(TableName=table, Key=_key(request.message.url, sort_key))
+    items: list[TransactWriteItemTypeDef] = [_done_update(table, request, labels)]
+    items += [_label_put(table, request, label) for label in labels]
+    items += [
+        {"Delete": {"TableName": table, "Key": _key(request.message.url, sort_key)}}
+        for sort_key in sorted(stale)[:room]
+    ]
+    try:
+        dynamodb.transact_write_items(TransactItems=items)
+    except ClientError as error:
+        raise _named(error, request.execution) from error
+    return StoreResponse(
+        url=request.message.url,
+        image_key=request.image_key,
+        labels=[label.Name for label in labels],
+    )
+
+
+def _distinct(labels: list[DetectedLabel]) -> list[DetectedLabel]:
+    """One label per name (the highest confidence): a transaction may touch an item once."""
+    best: dict[str, DetectedLabel] = {}
+    for label in labels:
+        if label.Name not in best or label.Confidence > best[label.Name].Confidence:
+            best[label.Name] = label
+    return list(best.values())
+
+
+def _existing_label_keys(dynamodb: DynamoDBClient, table: str, url: str) -> set[str]:
+    keys: set[str] = set()
+    paginator = dynamodb.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :url AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":url": {"S": url}, ":prefix": {"S": LABEL_PREFIX}},
+        ProjectionExpression="sk",
+        ConsistentRead=True,
+    )
+    try:
+        for page in pages:
+            keys.update(item["sk"]["S"] for item in page.get("Items", []))
+    except ClientError as error:
+        if _code(error) in _BUSY_CODES:
+            raise ResultStoreBusy(f"Query of stale labels throttled: {_code(error)}") from error
+        raise
+    return keys
+
+
+def _key(url: str, sort_key: str) -> dict[str, Any]:
+    return {"pk": {"S": url}, "sk": {"S": sort_key}}
+
+
+def _number(value: float) -> dict[str, str]:
+    # str(Decimal) of a float keeps its shortest exact spelling, which DynamoDB accepts.
+    return {"N": str(Decimal(str(value)))}
+
+
+def _done_update(
+    table: str, request: StoreRequest, labels: list[DetectedLabel]
+) -> TransactWriteItemTypeDef:
+    message = request.message
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(message.url, RESULT_SORT_KEY),
+            "UpdateExpression": (
+                "SET #status = :done, labels = :labels, image_key = :image_key, "
+                "classified_at = :classified_at, post_id = :post_id, media_key = :media_key, "
+                "#text = :text, hashtags = :hashtags, #route = :route "
+                "REMOVE open_claim, #error, #cause"
+            ),
+            "ConditionExpression": "#execution = :me AND #status = :in_progress",
+            "ExpressionAttributeNames": {
+                "#status": "status",
+                "#execution": "execution",
+                "#text": "text",
+                "#route": "route",
+                "#error": "error",
+                "#cause": "cause",
+            },
+            "ExpressionAttributeValues": {
+                ":done": {"S": "DONE"},
+                ":in_progress": {"S": "IN_PROGRESS"},
+                ":me": {"S": request.execution},
+                ":labels": {
+                    "L": [
+                        {"M": {"name": {"S": label.Name}, "confidence": _number(label.Confidence)}}
+                        for label in labels
+                    ]
+                },
+                ":image_key": {"S": request.image_key},
+                ":classified_at": {"S": request.classified_at},
+                ":post_id": {"S": message.post_id},
+                ":media_key": {"S": message.media_key},
+                ":text": {"S": message.text},
+                ":hashtags": {"L": [{"S": tag} for tag in message.hashtags]},
+                ":route": {"S": message.route},
+            },
+        }
+    }
+
+
+def _label_put(table: str, request: StoreRequest, label: DetectedLabel) -> TransactWriteItemTypeDef:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                **_key(request.message.url, LABEL_PREFIX + label.Name),
+                "label": {"S": label.Name},
+                "confidence": _number(label.Confidence),
+                "post_id": {"S": request.message.post_id},
+                "route": {"S": request.message.route},
+                "classified_at": {"S": request.classified_at},
+            },
+        }
+    }
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _named(error: ClientError, execution: str) -> Exception:
+    """The state machine's view of a failed transaction: claim lost, busy, or as it came."""
+    if _code(error) == "TransactionCanceledException":
+        reasons = [
+            str(reason.get("Code", "None"))
+            for reason in error.response.get("CancellationReasons", [])
+        ]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return ClaimLost(f"{execution} no longer owns the claim; result not written")
+        if any(reason in _BUSY_REASONS for reason in reasons):
+            return ResultStoreBusy(f"transaction cancelled: {', '.join(reasons)}")
+        return error
+    if _code(error) in _BUSY_CODES:
+        return ResultStoreBusy(f"transaction refused: {_code(error)}")
+    return error
