@@ -5,14 +5,15 @@ Two kinds of dead-letter queue hold tweetlens messages:
 * a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
   classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
   redrive policy after ``maxReceiveCount`` failed receives (no attributes);
-* ``WorkflowDeadLetterQueue``: ``{"message", "error", "execution", "failed_state"}`` written by
-  the state machine when an execution failed, or ``{"input", "error", "execution",
-  "failed_state": "Check Input"}`` with error ``InvalidExecutionInput`` when a hand-started
-  execution's input was not a ClassifyRequest.
+* ``WorkflowDeadLetterQueue``: ``{"message", "input", "error", "execution", "status",
+  "failed_state", "detected_by"}`` written by ExecutionCloserFunction for every ClassifyImage
+  execution that failed, timed out or was aborted. ``message`` is the route message when it
+  could be recovered; otherwise it is null and ``input`` holds the execution input as it came
+  (only a hand-started execution can carry one that is not a ClassifyRequest).
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
-back to its route queue with ``attempt`` + 1, so it starts a new execution instead of being
-taken for a redelivery of the failed one. A rejected input is skipped and stays on the queue:
+back to its route queue with ``attempt`` + 1 (a count of replays; the classifier picks the
+next execution name from the URL's result item). A letter without a message is skipped and stays on the queue:
 there is no message in it that the classifier would accept, so replaying it as it is could only
 be rejected again; someone has to read it, then fix and start it by hand or delete it. SQS's own
 ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local emulator does not
@@ -29,8 +30,6 @@ from typing import Any
 from tweetlens.stack import DeployedStack
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
-# The state machine's error for an execution input that is not a ClassifyRequest.
-INVALID_EXECUTION_INPUT = "InvalidExecutionInput"
 DLQ_SUFFIX = "DeadLetterQueue"
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
@@ -119,8 +118,14 @@ def _workflow_route(payload: dict[str, Any]) -> str:
 
 
 def is_replayable(letter: DeadLetter) -> bool:
-    """False for a rejected execution input: sent back as it is, it would only be rejected again."""
-    return not (letter.queue == WORKFLOW_DLQ and letter.error == INVALID_EXECUTION_INPUT)
+    """False for a workflow letter without a message: its input is no route message to replay."""
+    if letter.queue != WORKFLOW_DLQ:
+        return True
+    try:
+        payload = json.loads(letter.body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("message"), dict)
 
 
 def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:

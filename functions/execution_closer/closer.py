@@ -235,19 +235,25 @@ class Closer:
         return described.get("input")
 
     def _failed_state(self, arn: str) -> str | None:
-        """The last state the execution entered: where it failed, timed out or was stopped."""
+        """The last state the execution entered: where it failed, timed out or was stopped.
+
+        The history is read forwards: a ClassifyImage history is a few dozen events, and
+        reverseOrder is not honoured by every implementation of the API (moto ignores it).
+        """
+        last: str | None = None
         try:
-            history = self.stepfunctions.get_execution_history(
-                executionArn=arn, reverseOrder=True, maxResults=50
+            pages = self.stepfunctions.get_paginator("get_execution_history").paginate(
+                executionArn=arn, PaginationConfig={"PageSize": 1000}
             )
+            for page in pages:
+                for event in page.get("events", []):
+                    entered = event.get("stateEnteredEventDetails")
+                    if entered is not None:
+                        last = str(entered["name"])
         except ClientError:
             logger.warning("Execution history unavailable", execution=arn, exc_info=True)
             return None
-        for event in history.get("events", []):
-            entered = event.get("stateEnteredEventDetails")
-            if entered is not None:
-                return str(entered["name"])
-        return None
+        return last
 
     def _count(self, outcome: CloseOutcome) -> CloseOutcome:
         self.metrics.add_metric(name=outcome.value, unit=MetricUnit.Count, value=1)

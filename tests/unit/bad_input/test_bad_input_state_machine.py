@@ -1,10 +1,10 @@
 """Bad input at the ClassifyImage state machine, run for real with the real fetch handler.
 
 Two tables: URLs the classifier lets through (the message contract does not know the image
-host allow-list) end as BlockedUrl in the workflow DLQ; execution inputs that break the
-ClassifyRequest contract (only a hand-started execution can carry one: the classifier
-validates every input) are dead-lettered as they came by the Check Input state, each with the
-reason it gives, and fail the execution with InvalidExecutionInput.
+host allow-list) end as BlockedUrl, dead-lettered by the execution closer; execution inputs
+that break the ClassifyRequest contract (only a hand-started execution can carry one: the
+classifier validates every input, and the workflow does not validate it again) fail the
+execution in its first state, and the closer dead-letters them as they came.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from tests.unit.statemachine.harness import (
     STATE_MACHINE_NAME,
     Workflow,
 )
-from tests.unit.statemachine.test_classify_image_workflow import (
-    dead_letter,
-    failed_item,
-    lambda_cause,
-)
+from execution_closer.closer import Closer
+from execution_closer.models import CloseOutcome
+from tests.unit.statemachine.test_classify_image_workflow import lambda_cause
+from tests.unit.statemachine.test_execution_closer import ended_from
 
 NOW = 1_732_700_000
 LEASE_SECONDS = 900
@@ -40,15 +39,6 @@ class HostRow:
     case: str
     record: int  # index in events/bad_input_classifier_sqs_hosts.json
     reason: str  # BlockedUrl's message, which is the DLQ cause's errorMessage
-
-
-@dataclass(frozen=True)
-class InputRow:
-    """An execution input, the check that rejected it and the reason it gave."""
-
-    case: str  # key in events/bad_input_state_machine_inputs.json
-    rejected_by: str
-    cause: str
 
 
 HOST_TABLE = [
@@ -95,39 +85,12 @@ HOST_TABLE = [
     ),
 ]
 
-# Without Check Input these failed with States.Runtime, which Catch [States.ALL] does not catch:
-# nothing reached the workflow DLQ and only the failed-executions alarm told. Now every one is
-# dead-lettered as it came, with the reason, before anything is claimed.
-INPUT_TABLE = [
-    InputRow(
-        "empty_object",
-        "Invalid Message",
-        "message is missing or not an object; the execution input must be a ClassifyRequest: "
-        '{"message": {url, post_id, media_key, text, hashtags, route, attempt}, '
-        '"requested_at", "lease_expires_at", "source_queue_arn"}',
-    ),
-    InputRow(
-        "no_message",
-        "Invalid Message",
-        "message is missing or not an object; the execution input must be a ClassifyRequest: "
-        '{"message": {url, post_id, media_key, text, hashtags, route, attempt}, '
-        '"requested_at", "lease_expires_at", "source_queue_arn"}',
-    ),
-    InputRow(
-        "message_without_hashtags",
-        "Invalid Hashtags",
-        "message.hashtags is missing or not a list of strings",
-    ),
-    InputRow(
-        "message_without_url",
-        "Invalid Url",
-        "message.url is missing or not an https URL string",
-    ),
-    InputRow(
-        "url_not_a_string",
-        "Invalid Url",
-        "message.url is missing or not an https URL string",
-    ),
+INPUT_CASES = [
+    "empty_object",
+    "no_message",
+    "message_without_hashtags",
+    "message_without_url",
+    "url_not_a_string",
 ]
 
 
@@ -147,12 +110,12 @@ def test_tables_cover_every_sample() -> None:
     hosts = json.loads((EVENTS_DIR / HOSTS).read_text(encoding="utf-8"))["Records"]
     assert [row.record for row in HOST_TABLE] == list(range(len(hosts)))
     inputs = json.loads((EVENTS_DIR / INPUTS).read_text(encoding="utf-8"))
-    assert sorted(row.case for row in INPUT_TABLE) == sorted(inputs)
+    assert sorted(INPUT_CASES) == sorted(inputs)
 
 
 @pytest.mark.parametrize("row", HOST_TABLE, ids=[row.case for row in HOST_TABLE])
 def test_url_off_the_allow_list_ends_as_blocked_url_in_the_workflow_dlq(
-    row: HostRow, workflow: Workflow
+    row: HostRow, workflow: Workflow, closer: Closer
 ) -> None:
     # GIVEN the execution the classifier started for a URL it could not judge
     request = host_request(row.record)
@@ -166,47 +129,64 @@ def test_url_off_the_allow_list_ends_as_blocked_url_in_the_workflow_dlq(
     assert len(workflow.lambdas.error_payloads) == 1
     assert workflow.host.requests == []
     assert workflow.retry_waits == []
-    # AND the execution failed with BlockedUrl, the item is FAILED, the message dead-lettered
+    # AND the execution failed with BlockedUrl; closed, the item is FAILED and the message
+    # dead-lettered with the reason
     cause = lambda_cause(workflow)
     assert (result.status, result.error, result.cause) == ("FAILED", "BlockedUrl", cause)
-    assert workflow.result_item(request.message.url) == failed_item(request, "BlockedUrl", cause)
-    assert workflow.dead_letters() == [dead_letter(request, "BlockedUrl", cause, "Fetch Image")]
-
-
-@pytest.mark.parametrize("row", INPUT_TABLE, ids=[row.case for row in INPUT_TABLE])
-def test_malformed_execution_input_is_dead_lettered_by_name(
-    row: InputRow, workflow: Workflow
-) -> None:
-    # GIVEN an execution input that breaks the ClassifyRequest contract
-    execution_input = json.loads((EVENTS_DIR / INPUTS).read_text(encoding="utf-8"))[row.case]
-
-    # WHEN it is started by hand and runs
-    result = workflow.run_raw(row.case, execution_input)
-
-    # THEN the execution fails with InvalidExecutionInput and the reason, from the check
-    assert (result.status, result.error, result.cause) == (
-        "FAILED",
-        "InvalidExecutionInput",
-        row.cause,
+    assert closer.close(ended_from(workflow.status_change_event(result.arn))) is (
+        CloseOutcome.DEAD_LETTERED
     )
-    assert workflow.states_entered(result.arn) == [
-        "Check Input",
-        row.rejected_by,
-        "Reject Input",
-        "Input Rejected",
-    ]
-    # AND the input reached the workflow DLQ as it came, with the reason
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert (item["status"], item["error"], item["cause"]) == ("FAILED", "BlockedUrl", cause)
     assert workflow.dead_letters() == [
         {
+            "message": request.message.model_dump(),
+            "input": None,
+            "error": {"Error": "BlockedUrl", "Cause": cause},
+            "execution": result.arn,
+            "status": "FAILED",
+            "failed_state": "Fetch Image",
+            "detected_by": "status-change-event",
+        }
+    ]
+
+
+@pytest.mark.parametrize("case", INPUT_CASES)
+def test_malformed_execution_input_is_dead_lettered_as_it_came(
+    case: str, workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN an execution input that breaks the ClassifyRequest contract
+    execution_input = json.loads((EVENTS_DIR / INPUTS).read_text(encoding="utf-8"))[case]
+
+    # WHEN it is started by hand, runs, and its status-change event reaches the closer
+    result = workflow.run_raw(case, execution_input)
+    closer.close(ended_from(workflow.status_change_event(result.arn)))
+
+    # THEN the execution failed in its first state, naming the path it could not find
+    assert result.status == "FAILED"
+    assert result.cause is not None
+    assert "could not be found in the input" in result.cause
+    assert workflow.states_entered(result.arn) == ["Claim Image"]
+    # AND the input reached the workflow DLQ as it came, with the error and cause
+    assert workflow.dead_letters() == [
+        {
+            "message": None,
             "input": execution_input,
-            "error": {"Error": "InvalidExecutionInput", "Cause": row.cause},
+            "error": {"Error": result.error, "Cause": result.cause},
             "execution": (
-                f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{row.case}"
+                f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{case}"
             ),
-            "failed_state": "Check Input",
+            "status": "FAILED",
+            "failed_state": "Claim Image",
+            "detected_by": "status-change-event",
         }
     ]
     # AND nothing was claimed and the fetch function never ran
-    assert workflow.dynamodb.Table(RESULTS_TABLE).scan()["Items"] == []
+    assert workflow.dynamodb.Table(RESULTS_TABLE).scan()["Items"] == [
+        item
+        for item in workflow.dynamodb.Table(RESULTS_TABLE).scan()["Items"]
+        if str(item["pk"]).startswith("EXECUTION#")
+    ]
     assert workflow.lambdas.error_payloads == []
     assert workflow.host.requests == []

@@ -105,6 +105,8 @@ class FakeImageHost:
     replies: list[HostReply] = field(default_factory=list)
     addresses: list[str] = field(default_factory=lambda: [IMAGE_HOST_ADDRESS])
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Runs before each answer: lets a test hold the fetch (timeouts, aborts).
+    on_open: Callable[[], None] | None = None
 
     def serve(self, *replies: HostReply) -> None:
         self.replies.extend(replies)
@@ -123,6 +125,8 @@ class FakeImageHost:
         read_timeout: float,
     ) -> RawResponse:
         self.requests.append({"address": address, "port": port, "host": host, "target": target})
+        if self.on_open is not None:
+            self.on_open()
         reply = self.replies.pop(0)
         headers = {"content-length": str(len(reply.body)), **reply.headers}
         return RawResponse(

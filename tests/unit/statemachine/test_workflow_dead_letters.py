@@ -1,7 +1,7 @@
-"""The workflow DLQ's two kinds of letter, as the state machine writes them, via `tweetlens dlq`.
+"""The workflow DLQ's two kinds of letter, as the execution closer writes them, via `tweetlens dlq`.
 
-A failed execution's letter carries the message and is sent back as a new attempt; a rejected
-execution input carries the input as it came and stays on the queue, listed with its reason.
+A failed execution's letter carries the message and is sent back as a new attempt; a hand-started
+execution's malformed input is kept as it came, listed with its error, and stays on the queue.
 """
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from execution_closer.closer import Closer
+from tests.conftest import EVENTS_DIR
 from tests.unit.statemachine.harness import REGION, HostReply, Workflow, load_request
-from tests.unit.statemachine.test_check_input import MESSAGE, URL, malformed_inputs
 from tests.unit.statemachine.test_classify_image_workflow import CAT
+from tests.unit.statemachine.test_execution_closer import ended_from
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, list_dead_letters, redrive
 from tweetlens.stack import DeployedStack
 
 ROUTE_QUEUE = "tweetlens-cats"
+MALFORMED = ("url_not_a_string", "empty_object")
 
 
 def stack_of(workflow: Workflow, cats_queue_url: str) -> DeployedStack:
@@ -26,42 +29,53 @@ def stack_of(workflow: Workflow, cats_queue_url: str) -> DeployedStack:
     )
 
 
-def fill_dead_letter_queue(workflow: Workflow) -> dict[str, Any]:
-    """One failed execution (the image is gone) and two rejected inputs; returns the inputs."""
+def fill_dead_letter_queue(workflow: Workflow, closer: Closer) -> dict[str, Any]:
+    """One failed execution (the image is gone) and two malformed inputs, each closed."""
     workflow.host.serve(HostReply(status=404))
-    assert workflow.run(load_request(CAT)).error == "ImageNotFound"
-    inputs = malformed_inputs()
-    for case in ("url_not_https", "input_is_an_array"):
-        assert workflow.run_raw(case.replace("_", "-"), inputs[case]).status == "FAILED"
-    return inputs
+    arns = [workflow.run(load_request(CAT)).arn]
+    inputs = json.loads(
+        (EVENTS_DIR / "bad_input_state_machine_inputs.json").read_text(encoding="utf-8")
+    )
+    for case in MALFORMED:
+        arns.append(workflow.run_raw(case.replace("_", "-"), inputs[case]).arn)
+    for arn in arns:
+        closer.close(ended_from(workflow.status_change_event(arn)))
+    return {case: inputs[case] for case in MALFORMED}
 
 
-def summary(letters: list[DeadLetter]) -> list[tuple[str, str, str, str]]:
-    return sorted((letter.queue, letter.route, letter.error, letter.reason) for letter in letters)
+def summary(letters: list[DeadLetter]) -> list[tuple[str, str, str]]:
+    return sorted((letter.queue, letter.route, letter.error) for letter in letters)
 
 
-def test_list_shows_rejected_inputs_with_their_reason_and_route(workflow: Workflow) -> None:
-    # GIVEN a workflow DLQ with a failed execution's letter and two rejected inputs
+def test_list_shows_every_letter_with_its_error_and_route(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN a workflow DLQ with a failed execution's letter and two malformed inputs
     cats = workflow.sqs.create_queue(QueueName=ROUTE_QUEUE)["QueueUrl"]
-    fill_dead_letter_queue(workflow)
+    fill_dead_letter_queue(workflow, closer)
 
     # WHEN the dead letters are listed
     letters = list_dead_letters(stack_of(workflow, cats))
 
-    # THEN each rejected input shows InvalidExecutionInput, its reason and its route if it has one
-    assert [row[:3] for row in summary(letters)] == [
-        (WORKFLOW_DLQ, "", "InvalidExecutionInput"),
-        (WORKFLOW_DLQ, "cats", "ImageNotFound"),
-        (WORKFLOW_DLQ, "cats", "InvalidExecutionInput"),
-    ]
-    reasons = {row[3] for row in summary(letters) if row[2] == "InvalidExecutionInput"}
-    assert reasons == {MESSAGE, URL}
+    # THEN each shows its execution's error, and its route when the input has one
+    errors = {letter.error for letter in letters if letter.error != "ImageNotFound"}
+    assert len(errors) == 1
+    [input_error] = errors
+    assert summary(letters) == sorted(
+        [
+            (WORKFLOW_DLQ, "", input_error),
+            (WORKFLOW_DLQ, "cats", "ImageNotFound"),
+            (WORKFLOW_DLQ, "cats", input_error),
+        ]
+    )
 
 
-def test_redrive_replays_failed_messages_and_keeps_rejected_inputs(workflow: Workflow) -> None:
-    # GIVEN a workflow DLQ with a failed execution's letter and two rejected inputs
+def test_redrive_replays_failed_messages_and_keeps_malformed_inputs(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN a workflow DLQ with a failed execution's letter and two malformed inputs
     cats = workflow.sqs.create_queue(QueueName=ROUTE_QUEUE)["QueueUrl"]
-    inputs = fill_dead_letter_queue(workflow)
+    inputs = fill_dead_letter_queue(workflow, closer)
     stack = stack_of(workflow, cats)
     skipped: list[DeadLetter] = []
 
@@ -73,10 +87,10 @@ def test_redrive_replays_failed_messages_and_keeps_rejected_inputs(workflow: Wor
     replayed = workflow.sqs.receive_message(QueueUrl=cats, MaxNumberOfMessages=10)["Messages"]
     message = load_request(CAT).message.model_dump()
     assert [json.loads(m["Body"]) for m in replayed] == [{**message, "attempt": 1}]
-    # AND the rejected inputs were skipped, and are still on the queue, visible, unchanged
+    # AND the malformed inputs were skipped, and are still on the queue, visible, unchanged
     assert sorted(letter.route for letter in skipped) == ["", "cats"]
     kept = sorted(
         (json.loads(letter.body)["input"] for letter in list_dead_letters(stack)),
         key=json.dumps,
     )
-    assert kept == sorted([inputs["url_not_https"], inputs["input_is_an_array"]], key=json.dumps)
+    assert kept == sorted(inputs.values(), key=json.dumps)

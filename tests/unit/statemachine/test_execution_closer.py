@@ -1,0 +1,409 @@
+"""ExecutionCloserFunction: every execution that does not succeed ends in exactly one dead letter.
+
+The executions are real (the ClassifyImage ASL in moto's interpreter); the status-change
+events are built in AWS's shape from each ended execution, as EventBridge would deliver them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from common.messages import ClassifyRequest
+from execution_closer.closer import MAX_CAUSE_CHARS, Closer
+from execution_closer.models import CloseOutcome
+from tests.unit.statemachine.harness import (
+    EVENTS,
+    REGION,
+    RESULTS_TABLE,
+    HostReply,
+    Workflow,
+    image_bytes,
+    load_request,
+)
+
+CAT = "state_machine_cat_photo.json"
+LONG_AGO = 1_000_000_000
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch, closer: Closer) -> Iterator[ModuleType]:
+    """The handler module, imported under the function's environment, using ``closer``."""
+    for name, value in {
+        "RESULTS_TABLE": RESULTS_TABLE,
+        "OPEN_CLAIMS_INDEX": "OpenClaims",
+        "STATE_MACHINE_ARN": closer.settings.state_machine_arn,
+        "WORKFLOW_DLQ_URL": closer.settings.workflow_dlq_url,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+    }.items():
+        monkeypatch.setenv(name, value)
+    module = importlib.import_module("execution_closer.app")
+    monkeypatch.setattr(module, "closer", closer)
+    monkeypatch.setattr(module, "settings", closer.settings)
+    yield module
+
+
+class Context:
+    function_name = "tweetlens-execution-closer"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+    aws_request_id = "0f0e0d0c-0b0a-0908-0706-050403020100"
+
+
+def fail_with_404(workflow: Workflow, request: ClassifyRequest) -> str:
+    workflow.host.serve(HostReply(status=404))
+    result = workflow.run(request)
+    assert result.status == "FAILED"
+    return result.arn
+
+
+def expected_letter(
+    workflow: Workflow,
+    request: ClassifyRequest,
+    arn: str,
+    *,
+    error: str,
+    status: str,
+    state: str | None,
+    by: str,
+) -> dict[str, Any]:
+    cause = workflow.sfn.describe_execution(executionArn=arn).get("cause") or ""
+    return {
+        "message": request.message.model_dump(),
+        "input": None,
+        "error": {"Error": error, "Cause": cause[:MAX_CAUSE_CHARS]},
+        "execution": arn,
+        "status": status,
+        "failed_state": state,
+        "detected_by": by,
+    }
+
+
+# ------------------------------------------------------------------------ status-change events
+def test_failed_execution_is_dead_lettered_and_its_claim_marked_failed(
+    workflow: Workflow, closer: Closer, app: ModuleType
+) -> None:
+    # GIVEN an execution that failed because the image is gone
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+
+    # WHEN EventBridge delivers its status-change event to the handler
+    response = app.lambda_handler(workflow.status_change_event(arn), Context())
+
+    # THEN one dead letter carries the message, the error, the cause and where it failed
+    assert response == {"closed": ["ExecutionDeadLettered"]}
+    assert workflow.dead_letters() == [
+        expected_letter(
+            workflow,
+            request,
+            arn,
+            error="ImageNotFound",
+            status="FAILED",
+            state="Fetch Image",
+            by="status-change-event",
+        )
+    ]
+    # AND the result item is FAILED with the reason, no longer an open claim
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert (item["status"], item["error"], item["execution"]) == ("FAILED", "ImageNotFound", arn)
+    assert "open_claim" not in item
+
+
+def test_repeated_event_and_sweep_give_one_letter(workflow: Workflow, closer: Closer) -> None:
+    # GIVEN a failed execution already dead-lettered from its event
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+    event = workflow.status_change_event(arn)
+    ended = ended_from(event)
+    assert closer.close(ended) is CloseOutcome.DEAD_LETTERED
+
+    # WHEN EventBridge delivers the event again and a sweep runs
+    again = closer.close(ended)
+    swept = closer.sweep()
+
+    # THEN nothing more is sent
+    assert again is CloseOutcome.ALREADY_CLOSED
+    assert swept == []
+    assert len(workflow.dead_letters()) == 1
+
+
+def test_dead_letter_send_failure_is_retried_without_a_second_letter(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed execution, and SQS refusing the first dead-letter send
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+    ended = ended_from(workflow.status_change_event(arn))
+    real_send = closer.sqs.send_message
+    calls: list[int] = []
+
+    def flaky_send(**kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise closer.sqs.exceptions.ClientError(
+                {"Error": {"Code": "InternalError", "Message": "try later"}}, "SendMessage"
+            )
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(closer.sqs, "send_message", flaky_send)
+
+    # WHEN the closer fails (Lambda retries the event) and then runs again
+    with pytest.raises(Exception, match="try later"):
+        closer.close(ended)
+    outcome = closer.close(ended)
+
+    # THEN exactly one letter exists and the claim is FAILED
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [arn]
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert item["status"] == "FAILED"
+
+
+def test_timed_out_execution_is_dead_lettered(workflow: Workflow, closer: Closer) -> None:
+    # GIVEN a workflow whose timeout elapses while the image host hangs
+    definition = json.loads(workflow.sfn.describe_state_machine(
+        stateMachineArn=workflow.state_machine_arn
+    )["definition"])
+    definition["TimeoutSeconds"] = 1
+    workflow.sfn.update_state_machine(
+        stateMachineArn=workflow.state_machine_arn, definition=json.dumps(definition)
+    )
+    release = threading.Event()
+    workflow.host.on_open = lambda: release.wait(5) and None
+    workflow.host.serve(HostReply(body=image_bytes(".jpg"), headers={"content-type": "image/jpeg"}))
+    request = load_request(CAT)
+
+    # WHEN the execution times out and its event reaches the closer
+    result = workflow.run(request)
+    release.set()
+    outcome = closer.close(ended_from(workflow.status_change_event(result.arn)))
+
+    # THEN it is dead-lettered as TIMED_OUT with States.Timeout, and its claim is FAILED
+    assert result.status == "TIMED_OUT"
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    [letter] = workflow.dead_letters()
+    assert (letter["status"], letter["error"]["Error"], letter["message"]) == (
+        "TIMED_OUT",
+        "States.Timeout",
+        request.message.model_dump(),
+    )
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert item["status"] == "FAILED"
+
+
+def test_aborted_execution_is_dead_lettered(workflow: Workflow, closer: Closer) -> None:
+    # GIVEN an execution stopped by an operator while it fetches
+    request = load_request(CAT)
+    fetching = threading.Event()
+    release = threading.Event()
+
+    def hold_fetch() -> None:
+        fetching.set()
+        release.wait(5)
+
+    workflow.host.on_open = hold_fetch
+    workflow.host.serve(HostReply(status=404))
+    arn = workflow.start(request)
+    assert fetching.wait(10)
+    workflow.sfn.stop_execution(executionArn=arn, error="Operator", cause="stuck host")
+    release.set()
+    result = workflow.wait(arn)
+
+    # WHEN its event reaches the closer
+    outcome = closer.close(ended_from(workflow.status_change_event(arn)))
+
+    # THEN it is dead-lettered as ABORTED with the operator's error and cause
+    assert result.status == "ABORTED"
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    [letter] = workflow.dead_letters()
+    assert (letter["status"], letter["error"], letter["message"]) == (
+        "ABORTED",
+        {"Error": "Operator", "Cause": "stuck host"},
+        request.message.model_dump(),
+    )
+
+
+def test_malformed_hand_started_input_is_dead_lettered_as_it_came(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN a hand-started execution whose input is no ClassifyRequest
+    result = workflow.run_raw("hand-started", {"message": {"url": 42}, "note": "typo"})
+
+    # WHEN its event reaches the closer
+    outcome = closer.close(ended_from(workflow.status_change_event(result.arn)))
+
+    # THEN the letter keeps the input as it came, with no message to replay
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    [letter] = workflow.dead_letters()
+    assert (letter["message"], letter["input"], letter["execution"]) == (
+        None,
+        {"message": {"url": 42}, "note": "typo"},
+        result.arn,
+    )
+    assert letter["failed_state"] == "Claim Image"
+
+
+def test_event_without_input_reads_it_from_the_execution(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN a status-change event whose input was left out (inputDetails.included false)
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+    event = workflow.status_change_event(arn)
+    event["detail"]["input"] = None
+    event["detail"]["inputDetails"] = {"included": False}
+
+    # WHEN the closer handles it
+    closer.close(ended_from(event))
+
+    # THEN the message is recovered from DescribeExecution
+    [letter] = workflow.dead_letters()
+    assert letter["message"] == request.message.model_dump()
+
+
+# ------------------------------------------------------------------------ the sweep
+def test_sweep_closes_an_expired_claim_whose_event_was_lost(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN a failed execution whose status-change event never arrived, its lease expired
+    request = load_request(CAT).model_copy(update={"lease_expires_at": LONG_AGO})
+    arn = fail_with_404(workflow, request)
+
+    # WHEN the scheduled sweep runs
+    outcomes = closer.sweep()
+
+    # THEN it closes that execution the same way: one letter, claim FAILED
+    assert outcomes == [CloseOutcome.DEAD_LETTERED]
+    [letter] = workflow.dead_letters()
+    assert (letter["execution"], letter["detected_by"], letter["message"]) == (
+        arn,
+        "lease-sweep",
+        request.message.model_dump(),
+    )
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert item["status"] == "FAILED"
+
+
+def test_sweep_leaves_unexpired_and_done_claims_alone(workflow: Workflow, closer: Closer) -> None:
+    # GIVEN a failed execution whose lease has not expired, and a DONE image
+    fail_with_404(workflow, load_request(CAT).model_copy(update={"lease_expires_at": 2**40}))
+    workflow.put_result_item(
+        {"pk": "https://pbs.twimg.com/media/done.jpg", "sk": "RESULT", "status": "DONE"}
+    )
+
+    # WHEN the sweep runs
+    outcomes = closer.sweep()
+
+    # THEN nothing is closed: the lease is still the execution's
+    assert outcomes == []
+    assert workflow.dead_letters() == []
+
+
+def test_sweep_closes_a_claim_whose_execution_cannot_be_described(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN an expired claim left by an execution Step Functions does not know (e.g. Express)
+    request = load_request(CAT)
+    ghost = workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":ghost-1"
+    workflow.put_result_item(
+        {
+            "pk": request.message.url,
+            "sk": "RESULT",
+            "status": "IN_PROGRESS",
+            "execution": ghost,
+            "lease_expires_at": Decimal(LONG_AGO),
+            "open_claim": "OPEN",
+            "message": request.message.model_dump_json(),
+        }
+    )
+
+    # WHEN the sweep runs
+    closer.sweep()
+
+    # THEN the claim's own copy of the message goes to the dead-letter queue
+    [letter] = workflow.dead_letters()
+    assert (letter["error"]["Error"], letter["message"]) == (
+        "LeaseExpired",
+        request.message.model_dump(),
+    )
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert item["status"] == "FAILED"
+
+
+# ------------------------------------------------------------------------ the handler
+def test_scheduled_tick_runs_the_sweep(workflow: Workflow, app: ModuleType) -> None:
+    # GIVEN the schedule's sample event and nothing to sweep
+    event = json.loads((EVENTS / "execution_closer_sweep.json").read_text(encoding="utf-8"))
+
+    # WHEN the handler receives it
+    # THEN it sweeps and closes nothing
+    assert app.lambda_handler(event, Context()) == {"closed": []}
+
+
+def test_succeeded_execution_needs_no_letter(workflow: Workflow, app: ModuleType) -> None:
+    # GIVEN the sample event turned into a SUCCEEDED one of this state machine
+    event = json.loads((EVENTS / "eventbridge_execution_failed.json").read_text(encoding="utf-8"))
+    event["detail"]["stateMachineArn"] = workflow.state_machine_arn
+    event["detail"]["status"] = "SUCCEEDED"
+
+    # WHEN the handler receives it
+    # THEN nothing is dead-lettered
+    assert app.lambda_handler(event, Context()) == {"closed": []}
+    assert workflow.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({}, "detail-type: Field required"),
+        ({"detail-type": "Scheduled Event", "source": "aws.s3"}, "source: Input should be"),
+        (
+            {"detail-type": "Step Functions Execution Status Change", "source": "aws.states"},
+            "detail: Field required",
+        ),
+    ],
+    ids=["empty", "schedule-from-elsewhere", "status-change-without-detail"],
+)
+def test_other_events_are_refused_by_name(
+    app: ModuleType, event: dict[str, Any], problem: str
+) -> None:
+    # GIVEN an event that is neither a status change nor the schedule's tick
+    # WHEN the handler receives it
+    # THEN it fails with InvalidEvent naming the problem
+    with pytest.raises(app.InvalidEvent, match=problem):
+        app.lambda_handler(event, Context())
+
+
+def ended_from(event: dict[str, Any]) -> Any:
+    """What the handler builds from a status-change event."""
+    from execution_closer.models import (
+        DEFAULT_ERRORS,
+        DetectedBy,
+        EndedExecution,
+        StatusChangeEvent,
+    )
+
+    change = StatusChangeEvent.model_validate(event)
+    detail = change.detail
+    return EndedExecution(
+        arn=detail.executionArn,
+        status=detail.status,
+        error=detail.error or DEFAULT_ERRORS[detail.status],
+        cause=detail.cause or "",
+        input=detail.input,
+        detected_by=DetectedBy.STATUS_CHANGE_EVENT,
+    )
+
