@@ -13,9 +13,9 @@ Two kinds of dead-letter queue hold tweetlens messages:
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
 back to its route queue with ``attempt`` + 1 (a count of replays; the classifier picks the
-next execution name from the URL's result item). A letter without a message is skipped and stays on the queue:
-there is no message in it that the classifier would accept, so replaying it as it is could only
-be rejected again; someone has to read it, then fix and start it by hand or delete it. SQS's own
+next execution name from the URL's result item). A letter without a message is skipped and
+stays on the queue: there is nothing in it the classifier would accept, so replaying it could
+only fail again; someone has to read it, then fix and start it by hand or delete it. SQS's own
 ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local emulator does not
 implement it.
 """

@@ -228,11 +228,12 @@ def test_url_refused_only_by_the_allow_list_starts_its_execution(
     # THEN the classifier, which does not know the allow-list, starts the execution with it
     assert response == {"batchItemFailures": []}
     assert cloud.executions() == {
-        f"{hashlib.sha256(message['url'].encode()).hexdigest()}-{message['attempt']}": {
+        f"{hashlib.sha256(message['url'].encode()).hexdigest()}-1": {
             "message": message,
             "requested_at": NOW,
             "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
             "source_queue_arn": cloud.cats_queue_arn,
+            "supersedes": "-",
         }
     }
     assert cloud.dead_letters(cloud.cats_dlq_url) == []

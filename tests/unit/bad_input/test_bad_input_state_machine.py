@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pytest
 
 from common.messages import ClassifyRequest, PhotoMessage
+from execution_closer.closer import Closer
+from execution_closer.models import CloseOutcome
 from tests.conftest import EVENTS_DIR
 from tests.unit.statemachine.harness import (
     ACCOUNT_ID,
@@ -23,8 +25,6 @@ from tests.unit.statemachine.harness import (
     STATE_MACHINE_NAME,
     Workflow,
 )
-from execution_closer.closer import Closer
-from execution_closer.models import CloseOutcome
 from tests.unit.statemachine.test_classify_image_workflow import lambda_cause
 from tests.unit.statemachine.test_execution_closer import ended_from
 

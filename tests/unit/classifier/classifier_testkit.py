@@ -57,12 +57,12 @@ class Cloud:
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
 
-    def put_result(self, url: str, status: str) -> None:
-        """Write a result item as the state machine would."""
-        self.dynamodb.put_item(
-            TableName=RESULTS_TABLE,
-            Item={"pk": {"S": url}, "sk": {"S": "RESULT"}, "status": {"S": status}},
-        )
+    def put_result(self, url: str, status: str, execution: str | None = None) -> None:
+        """Write a result item as the state machine would, optionally naming its owner."""
+        item = {"pk": {"S": url}, "sk": {"S": "RESULT"}, "status": {"S": status}}
+        if execution is not None:
+            item["execution"] = {"S": execution}
+        self.dynamodb.put_item(TableName=RESULTS_TABLE, Item=item)
 
     def executions(self) -> dict[str, Any]:
         """Every execution of the state machine: name -> decoded input."""

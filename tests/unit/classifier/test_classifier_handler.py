@@ -94,11 +94,12 @@ def test_batch_sample_gives_the_expected_response_and_executions(
     assert response == expected_response
     # AND one execution per distinct image, named after it, carrying its first message
     assert cloud.executions() == {
-        f"{hashlib.sha256(url.encode()).hexdigest()}-0": {
+        f"{hashlib.sha256(url.encode()).hexdigest()}-1": {
             "message": json.loads(event["Records"][index]["body"]),
             "requested_at": NOW,
             "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
             "source_queue_arn": cloud.cats_queue_arn,
+            "supersedes": "-",
         }
         for url, index in zip(STARTED_URLS, STARTED_RECORDS, strict=True)
     }
@@ -141,17 +142,17 @@ def test_invalid_sample_sends_every_record_to_the_dlq(
     assert cloud.executions() == {}
 
 
-def test_replay_sample_starts_the_attempt_1_execution(
+def test_replay_sample_of_a_new_image_starts_its_first_execution(
     app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
 ) -> None:
-    # GIVEN the replay sample (attempt 1)
+    # GIVEN the replay sample (attempt 1) for an image with no result item
     event = load_event("classifier_sqs_replay.json")
     url = json.loads(event["Records"][0]["body"])["url"]
 
     # WHEN the handler runs
     response = app.lambda_handler(event, lambda_context)
 
-    # THEN the execution for attempt 1 is started
+    # THEN the image's first execution is started: names follow the result item, not attempt
     assert response == {"batchItemFailures": []}
     assert list(cloud.executions()) == [f"{hashlib.sha256(url.encode()).hexdigest()}-1"]
 

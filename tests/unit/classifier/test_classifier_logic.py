@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,7 +28,7 @@ from classifier.logic import (
 from classifier.lookup import DoneLookupFailed
 from classifier.models import Rejection, RouteQueueRecord
 from classifier.settings import load_settings
-from common.messages import PhotoMessage
+from common.messages import NO_EXECUTION, PhotoMessage, execution_name
 from tests.unit.classifier.classifier_testkit import (
     CLAIM_LEASE_SECONDS,
     Cloud,
@@ -58,6 +57,12 @@ class FailingStepFunctions:
         if kwargs["name"] in self._failures:
             raise self._failures[kwargs["name"]]
         return self._real.start_execution(**kwargs)
+
+    def describe_execution(self, **kwargs: Any) -> Any:
+        name = str(kwargs["executionArn"]).rpartition(":")[2]
+        if name in self._failures:
+            raise self._failures[name]
+        return self._real.describe_execution(**kwargs)
 
 
 class FailingSQS:
@@ -113,39 +118,119 @@ def message_of(event: dict[str, Any], index: int) -> PhotoMessage:
     return PhotoMessage.model_validate_json(event["Records"][index]["body"])
 
 
-def execution_name(url: str, attempt: int) -> str:
-    return f"{hashlib.sha256(url.encode()).hexdigest()}-{attempt}"
-
-
-def expected_input(record: dict[str, Any], source_queue_arn: str) -> dict[str, Any]:
+def expected_input(
+    record: dict[str, Any], source_queue_arn: str, supersedes: str = NO_EXECUTION
+) -> dict[str, Any]:
     return {
         "message": json.loads(record["body"]),
         "requested_at": NOW,
         "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
         "source_queue_arn": source_queue_arn,
+        "supersedes": supersedes,
     }
 
 
-def test_replay_starts_an_execution_named_after_its_attempt(cloud: Cloud, metrics: Metrics) -> None:
-    # GIVEN the first execution for this image (attempt 0) exists and failed
+def start_named(cloud: Cloud, name: str, *, ended: bool) -> str:
+    """An execution of the state machine with this name, stopped (ABORTED) if ``ended``."""
+    arn: str = cloud.stepfunctions.start_execution(
+        stateMachineArn=cloud.state_machine_arn, name=name, input="{}"
+    )["executionArn"]
+    if ended:
+        cloud.stepfunctions.stop_execution(executionArn=arn)
+    return arn
+
+
+def test_replay_of_a_failed_image_starts_the_next_execution(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the first execution for this image failed and its result is FAILED
     event = load_event("classifier_sqs_replay.json")
     message = message_of(event, 0)
-    first = message.model_copy(update={"attempt": 0})
-    cloud.stepfunctions.start_execution(
-        stateMachineArn=cloud.state_machine_arn, name=first.execution_name(), input="{}"
-    )
-    cloud.put_result(message.url, "FAILED")
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(message.url, "FAILED", execution=first)
 
-    # WHEN the message replayed from the workflow DLQ (attempt 1) is processed
+    # WHEN the message replayed from the workflow DLQ is processed
     response = process(make_classifier(cloud, metrics), event)
 
-    # THEN a second execution starts under the attempt-1 name, with the replayed message
+    # THEN a second execution starts under the next name, with the replayed message
     assert response == {"batchItemFailures": []}
     assert cloud.executions() == {
-        execution_name(message.url, 0): {},
-        execution_name(message.url, 1): expected_input(event["Records"][0], cloud.cats_queue_arn),
+        execution_name(message.url, 1): {},
+        execution_name(message.url, 2): expected_input(event["Records"][0], cloud.cats_queue_arn),
     }
     assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_claim_of_an_ended_execution_is_superseded_inside_its_lease(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN an IN_PROGRESS claim whose execution was aborted before the closer marked it
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    owner = start_named(cloud, execution_name(message.url, 3), ended=True)
+    cloud.put_result(message.url, "IN_PROGRESS", execution=owner)
+
+    # WHEN a message for the image arrives
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN the next execution starts and may take the stale claim over
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions()[execution_name(message.url, 4)] == expected_input(
+        event["Records"][0], cloud.cats_queue_arn, supersedes=owner
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_claim_of_a_running_execution_makes_the_message_in_flight(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN an IN_PROGRESS claim whose execution is still running
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    owner = start_named(cloud, execution_name(message.url, 2), ended=False)
+    cloud.put_result(message.url, "IN_PROGRESS", execution=owner)
+
+    # WHEN a message for the image arrives
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is deleted as in flight and nothing new starts
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 2)]
+    assert counted(metrics) == {"InFlight": 1}
+
+
+def test_name_taken_by_an_ended_execution_moves_to_the_next(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN a racing classifier's execution took name 1 and already ended (no claim written)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    start_named(cloud, execution_name(message.url, 1), ended=True)
+
+    # WHEN the message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it starts under name 2, not swallowed as a duplicate of the ended one
+    assert response == {"batchItemFailures": []}
+    assert sorted(cloud.executions()) == sorted(
+        [execution_name(message.url, 1), execution_name(message.url, 2)]
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_describe_failure_leaves_the_record_on_its_queue(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN a claim whose owner cannot be described right now (throttled)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    owner = start_named(cloud, execution_name(message.url, 1), ended=False)
+    cloud.put_result(message.url, "IN_PROGRESS", execution=owner)
+    stepfunctions = FailingStepFunctions(
+        cloud.stepfunctions,
+        {execution_name(message.url, 1): client_error("ThrottlingException", "slow", "Describe")},
+    )
+
+    # WHEN the message is processed
+    # THEN its only record fails (Powertools raises for a wholly failed batch), as transient
+    with pytest.raises(BatchProcessingError):
+        process(make_classifier(cloud, metrics, stepfunctions=stepfunctions), event)
+    assert list(cloud.executions()) == [execution_name(message.url, 1)]
+    assert counted(metrics) == {"TransientFailure": 1}
 
 
 def test_done_url_is_never_started(cloud: Cloud, metrics: Metrics) -> None:
@@ -177,7 +262,7 @@ def test_done_urls_in_a_batch_are_skipped_and_the_rest_started(
     # THEN records 0 and 1, and record 4 (same image as record 0), are duplicates
     assert response == {"batchItemFailures": []}
     assert sorted(cloud.executions()) == sorted(
-        execution_name(message_of(event, index).url, 0) for index in (3, 5, 6, 7, 8, 9)
+        execution_name(message_of(event, index).url, 1) for index in (3, 5, 6, 7, 8, 9)
     )
     assert counted(metrics) == {"ExecutionStarted": 6, "Duplicate": 3, "Rejected": 1}
 
@@ -194,37 +279,17 @@ def test_same_url_twice_in_a_batch_starts_once_from_the_first_record(
 
     # THEN the image's one execution carries record 0's message
     executions = cloud.executions()
-    name = execution_name(message_of(event, 0).url, 0)
+    name = execution_name(message_of(event, 0).url, 1)
     assert executions[name] == expected_input(event["Records"][0], cloud.cats_queue_arn)
     assert len(executions) == 8
 
 
-def test_replay_wins_over_a_fresh_message_for_the_same_url(cloud: Cloud, metrics: Metrics) -> None:
-    # GIVEN one batch with the replayed message first received as attempt 0, then as attempt 1
-    replay = load_event("classifier_sqs_replay.json")["Records"][0]
-    fresh = replay | {
-        "messageId": "7f1c0e52-58a4-4f55-9a55-1c7a3a1c2b01",
-        "receiptHandle": "AQEBfreshcopy",
-        "body": message_of({"Records": [replay]}, 0)
-        .model_copy(update={"attempt": 0})
-        .model_dump_json(),
-    }
-    event = {"Records": [fresh, replay]}
-    url = message_of(event, 1).url
-
-    # WHEN the batch is processed
-    response = process(make_classifier(cloud, metrics), event)
-
-    # THEN only the replay's execution starts (attempt 0 may already exist and have failed)
-    assert response == {"batchItemFailures": []}
-    assert list(cloud.executions()) == [execution_name(url, 1)]
-    assert counted(metrics) == {"ExecutionStarted": 1, "Duplicate": 1}
-
-
-def test_existing_execution_counts_as_done(cloud: Cloud, metrics: Metrics) -> None:
-    # GIVEN an execution with the message's name already exists (a redelivered message)
+def test_existing_running_execution_makes_the_record_in_flight(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN an execution with the message's name already runs (a redelivered message)
     event = load_event("classifier_sqs_replay.json")
-    name = message_of(event, 0).execution_name()
+    name = execution_name(message_of(event, 0).url, 1)
     cloud.stepfunctions.start_execution(
         stateMachineArn=cloud.state_machine_arn, name=name, input='{"earlier": true}'
     )
@@ -235,7 +300,7 @@ def test_existing_execution_counts_as_done(cloud: Cloud, metrics: Metrics) -> No
     # THEN StartExecution's ExecutionAlreadyExists deletes the record without a new execution
     assert response == {"batchItemFailures": []}
     assert cloud.executions() == {name: {"earlier": True}}
-    assert counted(metrics) == {"AlreadyStarted": 1}
+    assert counted(metrics) == {"InFlight": 1}
 
 
 @pytest.mark.parametrize(
@@ -252,7 +317,7 @@ def test_transient_start_failure_fails_only_that_record(
 ) -> None:
     # GIVEN StartExecution fails transiently for the image of the batch's second record
     event = load_event("classifier_sqs_batch.json")
-    failing = execution_name(message_of(event, 1).url, 0)
+    failing = execution_name(message_of(event, 1).url, 1)
     stepfunctions = FailingStepFunctions(cloud.stepfunctions, {failing: error})
 
     # WHEN the batch is processed
@@ -287,7 +352,7 @@ def test_missing_state_machine_fails_the_record_as_a_configuration_error(
     assert isinstance(error, ExecutionStartFailed)
     assert error.transient is False
     assert str(error) == (
-        f"StartExecution {message_of(event, 0).execution_name()} failed: An error occurred "
+        f"StartExecution {execution_name(message_of(event, 0).url, 1)} failed: An error occurred "
         f"(StateMachineDoesNotExist) when calling the StartExecution operation: "
         f"State Machine Does Not Exist: '{wrong_arn}'"
     )
@@ -298,7 +363,7 @@ def test_every_record_failing_raises_batch_processing_error(cloud: Cloud, metric
     # GIVEN StartExecution is throttled for the only record of the batch
     event = load_event("classifier_sqs_replay.json")
     stepfunctions = FailingStepFunctions(
-        cloud.stepfunctions, {message_of(event, 0).execution_name(): THROTTLED}
+        cloud.stepfunctions, {execution_name(message_of(event, 0).url, 1): THROTTLED}
     )
 
     # WHEN it is processed THEN the whole batch fails (Powertools 3.37 behaviour)
@@ -415,7 +480,7 @@ def test_unknown_source_queue_fails_the_record(cloud: Cloud, metrics: Metrics) -
 
     # THEN that record fails (the deployment is out of sync) and is not started
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][9]["messageId"]}]}
-    assert execution_name(message_of(event, 9).url, 0) not in cloud.executions()
+    assert execution_name(message_of(event, 9).url, 1) not in cloud.executions()
     assert counted(metrics) == {
         "ExecutionStarted": 7,
         "Duplicate": 1,

@@ -1,4 +1,4 @@
-"""The per-batch BatchGetItem that tells which image URLs are already classified."""
+"""The per-batch BatchGetItem that tells where each image URL stands (status and owner)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from botocore.exceptions import ClientError
 
-from classifier.lookup import DoneLookupFailed, find_done_urls
+from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from tests.unit.classifier.classifier_testkit import RESULTS_TABLE, Cloud, client_error, no_sleep
 
 if TYPE_CHECKING:
@@ -46,6 +46,14 @@ class RecordingDynamoDB:
         return response
 
 
+def find_done_urls(
+    dynamodb: DynamoDBClient, table: str, urls: list[str], sleep: Any
+) -> frozenset[str]:
+    """The URLs whose result is DONE, from ``find_claims``."""
+    claims = find_claims(dynamodb, table, urls, sleep)
+    return frozenset(url for url, claim in claims.items() if claim.done)
+
+
 class FailingDynamoDB:
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         raise client_error(
@@ -53,22 +61,34 @@ class FailingDynamoDB:
         )
 
 
-def test_only_done_urls_are_reported(cloud: Cloud) -> None:
-    # GIVEN result items in every status, and one URL never seen
+def test_every_existing_result_is_reported_with_its_status_and_owner(cloud: Cloud) -> None:
+    # GIVEN result items in every status, one owned by a known execution, and a URL never seen
     cloud.put_result(URL_DONE, "DONE")
     cloud.put_result(URL_IN_PROGRESS, "IN_PROGRESS")
     cloud.put_result(URL_FAILED, "FAILED")
+    owner = "arn:aws:states:us-east-1:123456789012:execution:ClassifyImage:abc-3"
+    cloud.dynamodb.update_item(
+        TableName=RESULTS_TABLE,
+        Key={"pk": {"S": URL_IN_PROGRESS}, "sk": {"S": "RESULT"}},
+        UpdateExpression="SET #execution = :owner",
+        ExpressionAttributeNames={"#execution": "execution"},
+        ExpressionAttributeValues={":owner": {"S": owner}},
+    )
 
     # WHEN the four URLs are looked up
-    done = find_done_urls(
+    claims = find_claims(
         cloud.dynamodb,
         RESULTS_TABLE,
         [URL_DONE, URL_IN_PROGRESS, URL_FAILED, URL_NEW],
         sleep=no_sleep,
     )
 
-    # THEN only the DONE one is a duplicate (the others are for the Claim state to decide)
-    assert done == frozenset({URL_DONE})
+    # THEN the three items come back with status and owner; the new URL has none
+    assert claims == {
+        URL_DONE: Claim(status="DONE", execution=""),
+        URL_IN_PROGRESS: Claim(status="IN_PROGRESS", execution=owner),
+        URL_FAILED: Claim(status="FAILED", execution=""),
+    }
 
 
 def test_unprocessed_keys_are_retried_with_backoff(cloud: Cloud) -> None:
@@ -140,7 +160,4 @@ def test_more_than_100_urls_are_split_into_requests(cloud: Cloud) -> None:
 def test_no_urls_make_no_request() -> None:
     # GIVEN no URL (every record of the batch was invalid)
     # WHEN they are looked up THEN DynamoDB is not called at all
-    assert (
-        find_done_urls(cast("DynamoDBClient", FailingDynamoDB()), RESULTS_TABLE, [], no_sleep)
-        == frozenset()
-    )
+    assert find_claims(cast("DynamoDBClient", FailingDynamoDB()), RESULTS_TABLE, [], no_sleep) == {}

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from pydantic import ValidationError
 
-from common.messages import MAX_URL_BYTES, PhotoMessage
+from common.messages import (
+    MAX_URL_BYTES,
+    PhotoMessage,
+    execution_arn,
+    execution_name,
+    execution_sequence,
+)
 
 BASE = {
     "post_id": "1790000000000000001",
@@ -27,13 +35,44 @@ def test_url_over_the_key_limit_in_bytes_is_refused() -> None:
         PhotoMessage(url=url, **BASE)
 
 
-def test_execution_name_is_deterministic_per_url_and_attempt() -> None:
-    # GIVEN the same image twice and once more as a replay
-    first = PhotoMessage(url="https://pbs.twimg.com/media/a.jpg", **BASE)
-    again = PhotoMessage(url="https://pbs.twimg.com/media/a.jpg", **BASE)
-    replay = PhotoMessage(url="https://pbs.twimg.com/media/a.jpg", attempt=1, **BASE)
-    # WHEN their execution names are computed
-    # THEN a redelivery reuses the name, a replay does not, and both are valid names
-    assert first.execution_name() == again.execution_name()
-    assert replay.execution_name() == first.execution_name()[:-1] + "1"
-    assert len(first.execution_name()) == 66
+def test_execution_name_is_deterministic_per_url_and_sequence() -> None:
+    # GIVEN one image URL
+    url = "https://pbs.twimg.com/media/a.jpg"
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    # WHEN names are computed for attempts 1 and 2
+    # THEN the same attempt always gives the same valid name, the next attempt another
+    assert execution_name(url, 1) == execution_name(url, 1) == f"{digest}-1"
+    assert execution_name(url, 2) == f"{digest}-2"
+    assert len(execution_name(url, 10**15 - 1)) == 80
+
+
+@pytest.mark.parametrize("sequence", [0, -1, 10**15])
+def test_execution_sequence_out_of_range_is_refused(sequence: int) -> None:
+    # GIVEN a sequence no execution name can carry WHEN a name is asked for THEN it is refused
+    with pytest.raises(ValueError, match="out of range"):
+        execution_name("https://pbs.twimg.com/media/a.jpg", sequence)
+
+
+@pytest.mark.parametrize(
+    ("execution", "sequence"),
+    [
+        ("arn:aws:states:us-east-1:123456789012:execution:ClassifyImage:abc-7", 7),
+        ("abc-12", 12),
+        ("hand-started", 0),
+        ("", 0),
+    ],
+)
+def test_execution_sequence_is_read_from_a_name_or_arn(execution: str, sequence: int) -> None:
+    # GIVEN an execution name or ARN WHEN its sequence is read THEN it is the trailing number
+    assert execution_sequence(execution) == sequence
+
+
+def test_execution_arn_follows_the_state_machine_arn() -> None:
+    # GIVEN a state machine ARN and a name WHEN the execution ARN is derived
+    # THEN it is the one StartExecution returns; anything else is refused
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:ClassifyImage"
+    assert execution_arn(machine, "abc-1") == (
+        "arn:aws:states:us-east-1:123456789012:execution:ClassifyImage:abc-1"
+    )
+    with pytest.raises(ValueError, match="not a state machine ARN"):
+        execution_arn("arn:aws:sqs:us-east-1:123456789012:queue", "abc-1")

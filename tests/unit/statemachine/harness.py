@@ -261,9 +261,7 @@ class Workflow:
 
     def run(self, request: ClassifyRequest, sequence: int = 1) -> ExecutionResult:
         """Start an execution named as the classifier names it and wait for its end."""
-        return self._run(
-            execution_name(request.message.url, sequence), request.model_dump_json()
-        )
+        return self._run(execution_name(request.message.url, sequence), request.model_dump_json())
 
     def start(self, request: ClassifyRequest, sequence: int = 1) -> str:
         """Start an execution without waiting; returns its ARN."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -34,7 +33,7 @@ LONG_AGO = 1_000_000_000
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch, closer: Closer) -> Iterator[ModuleType]:
+def app(monkeypatch: pytest.MonkeyPatch, closer: Closer) -> ModuleType:
     """The handler module, imported under the function's environment, using ``closer``."""
     for name, value in {
         "RESULTS_TABLE": RESULTS_TABLE,
@@ -48,7 +47,7 @@ def app(monkeypatch: pytest.MonkeyPatch, closer: Closer) -> Iterator[ModuleType]
     module = importlib.import_module("execution_closer.app")
     monkeypatch.setattr(module, "closer", closer)
     monkeypatch.setattr(module, "settings", closer.settings)
-    yield module
+    return module
 
 
 class Context:
@@ -171,9 +170,11 @@ def test_dead_letter_send_failure_is_retried_without_a_second_letter(
 
 def test_timed_out_execution_is_dead_lettered(workflow: Workflow, closer: Closer) -> None:
     # GIVEN a workflow whose timeout elapses while the image host hangs
-    definition = json.loads(workflow.sfn.describe_state_machine(
-        stateMachineArn=workflow.state_machine_arn
-    )["definition"])
+    definition = json.loads(
+        workflow.sfn.describe_state_machine(stateMachineArn=workflow.state_machine_arn)[
+            "definition"
+        ]
+    )
     definition["TimeoutSeconds"] = 1
     workflow.sfn.update_state_machine(
         stateMachineArn=workflow.state_machine_arn, definition=json.dumps(definition)
@@ -406,4 +407,3 @@ def ended_from(event: dict[str, Any]) -> Any:
         input=detail.input,
         detected_by=DetectedBy.STATUS_CHANGE_EVENT,
     )
-

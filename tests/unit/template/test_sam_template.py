@@ -26,8 +26,10 @@ from samtranslator.translator.transform import transform
 from statelint.linter import Linter  # type: ignore[import-untyped]
 
 from classifier.settings import load_settings
+from execution_closer.settings import load_settings as load_closer_settings
 from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
+from store_result.settings import load_settings as load_store_settings
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -64,8 +66,13 @@ TRANSIENT_ERRORS = {
     "DynamoDB.ThrottlingException",
     "DynamoDB.RequestLimitExceeded",
     "DynamoDB.InternalServerErrorException",
-    "SQS.SdkClientException",
+    "ResultStoreBusy",
 }
+# Express workflows run at most 5 minutes; the ASL is shared by both workflow types.
+EXPRESS_LIMIT_SECONDS = 300
+# The classifier's lease covers the workflow's timeout plus the gap between its clock reading
+# and the execution's start.
+LEASE_MARGIN_SECONDS = 30
 # The types the local cloud knows how to create (or knowingly skips).
 LOCAL_CLOUD_TYPES = {
     "AWS::Serverless::Function",
@@ -264,6 +271,8 @@ def test_managed_policies_are_only_logging_and_tracing(cfn: dict[str, Any]) -> N
         "ProducerFunctionRole": [logs, traces],
         "ClassifierFunctionRole": partition_aware,
         "FetchImageFunctionRole": [logs, traces],
+        "StoreResultFunctionRole": [logs, traces],
+        "ExecutionCloserFunctionRole": [logs, traces],
         "ClassifyImageStateMachineRole": [traces],
     }
 
@@ -373,7 +382,13 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
             resources[name]["Properties"]["Timeout"],
             sorted(resources[name]["Properties"]["Environment"]["Variables"]),
         )
-        for name in ("ProducerFunction", "ClassifierFunction", "FetchImageFunction")
+        for name in (
+            "ProducerFunction",
+            "ClassifierFunction",
+            "FetchImageFunction",
+            "StoreResultFunction",
+            "ExecutionCloserFunction",
+        )
     }
 
     # THEN they are the ones docs/architecture.md lists
@@ -410,7 +425,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
         ),
         "FetchImageFunction": (
             "fetch_image.app.lambda_handler",
-            30,
+            20,
             sorted(
                 [
                     "POWERTOOLS_SERVICE_NAME",
@@ -419,6 +434,24 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "MAX_IMAGE_BYTES",
                     "CONNECT_TIMEOUT_SECONDS",
                     "READ_TIMEOUT_SECONDS",
+                ]
+            ),
+        ),
+        "StoreResultFunction": (
+            "store_result.app.lambda_handler",
+            10,
+            ["POWERTOOLS_SERVICE_NAME", "RESULTS_TABLE"],
+        ),
+        "ExecutionCloserFunction": (
+            "execution_closer.app.lambda_handler",
+            60,
+            sorted(
+                [
+                    "POWERTOOLS_SERVICE_NAME",
+                    "RESULTS_TABLE",
+                    "OPEN_CLAIMS_INDEX",
+                    "STATE_MACHINE_ARN",
+                    "WORKFLOW_DLQ_URL",
                 ]
             ),
         ),
@@ -447,14 +480,35 @@ def test_route_dlq_urls_are_keyed_by_route_queue_arn(sam: dict[str, Any]) -> Non
 
 def test_schedule_is_switched_by_a_parameter(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
     # WHEN the producer's schedule rule is read
-    rules = resources_of_type(cfn, "AWS::Events::Rule")
+    rule = resources_of_type(cfn, "AWS::Events::Rule")["ProducerFunctionEveryMinute"]
 
     # THEN it runs every minute, enabled only when ScheduleEnabled is true (off by default)
-    assert len(rules) == 1
-    rule = next(iter(rules.values()))["Properties"]
-    assert rule["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["State"] == {"Fn::If": ["IsScheduleEnabled", "ENABLED", "DISABLED"]}
+    properties = rule["Properties"]
+    assert properties["ScheduleExpression"] == "rate(1 minute)"
+    assert properties["State"] == {"Fn::If": ["IsScheduleEnabled", "ENABLED", "DISABLED"]}
     assert sam["Parameters"]["ScheduleEnabled"]["Default"] == "false"
+
+
+def test_closer_hears_every_unsuccessful_end_and_sweeps_always(cfn: dict[str, Any]) -> None:
+    # WHEN the execution closer's two rules are read
+    rules = resources_of_type(cfn, "AWS::Events::Rule")
+    ended = rules["ExecutionCloserFunctionExecutionEnded"]["Properties"]
+    sweep = rules["ExecutionCloserFunctionSweepExpiredClaims"]["Properties"]
+
+    # THEN one matches this state machine's FAILED, TIMED_OUT and ABORTED status changes
+    assert ended["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+            "stateMachineArn": [{"Ref": "ClassifyImageStateMachine"}],
+        },
+    }
+    assert ended["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ExecutionCloserFunction", "Arn"]}
+    # AND the other sweeps every 5 minutes whatever ScheduleEnabled says (the backstop for
+    # events delivered best effort)
+    assert sweep["ScheduleExpression"] == "rate(5 minutes)"
+    assert sweep.get("State", "ENABLED") == "ENABLED"
 
 
 def test_outputs_name_every_queue_table_bucket_function_and_the_state_machine(
@@ -477,6 +531,8 @@ def test_outputs_name_every_queue_table_bucket_function_and_the_state_machine(
         "ProducerFunctionName",
         "ClassifierFunctionName",
         "FetchImageFunctionName",
+        "StoreResultFunctionName",
+        "ExecutionCloserFunctionName",
         "AlarmTopicArn",
     }
 
@@ -497,7 +553,7 @@ def test_every_placeholder_has_a_substitution_and_vice_versa(
         "ResultsTableName",
         "ImagesBucketName",
         "FetchImageFunctionArn",
-        "WorkflowDeadLetterQueueUrl",
+        "StoreResultFunctionArn",
         "MaxLabels",
         "MinConfidence",
     }
@@ -521,26 +577,81 @@ def test_retries_only_transient_errors_with_capped_jittered_backoff(asl: dict[st
         assert retrier["JitterStrategy"] == "FULL", name
 
 
-def test_every_task_has_a_catch(asl: dict[str, Any]) -> None:
-    # WHEN the Task states are listed with whether their errors are caught
-    uncaught = [
-        name
-        for name, state, caught_outside in all_states(asl["States"])
-        if state["Type"] == "Task" and "Catch" not in state and not caught_outside
-    ]
+def test_only_duplicates_are_caught_and_failures_end_the_execution(asl: dict[str, Any]) -> None:
+    # WHEN every Catch of every state is read
+    catches = {
+        name: [(catcher["ErrorEquals"], catcher["Next"]) for catcher in state.get("Catch", [])]
+        for name, state, _ in all_states(asl["States"])
+    }
 
-    # THEN every Task catches, itself or through the Map around it
-    assert uncaught == []
+    # THEN only "someone else owns this URL" is caught (into Duplicate); every other error
+    # ends the execution, which ExecutionCloserFunction dead-letters from its status change
+    assert {name: found for name, found in catches.items() if found} == {
+        "Claim Image": [(["DynamoDB.ConditionalCheckFailedException"], "Duplicate")],
+        "Store Result": [(["ClaimLost"], "Duplicate")],
+    }
 
 
-def test_timeout_equals_the_classifier_claim_lease(
-    sam: dict[str, Any], asl: dict[str, Any]
-) -> None:
+def worst_case_seconds(state: dict[str, Any]) -> float:
+    """The longest a Task can take: every attempt to its timeout, every retry wait at its cap.
+
+    Each retrier counts its own attempts, so they add up across retriers.
+    """
+    attempts = 1 + sum(retrier["MaxAttempts"] for retrier in state.get("Retry", []))
+    waits = 0.0
+    for retrier in state.get("Retry", []):
+        for retry in range(retrier["MaxAttempts"]):
+            delay = retrier["IntervalSeconds"] * retrier["BackoffRate"] ** retry
+            waits += min(delay, retrier["MaxDelaySeconds"])
+    return float(attempts * state["TimeoutSeconds"]) + waits
+
+
+def test_every_retry_budget_fits_in_the_workflow_timeout(asl: dict[str, Any]) -> None:
+    # WHEN the worst-case time of the longest path is computed from the ASL
+    tasks = {name: state for name, state, _ in all_states(asl["States"]) if state["Type"] == "Task"}
+    longest = sum(worst_case_seconds(state) for state in tasks.values())
+
+    # THEN every task has a timeout, and together they fit in the workflow's timeout, which
+    # fits in Express's 5-minute limit
+    assert all("TimeoutSeconds" in state for state in tasks.values())
+    assert longest <= asl["TimeoutSeconds"] <= EXPRESS_LIMIT_SECONDS, longest
+
+
+def test_lease_follows_the_workflow_timeout(sam: dict[str, Any], asl: dict[str, Any]) -> None:
     # WHEN the definition's timeout and the classifier's lease are compared
     variables = sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
 
-    # THEN a claim older than the lease belongs to an execution that cannot be running
-    assert asl["TimeoutSeconds"] == int(variables["CLAIM_LEASE_SECONDS"]) == 900
+    # THEN a claim older than the lease belongs to an execution that cannot be running,
+    # Standard or Express
+    assert int(variables["CLAIM_LEASE_SECONDS"]) == asl["TimeoutSeconds"] + LEASE_MARGIN_SECONDS
+    assert asl["TimeoutSeconds"] <= EXPRESS_LIMIT_SECONDS
+
+
+def test_lambda_task_timeouts_equal_their_functions(
+    sam: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # WHEN each Lambda task's timeout is compared with its function's
+    functions = {
+        "Fetch Image": "FetchImageFunction",
+        "Store Result": "StoreResultFunction",
+    }
+
+    # THEN the state waits exactly as long as the function may run
+    for state, function in functions.items():
+        timeout = sam["Resources"][function]["Properties"]["Timeout"]
+        assert asl["States"][state]["TimeoutSeconds"] == timeout, state
+
+
+def test_only_the_classifier_starts_executions(cfn: dict[str, Any]) -> None:
+    # WHEN every role's statements granting states:StartExecution are listed
+    starters = {
+        role
+        for role, statement in role_statements(cfn)
+        if "states:StartExecution" in as_list(statement["Action"])
+    }
+
+    # THEN only the classifier, which validates every input with pydantic, may start one
+    assert starters == {"ClassifierFunctionRole"}
 
 
 def test_state_machine_logs_and_traces_without_execution_data(sam: dict[str, Any]) -> None:
@@ -565,8 +676,8 @@ def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[st
         for alarm in alarms
     )
 
-    # THEN each DLQ alarms on any visible message and the state machine on any failure,
-    # timeout or abort (the last two leave no dead letter)
+    # THEN each DLQ alarms on any visible message, the state machine on any failure,
+    # timeout or abort, and the closer on any error (a failed execution may lack its letter)
     assert watched == sorted(
         [
             ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
@@ -576,6 +687,7 @@ def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[st
             (metric, json.dumps({"Ref": "ClassifyImageStateMachine"}))
             for metric in ("ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut")
         ]
+        + [("Errors", json.dumps({"Ref": "ExecutionCloserFunction"}))]
     )
     for alarm in alarms:
         assert alarm["Properties"]["Threshold"] == 0
@@ -659,7 +771,12 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         fetch = FetchSettings.from_environ(environment("FetchImageFunction"))
         assert producer.checkpoints_table == physical["CheckpointsTable"]
         assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
-        assert classifier.claim_lease_seconds == 900
+        assert classifier.claim_lease_seconds == 330
+        closer = load_closer_settings(environment("ExecutionCloserFunction"))
+        assert closer.workflow_dlq_url == outputs["WorkflowDeadLetterQueueUrl"]
+        assert closer.state_machine_arn == outputs["ClassifyImageStateMachineArn"]
+        store = load_store_settings(environment("StoreResultFunction"))
+        assert store.results_table == physical["ResultsTable"]
         assert sorted(classifier.route_dlq_urls.values()) == sorted(
             [outputs["CatsDeadLetterQueueUrl"], outputs["DogsDeadLetterQueueUrl"]]
         )
@@ -669,8 +786,10 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
             stateMachineArn=outputs["ClassifyImageStateMachineArn"]
         )
         assert "${" not in described["definition"]
-        dead_letter = json.loads(described["definition"])["States"]["Send To Dead Letter Queue"]
-        assert dead_letter["Parameters"]["QueueUrl"] == outputs["WorkflowDeadLetterQueueUrl"]
+        store_state = json.loads(described["definition"])["States"]["Store Result"]
+        assert store_state["Parameters"]["FunctionName"].endswith(
+            ":function:" + outputs["StoreResultFunctionName"]
+        )
 
 
 def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any]) -> None:
@@ -694,6 +813,13 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
             [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
         ),
         "StartClassifications": (["states:StartExecution"], {"Ref": "ClassifyImageStateMachine"}),
+        "CheckClaimOwners": (
+            ["states:DescribeExecution"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                ":execution:${ClassifyImageStateMachine.Name}:*"
+            },
+        ),
         "ReadResults": (["dynamodb:BatchGetItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
         "SendPoisonToRouteDeadLetterQueues": (
             ["sqs:SendMessage"],
@@ -702,4 +828,68 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
                 {"Fn::GetAtt": ["DogsDeadLetterQueue", "Arn"]},
             ],
         ),
+    }
+
+
+def policy_statements_of(cfn: dict[str, Any], role_name: str) -> dict[str, tuple[list[str], Any]]:
+    return {
+        statement["Sid"]: (as_list(statement["Action"]), statement["Resource"])
+        for role, statement in role_statements(cfn)
+        if role == role_name
+    }
+
+
+def test_store_result_writes_only_the_results_table(cfn: dict[str, Any]) -> None:
+    # WHEN the store function's statements are read
+    # THEN it may read label keys and write the result and label items of one table, no more
+    assert policy_statements_of(cfn, "StoreResultFunctionRole") == {
+        "WriteResultWithLabels": (
+            ["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            {"Fn::GetAtt": ["ResultsTable", "Arn"]},
+        )
+    }
+
+
+def test_closer_reads_executions_and_writes_only_letters_and_claims(cfn: dict[str, Any]) -> None:
+    # WHEN the execution closer's statements are read
+    # THEN it may find expired claims through the index, close claims, read this state
+    # machine's executions and send to the workflow DLQ, and nothing else
+    assert policy_statements_of(cfn, "ExecutionCloserFunctionRole") == {
+        "FindExpiredClaims": (
+            ["dynamodb:Query"],
+            {"Fn::Sub": "${ResultsTable.Arn}/index/OpenClaims"},
+        ),
+        "CloseClaims": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "ReadEndedExecutions": (
+            ["states:DescribeExecution", "states:GetExecutionHistory"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                ":execution:${ClassifyImageStateMachine.Name}:*"
+            },
+        ),
+        "SendToWorkflowDeadLetterQueue": (
+            ["sqs:SendMessage"],
+            {"Fn::GetAtt": ["WorkflowDeadLetterQueue", "Arn"]},
+        ),
+    }
+
+
+def test_state_machine_claims_invokes_and_labels_only(cfn: dict[str, Any]) -> None:
+    # WHEN the state machine's own statements are read (log delivery aside)
+    statements = policy_statements_of(cfn, "ClassifyImageStateMachineRole")
+    statements.pop("DeliverExecutionLogs")
+
+    # THEN it claims in the table, invokes its two tasks, reads images and labels them: it
+    # no longer writes results or dead letters itself
+    assert statements == {
+        "InvokeTasks": (
+            ["lambda:InvokeFunction"],
+            [
+                {"Fn::GetAtt": ["FetchImageFunction", "Arn"]},
+                {"Fn::GetAtt": ["StoreResultFunction", "Arn"]},
+            ],
+        ),
+        "ClaimImages": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "ReadImages": (["s3:GetObject"], {"Fn::Sub": "${ImagesBucket.Arn}/images/*"}),
+        "DetectLabels": (["rekognition:DetectLabels"], "*"),
     }
