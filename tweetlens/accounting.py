@@ -11,14 +11,26 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
 
 # The classifier logs one "Record processed" line per record with its outcome.
 RECORD_PROCESSED = "Record processed"
 STARTED = "ExecutionStarted"
-CLASSIFIER_DUPLICATES = ("Duplicate", "AlreadyStarted")
+# A duplicate: the URL is DONE or carried by another record of the batch (Duplicate), or an
+# execution for it is running (InFlight).
+CLASSIFIER_DUPLICATES = ("Duplicate", "InFlight")
+
+
+class RecordOutcome(NamedTuple):
+    """One "Record processed" line of the classifier (docs/architecture.md)."""
+
+    outcome: str
+    # The route, or the source queue ARN when the record had no valid message.
+    where: str
+    # Name of the execution the record started or joined; "" when there is none.
+    execution: str = ""
 
 
 @dataclass
@@ -86,13 +98,13 @@ def published_per_route(producer_payloads: Iterable[Mapping[str, Any]]) -> Count
     return published
 
 
-def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """message id → (outcome, route or source queue ARN), from the classifier's JSON logs.
+def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
+    """message id → its RecordOutcome, from the classifier's JSON logs.
 
     A record can be processed twice (its batch failed after it succeeded, and SQS redelivered
     it); it started an execution if either time did.
     """
-    outcomes: dict[str, tuple[str, str]] = {}
+    outcomes: dict[str, RecordOutcome] = {}
     for text in log_texts:
         for line in text.splitlines():
             if RECORD_PROCESSED not in line:
@@ -106,8 +118,9 @@ def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, tuple[str, str]]:
             message_id = str(entry.get("message_id", ""))
             where = str(entry.get("route") or entry.get("event_source_arn", ""))
             outcome = str(entry.get("outcome", ""))
-            if outcomes.get(message_id, ("", ""))[0] != STARTED:
-                outcomes[message_id] = (outcome, where)
+            execution = str(entry.get("execution", ""))
+            if message_id not in outcomes or outcomes[message_id].outcome != STARTED:
+                outcomes[message_id] = RecordOutcome(outcome, where, execution)
     return outcomes
 
 
@@ -140,7 +153,7 @@ def execution_outcomes(sfn: Any, state_machine_arn: str) -> list[ExecutionOutcom
 def account(
     *,
     published: Mapping[str, int],
-    outcomes: Mapping[str, tuple[str, str]],
+    outcomes: Mapping[str, RecordOutcome],
     executions: list[ExecutionOutcome],
     dead_letters: list[DeadLetter],
     route_of_source: Mapping[str, str],
@@ -152,7 +165,7 @@ def account(
     def tally(route: str) -> RouteTally:
         return routes.setdefault(route, RouteTally())
 
-    for outcome, where in outcomes.values():
+    for outcome, where, _ in outcomes.values():
         route = route_of_source.get(where, where)
         if outcome in CLASSIFIER_DUPLICATES:
             tally(route).duplicates += 1

@@ -527,11 +527,6 @@ def _digest(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
-def message_execution_name(body: Mapping[str, Any]) -> str:
-    # PhotoMessage.execution_name() in docs/architecture.md: sha256(url) hex, "-", attempt.
-    return f"{_digest(str(body['url']))[:64]}-{int(body.get('attempt', 0))}"
-
-
 def _message_key(body: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(body["post_id"]), str(body["media_key"]), str(body["route"]))
 
@@ -548,17 +543,17 @@ class Settlement:
 
 def settle(
     bodies: Mapping[str, Mapping[str, Any]],
-    outcomes: Mapping[str, tuple[str, str]],
+    outcomes: Mapping[str, accounting.RecordOutcome],
     executions: list[accounting.ExecutionOutcome],
     letters: list[DeadLetter],
 ) -> Settlement:
     """Tie every accepted message to exactly one end, from records of what happened.
 
-    A record logged ``ExecutionStarted`` owns its execution and ends as the execution ends
-    (DONE, DUPLICATE, or failed with its workflow dead letter). A record logged ``Duplicate``
-    or ``AlreadyStarted`` is a duplicate - except that an execution nobody logged as started
-    (its classifier worker was killed right after StartExecution) is owned by the first
-    duplicate of the same execution name: the redelivered record itself, or an equivalent.
+    A record logged ``ExecutionStarted`` owns the execution its line names and ends as that
+    execution ends (DONE, DUPLICATE, or failed with its workflow dead letter). A record logged
+    ``Duplicate`` or ``InFlight`` is a duplicate - except that an execution nobody logged as
+    started (its classifier worker was killed right after StartExecution) is owned by the
+    first duplicate that names it: the redelivered record itself, or an equivalent.
     """
     workflow_letters: dict[str, DeadLetter] = {}
     route_letters: dict[str, DeadLetter] = {}
@@ -571,18 +566,18 @@ def settle(
     fate: dict[str, str] = {}
     owner: dict[str, str] = {}
     waiting: dict[str, list[str]] = defaultdict(list)
-    for message_id, body in bodies.items():
-        outcome = outcomes.get(message_id, ("", ""))[0]
-        name = message_execution_name(body)
+    for message_id in bodies:
+        outcome, _, name = outcomes.get(message_id, accounting.RecordOutcome("", ""))
         if message_id in route_letters:
             fate[message_id] = "dead:" + route_letters[message_id].error
-        elif outcome == accounting.STARTED and name not in owner:
+        elif outcome == accounting.STARTED and name and name not in owner:
             owner[name] = message_id
         elif outcome == accounting.STARTED or outcome in accounting.CLASSIFIER_DUPLICATES:
             # A second StartExecution with the same name and input returns the first
-            # execution: that record is a duplicate as much as an AlreadyStarted one.
+            # execution: that record is a duplicate as much as an InFlight one.
             fate[message_id] = "duplicate"
-            waiting[name].append(message_id)
+            if name:
+                waiting[name].append(message_id)
         else:
             fate[message_id] = "lost"
 

@@ -55,6 +55,8 @@ MAX_REASON_CHARS = 1_024
 MAX_LOCATION_PART_CHARS = 64
 _NOT_SQS_ATTRIBUTE_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
+# The message of the one log line per record (see Batch.handle_record).
+RECORD_PROCESSED = "Record processed"
 # An execution in one of these states owns its URL: a message for it is a duplicate.
 LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED"})
 # Names tried when racing other classifiers for the next execution name of one URL.
@@ -253,17 +255,24 @@ class Batch:
         self._settings = classifier.settings
         self._planned = planned
         self.claims = claims
+        # Name of the execution the record being handled started or joined ("" for none).
+        self._execution = ""
 
     @tracer.capture_method
     def handle_record(self, record: RouteQueueRecord) -> Outcome:
         """Record handler for Powertools' ``BatchProcessor``: an exception = batch item failure."""
         logger.append_keys(message_id=record.messageId)
+        self._execution = ""
         try:
             outcome = self._handle(record)
-            # One line per record with its outcome: the per-route accounting (the demo, the
-            # chaos run, a Logs Insights query) reads these, not the aggregated metrics.
+            # One line per record with its outcome and the execution it started or joined: the
+            # per-route accounting (the demo, the chaos run, a Logs Insights query) reads
+            # these, not the aggregated metrics (docs/architecture.md, "Classifier outcomes").
             logger.info(
-                "Record processed", outcome=outcome.value, event_source_arn=record.eventSourceARN
+                RECORD_PROCESSED,
+                outcome=outcome.value,
+                event_source_arn=record.eventSourceARN,
+                execution=self._execution,
             )
             return outcome
         finally:
@@ -288,6 +297,7 @@ class Batch:
         claim = self.claims.get(message.url)
         if claim is not None and claim.done:
             logger.info("Image already classified; not starting", attempt=message.attempt)
+            self._execution = _name_of(claim.execution)
             return self._count(Outcome.DUPLICATE)
         if not planned.owns_url:
             logger.info("Another record of this batch carries this image", attempt=message.attempt)
@@ -338,6 +348,7 @@ class Batch:
                 status = self._status(claim.execution)
                 if status in LIVE_STATUSES:
                     logger.info("An execution for this image is running", execution=claim.execution)
+                    self._execution = _name_of(claim.execution)
                     return self._count(Outcome.IN_FLIGHT)
                 # Ended without a result (its dead letter is the closer's job): take it over.
                 supersedes = claim.execution
@@ -349,6 +360,7 @@ class Batch:
             tried = sequence
             claim = self._reread(message.url)
             if claim is not None and claim.done:
+                self._execution = _name_of(claim.execution)
                 return self._count(Outcome.DUPLICATE)
         raise ExecutionStartFailed(
             f"no free execution name for {url_digest(message.url)} after {tried}", transient=True
@@ -379,6 +391,7 @@ class Batch:
             if self._status(arn) in LIVE_STATUSES:
                 # A redelivery of work under way, or another classifier won the race.
                 logger.info("Execution already exists", execution_name=name)
+                self._execution = name
                 return self._count(Outcome.IN_FLIGHT)
             logger.info("Execution name used by an ended execution", execution_name=name)
             return None
@@ -390,6 +403,7 @@ class Batch:
             attempt=message.attempt,
             supersedes=supersedes,
         )
+        self._execution = name
         return self._count(Outcome.STARTED)
 
     def _status(self, arn: str) -> str:
@@ -438,3 +452,8 @@ class Batch:
 
     def _count[T: (Outcome, FailureMetric)](self, metric: T) -> T:
         return _count(self._classifier.metrics, metric)
+
+
+def _name_of(execution: str) -> str:
+    """An execution's name from its ARN (the part after the last colon)."""
+    return execution.rpartition(":")[2]

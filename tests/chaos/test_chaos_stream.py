@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from tweetlens.accounting import ExecutionOutcome
+from common.messages import execution_name
+from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
     HOST_FAULTS,
     INVALID_IMAGE_ERROR,
     ChaosConfig,
     build_chaos_stream,
     expected_message_keys,
-    message_execution_name,
     settle,
 )
 from tweetlens.demo_stream import build_recording, expected_outcome
@@ -35,8 +35,7 @@ def _body(post_id: str, url: str = URL) -> dict[str, object]:
 
 
 def _name(url: str = URL) -> str:
-
-    return message_execution_name(_body("1", url))
+    return execution_name(url, 1)
 
 
 def _execution(status: str, url: str = URL) -> ExecutionOutcome:
@@ -93,7 +92,7 @@ def test_expected_keys_agree_with_the_demo_expectation() -> None:
 def test_a_started_message_ends_as_its_execution() -> None:
     # GIVEN a record logged ExecutionStarted whose execution classified the image
     bodies = {"m1": _body("1")}
-    outcomes = {"m1": ("ExecutionStarted", "cats")}
+    outcomes = {"m1": RecordOutcome("ExecutionStarted", "cats", _name())}
     # WHEN the messages are settled
     settled = settle(bodies, outcomes, [_execution("DONE")], [])
     # THEN the message is done, with nothing adopted or orphaned
@@ -101,10 +100,13 @@ def test_a_started_message_ends_as_its_execution() -> None:
 
 
 def test_a_killed_starter_is_adopted_by_its_redelivery() -> None:
-    # GIVEN the starter's log line died with its worker: redelivered, it was AlreadyStarted,
-    # and another post of the same URL was a Duplicate
+    # GIVEN the starter's log line died with its worker: redelivered, it was InFlight, and
+    # another post of the same URL was a Duplicate of the DONE result
     bodies = {"m1": _body("1"), "m2": _body("2")}
-    outcomes = {"m1": ("AlreadyStarted", "cats"), "m2": ("Duplicate", "cats")}
+    outcomes = {
+        "m1": RecordOutcome("InFlight", "cats", _name()),
+        "m2": RecordOutcome("Duplicate", "cats", _name()),
+    }
     # WHEN the messages are settled
     settled = settle(bodies, outcomes, [_execution("DONE")], [])
     # THEN the first of them owns the execution and the other stays a duplicate
@@ -128,7 +130,10 @@ def test_a_failed_execution_ends_in_its_dead_letter() -> None:
     )
     # WHEN the messages are settled
     settled = settle(
-        {"m1": _body("1", url)}, {"m1": ("ExecutionStarted", "cats")}, [execution], [letter]
+        {"m1": _body("1", url)},
+        {"m1": RecordOutcome("ExecutionStarted", "cats", execution.name)},
+        [execution],
+        [letter],
     )
     # THEN the message ends in the dead-letter queue with the reason
     assert settled.fate == {"m1": "dead:ImageNotFound"}
@@ -138,7 +143,10 @@ def test_a_failed_execution_without_dead_letter_is_lost() -> None:
     # GIVEN a started record whose execution failed but no dead letter says so
     # WHEN the messages are settled
     settled = settle(
-        {"m1": _body("1")}, {"m1": ("ExecutionStarted", "cats")}, [_execution("FAILED")], []
+        {"m1": _body("1")},
+        {"m1": RecordOutcome("ExecutionStarted", "cats", _name())},
+        [_execution("FAILED")],
+        [],
     )
     # THEN the message is lost
     assert settled.fate == {"m1": "lost"}
@@ -163,7 +171,8 @@ def test_an_execution_without_a_message_is_an_orphan() -> None:
 def test_a_started_record_without_execution_is_lost() -> None:
     # GIVEN a record logged ExecutionStarted, but no such execution exists
     # WHEN the messages are settled
-    settled = settle({"m1": _body("1")}, {"m1": ("ExecutionStarted", "cats")}, [], [])
+    started = {"m1": RecordOutcome("ExecutionStarted", "cats", _name())}
+    settled = settle({"m1": _body("1")}, started, [], [])
     # THEN the message is lost and the missing execution named
     assert (settled.fate, settled.orphan_executions) == ({"m1": "lost"}, [_name()])
 
