@@ -43,9 +43,9 @@ def run_cli(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
     return runner.invoke(cli, list(args), input=stdin, prog_name="tweetlens")
 
 
-def execution_name(url: str, attempt: int = 0) -> str:
-    """The contract's execution name: sha256(url) in hex, a dash, the attempt."""
-    return f"{hashlib.sha256(url.encode()).hexdigest()}-{attempt}"
+def execution_name(url: str, sequence: int = 1) -> str:
+    """The contract's execution name: sha256(url) in hex, a dash, the attempt's sequence."""
+    return f"{hashlib.sha256(url.encode()).hexdigest()}-{sequence}"
 
 
 def _cells(line: str, border: str) -> list[str]:

@@ -465,7 +465,7 @@ def test_dlq_list_json_has_the_message_error_and_reason(running_stack: RunningSt
             0,
         )
         assert body["failed_state"] == "Fetch Image"
-        assert body["execution"].endswith(":" + message.execution_name())
+        assert body["execution"].endswith(":" + execution_name(message.url))
         assert body["error"]["Error"] == letter["error"]
         by_url[message.url] = letter["error"]
     assert by_url == expected
@@ -537,7 +537,7 @@ def test_dlq_redrive_sends_them_back_as_a_new_attempt(running_stack: RunningStac
     retraced = run_cli(
         running_stack.runner(),
         "trace",
-        execution_name(running_stack.fault_url("410"), attempt=1),
+        execution_name(running_stack.fault_url("410"), sequence=2),
         "--html",
         str(running_stack.state_file.with_name("retrace.html")),
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from common.messages import execution_name as _execution_name
 from common.messages import url_digest
 from tweetlens import accounting
 from tweetlens.demo_stream import (
@@ -143,8 +144,9 @@ def execution_arn(stack: DeployedStack, name: str) -> str:
     return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
 
 
-def execution_name(url: str, attempt: int = 0) -> str:
-    return f"{url_digest(url)}-{attempt}"
+def execution_name(url: str, sequence: int = 1) -> str:
+    """The name of the ``sequence``-th execution for ``url`` (the classifier's rule)."""
+    return _execution_name(url, sequence)
 
 
 def executions_of(stack: DeployedStack, url: str) -> list[accounting.ExecutionOutcome]:
@@ -236,7 +238,9 @@ def workflow_letter_row(letter: DeadLetter) -> dict[str, Any]:
         "error_message": cause["errorMessage"],
         "body_error": body["error"]["Error"],
         "execution": body["execution"],
+        "status": body["status"],
         "failed_state": body["failed_state"],
+        "detected_by": body["detected_by"],
     }
 
 

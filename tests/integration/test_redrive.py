@@ -94,10 +94,10 @@ def test_workflow_dead_letter_comes_back_as_a_new_attempt(
     executions = executions_of(stack, url)
     letters = dead_letters_of(stack, WORKFLOW_DLQ)
 
-    # THEN a second execution ran as attempt 1, and failed the same way
+    # THEN a second execution ran under the next name, and failed the same way
     assert [(e.name, e.status, e.error) for e in executions] == [
-        (execution_name(url, 0), "FAILED", "ImageNotFound"),
         (execution_name(url, 1), "FAILED", "ImageNotFound"),
+        (execution_name(url, 2), "FAILED", "ImageNotFound"),
     ]
     # AND the only workflow dead letter left is the new one: attempt 1, its own execution
     assert [workflow_letter_row(letter) for letter in letters] == [
@@ -109,8 +109,10 @@ def test_workflow_dead_letter_comes_back_as_a_new_attempt(
             "error_type": "ImageNotFound",
             "error_message": NOT_FOUND,
             "body_error": "ImageNotFound",
-            "execution": execution_arn(stack, execution_name(url, 1)),
+            "execution": execution_arn(stack, execution_name(url, 2)),
+            "status": "FAILED",
             "failed_state": "Fetch Image",
+            "detected_by": "status-change-event",
         }
     ]
     assert json.loads(redriven.before[0].body)["message"]["attempt"] == 0
