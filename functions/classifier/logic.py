@@ -31,6 +31,7 @@ from classifier.models import (
 )
 from classifier.observability import logger, tracer
 from classifier.settings import ClassifierSettings
+from common.letters import LetterMarkers
 from common.messages import (
     NO_EXECUTION,
     ClassifyRequest,
@@ -61,6 +62,11 @@ RECORD_PROCESSED = "Record processed"
 LIVE_STATUSES = frozenset({"RUNNING", "SUCCEEDED"})
 # Names tried when racing other classifiers for the next execution name of one URL.
 MAX_NAME_ATTEMPTS = 3
+# Marker items of rejection letters: pk = REJECTION#<source queue ARN>#<SQS message id>. The
+# classifier's role may write only items whose key starts so (dynamodb:LeadingKeys).
+REJECTION_PREFIX = "REJECTION#"
+# Longer than SQS keeps a message (at most 14 days): every redelivery finds the marker.
+REJECTION_MARKER_DAYS = 15
 
 # Error codes that say "not now" rather than "never": the record is received again later.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -176,6 +182,7 @@ class Classifier:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
+        self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
 
     def check_event(self, event: object) -> list[dict[str, Any]]:
         """The event's records, once the whole event is known to be an SQS batch.
@@ -305,6 +312,17 @@ class Batch:
         return self._start(record, message, claim)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
+        """One letter per message, however often its batch is delivered (see common.letters)."""
+        cause = f"{REJECTION_PREFIX}{record.eventSourceARN}#{record.messageId}"
+        try:
+            if self._classifier.markers.already_sent(cause):
+                logger.info("Rejected message already dead-lettered", error=rejection.error)
+                return self._count(Outcome.REJECTED)
+        except (ClientError, BotoCoreError) as exc:
+            transient = is_transient(exc)
+            logger.error("Could not record a rejection", transient=transient, exc_info=True)
+            self._count(FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION)
+            raise DeadLetterSendFailed(f"rejection marker for {record.messageId}: {exc}") from exc
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             "error": {"DataType": "String", "StringValue": rejection.error},
             "reason": {"DataType": "String", "StringValue": rejection.reason},
@@ -324,6 +342,7 @@ class Batch:
             )
             self._count(FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION)
             raise DeadLetterSendFailed(f"SendMessage to {dlq_url} failed: {exc}") from exc
+        self._classifier.markers.mark_sent(cause)
         logger.warning(
             "Rejected message sent to its dead-letter queue",
             error=rejection.error,

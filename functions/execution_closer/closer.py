@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from common.letters import LetterMarkers
 from common.messages import ClassifyRequest, PhotoMessage, url_digest
 from execution_closer.models import (
     DEFAULT_ERRORS,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RESULT_SORT_KEY = "RESULT"
-MARKER_SORT_KEY = "DEAD_LETTER"
+# Marker items of sent letters: pk = EXECUTION#<execution ARN> (never an https URL).
 MARKER_PREFIX = "EXECUTION#"
 OPEN = "OPEN"
 # A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
@@ -61,7 +62,10 @@ class Closer:
 
     def close(self, ended: EndedExecution) -> CloseOutcome:
         """Dead-letter ``ended`` once, and mark its claim FAILED if it still owns it."""
-        if self._letter_already_sent(ended.arn):
+        markers = LetterMarkers(
+            self.dynamodb, self.settings.results_table, self.settings.marker_days, self.clock
+        )
+        if markers.already_sent(MARKER_PREFIX + ended.arn):
             logger.info("Execution already dead-lettered", execution=ended.arn)
             return self._count(CloseOutcome.ALREADY_CLOSED)
         execution_input = ended.input if ended.input is not None else self._input_of(ended.arn)
@@ -80,7 +84,7 @@ class Closer:
         self.sqs.send_message(
             QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.model_dump_json()
         )
-        self._mark_letter_sent(ended.arn)
+        markers.mark_sent(MARKER_PREFIX + ended.arn)
         logger.warning(
             "Execution dead-lettered",
             execution=ended.arn,
@@ -166,31 +170,6 @@ class Closer:
                 raise
 
     # ------------------------------------------------------------------ one execution
-    def _marker_key(self, arn: str) -> dict[str, Any]:
-        return {"pk": {"S": MARKER_PREFIX + arn}, "sk": {"S": MARKER_SORT_KEY}}
-
-    def _letter_already_sent(self, arn: str) -> bool:
-        expires_at = int(self.clock()) + self.settings.marker_days * 86_400
-        got = self.dynamodb.update_item(
-            TableName=self.settings.results_table,
-            Key=self._marker_key(arn),
-            UpdateExpression="SET letter = if_not_exists(letter, :pending), expires_at = :expires",
-            ExpressionAttributeValues={
-                ":pending": {"S": "PENDING"},
-                ":expires": {"N": str(expires_at)},
-            },
-            ReturnValues="ALL_NEW",
-        )
-        return got.get("Attributes", {}).get("letter", {}).get("S") == "SENT"
-
-    def _mark_letter_sent(self, arn: str) -> None:
-        self.dynamodb.update_item(
-            TableName=self.settings.results_table,
-            Key=self._marker_key(arn),
-            UpdateExpression="SET letter = :sent",
-            ExpressionAttributeValues={":sent": {"S": "SENT"}},
-        )
-
     def _mark_failed(self, message: PhotoMessage, ended: EndedExecution) -> None:
         try:
             self.dynamodb.update_item(

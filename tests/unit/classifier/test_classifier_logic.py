@@ -76,8 +76,18 @@ class FailingSQS:
 
 
 class FailingDynamoDB:
+    """BatchGetItem is refused; other calls (the rejection markers) reach ``real`` if given."""
+
+    def __init__(self, real: DynamoDBClient | None = None) -> None:
+        self._real = real
+
     def batch_get_item(self, **kwargs: Any) -> Any:
         raise client_error("AccessDeniedException", "not authorized", "BatchGetItem")
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if self._real is None:
+            raise client_error("AccessDeniedException", "not authorized", "UpdateItem")
+        return self._real.update_item(**kwargs)
 
 
 def make_classifier(
@@ -395,6 +405,25 @@ def test_invalid_body_goes_to_its_route_dlq_with_the_reason(cloud: Cloud, metric
     assert cloud.dead_letters(cloud.dogs_dlq_url) == []
 
 
+def test_rejection_is_dead_lettered_once_however_often_its_batch_comes(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the batch sample with its truncated JSON record, already processed once
+    event = load_event("classifier_sqs_batch.json")
+    poison = event["Records"][2]
+    process(make_classifier(cloud, metrics), event)
+
+    # WHEN SQS delivers the same batch again (the invocation failed after the letter was sent)
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN the poison record is deleted again as Rejected, but its letter is not sent twice
+    assert response == {"batchItemFailures": []}
+    assert [letter["body"] for letter in cloud.dead_letters(cloud.cats_dlq_url)] == [
+        poison["body"]
+    ]
+    assert counted(metrics)["Rejected"] == 2
+
+
 def test_each_kind_of_invalid_body_is_named(cloud: Cloud, metrics: Metrics) -> None:
     # GIVEN one record per kind of invalid body
     event = load_event("classifier_sqs_invalid.json")
@@ -538,7 +567,7 @@ def test_record_not_in_the_opened_batch_is_refused(cloud: Cloud, metrics: Metric
 def test_batch_of_invalid_bodies_needs_no_lookup(cloud: Cloud, metrics: Metrics) -> None:
     # GIVEN a batch with no valid body and a table that cannot be read
     event = load_event("classifier_sqs_invalid.json")
-    classifier = make_classifier(cloud, metrics, dynamodb=FailingDynamoDB())
+    classifier = make_classifier(cloud, metrics, dynamodb=FailingDynamoDB(cloud.dynamodb))
 
     # WHEN it is processed THEN the lookup is skipped and every record is rejected
     assert process(classifier, event) == {"batchItemFailures": []}

@@ -800,16 +800,12 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
         if role == "ClassifierFunctionRole"
     }
 
-    # THEN it may poll the two route queues, start the workflow, read results and dead-letter
-    # poison messages to the route DLQs, and nothing else
+    # THEN it may poll the two route queues (the mapping's documented needs, no more), start
+    # the workflow, see whether a claim's owner runs, read results, mark rejections and
+    # dead-letter poison messages to the route DLQs, and nothing else
     assert statements == {
         "PollRouteQueues": (
-            [
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes",
-                "sqs:ChangeMessageVisibility",
-            ],
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
             [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
         ),
         "StartClassifications": (["states:StartExecution"], {"Ref": "ClassifyImageStateMachine"}),
@@ -821,6 +817,7 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
             },
         ),
         "ReadResults": (["dynamodb:BatchGetItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "MarkRejections": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
         "SendPoisonToRouteDeadLetterQueues": (
             ["sqs:SendMessage"],
             [
@@ -892,4 +889,18 @@ def test_state_machine_claims_invokes_and_labels_only(cfn: dict[str, Any]) -> No
         "ClaimImages": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
         "ReadImages": (["s3:GetObject"], {"Fn::Sub": "${ImagesBucket.Arn}/images/*"}),
         "DetectLabels": (["rekognition:DetectLabels"], "*"),
+    }
+
+
+def test_classifier_writes_only_rejection_markers(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier's one write permission on the results table is read
+    [statement] = [
+        statement
+        for role, statement in role_statements(cfn)
+        if role == "ClassifierFunctionRole" and statement["Sid"] == "MarkRejections"
+    ]
+
+    # THEN it is limited to items whose partition key starts with REJECTION#
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REJECTION#*"]}
     }
