@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
+from typing import Any
 
 import boto3
 import pytest
@@ -42,6 +43,26 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield Aws(sqs=sqs, dynamodb=dynamodb, queue_urls=queue_urls)
+
+
+@pytest.fixture
+def aws_calls() -> Iterator[list[str]]:
+    """``service:Operation`` of every AWS call made by clients created during the test.
+
+    Hooked on a fresh default boto3 session, so the handler's cold start picks it up; the
+    previous session is put back afterwards.
+    """
+    previous = boto3.DEFAULT_SESSION
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    boto3.DEFAULT_SESSION.events.register("before-call", record)
+    yield calls
+    boto3.DEFAULT_SESSION = previous
 
 
 @pytest.fixture

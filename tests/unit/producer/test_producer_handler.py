@@ -137,6 +137,27 @@ def test_sample_recording_puts_exact_messages_on_each_queue(
     }
 
 
+def test_a_run_makes_only_the_aws_calls_its_role_grants(
+    aws: Aws,
+    aws_calls: list[str],
+    replay_env: Callable[[str], dict[str, str]],
+    load_app: Callable[[dict[str, str]], ModuleType],
+) -> None:
+    # GIVEN the handler cold-started with every AWS call recorded
+    app = load_app(replay_env("x_api_search_photos.json"))
+
+    # WHEN it runs over the two-page sample recording
+    app.lambda_handler(load_event("producer_scheduled.json"), FakeLambdaContext())
+
+    # THEN it reads the checkpoint, sends batches and puts the checkpoint: the actions of its
+    # role's Checkpoint and SendToRouteQueues statements (tests/unit/template), no UpdateItem
+    assert sorted(set(aws_calls)) == [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "sqs:SendMessageBatch",
+    ]
+
+
 def test_second_run_reads_nothing_new(
     aws: Aws,
     replay_env: Callable[[str], dict[str, str]],

@@ -303,6 +303,62 @@ def test_producer_reads_exactly_the_bearer_token_of_the_chosen_store(cfn: dict[s
     assert conditional[1][2] == {"Ref": "AWS::NoValue"}
 
 
+def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, Any]) -> None:
+    # WHEN the producer role's statements are read (both sides of each condition)
+    statements = {
+        statement["Sid"]: (as_list(statement["Action"]), statement["Resource"])
+        for role, statement in role_statements(cfn)
+        if role == "ProducerFunctionRole"
+    }
+
+    # THEN it may send to the route queues (SendMessageBatch is authorised by SendMessage),
+    # read and put its checkpoint, and read its token or replay object, and nothing else: the
+    # calls tests/unit/producer records the code making
+    assert statements == {
+        "SendToRouteQueues": (
+            ["sqs:SendMessage"],
+            [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
+        ),
+        "Checkpoint": (
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            {"Fn::GetAtt": ["CheckpointsTable", "Arn"]},
+        ),
+        "ReadBearerTokenSecret": (
+            ["secretsmanager:GetSecretValue"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                "${AWS::AccountId}:secret:${BearerTokenName}-*"
+            },
+        ),
+        "ReadBearerTokenParameter": (
+            ["ssm:GetParameter"],
+            [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                    f"parameter{separator}${{BearerTokenName}}"
+                }
+                for separator in ("/", "")
+            ],
+        ),
+        "ReadReplayObject": (
+            ["s3:GetObject"],
+            {
+                "Fn::Sub": [
+                    "arn:${AWS::Partition}:s3:::${ReplayObject}",
+                    {
+                        "ReplayObject": {
+                            "Fn::Select": [
+                                1,
+                                {"Fn::Split": ["s3://", {"Fn::Sub": "${ReplayUri}s3://"}]},
+                            ]
+                        }
+                    },
+                ]
+            },
+        ),
+    }
+
+
 # ------------------------------------------------------------------------ queues
 
 
