@@ -311,13 +311,17 @@ def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, An
         if role == "ProducerFunctionRole"
     }
 
-    # THEN it may send to the route queues (SendMessageBatch is authorised by SendMessage),
-    # read and put its checkpoint, and read its token or replay object, and nothing else: the
-    # calls tests/unit/producer records the code making
+    # THEN it may send to the route queues and its dead-letter queue (SendMessageBatch is
+    # authorised by SendMessage), read and put its checkpoint, and read its token or replay
+    # object, and nothing else: the calls tests/unit/producer records the code making
     assert statements == {
         "SendToRouteQueues": (
             ["sqs:SendMessage"],
             [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
+        ),
+        "SendToProducerDeadLetterQueue": (
+            ["sqs:SendMessage"],
+            {"Fn::GetAtt": ["ProducerDeadLetterQueue", "Arn"]},
         ),
         "Checkpoint": (
             ["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -393,10 +397,11 @@ def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) 
             "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
             "SqsManagedSseEnabled": True,
         }
-    assert cfn["Resources"]["WorkflowDeadLetterQueue"]["Properties"] == {
-        "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
-        "SqsManagedSseEnabled": True,
-    }
+    for dead_letter_queue in ("WorkflowDeadLetterQueue", "ProducerDeadLetterQueue"):
+        assert cfn["Resources"][dead_letter_queue]["Properties"] == {
+            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+        }
 
 
 def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -> None:
@@ -443,6 +448,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "HASHTAG_ROUTES",
                     "ROUTE_QUEUE_URLS",
                     "CHECKPOINTS_TABLE",
+                    "PRODUCER_DLQ_URL",
                     "POST_SOURCE",
                     "REPLAY_URI",
                     "BEARER_TOKEN_STORE",
@@ -526,6 +532,7 @@ def test_outputs_name_every_queue_table_bucket_function_and_the_state_machine(
         "CatsDeadLetterQueueUrl",
         "DogsDeadLetterQueueUrl",
         "WorkflowDeadLetterQueueUrl",
+        "ProducerDeadLetterQueueUrl",
         "ResultsTableName",
         "CheckpointsTableName",
         "ImagesBucketName",
@@ -626,7 +633,12 @@ def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[st
     assert watched == sorted(
         [
             ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
-            for queue in ("CatsDeadLetterQueue", "DogsDeadLetterQueue", "WorkflowDeadLetterQueue")
+            for queue in (
+                "CatsDeadLetterQueue",
+                "DogsDeadLetterQueue",
+                "WorkflowDeadLetterQueue",
+                "ProducerDeadLetterQueue",
+            )
         ]
         + [
             (metric, json.dumps({"Ref": "ClassifyImageStateMachine"}))
@@ -714,6 +726,7 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         classifier = load_settings(environment("ClassifierFunction"))
         fetch = FetchSettings.from_environ(environment("FetchImageFunction"))
         assert producer.checkpoints_table == physical["CheckpointsTable"]
+        assert producer.producer_dlq_url == outputs["ProducerDeadLetterQueueUrl"]
         assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
         assert classifier.claim_lease_seconds == 900
         assert sorted(classifier.route_dlq_urls.values()) == sorted(
