@@ -1,6 +1,6 @@
 """Dead letters: list them with their reason, and send them back to be processed again.
 
-Two kinds of dead-letter queue hold tweetlens messages:
+Three kinds of dead-letter queue hold tweetlens messages:
 
 * a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
   classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
@@ -8,13 +8,16 @@ Two kinds of dead-letter queue hold tweetlens messages:
 * ``WorkflowDeadLetterQueue``: ``{"message", "error", "execution", "failed_state"}`` written by
   the state machine when an execution failed, or ``{"input", "error", "execution",
   "failed_state": "Check Input"}`` with error ``InvalidExecutionInput`` when a hand-started
-  execution's input was not a ClassifyRequest.
+  execution's input was not a ClassifyRequest;
+* ``ProducerDeadLetterQueue``: what the producer could not read or send, as a letter
+  ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
 back to its route queue with ``attempt`` + 1, so it starts a new execution instead of being
 taken for a redelivery of the failed one. A rejected input is skipped and stays on the queue:
 there is no message in it that the classifier would accept, so replaying it as it is could only
-be rejected again; someone has to read it, then fix and start it by hand or delete it. SQS's own
+be rejected again; someone has to read it, then fix and start it by hand or delete it. A
+producer letter is skipped the same way: it holds X's data, not a message any queue takes. SQS's own
 ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local emulator does not
 implement it.
 """
@@ -29,6 +32,7 @@ from typing import Any
 from tweetlens.stack import DeployedStack
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
+PRODUCER_DLQ = "ProducerDeadLetterQueue"
 # The state machine's error for an execution input that is not a ClassifyRequest.
 INVALID_EXECUTION_INPUT = "InvalidExecutionInput"
 DLQ_SUFFIX = "DeadLetterQueue"
@@ -77,7 +81,9 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     attributes = message.get("MessageAttributes", {})
     receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
     error, reason, route = "", "", ""
-    if queue == WORKFLOW_DLQ:
+    if queue == PRODUCER_DLQ:
+        error, reason, route = _producer_letter(body)
+    elif queue == WORKFLOW_DLQ:
         try:
             payload = json.loads(body)
             caught = payload.get("error") or {}
@@ -108,6 +114,19 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     )
 
 
+def _producer_letter(body: str) -> tuple[str, str, str]:
+    """Error, reason and route (photo letters only) of a producer dead letter."""
+    try:
+        payload = json.loads(body)
+        return (
+            str(payload["error"]),
+            str(payload.get("reason", "")),
+            str(payload.get("route") or ""),
+        )
+    except (ValueError, KeyError, TypeError):
+        return "UnreadableDeadLetter", "the producer dead letter is not a letter", ""
+
+
 def _workflow_route(payload: dict[str, Any]) -> str:
     """The route of a workflow dead letter; a rejected input may not have one, or be any JSON."""
     message = payload.get("message")
@@ -119,7 +138,10 @@ def _workflow_route(payload: dict[str, Any]) -> str:
 
 
 def is_replayable(letter: DeadLetter) -> bool:
-    """False for a rejected execution input: sent back as it is, it would only be rejected again."""
+    """False for a rejected execution input (sent back as it is, it would only be rejected again)
+    and for a producer letter (X's data, for a person to read and replay)."""
+    if letter.queue == PRODUCER_DLQ:
+        return False
     return not (letter.queue == WORKFLOW_DLQ and letter.error == INVALID_EXECUTION_INPUT)
 
 
