@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 
 # The classifier logs one "Record processed" line per record with its outcome.
 RECORD_PROCESSED = "Record processed"
@@ -183,6 +183,8 @@ def account(
             failed += 1  # settled through its workflow dead letter, counted below
     workflow_letters = 0
     for letter in dead_letters:
+        if letter.queue == PRODUCER_DLQ:
+            continue  # data the producer never published: it settles no published message
         route = letter.route or route_of_source.get(letter.queue, letter.queue)
         tally(route).dead_letters[letter.error] += 1
         workflow_letters += letter.queue == WORKFLOW_DLQ

@@ -1,6 +1,6 @@
 """Dead letters: list them with their reason, and send them back to be processed again.
 
-Two kinds of dead-letter queue hold tweetlens messages:
+Three kinds of dead-letter queue hold tweetlens messages:
 
 * a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
   classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
@@ -9,15 +9,18 @@ Two kinds of dead-letter queue hold tweetlens messages:
   "failed_state", "detected_by"}`` written by ExecutionCloserFunction for every ClassifyImage
   execution that failed, timed out or was aborted. ``message`` is the route message when it
   could be recovered; otherwise it is null and ``input`` holds the execution input as it came
-  (only a hand-started execution can carry one that is not a ClassifyRequest).
+  (only a hand-started execution can carry one that is not a ClassifyRequest);
+* ``ProducerDeadLetterQueue``: what the producer could not read or send, as a letter
+  ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
 back to its route queue with ``attempt`` + 1 (a count of replays; the classifier picks the
 next execution name from the URL's result item). A letter without a message is skipped and
 stays on the queue: there is nothing in it the classifier would accept, so replaying it could
-only fail again; someone has to read it, then fix and start it by hand or delete it. SQS's own
-``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local emulator does not
-implement it.
+only fail again; someone has to read it, then fix and start it by hand or delete it. A
+producer letter is skipped the same way: it holds X's data, not a message any queue takes.
+SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
+emulator does not implement it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from tweetlens.stack import DeployedStack
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
+PRODUCER_DLQ = "ProducerDeadLetterQueue"
 DLQ_SUFFIX = "DeadLetterQueue"
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
@@ -76,7 +80,9 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     attributes = message.get("MessageAttributes", {})
     receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
     error, reason, route = "", "", ""
-    if queue == WORKFLOW_DLQ:
+    if queue == PRODUCER_DLQ:
+        error, reason, route = _producer_letter(body)
+    elif queue == WORKFLOW_DLQ:
         try:
             payload = json.loads(body)
             caught = payload.get("error") or {}
@@ -107,6 +113,19 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     )
 
 
+def _producer_letter(body: str) -> tuple[str, str, str]:
+    """Error, reason and route (photo letters only) of a producer dead letter."""
+    try:
+        payload = json.loads(body)
+        return (
+            str(payload["error"]),
+            str(payload.get("reason", "")),
+            str(payload.get("route") or ""),
+        )
+    except (ValueError, KeyError, TypeError):
+        return "UnreadableDeadLetter", "the producer dead letter is not a letter", ""
+
+
 def _workflow_route(payload: dict[str, Any]) -> str:
     """The route of a workflow dead letter; a rejected input may not have one, or be any JSON."""
     message = payload.get("message")
@@ -118,7 +137,10 @@ def _workflow_route(payload: dict[str, Any]) -> str:
 
 
 def is_replayable(letter: DeadLetter) -> bool:
-    """False for a workflow letter without a message: its input is no route message to replay."""
+    """False for a workflow letter without a message (its input is no route message to
+    replay) and for a producer letter (X's data, for a person to read and replay)."""
+    if letter.queue == PRODUCER_DLQ:
+        return False
     if letter.queue != WORKFLOW_DLQ:
         return True
     try:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from producer.checkpoint import CheckpointStore
 from producer.credentials import BearerTokenReader
 from producer.observability import logger, metrics, tracer
-from producer.publisher import SqsPublisher
+from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
 from producer.run import run_producer
 from producer.settings import ProducerSettings
 from producer.source import SourceFactory
@@ -25,7 +25,9 @@ class InvalidEvent(Exception):
 
 
 settings = ProducerSettings.from_environ(os.environ)
-publisher = SqsPublisher(boto3.client("sqs"), settings.route_queue_urls)
+sender = BatchSender(boto3.client("sqs"))
+publisher = SqsPublisher(sender, settings.route_queue_urls)
+dead_letters = DeadLetterQueue(sender, settings.producer_dlq_url)
 checkpoints = CheckpointStore(
     boto3.client("dynamodb"), settings.checkpoints_table, settings.checkpoint_id
 )
@@ -64,6 +66,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         source=sources.source(),
         checkpoints=checkpoints,
         publisher=publisher,
+        dead_letters=dead_letters,
         remaining_ms=context.get_remaining_time_in_millis,
     )
     return summary.model_dump()

@@ -23,14 +23,22 @@ class CheckpointError(Exception):
 
 
 class Checkpoint(BaseModel):
-    """``since_id``: newest post fully enqueued. ``next_token``/``newest_id``: an unfinished run."""
+    """``since_id``: newest post fully enqueued. The rest describe an unfinished run:
+    ``next_token`` is the next page to read, ``newest_id`` the newest post of the run's first
+    page, ``oldest_id`` the oldest post enqueued so far (the page at ``next_token`` holds older
+    ones), and ``unreadable_reads`` how many runs in a row found that page unreadable."""
 
     model_config = ConfigDict(frozen=True)
 
     since_id: str | None = None
     next_token: str | None = None
     newest_id: str | None = None
+    oldest_id: str | None = None
+    unreadable_reads: int = 0
     updated_at: str | None = None
+
+
+_STRING_ATTRIBUTES = ("since_id", "next_token", "newest_id", "oldest_id", "updated_at")
 
 
 def _utc_now() -> str:
@@ -61,12 +69,14 @@ class CheckpointStore:
         except ClientError as error:
             raise CheckpointError(f"cannot read checkpoint {self._id}: {error}") from error
         item = response.get("Item", {})
+        reads = item.get("unreadable_reads", {}).get("N")
         return Checkpoint(
             **{
                 name: value["S"]
-                for name in ("since_id", "next_token", "newest_id", "updated_at")
+                for name in _STRING_ATTRIBUTES
                 if (value := item.get(name)) is not None and "S" in value
-            }
+            },
+            unreadable_reads=int(reads) if reads is not None else 0,
         )
 
     def save(
@@ -76,6 +86,8 @@ class CheckpointStore:
         since_id: str | None,
         next_token: str | None,
         newest_id: str | None,
+        oldest_id: str | None = None,
+        unreadable_reads: int = 0,
     ) -> Checkpoint:
         """Replace the checkpoint, but only if nobody wrote it since ``previous`` was read.
 
@@ -83,11 +95,19 @@ class CheckpointStore:
         the checkpoint back over a faster one's progress.
         """
         saved = Checkpoint(
-            since_id=since_id, next_token=next_token, newest_id=newest_id, updated_at=self._clock()
+            since_id=since_id,
+            next_token=next_token,
+            newest_id=newest_id,
+            oldest_id=oldest_id,
+            unreadable_reads=unreadable_reads,
+            updated_at=self._clock(),
         )
         item: dict[str, AttributeValueTypeDef] = {"id": {"S": self._id}}
-        for name, value in saved.model_dump(exclude_none=True).items():
-            item[name] = {"S": value}
+        for name in _STRING_ATTRIBUTES:
+            if (value := getattr(saved, name)) is not None:
+                item[name] = {"S": value}
+        if unreadable_reads:
+            item["unreadable_reads"] = {"N": str(unreadable_reads)}
         try:
             if previous.updated_at is None:
                 self._dynamodb.put_item(

@@ -1,14 +1,20 @@
-"""Photos and hashtags of the posts on one search page."""
+"""Photos and hashtags of the posts on one search page, photo by photo."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from producer.xapi_models import XMedia, XSearchResponse
+from producer.page import RejectedItem, SearchPage
+from producer.validation import shorten
+from producer.xapi_models import XMedia, XPost
 
-SkipReason = Literal["no_media", "no_photos", "missing_media", "unusable_media"]
+SkipReason = Literal["no_media", "no_photos"]
+# Why one photo of a post cannot be published (each is also a dead letter's ``error``).
+PhotoError = Literal[
+    "MediaMissing", "InvalidMedia", "UnknownMediaType", "PhotoWithoutUrl", "InvalidPhotoMessage"
+]
 
 # The media types X documents for posts; only photos are classified.
 KNOWN_MEDIA_TYPES = frozenset({"photo", "video", "animated_gif"})
@@ -21,8 +27,18 @@ class Photo(BaseModel):
     url: str
 
 
+class PhotoProblem(BaseModel):
+    """A media key of a post that should be a photo but cannot be published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media_key: str
+    error: PhotoError
+    reason: str
+
+
 class PostPhotos(BaseModel):
-    """One post with at least one photo."""
+    """One post with at least one photo, or one media key that should have been one."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,16 +46,16 @@ class PostPhotos(BaseModel):
     text: str
     hashtags: tuple[str, ...]
     photos: tuple[Photo, ...]
+    problems: tuple[PhotoProblem, ...] = ()
 
 
 class SkippedPost(BaseModel):
+    """A sound post with nothing to classify: no media, or only videos and GIFs."""
+
     model_config = ConfigDict(frozen=True)
 
     post_id: str
     reason: SkipReason
-    missing_media_keys: tuple[str, ...] = ()
-    # "<media key>: <why>" for media that is neither a usable photo nor a known other type.
-    unusable_media: tuple[str, ...] = ()
 
 
 class Extraction(BaseModel):
@@ -49,55 +65,81 @@ class Extraction(BaseModel):
     skipped: tuple[SkippedPost, ...]
 
 
-def extract_photos(page: XSearchResponse) -> Extraction:
-    """Split a page into posts with photos and posts skipped, with the reason for each."""
-    media_by_key: dict[str, XMedia] = {}
-    if page.includes is not None:
-        media_by_key = {media.media_key: media for media in page.includes.media}
-
+def extract_photos(page: SearchPage) -> Extraction:
+    """Split a page's valid posts into posts with photos (or photo problems) and skipped ones."""
+    rejected_media = {item.key: item for item in page.rejected_media if item.key is not None}
     posts: list[PostPhotos] = []
     skipped: list[SkippedPost] = []
-    for post in page.data:
-        keys = post.attachments.media_keys if post.attachments else []
+    for post in page.posts:
+        keys = list(dict.fromkeys(post.attachments.media_keys if post.attachments else []))
         if not keys:
             skipped.append(SkippedPost(post_id=post.id, reason="no_media"))
             continue
-        missing = tuple(key for key in keys if key not in media_by_key)
-        if missing:
-            # X drops media it cannot hydrate (deleted or withheld) and reports it in
-            # ``errors``; such a post is usually gone, so none of it is published.
-            skipped.append(
-                SkippedPost(post_id=post.id, reason="missing_media", missing_media_keys=missing)
-            )
+        photos: list[Photo] = []
+        problems: list[PhotoProblem] = []
+        for key in keys:
+            found = _photo(key, page, rejected_media)
+            if isinstance(found, Photo):
+                photos.append(found)
+            elif found is not None:
+                problems.append(found)
+        if not photos and not problems:
+            skipped.append(SkippedPost(post_id=post.id, reason="no_photos"))
             continue
-        photos = tuple(
-            Photo(media_key=key, url=media.url)
-            for key in keys
-            if (media := media_by_key[key]).type == "photo" and media.url
-        )
-        if not photos:
-            # A video or a GIF is an ordinary post without photos; an unknown type or a photo
-            # without url means X's answer changed shape, which someone should hear about.
-            unusable = tuple(
-                problem for key in keys if (problem := _unusable(key, media_by_key[key]))
-            )
-            if unusable:
-                skipped.append(
-                    SkippedPost(post_id=post.id, reason="unusable_media", unusable_media=unusable)
-                )
-            else:
-                skipped.append(SkippedPost(post_id=post.id, reason="no_photos"))
-            continue
-        hashtags = tuple(
-            dict.fromkeys(tag.tag for tag in (post.entities.hashtags if post.entities else []))
-        )
-        posts.append(PostPhotos(post_id=post.id, text=post.text, hashtags=hashtags, photos=photos))
+        posts.append(_post_photos(post, photos, problems))
     return Extraction(posts=tuple(posts), skipped=tuple(skipped))
 
 
-def _unusable(key: str, media: XMedia) -> str | None:
+def _post_photos(post: XPost, photos: list[Photo], problems: list[PhotoProblem]) -> PostPhotos:
+    hashtags = tuple(
+        dict.fromkeys(tag.tag for tag in (post.entities.hashtags if post.entities else []))
+    )
+    return PostPhotos(
+        post_id=post.id,
+        text=post.text,
+        hashtags=hashtags,
+        photos=tuple(photos),
+        problems=tuple(problems),
+    )
+
+
+def _photo(
+    key: str, page: SearchPage, rejected_media: dict[str, RejectedItem]
+) -> Photo | PhotoProblem | None:
+    """The photo behind a media key, why it cannot be one, or None for a video or a GIF."""
+    media = page.media.get(key)
+    if media is not None:
+        return _from_media(key, media)
+    if key in rejected_media:
+        return PhotoProblem(media_key=key, error="InvalidMedia", reason=rejected_media[key].error)
+    # X drops media it cannot hydrate (deleted or withheld) and usually says so in ``errors``.
+    reported = _reported_error(key, page.errors)
+    reason = f"media key {key} is not in includes.media"
+    return PhotoProblem(
+        media_key=key,
+        error="MediaMissing",
+        reason=shorten(f"{reason}; X: {reported}") if reported else reason,
+    )
+
+
+def _from_media(key: str, media: XMedia) -> Photo | PhotoProblem | None:
+    if media.type == "photo":
+        if media.url:
+            return Photo(media_key=key, url=media.url)
+        return PhotoProblem(media_key=key, error="PhotoWithoutUrl", reason="photo without url")
     if media.type not in KNOWN_MEDIA_TYPES:
-        return f"{key}: unknown media type {media.type[:40]!r}"
-    if media.type == "photo" and not media.url:
-        return f"{key}: photo without url"
+        # It may be a photo under a new name: someone should look rather than lose it.
+        return PhotoProblem(
+            media_key=key,
+            error="UnknownMediaType",
+            reason=f"unknown media type {media.type[:40]!r}",
+        )
+    return None
+
+
+def _reported_error(key: str, errors: tuple[Any, ...]) -> str | None:
+    for error in errors:
+        if isinstance(error, dict) and key in (error.get("resource_id"), error.get("value")):
+            detail = error.get("detail") or error.get("title")
+            return str(detail) if detail is not None else None
     return None

@@ -7,16 +7,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common.messages import MAX_TEXT_LENGTH, PhotoMessage
-from producer.extract import PostPhotos
+from producer.extract import Photo, PhotoError, PostPhotos
+from producer.validation import describe
 
 
-class RejectedPost(BaseModel):
-    """A post whose photos cannot form a valid message (e.g. a non-https URL)."""
+class RejectedPhoto(BaseModel):
+    """One photo of a post that cannot be published on one route, and why."""
 
     model_config = ConfigDict(frozen=True)
 
     post_id: str
-    error: str
+    media_key: str
+    route: str
+    error: PhotoError
+    reason: str
 
 
 class RoutedPage(BaseModel):
@@ -24,7 +28,7 @@ class RoutedPage(BaseModel):
 
     messages: dict[str, list[PhotoMessage]]
     unrouted: tuple[str, ...]
-    rejected: tuple[RejectedPost, ...]
+    rejected: tuple[RejectedPhoto, ...]
 
 
 class Router:
@@ -40,41 +44,52 @@ class Router:
         return [route for route, route_tags in self._routes.items() if tags & route_tags]
 
     def route_page(self, posts: Iterable[PostPhotos]) -> RoutedPage:
+        """Messages per route; each photo that cannot be one costs only itself, per route."""
         messages: dict[str, list[PhotoMessage]] = {route: [] for route in self._routes}
         unrouted: list[str] = []
-        rejected: list[RejectedPost] = []
+        rejected: list[RejectedPhoto] = []
         for post in posts:
             routes = self.routes_for(post.hashtags)
             if not routes:
                 unrouted.append(post.post_id)
                 continue
-            try:
-                built = [
-                    (
-                        route,
-                        PhotoMessage(
-                            url=photo.url,
-                            post_id=post.post_id,
-                            media_key=photo.media_key,
-                            # Long posts would fail the contract; the classifier only keeps
-                            # the text for context, so a cut text beats a lost photo.
-                            text=post.text[:MAX_TEXT_LENGTH],
-                            hashtags=list(post.hashtags),
-                            route=route,
-                        ),
+            for route in routes:
+                rejected.extend(
+                    RejectedPhoto(
+                        post_id=post.post_id,
+                        media_key=problem.media_key,
+                        route=route,
+                        error=problem.error,
+                        reason=problem.reason,
                     )
-                    for photo in post.photos
-                    for route in routes
-                ]
-            except ValidationError as error:
-                rejected.append(RejectedPost(post_id=post.post_id, error=_first_error(error)))
-                continue
-            for route, message in built:
-                messages[route].append(message)
+                    for problem in post.problems
+                )
+                for photo in post.photos:
+                    built = _message(post, photo, route)
+                    if isinstance(built, PhotoMessage):
+                        messages[route].append(built)
+                    else:
+                        rejected.append(built)
         return RoutedPage(messages=messages, unrouted=tuple(unrouted), rejected=tuple(rejected))
 
 
-def _first_error(error: ValidationError) -> str:
-    detail = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in detail["loc"])
-    return f"{where}: {detail['msg']}"
+def _message(post: PostPhotos, photo: Photo, route: str) -> PhotoMessage | RejectedPhoto:
+    try:
+        return PhotoMessage(
+            url=photo.url,
+            post_id=post.post_id,
+            media_key=photo.media_key,
+            # Long posts would fail the contract; the classifier only keeps the text for
+            # context, so a cut text beats a lost photo.
+            text=post.text[:MAX_TEXT_LENGTH],
+            hashtags=list(post.hashtags),
+            route=route,
+        )
+    except ValidationError as error:
+        return RejectedPhoto(
+            post_id=post.post_id,
+            media_key=photo.media_key,
+            route=route,
+            error="InvalidPhotoMessage",
+            reason=describe(error, "message"),
+        )

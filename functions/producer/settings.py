@@ -32,6 +32,10 @@ class ProducerSettings(BaseModel):
     hashtag_routes: Annotated[dict[str, tuple[str, ...]], Field(alias="HASHTAG_ROUTES")]
     route_queue_urls: Annotated[dict[str, str], Field(alias="ROUTE_QUEUE_URLS")]
     checkpoints_table: Annotated[str, Field(alias="CHECKPOINTS_TABLE", min_length=3)]
+    # Where what cannot be read or sent goes, with the data to replay it (producer.letters).
+    producer_dlq_url: Annotated[
+        str, Field(alias="PRODUCER_DLQ_URL", pattern=r"^https?://[^\s/]+/\S+$")
+    ]
     post_source: Annotated[Literal["x-api", "replay"], Field(alias="POST_SOURCE")] = "x-api"
     replay_uri: Annotated[str, Field(alias="REPLAY_URI")] = ""
     bearer_token_store: Annotated[

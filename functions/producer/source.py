@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any, Protocol, override
 
 import requests
 import tweepy
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from requests.adapters import HTTPAdapter
 
 from producer.credentials import BearerTokenReader
 from producer.observability import tracer
+from producer.page import SearchPage, UnreadablePage, read_page
 from producer.replay import Recording, ReplayAdapter, load_recording
 from producer.settings import ProducerSettings
-from producer.xapi_models import XSearchResponse
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,7 +40,7 @@ class RateLimited(Exception):
 
 
 class XApiError(Exception):
-    """X refused the request or answered something unreadable."""
+    """X refused the request or could not be reached: worth trying again on the next run."""
 
 
 class InvalidSearchParameter(XApiError):
@@ -66,9 +66,11 @@ class RateLimit(BaseModel):
 
 
 class SearchResult(BaseModel):
+    """One 200 answer: a page, or a body that is none (dead-lettered by the run, not raised)."""
+
     model_config = ConfigDict(frozen=True)
 
-    page: XSearchResponse
+    page: SearchPage | UnreadablePage
     rate_limit: RateLimit | None
 
 
@@ -114,16 +116,11 @@ class TweepySearch:
             raise XApiError(f"X API answered {error.response.status_code}: {messages}") from error
         except requests.RequestException as error:
             raise XApiError(f"X API unreachable: {type(error).__name__}") from error
-        try:
-            page = XSearchResponse.model_validate_json(response.content)
-        except ValidationError as error:
-            # Where and what, never the values: the body is X's data and may be megabytes.
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"
-                for issue in error.errors(include_url=False, include_input=False)
-            )
-            raise XApiError(f"X API answered an unexpected body: {problems}") from error
-        return SearchResult(page=page, rate_limit=read_rate_limit(response.headers))
+        # A transfer cut short raises above (urllib3 checks Content-Length), so a body that
+        # cannot be read here is what X sent; the run dead-letters it (producer.run).
+        return SearchResult(
+            page=read_page(response.content), rate_limit=read_rate_limit(response.headers)
+        )
 
 
 def read_rate_limit(headers: Any) -> RateLimit | None:

@@ -486,7 +486,8 @@ def test_dlq_redrive_of_an_unknown_queue_lists_the_known_ones(
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == (
         "Error: Invalid value for --queue: unknown dead-letter queue 'Unknown'; known: "
-        "CatsDeadLetterQueue, DogsDeadLetterQueue, WorkflowDeadLetterQueue"
+        "CatsDeadLetterQueue, DogsDeadLetterQueue, ProducerDeadLetterQueue, "
+        "WorkflowDeadLetterQueue"
     )
     assert _queue_depths(running_stack) == {
         "CatsQueue": 0,
@@ -525,6 +526,7 @@ def test_dlq_redrive_sends_them_back_as_a_new_attempt(running_stack: RunningStac
     assert result.stdout == (
         "CatsDeadLetterQueue: 0 message(s) sent back\n"
         "DogsDeadLetterQueue: 0 message(s) sent back\n"
+        "ProducerDeadLetterQueue: 0 message(s) sent back\n"
         "WorkflowDeadLetterQueue: 5 message(s) sent back\n"
     )
     # AND once the pipeline settled, each ran again as attempt 1 and is a dead letter again

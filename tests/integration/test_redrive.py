@@ -80,6 +80,7 @@ def test_redrive_reports_what_it_sent_back(redriven: Redriven) -> None:
     assert redriven.output.splitlines() == [
         "CatsDeadLetterQueue: 0 message(s) sent back",
         "DogsDeadLetterQueue: 1 message(s) sent back",
+        "ProducerDeadLetterQueue: 0 message(s) sent back",
         "WorkflowDeadLetterQueue: 1 message(s) sent back",
     ]
 

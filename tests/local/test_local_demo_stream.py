@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from producer.extract import extract_photos
+from producer.page import SearchPage, read_page_object
 from producer.replay import Recording as ProducerRecording
 from producer.routing import Router
-from producer.xapi_models import XSearchResponse
 from tweetlens.demo_stream import (
     DEFAULT_ROUTES,
     Recording,
@@ -151,7 +151,10 @@ def test_producer_reads_the_recording_and_routes_as_expected(recording: Recordin
     per_route: Counter[str] = Counter()
     urls: set[str] = set()
     for page in replayed.pages:
-        routed = router.route_page(extract_photos(XSearchResponse.model_validate(page.body)).posts)
+        read = read_page_object(page.json_body)
+        assert isinstance(read, SearchPage)
+        assert (read.rejected_posts, read.rejected_media) == ((), ())
+        routed = router.route_page(extract_photos(read).posts)
         assert routed.rejected == ()
         for route, messages in routed.messages.items():
             per_route[route] += len(messages)

@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 from tests.unit.classifier.conftest import cloud
-from tests.unit.producer.conftest import aws, load_app, log_output, replay_env
+from tests.unit.producer.conftest import (
+    aws,
+    load_app,
+    log_output,
+    replay_env,
+    sqs_refuses_what_sqs_refuses,
+)
 from tests.unit.statemachine.conftest import closer, workflow
 
-__all__ = ["aws", "closer", "cloud", "load_app", "log_output", "replay_env", "workflow"]
+__all__ = [
+    "aws",
+    "closer",
+    "cloud",
+    "load_app",
+    "log_output",
+    "replay_env",
+    "sqs_refuses_what_sqs_refuses",
+    "workflow",
+]

@@ -418,9 +418,7 @@ def test_rejection_is_dead_lettered_once_however_often_its_batch_comes(
 
     # THEN the poison record is deleted again as Rejected, but its letter is not sent twice
     assert response == {"batchItemFailures": []}
-    assert [letter["body"] for letter in cloud.dead_letters(cloud.cats_dlq_url)] == [
-        poison["body"]
-    ]
+    assert [letter["body"] for letter in cloud.dead_letters(cloud.cats_dlq_url)] == [poison["body"]]
     assert counted(metrics)["Rejected"] == 2
 
 

@@ -41,25 +41,39 @@ class Aws:
     sqs: Any
     dynamodb: Any
     queue_urls: dict[str, str]
+    dead_letter_queue_url: str
 
     def drain(self, route: str) -> list[dict[str, Any]]:
         """Every message body on a route queue, parsed."""
+        return self._drain(self.queue_urls[route])
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every producer dead letter, parsed, after checking each body is ASCII JSON."""
+        return self._drain(self.dead_letter_queue_url)
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
         bodies: list[dict[str, Any]] = []
         while True:
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_urls[route], MaxNumberOfMessages=10
-            )
+            response = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
             messages = response.get("Messages", [])
             if not messages:
                 return bodies
-            bodies.extend(json.loads(message["Body"]) for message in messages)
+            for message in messages:
+                if queue_url == self.dead_letter_queue_url:
+                    assert message["Body"].isascii()
+                bodies.append(json.loads(message["Body"]))
 
     def checkpoint(self) -> dict[str, str] | None:
+        """The checkpoint item without ``updated_at``; numbers as their text, as stored."""
         items = self.dynamodb.scan(TableName=TABLE)["Items"]
         if not items:
             return None
         assert len(items) == 1
-        return {name: value["S"] for name, value in items[0].items() if name != "updated_at"}
+        return {
+            name: value.get("S", value.get("N"))
+            for name, value in items[0].items()
+            if name != "updated_at"
+        }
 
 
 def emitted_metrics(stdout: str) -> dict[tuple[str, str | None], float]:

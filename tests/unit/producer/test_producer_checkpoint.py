@@ -42,7 +42,36 @@ def test_completion_clears_the_unfinished_run(aws: Aws) -> None:
         "since_id": "186170",
         "next_token": None,
         "newest_id": None,
+        "oldest_id": None,
+        "unreadable_reads": 0,
     }
+
+
+def test_unreadable_reads_are_a_number_next_to_the_place_they_count_for(aws: Aws) -> None:
+    # GIVEN a store with a fixed clock
+    store = CheckpointStore(aws.dynamodb, TABLE, CHECKPOINT_ID, clock=lambda: "2024-11-27T09:35:01")
+
+    # WHEN a run that found the page at "tok" unreadable twice saves its place
+    saved = store.save(
+        Checkpoint(),
+        since_id="1861600000000000000",
+        next_token="tok",
+        newest_id="1861700000000000000",
+        oldest_id="1861650000000000000",
+        unreadable_reads=2,
+    )
+
+    # THEN the count is stored as a number beside the place, and reads back equal
+    assert aws.dynamodb.get_item(TableName=TABLE, Key={"id": {"S": CHECKPOINT_ID}})["Item"] == {
+        "id": {"S": CHECKPOINT_ID},
+        "since_id": {"S": "1861600000000000000"},
+        "next_token": {"S": "tok"},
+        "newest_id": {"S": "1861700000000000000"},
+        "oldest_id": {"S": "1861650000000000000"},
+        "unreadable_reads": {"N": "2"},
+        "updated_at": {"S": "2024-11-27T09:35:01"},
+    }
+    assert store.load() == saved
 
 
 def test_write_over_a_checkpoint_another_run_moved_is_refused(aws: Aws) -> None:

@@ -125,16 +125,43 @@ def test_sample_recording_puts_exact_messages_on_each_queue(
         PhotoMessage.model_validate(body)
     # AND the checkpoint holds the newest post and no unfinished pagination
     assert aws.checkpoint() == {"id": CHECKPOINT_ID, "since_id": NEWEST_PHOTO_POST}
-    # AND the metrics count reads, skips (no media, video, GIF) and publications per route
+    assert aws.dead_letters() == []
+    # AND the metrics count reads, skips (no media, video, GIF), publications per route and
+    # dead letters per kind
     assert emitted_metrics(capsys.readouterr().out) == {
         ("ApiCalls", None): 2,
         ("PostsRead", None): 9,
         ("PostsSkipped", None): 3,
         ("Unrouted", None): 0,
         ("RateLimitStops", None): 0,
+        ("PagesDeadLettered", None): 0,
+        ("PostsDeadLettered", None): 0,
+        ("PhotosDeadLettered", None): 0,
+        ("PaginationsAbandoned", None): 0,
         ("PhotosPublished", "cats"): 8,
         ("PhotosPublished", "dogs"): 3,
     }
+
+
+def test_a_run_makes_only_the_aws_calls_its_role_grants(
+    aws: Aws,
+    aws_calls: list[str],
+    replay_env: Callable[[str], dict[str, str]],
+    load_app: Callable[[dict[str, str]], ModuleType],
+) -> None:
+    # GIVEN the handler cold-started with every AWS call recorded
+    app = load_app(replay_env("x_api_search_photos.json"))
+
+    # WHEN it runs over the two-page sample recording
+    app.lambda_handler(load_event("producer_scheduled.json"), FakeLambdaContext())
+
+    # THEN it reads the checkpoint, sends batches and puts the checkpoint: the actions of its
+    # role's Checkpoint and SendToRouteQueues statements (tests/unit/template), no UpdateItem
+    assert sorted(set(aws_calls)) == [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "sqs:SendMessageBatch",
+    ]
 
 
 def test_second_run_reads_nothing_new(
@@ -190,6 +217,7 @@ def test_run_stops_before_the_lambda_timeout_and_the_next_resumes(
         "id": CHECKPOINT_ID,
         "next_token": TOKEN_PAGE_1,
         "newest_id": NEWEST_PHOTO_POST,
+        "oldest_id": "1861704104671125512",
     }
 
     # WHEN the next run has time
@@ -260,6 +288,7 @@ def test_stops_at_90_percent_of_the_rate_limit_and_resumes_from_next_token(
         "id": CHECKPOINT_ID,
         "next_token": "b26v89c19zqg8o3fpzqx7x6v5m9dxtnfp4e2ey8t1uq3h",
         "newest_id": "1861715123109564419",
+        "oldest_id": "1861714963723984913",
     }
     assert [body["post_id"] for body in aws.drain("cats") + aws.drain("dogs")] == [
         "1861715123109564419",
@@ -330,20 +359,20 @@ def test_checkpoint_not_advanced_when_publishing_fails(
     assert by_media(aws.drain("cats")) == by_media(EXPECTED_PAGE_1_CATS)
 
 
-def test_missing_includes_skip_posts_with_a_warning(
+def test_media_missing_from_includes_costs_each_photo_a_letter(
     aws: Aws,
     replay_env: Callable[[str], dict[str, str]],
     load_app: Callable[[dict[str, str]], ModuleType],
-    log_output: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # GIVEN a page with one post's media missing from includes, then a page with no includes
+    # GIVEN a page with one post's media missing from includes (X says so in errors), then a
+    # page whose one post has two media keys and no includes at all
     app = load_app(replay_env("x_api_search_missing_includes.json"))
 
     # WHEN the schedule fires
     result = app.lambda_handler(load_event("producer_scheduled.json"), FakeLambdaContext())
 
-    # THEN only the fully hydrated post is published and the run completes
+    # THEN the fully hydrated post is published and the run completes past both pages
     assert result == {
         "pages": 2,
         "posts": 3,
@@ -352,16 +381,25 @@ def test_missing_includes_skip_posts_with_a_warning(
         "since_id": "1861727349504217093",
     }
     assert [body["media_key"] for body in aws.drain("cats")] == ["3_1861727194314969091"]
-    assert emitted_metrics(capsys.readouterr().out)[("PostsSkipped", None)] == 2
-    warnings = [
-        (record["post_id"], record["missing_media_keys"])
-        for record in map(json.loads, log_output.getvalue().splitlines())
-        if record["message"] == "Post skipped: its media is missing from includes"
+    assert aws.checkpoint() == {"id": CHECKPOINT_ID, "since_id": "1861727349504217093"}
+    # AND each missing photo is one letter on its post's route, with the post to replay it
+    pages = load_event("x_api_search_missing_includes.json")["pages"]
+    letters = aws.dead_letters()
+    assert [
+        (letter["kind"], letter["error"], letter["post_id"], letter["media_key"], letter["route"])
+        for letter in letters
+    ] == [
+        ("photo", "MediaMissing", "1861727177537101847", "3_1861727022347853842", "dogs"),
+        ("photo", "MediaMissing", "1861726992989294603", "3_1861726837800046602", "cats"),
+        ("photo", "MediaMissing", "1861726992989294603", "3_1861726837800046600", "cats"),
     ]
-    assert warnings == [
-        ("1861727177537101847", ["3_1861727022347853842"]),
-        ("1861726992989294603", ["3_1861726837800046602", "3_1861726837800046600"]),
-    ]
+    assert letters[0]["raw"] == {"post": pages[0]["body"]["data"][1], "media": None}
+    assert letters[0]["reason"] == (
+        "media key 3_1861727022347853842 is not in includes.media; "
+        "X: Could not find media with id: [3_1861727022347853842]."
+    )
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert (metrics[("PostsSkipped", None)], metrics[("PhotosDeadLettered", None)]) == (0, 3)
 
 
 def test_empty_search_completes_without_writing(

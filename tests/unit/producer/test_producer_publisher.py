@@ -1,4 +1,4 @@
-"""SendMessageBatch: 10 per call, failed entries retried, nothing dropped silently."""
+"""SendMessageBatch: 10 per call, transient failures retried, refusals returned, none dropped."""
 
 from __future__ import annotations
 
@@ -12,9 +12,24 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from common.messages import PhotoMessage
-from producer.publisher import PublishError, SqsPublisher
+from producer.letters import PostLetter
+from producer.publisher import (
+    BatchSender,
+    DeadLetterError,
+    DeadLetterQueue,
+    PublishError,
+    Refusal,
+    RefusedMessage,
+    SqsPublisher,
+)
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-test-cats"
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-test-producer-dlq"
+INVALID_CONTENTS = {
+    "SenderFault": True,
+    "Code": "InvalidMessageContents",
+    "Message": "Invalid binary character '#xFFFF' was found in the message body",
+}
 
 
 def photo_messages(count: int) -> list[PhotoMessage]:
@@ -42,6 +57,10 @@ def sent(ids: list[int]) -> dict[str, Any]:
         ],
         "Failed": [],
     }
+
+
+def publisher(sqs: Any, sleeps: list[float]) -> SqsPublisher:
+    return SqsPublisher(BatchSender(sqs, sleep=sleeps.append), {"cats": QUEUE_URL})
 
 
 def internal_error(ids: list[int], ok: list[int]) -> dict[str, Any]:
@@ -84,10 +103,10 @@ def test_messages_go_out_in_batches_of_ten(monkeypatch: pytest.MonkeyPatch) -> N
         messages = photo_messages(25)
 
         # WHEN they are published
-        count = SqsPublisher(sqs, {"cats": queue_url}).publish("cats", messages)
+        refused = SqsPublisher(BatchSender(sqs), {"cats": queue_url}).publish("cats", messages)
 
         # THEN three calls carry them all, each body the message's JSON
-        assert (count, batch_sizes) == (25, [10, 10, 5])
+        assert (refused, batch_sizes) == ([], [10, 10, 5])
         bodies: list[dict[str, Any]] = []
         while received := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
             "Messages", []
@@ -121,10 +140,10 @@ def test_only_failed_entries_are_retried(stubbed: tuple[Any, Stubber]) -> None:
     sleeps: list[float] = []
 
     # WHEN the 12 messages are published
-    count = SqsPublisher(sqs, {"cats": QUEUE_URL}, sleep=sleeps.append).publish("cats", messages)
+    refused = publisher(sqs, sleeps).publish("cats", messages)
 
     # THEN only the two failed entries were sent again, after one short jittered pause
-    assert count == 12
+    assert refused == []
     assert len(sleeps) == 1
     assert 0 <= sleeps[0] <= 0.2
 
@@ -148,7 +167,7 @@ def test_entries_that_keep_failing_raise_publish_error(stubbed: tuple[Any, Stubb
 
     # WHEN they are published
     with pytest.raises(PublishError) as raised:
-        SqsPublisher(sqs, {"cats": QUEUE_URL}, sleep=sleeps.append).publish("cats", messages)
+        publisher(sqs, sleeps).publish("cats", messages)
 
     # THEN the error names the route and the entry, after growing pauses between attempts
     assert str(raised.value) == (
@@ -176,8 +195,96 @@ def test_a_refused_call_raises_publish_error_for_every_entry(stubbed: tuple[Any,
 
     # WHEN two messages are published THEN both are reported unsent
     with pytest.raises(PublishError) as raised:
-        SqsPublisher(sqs, {"cats": QUEUE_URL}).publish("cats", photo_messages(2))
+        publisher(sqs, []).publish("cats", photo_messages(2))
     assert raised.value.failures == {
         "0": "AWS.SimpleQueueService.NonExistentQueue",
         "1": "AWS.SimpleQueueService.NonExistentQueue",
     }
+
+
+def test_entries_refused_as_the_senders_fault_are_returned_not_retried(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    # GIVEN SQS refuses entry 1 for its contents and fails entry 2 on its side, once
+    sqs, stubber = stubbed
+    messages = photo_messages(3)
+    stubber.add_response(
+        "send_message_batch",
+        {
+            **sent([0]),
+            "Failed": [
+                {"Id": "1", **INVALID_CONTENTS},
+                internal_error([2], ok=[])["Failed"][0],
+            ],
+        },
+        {"QueueUrl": QUEUE_URL, "Entries": entries(messages, [0, 1, 2])},
+    )
+    stubber.add_response(
+        "send_message_batch",
+        sent([2]),
+        {"QueueUrl": QUEUE_URL, "Entries": entries(messages, [2])},
+    )
+    sleeps: list[float] = []
+
+    # WHEN the three messages are published
+    refused = publisher(sqs, sleeps).publish("cats", messages)
+
+    # THEN only the transient failure was sent again, and the refused one comes back with
+    # SQS's code and message, for a dead letter
+    assert refused == [
+        RefusedMessage(
+            message=messages[1],
+            refusal=Refusal(
+                code="InvalidMessageContents",
+                message="Invalid binary character '#xFFFF' was found in the message body",
+            ),
+        )
+    ]
+    assert len(sleeps) == 1
+
+
+def test_dead_letter_queue_writes_each_letter_as_ascii_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        # GIVEN a dead-letter queue and a letter whose post text has a lone surrogate
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="tweetlens-test-producer-dlq")["QueueUrl"]
+        letter = PostLetter(
+            reason="text: Value error, contains a lone surrogate (U+D800) at 3",
+            query="(#cat) has:images -is:retweet",
+            raw={"id": "1861704939338346519", "text": "my \ud800 #cat"},
+            post_id="1861704939338346519",
+        )
+
+        # WHEN it is sent
+        DeadLetterQueue(BatchSender(sqs), queue_url).send([letter])
+
+        # THEN the body is ASCII JSON that reads back as the letter
+        (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+        assert message["Body"] == (
+            '{"reason":"text: Value error, contains a lone surrogate (U+D800) at 3",'
+            '"query":"(#cat) has:images -is:retweet",'
+            '"raw":{"id":"1861704939338346519","text":"my \\ud800 #cat"},'
+            '"raw_truncated":false,"kind":"post","error":"InvalidPost",'
+            '"post_id":"1861704939338346519"}'
+        )
+
+
+def test_a_dead_letter_sqs_refuses_fails_the_run(stubbed: tuple[Any, Stubber]) -> None:
+    # GIVEN SQS refuses the one letter
+    sqs, stubber = stubbed
+    stubber.add_response(
+        "send_message_batch", {"Successful": [], "Failed": [{"Id": "0", **INVALID_CONTENTS}]}
+    )
+    letter = PostLetter(reason="id: Field required", query="q", raw={}, post_id=None)
+
+    # WHEN it is sent THEN the run fails: nothing else can hold its data
+    with pytest.raises(DeadLetterError) as raised:
+        DeadLetterQueue(BatchSender(sqs), DLQ_URL).send([letter])
+    assert str(raised.value) == (
+        "1 dead letter(s) not written: 0: InvalidMessageContents "
+        "Invalid binary character '#xFFFF' was found in the message body"
+    )

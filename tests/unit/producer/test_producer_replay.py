@@ -12,6 +12,7 @@ import requests
 import tweepy
 from moto import mock_aws
 
+from producer.page import SearchPage
 from producer.replay import RecordedPage, Recording, RecordingError, ReplayAdapter, load_recording
 from producer.source import (
     RateLimit,
@@ -83,7 +84,8 @@ def test_token_leads_to_the_following_page(photos: Recording) -> None:
     )
 
     # THEN it gets page two, the last one
-    assert [post.id for post in result.page.data] == [
+    assert isinstance(result.page, SearchPage)
+    assert [post.id for post in result.page.posts] == [
         "1861703928512122898",
         "1861703739766804505",
         "1861703559413956615",
@@ -135,9 +137,7 @@ def test_since_id_newer_than_everything_gives_an_empty_page(photos: Recording) -
     )
 
     # THEN the page is empty and final, as X answers
-    assert result.page.data == []
-    assert result.page.includes is None
-    assert result.page.meta == XMeta(result_count=0)
+    assert result.page == SearchPage(meta=XMeta(result_count=0))
 
 
 def test_recorded_429_raises_rate_limited() -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from producer.checkpoint import Checkpoint, CheckpointStore
-from producer.publisher import SqsPublisher
-from producer.run import run_producer
+from producer.page import UnreadablePage, read_page_object
+from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
+from producer.run import RunSummary, run_producer
 from producer.settings import ProducerSettings
-from producer.source import InvalidSearchParameter, SearchResult, XApiError, read_rate_limit
-from producer.xapi_models import XSearchResponse
+from producer.source import (
+    InvalidSearchParameter,
+    PostSource,
+    SearchResult,
+    XApiError,
+    read_rate_limit,
+)
 from tests.unit.producer.producer_testkit import ROUTES, TABLE, Aws, load_event
 
 OLD_SINCE_ID = "1850000000000000000"
@@ -37,8 +44,7 @@ class ScriptedSource:
 def recorded(name: str, index: int) -> SearchResult:
     page = load_event(name)["pages"][index]
     return SearchResult(
-        page=XSearchResponse.model_validate(page["body"]),
-        rate_limit=read_rate_limit(page["headers"]),
+        page=read_page_object(page["body"]), rate_limit=read_rate_limit(page["headers"])
     )
 
 
@@ -48,10 +54,24 @@ def settings(aws: Aws) -> ProducerSettings:
             "HASHTAG_ROUTES": ROUTES,
             "ROUTE_QUEUE_URLS": json.dumps(aws.queue_urls),
             "CHECKPOINTS_TABLE": TABLE,
+            "PRODUCER_DLQ_URL": aws.dead_letter_queue_url,
             "POST_SOURCE": "replay",
             "REPLAY_URI": "unused.json",
             "MAX_RESULTS_PER_PAGE": "10",
         }
+    )
+
+
+def run(aws: Aws, config: ProducerSettings, source: PostSource) -> RunSummary:
+    """One run against moto, with all the time it needs."""
+    sender = BatchSender(aws.sqs)
+    return run_producer(
+        settings=config,
+        source=source,
+        checkpoints=CheckpointStore(aws.dynamodb, TABLE, config.checkpoint_id),
+        publisher=SqsPublisher(sender, aws.queue_urls),
+        dead_letters=DeadLetterQueue(sender, aws.dead_letter_queue_url),
+        remaining_ms=lambda: 50_000,
     )
 
 
@@ -66,13 +86,7 @@ def test_since_id_older_than_recent_search_is_dropped(aws: Aws) -> None:
     source = ScriptedSource([refused, recorded("x_api_search_empty.json", 0)])
 
     # WHEN the producer runs
-    summary = run_producer(
-        settings=config,
-        source=source,
-        checkpoints=store,
-        publisher=SqsPublisher(aws.sqs, aws.queue_urls),
-        remaining_ms=lambda: 50_000,
-    )
+    summary = run(aws, config, source)
 
     # THEN it searches again without since_id and completes
     assert source.calls == [(OLD_SINCE_ID, None), (None, None)]
@@ -87,11 +101,150 @@ def test_other_bad_request_fails_the_run(aws: Aws) -> None:
 
     # WHEN the producer runs THEN the error is raised and nothing is saved
     with pytest.raises(XApiError, match=r"^X API answered 400: query too long$"):
-        run_producer(
-            settings=config,
-            source=source,
-            checkpoints=CheckpointStore(aws.dynamodb, TABLE, config.checkpoint_id),
-            publisher=SqsPublisher(aws.sqs, aws.queue_urls),
-            remaining_ms=lambda: 50_000,
-        )
+        run(aws, config, source)
     assert aws.checkpoint() is None
+
+
+CUT_BODY = '{"data": [{"id": "1861704939338346519", "text": "Sunday nap'
+CUT = SearchResult(
+    page=UnreadablePage(
+        body=CUT_BODY,
+        error="body: Invalid JSON: Unterminated string starting at: line 1 column 49 (char 48)",
+    ),
+    rate_limit=None,
+)
+PAGE_1_TOKEN = "b26v89c19zqg8o3fpzhm4ixbbpfq9ubyr2zd6bmyoyjh9"
+PAGE_1_NEWEST = "1861704939338346519"
+PAGE_1_OLDEST = "1861704104671125512"
+
+
+def letter_summary(letter: dict[str, Any]) -> tuple[Any, ...]:
+    return (letter["kind"], letter["error"], letter.get("strike"), letter.get("pagination_token"))
+
+
+def test_page_without_meta_is_read_again_by_the_next_runs_then_given_up(aws: Aws) -> None:
+    # GIVEN a search whose first page is sound and whose second page is cut short, each time
+    config = settings(aws)
+    first = run(aws, config, ScriptedSource([recorded("x_api_search_photos.json", 0), CUT]))
+    cats_of_page_1 = aws.drain("cats")
+
+    # THEN the first run published page one, dead-lettered page two and kept its place
+    assert (first.pages, first.stopped_reason, len(cats_of_page_1)) == (2, "unreadable_page", 5)
+    assert aws.checkpoint() == {
+        "id": config.checkpoint_id,
+        "next_token": PAGE_1_TOKEN,
+        "newest_id": PAGE_1_NEWEST,
+        "oldest_id": PAGE_1_OLDEST,
+        "unreadable_reads": "1",
+    }
+
+    # WHEN the next run finds it unreadable again
+    second_source = ScriptedSource([CUT])
+    run(aws, config, second_source)
+
+    # THEN it asked for that page only, and counts a second read
+    assert second_source.calls == [(None, PAGE_1_TOKEN)]
+    assert (aws.checkpoint() or {}).get("unreadable_reads") == "2"
+
+    # WHEN a third run finds it unreadable once more
+    third = run(aws, config, ScriptedSource([CUT]))
+
+    # THEN the search is closed at its newest post, and a range letter names what was not read
+    assert (third.stopped_reason, third.since_id) == ("unreadable_page", PAGE_1_NEWEST)
+    assert aws.checkpoint() == {"id": config.checkpoint_id, "since_id": PAGE_1_NEWEST}
+    letters = aws.dead_letters()
+    assert [letter_summary(letter) for letter in letters] == [
+        ("page", "UnreadablePage", 1, PAGE_1_TOKEN),
+        ("page", "UnreadablePage", 2, PAGE_1_TOKEN),
+        ("page", "UnreadablePage", 3, PAGE_1_TOKEN),
+        ("range", "PaginationAbandoned", None, PAGE_1_TOKEN),
+    ]
+    assert letters[2] == {
+        "kind": "page",
+        "error": "UnreadablePage",
+        "reason": "body: Invalid JSON: Unterminated string starting at: line 1 column 49 (char 48)",
+        "query": config.search_query,
+        "raw": CUT_BODY,
+        "raw_truncated": False,
+        "since_id": None,
+        "pagination_token": PAGE_1_TOKEN,
+        "until_id": PAGE_1_OLDEST,
+        "next_token": None,
+        "strike": 3,
+    }
+    assert letters[3] == {
+        "kind": "range",
+        "error": "PaginationAbandoned",
+        "reason": "the page at pagination_token was unreadable 3 runs in a row; posts older "
+        "than until_id and newer than since_id were not read",
+        "query": config.search_query,
+        "raw": None,
+        "raw_truncated": False,
+        "since_id": None,
+        "until_id": PAGE_1_OLDEST,
+        "newest_id": PAGE_1_NEWEST,
+        "pagination_token": PAGE_1_TOKEN,
+    }
+
+
+def test_page_readable_again_on_the_next_run_clears_the_count(aws: Aws) -> None:
+    # GIVEN a run that found page two unreadable once (X's passing trouble)
+    config = settings(aws)
+    run(aws, config, ScriptedSource([recorded("x_api_search_photos.json", 0), CUT]))
+
+    # WHEN the next run reads it fine
+    summary = run(aws, config, ScriptedSource([recorded("x_api_search_photos.json", 1)]))
+
+    # THEN the search completes at page one's newest post, as if nothing had happened
+    assert (summary.stopped_reason, summary.since_id) == ("complete", PAGE_1_NEWEST)
+    assert aws.checkpoint() == {"id": config.checkpoint_id, "since_id": PAGE_1_NEWEST}
+    assert [letter_summary(letter) for letter in aws.dead_letters()] == [
+        ("page", "UnreadablePage", 1, PAGE_1_TOKEN)
+    ]
+
+
+def test_unreadable_first_page_is_never_given_up(aws: Aws) -> None:
+    # GIVEN a checkpoint and a search whose first page is unreadable on four runs in a row
+    config = settings(aws)
+    store = CheckpointStore(aws.dynamodb, TABLE, config.checkpoint_id)
+    store.save(Checkpoint(), since_id=OLD_SINCE_ID, next_token=None, newest_id=None)
+
+    # WHEN the four runs happen
+    for _ in range(4):
+        assert run(aws, config, ScriptedSource([CUT])).stopped_reason == "unreadable_page"
+
+    # THEN no id is known to close the search at, so the checkpoint stays and counts the reads
+    assert aws.checkpoint() == {
+        "id": config.checkpoint_id,
+        "since_id": OLD_SINCE_ID,
+        "unreadable_reads": "4",
+    }
+    assert [letter_summary(letter) for letter in aws.dead_letters()] == [
+        ("page", "UnreadablePage", strike, None) for strike in (1, 2, 3, 4)
+    ]
+
+
+def test_unreadable_page_with_a_readable_meta_is_passed_over(aws: Aws) -> None:
+    # GIVEN a first page whose data is broken but whose meta leads to page two
+    config = settings(aws)
+    broken = load_event("x_api_search_photos.json")["pages"][0]["body"]
+    cut = read_page_object({**broken, "data": {"not": "a list"}})
+    assert isinstance(cut, UnreadablePage)
+    source = ScriptedSource(
+        [SearchResult(page=cut, rate_limit=None), recorded("x_api_search_photos.json", 1)]
+    )
+
+    # WHEN the producer runs
+    summary = run(aws, config, source)
+
+    # THEN page one is one letter, page two is published, and the search completes at page
+    # one's newest post (its posts are in the letter)
+    assert (summary.pages, summary.stopped_reason, summary.since_id) == (
+        2,
+        "complete",
+        PAGE_1_NEWEST,
+    )
+    assert summary.published == {"cats": 3, "dogs": 2}
+    assert [letter_summary(letter) for letter in aws.dead_letters()] == [
+        ("page", "UnreadablePage", 1, None)
+    ]

@@ -13,6 +13,9 @@ VALID = {
         ' "dogs": "https://sqs.us-east-1.amazonaws.com/123456789012/dogs"}'
     ),
     "CHECKPOINTS_TABLE": "tweetlens-dev-CheckpointsTable",
+    "PRODUCER_DLQ_URL": (
+        "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-ProducerDeadLetterQueue-X"
+    ),
     "POST_SOURCE": "x-api",
     "REPLAY_URI": "",
     "BEARER_TOKEN_STORE": "secretsmanager",
@@ -76,7 +79,7 @@ def test_every_missing_variable_is_named() -> None:
     assert str(raised.value) == (
         "invalid producer environment: HASHTAG_ROUTES: Field required; "
         "ROUTE_QUEUE_URLS: Field required; CHECKPOINTS_TABLE: Field required; "
-        "MAX_RESULTS_PER_PAGE: Field required"
+        "PRODUCER_DLQ_URL: Field required; MAX_RESULTS_PER_PAGE: Field required"
     )
 
 
@@ -131,6 +134,14 @@ def test_queue_url_that_is_not_a_url() -> None:
     assert invalid(ROUTE_QUEUE_URLS='{"cats": "cats-queue", "dogs": "https://q/dogs"}') == (
         "invalid producer environment: ROUTE_QUEUE_URLS: Value error, "
         "queue url of route 'cats' must be an http(s) URL"
+    )
+
+
+def test_dead_letter_queue_url_that_is_not_a_url() -> None:
+    # GIVEN the queue's name where its URL belongs WHEN validated THEN the variable is named
+    assert invalid(PRODUCER_DLQ_URL="tweetlens-dev-ProducerDeadLetterQueue") == (
+        "invalid producer environment: PRODUCER_DLQ_URL: "
+        "String should match pattern '^https?://[^\\s/]+/\\S+$'"
     )
 
 

@@ -37,6 +37,7 @@ def x_api_env(aws: Aws) -> Callable[[str], dict[str, str]]:
             "HASHTAG_ROUTES": ROUTES,
             "ROUTE_QUEUE_URLS": json.dumps(aws.queue_urls),
             "CHECKPOINTS_TABLE": TABLE,
+            "PRODUCER_DLQ_URL": aws.dead_letter_queue_url,
             "POST_SOURCE": "x-api",
             "REPLAY_URI": "",
             "BEARER_TOKEN_STORE": store,

@@ -312,6 +312,66 @@ def test_producer_reads_exactly_the_bearer_token_of_the_chosen_store(cfn: dict[s
     assert conditional[1][2] == {"Ref": "AWS::NoValue"}
 
 
+def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, Any]) -> None:
+    # WHEN the producer role's statements are read (both sides of each condition)
+    statements = {
+        statement["Sid"]: (as_list(statement["Action"]), statement["Resource"])
+        for role, statement in role_statements(cfn)
+        if role == "ProducerFunctionRole"
+    }
+
+    # THEN it may send to the route queues and its dead-letter queue (SendMessageBatch is
+    # authorised by SendMessage), read and put its checkpoint, and read its token or replay
+    # object, and nothing else: the calls tests/unit/producer records the code making
+    assert statements == {
+        "SendToRouteQueues": (
+            ["sqs:SendMessage"],
+            [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
+        ),
+        "SendToProducerDeadLetterQueue": (
+            ["sqs:SendMessage"],
+            {"Fn::GetAtt": ["ProducerDeadLetterQueue", "Arn"]},
+        ),
+        "Checkpoint": (
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            {"Fn::GetAtt": ["CheckpointsTable", "Arn"]},
+        ),
+        "ReadBearerTokenSecret": (
+            ["secretsmanager:GetSecretValue"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                "${AWS::AccountId}:secret:${BearerTokenName}-*"
+            },
+        ),
+        "ReadBearerTokenParameter": (
+            ["ssm:GetParameter"],
+            [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                    f"parameter{separator}${{BearerTokenName}}"
+                }
+                for separator in ("/", "")
+            ],
+        ),
+        "ReadReplayObject": (
+            ["s3:GetObject"],
+            {
+                "Fn::Sub": [
+                    "arn:${AWS::Partition}:s3:::${ReplayObject}",
+                    {
+                        "ReplayObject": {
+                            "Fn::Select": [
+                                1,
+                                {"Fn::Split": ["s3://", {"Fn::Sub": "${ReplayUri}s3://"}]},
+                            ]
+                        }
+                    },
+                ]
+            },
+        ),
+    }
+
+
 # ------------------------------------------------------------------------ queues
 
 
@@ -346,10 +406,11 @@ def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) 
             "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
             "SqsManagedSseEnabled": True,
         }
-    assert cfn["Resources"]["WorkflowDeadLetterQueue"]["Properties"] == {
-        "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
-        "SqsManagedSseEnabled": True,
-    }
+    for dead_letter_queue in ("WorkflowDeadLetterQueue", "ProducerDeadLetterQueue"):
+        assert cfn["Resources"][dead_letter_queue]["Properties"] == {
+            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+        }
 
 
 def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -> None:
@@ -402,6 +463,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "HASHTAG_ROUTES",
                     "ROUTE_QUEUE_URLS",
                     "CHECKPOINTS_TABLE",
+                    "PRODUCER_DLQ_URL",
                     "POST_SOURCE",
                     "REPLAY_URI",
                     "BEARER_TOKEN_STORE",
@@ -524,6 +586,7 @@ def test_outputs_name_every_queue_table_bucket_function_and_the_state_machine(
         "CatsDeadLetterQueueUrl",
         "DogsDeadLetterQueueUrl",
         "WorkflowDeadLetterQueueUrl",
+        "ProducerDeadLetterQueueUrl",
         "ResultsTableName",
         "CheckpointsTableName",
         "ImagesBucketName",
@@ -681,7 +744,12 @@ def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[st
     assert watched == sorted(
         [
             ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
-            for queue in ("CatsDeadLetterQueue", "DogsDeadLetterQueue", "WorkflowDeadLetterQueue")
+            for queue in (
+                "CatsDeadLetterQueue",
+                "DogsDeadLetterQueue",
+                "WorkflowDeadLetterQueue",
+                "ProducerDeadLetterQueue",
+            )
         ]
         + [
             (metric, json.dumps({"Ref": "ClassifyImageStateMachine"}))
@@ -770,6 +838,7 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         classifier = load_settings(environment("ClassifierFunction"))
         fetch = FetchSettings.from_environ(environment("FetchImageFunction"))
         assert producer.checkpoints_table == physical["CheckpointsTable"]
+        assert producer.producer_dlq_url == outputs["ProducerDeadLetterQueueUrl"]
         assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
         assert classifier.claim_lease_seconds == 330
         closer = load_closer_settings(environment("ExecutionCloserFunction"))
