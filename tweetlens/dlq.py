@@ -65,7 +65,7 @@ def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
     }
 
 
-def _readable_cause(cause: str) -> str:
+def readable_cause(cause: str) -> str:
     """A Lambda task's Cause is its error JSON (with a stack trace): keep the message."""
     try:
         payload = json.loads(cause)
@@ -86,7 +86,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
             payload = json.loads(body)
             caught = payload.get("error") or {}
             error = str(caught.get("Error", "Unknown"))
-            reason = _readable_cause(str(caught.get("Cause", "")))
+            reason = readable_cause(str(caught.get("Cause", "")))
             route = _workflow_route(payload)
         except (ValueError, AttributeError):
             error, reason = "UnreadableDeadLetter", "the workflow dead letter is not JSON"
