@@ -77,10 +77,16 @@ def csrf_token() -> str:
     return token
 
 
-def _check_host() -> None:
+def _check_host() -> Response | None:
     allowed: frozenset[str] = current_app.config.get("CONSOLE_ALLOWED_HOSTS", frozenset())
-    if request.host.lower() not in allowed:
-        abort(400, description="Unexpected Host header: open the console at its printed address.")
+    if request.host.lower() in allowed:
+        return None
+    # Plain text, not the error page: that page names the stack the console looks at.
+    return Response(
+        "Unexpected Host header: open the console at the address it printed.\n",
+        status=400,
+        mimetype="text/plain",
+    )
 
 
 def _check_same_origin() -> None:
@@ -102,11 +108,14 @@ def _check_csrf() -> None:
         abort(403, description="Refused: the form is stale or forged (reload the page).")
 
 
-def check_request() -> None:
-    _check_host()
+def check_request() -> Response | None:
+    refused = _check_host()
+    if refused is not None:
+        return refused
     if request.method not in _SAFE_METHODS:
         _check_same_origin()
         _check_csrf()
+    return None
 
 
 def add_headers(response: Response) -> Response:
