@@ -98,8 +98,32 @@ test-unit: $(STAMP) ## Unit tests: no network at all
 test-integration: $(STAMP) ## The local cloud and the deployed template, loopback only
 	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli tests/chaos --allow-hosts=127.0.0.1,::1,localhost
 
+# The browser tests drive Debian's chromium through its chromedriver. Installed with apt-get
+# (as root, or through sudo) only when missing; CHROMIUM/CHROMEDRIVER point at other builds.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+export CHROMIUM CHROMEDRIVER
+
+.PHONY: browser
+browser: ## Headless chromium + chromedriver for the browser tests (apt-get, only if missing)
+	@if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then \
+		echo "chromium and chromedriver present: $(CHROMIUM), $(CHROMEDRIVER)"; \
+	else \
+		command -v apt-get >/dev/null || { echo "no apt-get: install chromium and chromedriver, then set CHROMIUM= and CHROMEDRIVER=" >&2; exit 1; }; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium chromium-driver; \
+	fi
+
+.PHONY: test-browser
+test-browser: $(STAMP) browser ## The web console and the demo report in headless chromium
+	$(BIN)/pytest tests/browser --allow-hosts=127.0.0.1,::1,localhost
+
+.PHONY: screenshots
+screenshots: $(STAMP) browser ## Screenshots of the console from a real run (docs/images/console-*.png)
+	$(BIN)/python -m tests.browser.screenshots docs/images
+
 .PHONY: test
-test: lint check-template security build test-unit test-integration ## Everything CI runs
+test: lint check-template security build test-unit test-integration test-browser ## Everything CI runs
 
 .PHONY: clean
 clean: ## Remove the venv and build output

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -17,6 +17,8 @@ from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 
 # The classifier logs one "Record processed" line per record with its outcome.
 RECORD_PROCESSED = "Record processed"
+# The producer logs its run summary (the handler's response) as "Producer run finished".
+PRODUCER_FINISHED = "Producer run finished"
 STARTED = "ExecutionStarted"
 # A duplicate: the URL is DONE or carried by another record of the batch (Duplicate), or an
 # execution for it is running (InFlight).
@@ -98,6 +100,29 @@ def published_per_route(producer_payloads: Iterable[Mapping[str, Any]]) -> Count
     return published
 
 
+def _json_lines(log_texts: Iterable[str], message: str) -> Iterator[dict[str, Any]]:
+    """The JSON log lines whose ``message`` is ``message``."""
+    for text in log_texts:
+        for line in text.splitlines():
+            if message not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("message") == message:
+                yield entry
+
+
+def producer_summaries(log_texts: Iterable[str]) -> list[dict[str, Any]]:
+    """The producer's run summaries read back from its logs, for ``published_per_route``.
+
+    For when the responses themselves are not at hand (a scheduled run's response goes nowhere).
+    A run that died before its summary is missing: what it published counts as lost.
+    """
+    return list(_json_lines(log_texts, PRODUCER_FINISHED))
+
+
 def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
     """message id → its RecordOutcome, from the classifier's JSON logs.
 
@@ -105,30 +130,32 @@ def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
     it); it started an execution if either time did.
     """
     outcomes: dict[str, RecordOutcome] = {}
-    for text in log_texts:
-        for line in text.splitlines():
-            if RECORD_PROCESSED not in line:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("message") != RECORD_PROCESSED:
-                continue
-            message_id = str(entry.get("message_id", ""))
-            where = str(entry.get("route") or entry.get("event_source_arn", ""))
-            outcome = str(entry.get("outcome", ""))
-            execution = str(entry.get("execution", ""))
-            if message_id not in outcomes or outcomes[message_id].outcome != STARTED:
-                outcomes[message_id] = RecordOutcome(outcome, where, execution)
+    for entry in _json_lines(log_texts, RECORD_PROCESSED):
+        message_id = str(entry.get("message_id", ""))
+        where = str(entry.get("route") or entry.get("event_source_arn", ""))
+        outcome = str(entry.get("outcome", ""))
+        execution = str(entry.get("execution", ""))
+        if message_id not in outcomes or outcomes[message_id].outcome != STARTED:
+            outcomes[message_id] = RecordOutcome(outcome, where, execution)
     return outcomes
 
 
-def execution_outcomes(sfn: Any, state_machine_arn: str) -> list[ExecutionOutcome]:
+def execution_outcomes(
+    sfn: Any, state_machine_arn: str, known: dict[str, ExecutionOutcome] | None = None
+) -> list[ExecutionOutcome]:
+    """Every execution of the state machine with its route and outcome.
+
+    ``known`` (ARN → outcome) is filled in as executions end and saves describing them again:
+    a caller that asks every few seconds describes only the executions still running.
+    """
     found: list[ExecutionOutcome] = []
     paginator = sfn.get_paginator("list_executions")
     for page in paginator.paginate(stateMachineArn=state_machine_arn):
         for summary in page["executions"]:
+            ended = known.get(summary["executionArn"]) if known is not None else None
+            if ended is not None:
+                found.append(ended)
+                continue
             described = sfn.describe_execution(executionArn=summary["executionArn"])
             request = json.loads(described.get("input") or "{}")
             message = request.get("message") or {}
@@ -137,16 +164,17 @@ def execution_outcomes(sfn: Any, state_machine_arn: str) -> list[ExecutionOutcom
             if status == "SUCCEEDED":
                 output = json.loads(described.get("output") or "{}")
                 status = str(output.get("status", "SUCCEEDED"))
-            found.append(
-                ExecutionOutcome(
-                    arn=summary["executionArn"],
-                    name=str(summary["name"]),
-                    route=str(message.get("route", "")),
-                    url=str(message.get("url", "")),
-                    status=status,
-                    error=error,
-                )
+            outcome = ExecutionOutcome(
+                arn=summary["executionArn"],
+                name=str(summary["name"]),
+                route=str(message.get("route", "")),
+                url=str(message.get("url", "")),
+                status=status,
+                error=error,
             )
+            if known is not None and status != "RUNNING":
+                known[outcome.arn] = outcome
+            found.append(outcome)
     return found
 
 

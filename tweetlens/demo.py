@@ -61,13 +61,20 @@ def route_of_source(stack: DeployedStack) -> dict[str, str]:
 
 
 def take_account(
-    stack: DeployedStack, producer_payloads: list[dict[str, Any]], logs: list[str]
+    stack: DeployedStack,
+    producer_payloads: list[dict[str, Any]],
+    logs: list[str],
+    *,
+    known_executions: dict[str, accounting.ExecutionOutcome] | None = None,
 ) -> accounting.Accounting:
+    """Where every message ended; ``known_executions`` as in ``execution_outcomes``."""
     sfn = stack.client("stepfunctions")
     return accounting.account(
         published=accounting.published_per_route(producer_payloads),
         outcomes=accounting.classifier_outcomes(logs),
-        executions=accounting.execution_outcomes(sfn, stack.resource(STATE_MACHINE)),
+        executions=accounting.execution_outcomes(
+            sfn, stack.resource(STATE_MACHINE), known_executions
+        ),
         dead_letters=list_dead_letters(stack, limit=10_000),
         route_of_source=route_of_source(stack),
     )

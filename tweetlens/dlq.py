@@ -26,7 +26,7 @@ emulator does not implement it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,9 @@ class DeadLetter:
     reason: str
     route: str
     receive_count: int
+    # When the message was first sent (epoch seconds): SQS keeps it when it moves the message
+    # to the dead-letter queue, so it dates the photo's message, not its last failure.
+    sent_at: float | None = None
 
 
 def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
@@ -65,7 +68,7 @@ def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
     }
 
 
-def _readable_cause(cause: str) -> str:
+def readable_cause(cause: str) -> str:
     """A Lambda task's Cause is its error JSON (with a stack trace): keep the message."""
     try:
         payload = json.loads(cause)
@@ -79,6 +82,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     body = message["Body"]
     attributes = message.get("MessageAttributes", {})
     receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
+    sent_timestamp = message.get("Attributes", {}).get("SentTimestamp")
     error, reason, route = "", "", ""
     if queue == PRODUCER_DLQ:
         error, reason, route = _producer_letter(body)
@@ -87,7 +91,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
             payload = json.loads(body)
             caught = payload.get("error") or {}
             error = str(caught.get("Error", "Unknown"))
-            reason = _readable_cause(str(caught.get("Cause", "")))
+            reason = readable_cause(str(caught.get("Cause", "")))
             route = _workflow_route(payload)
         except (ValueError, AttributeError):
             error, reason = "UnreadableDeadLetter", "the workflow dead letter is not JSON"
@@ -110,6 +114,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
         reason=reason,
         route=route,
         receive_count=receive_count,
+        sent_at=int(sent_timestamp) / 1000 if sent_timestamp else None,
     )
 
 
@@ -215,14 +220,22 @@ def _redrive_queue(
     url: str,
     *,
     limit: int,
+    message_ids: Collection[str] | None,
     on_message: Callable[[DeadLetter], None] | None,
     on_skipped: Callable[[DeadLetter], None] | None,
 ) -> int:
     count = 0
     skipped: list[DeadLetter] = []
+    wanted = None if message_ids is None else set(message_ids)
     try:
         for message in _receive_all(sqs, url, limit):
             letter = _describe(logical_id, message)
+            if wanted is not None and letter.message_id not in wanted:
+                # Not asked for: held like a skipped letter and released untouched at the end.
+                # The pass goes on to the end of the queue even once every wanted letter is
+                # found: the rest of a received batch would otherwise stay hidden for a minute.
+                skipped.append(letter)
+                continue
             if not is_replayable(letter):
                 # Held until the pass ends: visible now, it would be received again and again.
                 skipped.append(letter)
@@ -253,11 +266,14 @@ def redrive(
     limit: int = 1_000,
     on_message: Callable[[DeadLetter], None] | None = None,
     on_skipped: Callable[[DeadLetter], None] | None = None,
+    *,
+    message_ids: Collection[str] | None = None,
 ) -> dict[str, int]:
     """Send dead letters back to be processed again; returns how many per DLQ.
 
     Letters that cannot be replayed (see ``is_replayable``) stay on their queue, visible again
-    once the pass over it ends, and are handed to ``on_skipped``.
+    once the pass over it ends, and are handed to ``on_skipped``. With ``message_ids``, only
+    those letters are sent back (the same rules apply to them); the others are left as they are.
     """
     sqs = stack.client("sqs")
     queues = dead_letter_queues(stack)
@@ -267,7 +283,14 @@ def redrive(
         queues = {queue: queues[queue]}
     return {
         logical_id: _redrive_queue(
-            stack, sqs, logical_id, url, limit=limit, on_message=on_message, on_skipped=on_skipped
+            stack,
+            sqs,
+            logical_id,
+            url,
+            limit=limit,
+            message_ids=message_ids,
+            on_message=on_message,
+            on_skipped=on_skipped,
         )
         for logical_id, url in queues.items()
     }

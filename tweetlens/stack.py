@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ DEFAULT_STATE_FILE = Path(".tweetlens") / "local-cloud.json"
 # a killed `tweetlens up`), and retrying that with backoff only turns one clear error into a
 # half-minute wait.
 EMULATOR_CLIENT_CONFIG = Config(connect_timeout=5, retries={"total_max_attempts": 2})
+# boto3 sessions are not thread-safe (clients are), and the web console serves requests from
+# several threads: clients are made one at a time, then kept.
+_CLIENTS_LOCK = threading.Lock()
 
 
 class StackNotFound(Exception):
@@ -38,12 +42,19 @@ class DeployedStack:
     description: str = ""
     _session: Any = field(default=None, compare=False, repr=False)
     _config: Config | None = field(default=None, compare=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
-        session: Any = self._session or boto3.session.Session(region_name=self.region)
-        return session.client(
-            service, region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
-        )
+        with _CLIENTS_LOCK:
+            if service not in self._clients:
+                session: Any = self._session or boto3.session.Session(region_name=self.region)
+                self._clients[service] = session.client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
+                )
+            return self._clients[service]
 
     def resource(self, logical_id: str) -> str:
         try:

@@ -22,6 +22,9 @@ class DrawnTrace:
     timeline: str
     svg: str
     html: str
+    # The replayed path (visits, retries, the failing state) and the execution's input JSON.
+    trace: drawing.ExecutionTrace
+    input: str
 
 
 def state_machine_arns(stack: DeployedStack) -> list[str]:
@@ -69,6 +72,8 @@ def draw(sfn: Any, execution_arn: str) -> DrawnTrace:
         timeline="\n".join(drawing.render_timeline(built)),
         svg=drawing.render_svg(definition, built),
         html=drawing.render_html(definition, built, title=f"Execution {name}"),
+        trace=built,
+        input=str(described.get("input") or "{}"),
     )
 
 

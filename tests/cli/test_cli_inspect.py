@@ -37,7 +37,16 @@ FAULTS = {
     "redirect-private": "BlockedUrl",
     "too-large": "ImageTooLarge",
 }
-DEAD_LETTER_FIELDS = {"body", "error", "message_id", "queue", "reason", "receive_count", "route"}
+DEAD_LETTER_FIELDS = {
+    "body",
+    "error",
+    "message_id",
+    "queue",
+    "reason",
+    "receive_count",
+    "route",
+    "sent_at",
+}
 
 
 def _plain(raw: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 import click
 
 from tweetlens.cli.chaos import chaos
+from tweetlens.cli.console import console_command
 from tweetlens.cli.inspect import dlq, results, trace
 from tweetlens.cli.run import demo, invoke, up
 
@@ -28,7 +29,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger("localcloud").setLevel(logging.WARNING)
 
 
-for command in (up, demo, invoke, trace, results, dlq, chaos):
+for command in (up, demo, invoke, trace, results, dlq, console_command, chaos):
     cli.add_command(command)
 
 

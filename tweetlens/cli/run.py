@@ -21,11 +21,13 @@ from tweetlens.cli.common import (
     parse_parameters,
     template_option,
 )
+from tweetlens.cli.console import console_beside_cloud
+from tweetlens.console.server import DEFAULT_PORT
 from tweetlens.localcloud.cloud import LocalCloud
 from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.labelers import OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
-from tweetlens.stack import state_file_path, write_local_state
+from tweetlens.stack import emulator_stack, state_file_path, write_local_state
 
 console = Console()
 
@@ -51,12 +53,29 @@ def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
     show_default=True,
     help="Shrink Step Functions retries and waits (1.0 = real time).",
 )
-def up(template: Path, parameters: tuple[str, ...], time_scale: float) -> None:
+@click.option(
+    "--console", "with_console", is_flag=True, help="Also serve the web console (loopback only)."
+)
+@click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port of the web console (0: any free port).",
+)
+def up(
+    template: Path,
+    parameters: tuple[str, ...],
+    time_scale: float,
+    with_console: bool,
+    console_port: int,
+) -> None:
     """Start the local cloud, deploy the template, run schedules and pollers until Ctrl-C.
 
     With this repo's template the producer replays a recorded post stream and the fetch
     function is allowed to reach the loopback image server. Other terminals can then use
-    `tweetlens results`, `trace` and `dlq`, or any AWS client with AWS_ENDPOINT_URL.
+    `tweetlens results`, `trace`, `dlq` and `console`, or any AWS client with
+    AWS_ENDPOINT_URL. With --console, the web console is served too.
 
     Example:
 
@@ -81,8 +100,10 @@ def up(template: Path, parameters: tuple[str, ...], time_scale: float) -> None:
                 state_file=state,
             ) as pipeline:
                 _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources))
-                console.print(f"Images served at {pipeline.images.base_url}. Ctrl-C to stop.")
-                stopped.wait()
+                stack = demo_job.deployed(pipeline)
+                with console_beside_cloud(with_console, stack, pipeline.cloud, console_port):
+                    console.print(f"Images served at {pipeline.images.base_url}. Ctrl-C to stop.")
+                    stopped.wait()
             return
         with LocalCloud(
             template, parameter_overrides=overrides, labeler=OpenCvLabeler(), time_scale=time_scale
@@ -95,8 +116,14 @@ def up(template: Path, parameters: tuple[str, ...], time_scale: float) -> None:
             )
             try:
                 _print_resources(cloud.endpoint_url, dict(cloud.resources))
-                console.print("Ctrl-C to stop.")
-                stopped.wait()
+                stack = emulator_stack(
+                    endpoint_url=cloud.endpoint_url,
+                    region=cloud.region,
+                    resources=dict(cloud.resources),
+                )
+                with console_beside_cloud(with_console, stack, cloud, console_port):
+                    console.print("Ctrl-C to stop.")
+                    stopped.wait()
             finally:
                 state.unlink(missing_ok=True)
     except LocalCloudError as error:

@@ -1,0 +1,587 @@
+"""The console's pages over a moto stack: what each shows, escaped, paginated, and redrives."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from tests.local.conftest import load_data, load_history
+from tests.unit.console.console_testkit import (
+    HOSTILE,
+    ORIGIN,
+    FakeCloud,
+    Stack,
+    client_of,
+    console_app,
+    csrf_token,
+    image_bytes,
+    photo_message,
+    workflow_letter,
+)
+from tweetlens import trace as drawing
+from tweetlens import tracing
+from tweetlens.console import CloudActivity, ConsoleData, data, security
+from tweetlens.stack import StackNotFound
+
+URL = "https://pbs.twimg.com/media/"
+
+
+def cards(page: str) -> list[str]:
+    """The image URLs of the gallery's cards, in page order."""
+    return [html.unescape(url) for url in re.findall(r'<article [^>]*data-url="([^"]*)"', page)]
+
+
+# -- results -------------------------------------------------------------------------
+
+
+def test_the_gallery_shows_each_result_with_labels_text_tags_route_and_post_link(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN a classified image and a failed one
+    key = stack.put_result(
+        f"{URL}a.jpg", labels=[("Cat", 97.5), ("Pet", 90.0)], image=image_bytes(), text="nap"
+    )
+    stack.put_result(f"{URL}gone.jpg", status="FAILED", error="ImageNotFound", route="dogs")
+
+    # WHEN the results page is opened
+    page = client.get("/results").text
+
+    # THEN the classified one comes first with its thumbnail (served by the console), labels,
+    # text, hashtags, route and a link to the post; the failed one shows its error
+    assert cards(page) == [f"{URL}a.jpg", f"{URL}gone.jpg"]
+    assert f'src="/thumbnails/{key}"' in page
+    assert "Cat 98%" in page
+    assert "Pet 90%" in page
+    assert "nap" in page
+    assert "#cat" in page
+    assert "route cats" in page
+    assert 'href="https://x.com/i/web/status/1879000016202698239"' in page
+    assert "failed: ImageNotFound" in page
+    # AND no image is ever fetched by the browser from the post's host
+    assert "pbs.twimg.com" not in " ".join(re.findall(r'src="([^"]*)"', page))
+
+
+def test_post_text_hashtags_and_labels_are_escaped(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN a post whose text, hashtags and labels are attacker-controlled markup
+    stack.put_result(
+        f'{URL}x.jpg?"><script>alert(2)</script>',
+        labels=[(HOSTILE, 80.0)],
+        text=HOSTILE,
+        hashtags=(HOSTILE,),
+        post_id='1"><script>alert(3)</script>',
+    )
+
+    # WHEN shown, by label too
+    pages = [
+        client.get("/results").text,
+        client.get("/results", query_string={"label": HOSTILE}).text,
+    ]
+
+    # THEN not one tag of it reaches the page as markup, and the text is still shown
+    for page in pages:
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in page
+    # AND a post id that is not a number gets no link
+    assert "x.com/i/web/status" not in pages[0]
+
+
+def test_the_label_filter_narrows_by_label_and_confidence(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN three images: two cats of different confidence and a person
+    stack.put_result(f"{URL}c1.jpg", labels=[("Cat", 95.0), ("Pet", 95.0)])
+    stack.put_result(f"{URL}c2.jpg", labels=[("Cat", 72.0)])
+    stack.put_result(f"{URL}p.jpg", labels=[("Person", 99.0)])
+
+    # WHEN filtered by label, then by a minimum confidence
+    by_label = client.get("/results", query_string={"label": "Cat"}).text
+    confident = client.get("/results", query_string={"label": "Cat", "min_confidence": "80"}).text
+
+    # THEN the ByLabel index answers, most confident first
+    assert cards(by_label) == [f"{URL}c1.jpg", f"{URL}c2.jpg"]
+    assert "Cat 95.0%" in by_label
+    assert cards(confident) == [f"{URL}c1.jpg"]
+    assert 'value="Cat"' in confident
+    assert 'value="80"' in confident
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"min_confidence": "lots"},
+        {"min_confidence": "101"},
+        {"min_confidence": "-1"},
+        {"label": "x" * 101},
+        {"cursor": "not-a-cursor"},
+    ],
+    ids=["not-a-number", "above-100", "negative", "label-too-long", "bad-cursor"],
+)
+def test_bad_filters_are_a_bad_request(client: FlaskClient, query: dict[str, str]) -> None:
+    response = client.get("/results", query_string={"label": "Cat", **query})
+    assert response.status_code == 400
+
+
+def _follow_pages(client: FlaskClient, query: dict[str, str]) -> list[list[str]]:
+    pages: list[list[str]] = []
+    page = client.get("/results", query_string=query).text
+    for _ in range(20):
+        pages.append(cards(page))
+        found = re.search(r'id="next-page" href="([^"]+)"', page)
+        if not found:
+            return pages
+        page = client.get(html.unescape(found.group(1))).text
+    raise AssertionError("more pages than images")
+
+
+def test_label_pages_follow_last_evaluated_key_without_repeats(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN 30 cats of distinct confidence: more than one page of 24
+    urls = [f"{URL}cat-{n:02}.jpg" for n in range(30)]
+    for number, url in enumerate(urls):
+        stack.put_result(url, labels=[("Cat", 50.0 + number)])
+
+    # WHEN the pages are followed through their "next" links
+    pages = _follow_pages(client, {"label": "Cat"})
+
+    # THEN page one holds 24, the rest follows, most confident first, nothing twice or missed
+    assert [len(page) for page in pages][:2] == [24, 6]
+    seen = [url for page in pages for url in page]
+    assert seen == list(reversed(urls))
+
+
+def test_result_pages_without_a_label_cover_every_result_once(stack: Stack) -> None:
+    # GIVEN 13 results with label items between them in the table
+    urls = {f"{URL}r-{n:02}.jpg" for n in range(13)}
+    for url in urls:
+        stack.put_result(url, labels=[("Cat", 90.0), ("Pet", 80.0), ("Animal", 70.0)])
+
+    # WHEN read 4 at a time, page after page
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page = data.gallery(stack.deployed, label=None, cursor=cursor, limit=4)
+        seen.extend(card.url for card in page.cards)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    # THEN every result comes exactly once
+    assert sorted(seen) == sorted(urls)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"pk": {"S": "x"}, "sk": {"S": "RESULT"}, "owner": {"S": "x"}},
+        {"pk": {"B": "eA=="}},
+        {"pk": {"S": 1}},
+        {"pk": {"S": "x", "N": "1"}},
+        [],
+        {},
+    ],
+    ids=["unknown-attribute", "binary", "not-a-string", "two-types", "a-list", "empty"],
+)
+def test_a_tampered_cursor_is_refused_before_dynamodb(key: Any) -> None:
+    token = data.encode_cursor(key) if isinstance(key, dict) else "W10"
+    with pytest.raises(data.InvalidRequest):
+        data.decode_cursor(token)
+
+
+def test_a_cursor_round_trips() -> None:
+    key = {
+        "pk": {"S": "https://x/a.jpg"},
+        "sk": {"S": "LABEL#Cat"},
+        "label": {"S": "Cat"},
+        "confidence": {"N": "97.5"},
+    }
+    assert data.decode_cursor(data.encode_cursor(key)) == key
+
+
+def test_a_thumbnail_is_the_image_re_encoded_by_the_console(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN a large PNG stored by the fetch function
+    original = image_bytes(".png", size=(1600, 1000))
+    key = stack.put_result(f"{URL}big.png", labels=[("Cat", 90.0)], image=original)
+
+    # WHEN its thumbnail is asked for
+    response = client.get(f"/thumbnails/{key}")
+
+    # THEN a fresh, smaller JPEG comes back, never the stored bytes
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert response.data.startswith(b"\xff\xd8")
+    assert response.data != original
+    assert len(response.data) < len(original)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_image_that_is_not_one_is_not_served(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN an object whose bytes are HTML (what a hostile host might have served)
+    stack.client("s3").put_object(Bucket="images", Key="images/evil.png", Body=HOSTILE.encode())
+
+    # WHEN asked for, or a key that does not exist, or one that climbs
+    # THEN no bytes of it are served
+    assert client.get("/thumbnails/images/evil.png").status_code == 404
+    assert client.get("/thumbnails/images/missing.png").status_code == 404
+    assert client.get("/thumbnails/images/..%2F..%2Fsecret").status_code in {400, 404}
+    with pytest.raises(data.InvalidRequest):
+        data.check_image_key("images/../secret")
+
+
+# -- executions ----------------------------------------------------------------------
+
+
+def hostile_trace(status_failed: bool = True) -> tracing.DrawnTrace:
+    """A real recorded failure whose failing state and error are named like markup."""
+    definition_text = json.dumps(load_data("trace_classify_image.asl.json"))
+    history = load_history("history_failure.json")
+    escaped = json.dumps(HOSTILE)[1:-1]
+    definition = json.loads(definition_text.replace("Fetch Image", escaped))
+    events = json.loads(
+        json.dumps(history, default=str)
+        .replace("Fetch Image", escaped)
+        .replace("ImageNotFound", escaped)
+    )
+    for event, original in zip(events, history, strict=True):
+        event["timestamp"] = original["timestamp"]
+    built = drawing.build_trace(definition, events)
+    return tracing.DrawnTrace(
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:classify-image:e-0",
+        execution_name="e-0",
+        status=built.status,
+        timeline="\n".join(drawing.render_timeline(built)),
+        svg=drawing.render_svg(definition, built),
+        html="",
+        trace=built,
+        input=json.dumps({"message": photo_message(f"{URL}a.jpg", text=HOSTILE)}),
+    )
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> tracing.DrawnTrace:
+    drawn = hostile_trace()
+
+    def trace_execution(stack: Any, execution: str) -> tracing.DrawnTrace:
+        if execution != "e-0":
+            raise StackNotFound(f"no execution named {execution!r}")
+        return drawn
+
+    monkeypatch.setattr(tracing, "trace_execution", trace_execution)
+    return drawn
+
+
+def test_an_execution_shows_status_failing_state_error_and_its_drawing(
+    client: FlaskClient, traced: tracing.DrawnTrace
+) -> None:
+    # GIVEN a failed execution whose state and error names are markup
+    # WHEN its page is opened
+    page = client.get("/executions/e-0").text
+
+    # THEN status, failing state and error are there, escaped; the drawing is an <img>
+    assert 'id="execution-status">FAILED<' in page
+    assert "<script>alert" not in page
+    assert str(escape(HOSTILE)) in page
+    assert '<img id="trace" src="/executions/e-0/trace.svg"' in page
+    assert traced.trace.failed_state == HOSTILE
+
+
+def test_the_drawing_is_the_trace_commands_svg_checked_and_sandboxed(
+    client: FlaskClient, traced: tracing.DrawnTrace
+) -> None:
+    # WHEN the drawing itself is fetched
+    response = client.get("/executions/e-0/trace.svg")
+
+    # THEN it is exactly `tweetlens trace`'s SVG, as an SVG, with a policy that runs nothing
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.text == traced.svg
+    policy = response.headers["Content-Security-Policy"]
+    assert "sandbox" in policy
+    assert "script-src" not in policy
+    assert "default-src 'none'" in policy
+    # AND the hostile names are text in it, never elements
+    root = ElementTree.fromstring(response.text)
+    tags = {element.tag.rsplit("}", 1)[-1] for element in root.iter()}
+    assert "script" not in tags
+    assert "img" not in tags
+    assert HOSTILE in {element.text for element in root.iter()}
+
+
+@pytest.mark.parametrize(
+    "svg",
+    [
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><a href="javascript:alert(1)">x</a></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><style>@import url(//x/y.css);</style></svg>',
+        '<!DOCTYPE svg [<!ENTITY x "y">]><svg xmlns="http://www.w3.org/2000/svg"/>',
+        "<svg><rect/></svg>",
+        '<svg xmlns="http://www.w3.org/2000/svg"><path marker-end="url(https://x/y)"/></svg>',
+    ],
+    ids=["script", "handler", "link", "foreign", "import", "doctype", "no-namespace", "marker"],
+)
+def test_a_drawing_with_anything_the_renderer_never_draws_is_refused(svg: str) -> None:
+    with pytest.raises(security.UnsafeSvg):
+        security.check_svg(svg)
+
+
+@pytest.mark.parametrize(
+    "history",
+    ["history_success.json", "history_failure.json", "history_retry.json", "history_uncaught.json"],
+)
+def test_every_recorded_drawing_passes_the_check(history: str) -> None:
+    definition = load_data("trace_classify_image.asl.json")
+    svg = drawing.render_svg(definition, drawing.build_trace(definition, load_history(history)))
+    assert security.check_svg(svg) == svg
+
+
+def test_an_unknown_execution_is_not_found_and_a_bad_name_a_bad_request(
+    client: FlaskClient, traced: tracing.DrawnTrace
+) -> None:
+    assert client.get("/executions/e-1").status_code == 404
+    assert client.get("/executions/e-1/trace.svg").status_code == 404
+    assert client.get("/executions/bad%20name!").status_code == 400
+
+
+def test_the_executions_list_shows_status_and_filters_by_it(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN two executions started (moto leaves them running)
+    sfn = stack.client("stepfunctions")
+    machine = stack.deployed.resources["ClassifyImageStateMachine"]
+    for name in ("first-0", "second-0"):
+        sfn.start_execution(stateMachineArn=machine, name=name, input="{}")
+
+    # WHEN listed, all and by status
+    every = client.get("/executions").text
+    failed = client.get("/executions", query_string={"status": "FAILED"}).text
+
+    # THEN each links to its trace with its status; the filter is the list's own
+    assert 'href="/executions/first-0"' in every
+    assert 'href="/executions/second-0"' in every
+    assert 'data-status="RUNNING"' in every
+    assert "first-0" not in failed
+    assert "No executions FAILED" in failed
+    assert client.get("/executions/table").text.lstrip().startswith("<table")
+    assert client.get("/executions", query_string={"status": "DONE"}).status_code == 400
+
+
+# -- dead letters --------------------------------------------------------------------
+
+
+def _fill_dead_letters(stack: Stack) -> dict[str, str]:
+    """A rejected route message, a failed execution, a rejected execution input."""
+    return {
+        "rejected": stack.send(
+            "CatsDeadLetterQueue",
+            json.dumps(photo_message(f"{URL}r.jpg")),
+            {"error": "InvalidMessage", "reason": HOSTILE},
+        ),
+        "failed": stack.send(
+            "WorkflowDeadLetterQueue",
+            workflow_letter(f"{URL}gone.jpg", "ImageNotFound", "answered 404", text=HOSTILE),
+        ),
+        "invalid": stack.send(
+            "WorkflowDeadLetterQueue",
+            json.dumps(
+                {
+                    "input": [1, 2],
+                    "error": {"Error": "InvalidExecutionInput", "Cause": "not an object"},
+                    "execution": "arn:aws:states:us-east-1:123456789012:execution:m:x",
+                    "failed_state": "Check Input",
+                }
+            ),
+        ),
+    }
+
+
+def test_dead_letters_are_listed_per_queue_with_error_reason_age(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN three dead letters on two queues
+    ids = _fill_dead_letters(stack)
+
+    # WHEN the page is opened
+    page = client.get("/dead-letters").text
+
+    # THEN every queue has its section; each letter its error, escaped reason, age and a button
+    for queue in ("CatsDeadLetterQueue", "DogsDeadLetterQueue", "WorkflowDeadLetterQueue"):
+        assert f'id="queue-{queue}"' in page
+    for message_id in ids.values():
+        assert f'data-message-id="{message_id}"' in page
+    assert "InvalidMessage" in page
+    assert "ImageNotFound" in page
+    assert "answered 404" in page
+    assert "<script>alert" not in page
+    assert str(escape(HOSTILE)) in page
+    assert re.search(r'<td class="num">\d+ s</td>', page)
+    # AND the rejected execution input cannot be sent back (the CLI's rule)
+    assert page.count('class="redrive-one"') == 2
+    assert "Send back all (2)" in page
+    # AND listing left every letter where it was, visible
+    assert stack.depth("CatsDeadLetterQueue") == 1
+    assert stack.depth("WorkflowDeadLetterQueue") == 2
+
+
+def _redrive(client: FlaskClient, **form: str) -> str:
+    token = csrf_token(client)
+    response = client.post(
+        "/dead-letters/redrive", data={"csrf_token": token, **form}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/dead-letters"
+    return client.get(response.headers["Location"]).text
+
+
+def test_one_letter_is_sent_back_by_the_clis_rules(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN the three dead letters
+    ids = _fill_dead_letters(stack)
+
+    # WHEN the failed execution's letter alone is sent back
+    page = _redrive(client, queue="WorkflowDeadLetterQueue", message_id=ids["failed"])
+
+    # THEN it went to its route queue as a new attempt, the others stayed, and the page says so
+    assert "WorkflowDeadLetterQueue: 1 message(s) sent back" in page
+    assert f'data-message-id="{ids["failed"]}"' not in page
+    assert f'data-message-id="{ids["invalid"]}"' in page
+    (sent,) = stack.client("sqs").receive_message(QueueUrl=stack.deployed.resources["CatsQueue"])[
+        "Messages"
+    ]
+    assert json.loads(sent["Body"])["attempt"] == 1
+    assert stack.depth("CatsDeadLetterQueue") == 1
+    assert stack.depth("WorkflowDeadLetterQueue") == 1
+
+
+def test_all_letters_are_sent_back_and_a_rejected_input_is_kept(
+    client: FlaskClient, stack: Stack
+) -> None:
+    _fill_dead_letters(stack)
+
+    # WHEN everything is sent back
+    page = _redrive(client)
+
+    # THEN each queue reports what it sent back and what it kept, as `tweetlens dlq redrive`
+    assert "CatsDeadLetterQueue: 1 message(s) sent back" in page
+    assert "WorkflowDeadLetterQueue: 1 message(s) sent back" in page
+    assert "WorkflowDeadLetterQueue: 1 message(s) kept (InvalidExecutionInput" in page
+    assert stack.depth("CatsQueue") == 2
+    assert stack.depth("WorkflowDeadLetterQueue") == 1
+
+
+def test_an_unknown_queue_is_a_bad_request(client: FlaskClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/dead-letters/redrive",
+        data={"csrf_token": token, "queue": "<b>NoSuchQueue</b>"},
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 400
+    assert "&lt;b&gt;NoSuchQueue" in response.text
+
+
+# -- overview ------------------------------------------------------------------------
+
+
+def test_the_overview_without_logs_shows_what_the_stack_holds(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN a message waiting on the cats queue and a dead letter
+    stack.send("CatsQueue", json.dumps(photo_message(f"{URL}q.jpg")))
+    _fill_dead_letters(stack)
+
+    # WHEN the overview is opened (a console not beside the cloud: no logs)
+    page = client.get("/").text
+
+    # THEN each route shows its queue and its dead letters by reason; published and lost wait
+    # for the logs, and the page says how to get them
+    assert 'data-route="cats"' in page
+    assert 'data-route="dogs"' in page
+    assert "InvalidMessage 1" in page
+    assert "ImageNotFound 1" in page
+    assert "tweetlens up --console" in page
+    assert 'data-refresh="/overview/table"' in page
+
+
+def test_the_overview_beside_the_cloud_counts_published_and_lost(stack: Stack) -> None:
+    # GIVEN the producer's and classifier's logs of a run: 3 cats published, 2 duplicates
+    # and one rejected into the cats DLQ
+    cloud = FakeCloud()
+    cloud.log(
+        "ProducerFunction",
+        {"message": "Producer run finished", "published": {"cats": 3, "dogs": 0}},
+    )
+    arn = "arn:aws:sqs:us-east-1:123456789012:cats"
+    cloud.log(
+        "ClassifierFunction",
+        *(
+            {
+                "message": "Record processed",
+                "message_id": f"m{n}",
+                "outcome": "Duplicate",
+                "route": "cats",
+                "event_source_arn": arn,
+            }
+            for n in range(2)
+        ),
+    )
+    stack.send(
+        "CatsDeadLetterQueue",
+        json.dumps(photo_message(f"{URL}r.jpg")),
+        {"error": "InvalidMessage", "reason": "no"},
+    )
+    client = client_of(console_app(ConsoleData.fixed(stack.deployed, CloudActivity(cloud))))
+
+    # WHEN the table is fetched
+    table = client.get("/overview/table").text
+
+    # THEN the cats row accounts for all three messages: nothing lost
+    row = re.search(r'<tr data-route="cats">(.*?)</tr>', table, re.S)
+    assert row
+    cells = [
+        re.sub(r"<[^>]+>", " ", cell).split()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    ]
+    assert cells == [["cats"], ["3"], ["0"], ["0"], ["0"], ["2"], ["InvalidMessage", "1"], ["0"]]
+    assert "tweetlens up --console" not in table
+
+
+def test_cloud_activity_keeps_lines_after_the_history_rolls_over() -> None:
+    # GIVEN a cloud whose history is read, then trimmed as it fills up, then appended to
+    cloud = FakeCloud()
+    activity = CloudActivity(cloud)
+    line = {"message": "Producer run finished", "published": {"cats": 1}}
+    cloud.log("ProducerFunction", line)
+    assert len(activity.function_logs("ProducerFunction")[0].splitlines()) == 1
+    cloud.log("ProducerFunction", line)
+    cloud.records = cloud.records[1:]
+    cloud.log("ProducerFunction", line, {"message": "Unrelated"})
+
+    # WHEN read again / THEN every summary is there once, and nothing else is kept
+    logs = activity.function_logs("ProducerFunction")[0].splitlines()
+    assert len(logs) == 3
+    assert all("Producer run finished" in entry for entry in logs)
+
+
+def test_no_stack_is_a_readable_error_page() -> None:
+    # GIVEN a console whose stack cannot be found (no `tweetlens up` running)
+    def missing() -> Any:
+        raise StackNotFound("no local cloud is running (no .tweetlens/local-cloud.json)")
+
+    client = client_of(console_app(ConsoleData(load_stack=missing, reload=True)))
+
+    # WHEN any page is opened / THEN 503 with the reason, and the usual headers
+    response = client.get("/results")
+    assert response.status_code == 503
+    assert "no local cloud is running" in response.text
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

@@ -1,0 +1,643 @@
+"""What the console's pages show, read from a deployed stack with the CLI's library.
+
+Every function takes the stack (and, for the overview, where the functions' logs are) and
+returns plain frozen records for a template; none knows about HTTP. ``ConsoleData`` holds what
+outlives one request: how to find the stack, a few caches, and the lock that keeps dead-letter
+listings and redrives from hiding messages from each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import re
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from tweetlens import accounting, demo, dlq, results, tracing
+from tweetlens.localcloud.models import InvocationRecord
+from tweetlens.stack import DeployedStack, StackNotFound
+from tweetlens.trace import ExecutionTrace
+
+PAGE_SIZE = 24
+EXECUTIONS_PAGE_SIZE = 25
+DEAD_LETTERS_LIMIT = 500
+REDRIVE_LIMIT = 10_000
+PRODUCER = "ProducerFunction"
+CLASSIFIER = "ClassifierFunction"
+IMAGES_BUCKET = "ImagesBucket"
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# Thumbnails are re-encoded here: the browser never receives the bytes an image host served.
+THUMBNAIL_PX = 480
+THUMBNAIL_QUALITY = 82
+# Rekognition's own limit; anything bigger in the bucket is not one of the pipeline's images.
+MAX_IMAGE_BYTES = 15 * 1024 * 1024
+_CACHED_THUMBNAILS = 256
+_CACHED_TRACES = 64
+# Execution names of this app are a digest and an attempt; Step Functions allows a little more.
+_EXECUTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+# An S3 key as the fetch function writes them: no "..", no leading slash, no odd characters.
+_IMAGE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,299}")
+_POST_ID = re.compile(r"[0-9]{1,20}")
+_CURSOR_ATTRIBUTES = frozenset({"pk", "sk", "label", "confidence"})
+_CURSOR_MAX_CHARS = 4096
+
+
+class InvalidRequest(ValueError):
+    """A parameter from the browser that cannot name anything (a bad cursor, key or name)."""
+
+
+# -- where the stack is --------------------------------------------------------------
+
+
+class InvocationSource(Protocol):
+    """What a local cloud running in this process offers: its invocations and its resources."""
+
+    @property
+    def resources(self) -> Mapping[str, str]: ...
+
+    def invocations(self) -> list[InvocationRecord]: ...
+
+
+class Activity(Protocol):
+    """The log text of a function of the stack, oldest first."""
+
+    def function_logs(self, logical_id: str) -> list[str]: ...
+
+
+class CloudActivity:
+    """The producer's and classifier's logs of a local cloud in this process (`up --console`).
+
+    The cloud keeps a bounded history of invocations; the lines the accounting reads are
+    copied out as they appear, so counts stay right after old invocations roll off.
+    """
+
+    _MARKERS = (accounting.RECORD_PROCESSED, accounting.PRODUCER_FINISHED)
+
+    def __init__(self, cloud: InvocationSource) -> None:
+        self._cloud = cloud
+        self._lock = threading.Lock()
+        self._lines: dict[str, list[str]] = {}
+        self._last_request_id: str | None = None
+
+    def function_logs(self, logical_id: str) -> list[str]:
+        name = self._cloud.resources.get(logical_id, "")
+        with self._lock:
+            self._catch_up()
+            return ["\n".join(self._lines.get(name, []))]
+
+    def _catch_up(self) -> None:
+        records = self._cloud.invocations()
+        start = 0
+        if self._last_request_id is not None:
+            for index in range(len(records) - 1, -1, -1):
+                if records[index].request_id == self._last_request_id:
+                    start = index + 1
+                    break
+        for record in records[start:]:
+            kept = [
+                line
+                for line in record.logs.splitlines()
+                if any(marker in line for marker in self._MARKERS)
+            ]
+            if kept:
+                self._lines.setdefault(record.function_name, []).extend(kept)
+        if records:
+            self._last_request_id = records[-1].request_id
+
+
+@dataclass
+class ConsoleData:
+    """How the console finds its stack, and what it keeps between requests.
+
+    ``load_stack`` is called on every request when ``reload`` is set: the cloud of
+    `tweetlens up` may have been restarted on another port since the last one.
+    """
+
+    load_stack: Callable[[], DeployedStack]
+    activity: Activity | None = None
+    reload: bool = False
+    _stack: DeployedStack | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Listing dead letters receives them (hidden for a while): one listing or redrive at a time.
+    dead_letters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    known_executions: dict[str, accounting.ExecutionOutcome] = field(default_factory=dict)
+    _thumbnails: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    _traces: OrderedDict[str, tracing.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
+
+    @classmethod
+    def fixed(cls, stack: DeployedStack, activity: Activity | None = None) -> ConsoleData:
+        return cls(load_stack=lambda: stack, activity=activity, _stack=stack)
+
+    def stack(self) -> DeployedStack:
+        with self._lock:
+            if self._stack is not None and not self.reload:
+                return self._stack
+            loaded = self.load_stack()
+            if loaded != self._stack:
+                # Another deployment: nothing cached about the old one applies.
+                self._stack = loaded
+                self.known_executions.clear()
+                self._thumbnails.clear()
+                self._traces.clear()
+            return self._stack
+
+    def cached_thumbnail(self, key: str, make: Callable[[], bytes | None]) -> bytes | None:
+        return _cached(self._lock, self._thumbnails, key, make, _CACHED_THUMBNAILS)
+
+    def cached_trace(self, name: str, make: Callable[[], tracing.DrawnTrace]) -> tracing.DrawnTrace:
+        with self._lock:
+            if name in self._traces:
+                self._traces.move_to_end(name)
+                return self._traces[name]
+        drawn = make()
+        # A running execution changes: only ended ones are kept.
+        if drawn.status != "RUNNING":
+            with self._lock:
+                self._traces[name] = drawn
+                while len(self._traces) > _CACHED_TRACES:
+                    self._traces.popitem(last=False)
+        return drawn
+
+
+def _cached(
+    lock: threading.Lock,
+    cache: OrderedDict[str, bytes],
+    key: str,
+    make: Callable[[], bytes | None],
+    size: int,
+) -> bytes | None:
+    with lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    made = make()
+    if made is not None:
+        with lock:
+            cache[key] = made
+            while len(cache) > size:
+                cache.popitem(last=False)
+    return made
+
+
+# -- results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """One image of the gallery."""
+
+    url: str
+    status: str
+    route: str
+    post_id: str
+    post_link: str | None
+    text: str
+    hashtags: list[str]
+    labels: list[tuple[str, float]]
+    image_key: str
+    error: str
+    execution_name: str
+    # The confidence of the label filtered by, when there is one.
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Gallery:
+    cards: list[Card]
+    next_cursor: str | None
+    label: str | None
+    min_confidence: float
+
+
+def post_link(post_id: str) -> str | None:
+    """The post on X; only for an id that is a number (the id came from a post's JSON)."""
+    return f"https://x.com/i/web/status/{post_id}" if _POST_ID.fullmatch(post_id) else None
+
+
+def execution_name(execution: str) -> str:
+    return execution.rsplit(":", 1)[-1] if execution else ""
+
+
+def _card(result: results.ImageResult, confidence: float | None = None) -> Card:
+    return Card(
+        url=result.url,
+        status=result.status,
+        route=result.route,
+        post_id=result.post_id,
+        post_link=post_link(result.post_id),
+        text=result.text,
+        hashtags=result.hashtags,
+        labels=result.labels,
+        image_key=result.image_key,
+        error=result.error,
+        execution_name=execution_name(result.execution),
+        confidence=confidence,
+    )
+
+
+def encode_cursor(key: Mapping[str, Any]) -> str:
+    """A LastEvaluatedKey as an opaque URL-safe token."""
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(token: str) -> dict[str, Any]:
+    """The key a cursor of ``encode_cursor`` holds; anything else is refused.
+
+    The browser sends it back, so it is checked to be a key of this table's shape (strings and
+    numbers of the key attributes) before it goes to DynamoDB.
+    """
+    if not token or len(token) > _CURSOR_MAX_CHARS:
+        raise InvalidRequest("bad page cursor")
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error) as error:
+        raise InvalidRequest("bad page cursor") from error
+    if not isinstance(key, dict) or not key or not set(key) <= _CURSOR_ATTRIBUTES:
+        raise InvalidRequest("bad page cursor")
+    for value in key.values():
+        if not (
+            isinstance(value, dict)
+            and len(value) == 1
+            and next(iter(value)) in {"S", "N"}
+            and isinstance(next(iter(value.values())), str)
+            and len(next(iter(value.values()))) <= 2048
+        ):
+            raise InvalidRequest("bad page cursor")
+    return key
+
+
+def gallery(
+    stack: DeployedStack,
+    *,
+    label: str | None,
+    min_confidence: float = 0.0,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Gallery:
+    """One page of results: by label through the ByLabel index, or every result."""
+    dynamodb = stack.client("dynamodb")
+    table = stack.resource(results.RESULTS_TABLE)
+    start_key = decode_cursor(cursor) if cursor else None
+    if label:
+        page = results.label_page(
+            dynamodb, table, label, min_confidence, limit=limit, start_key=start_key
+        )
+        found = results.results_for(dynamodb, table, [hit.url for hit in page.items])
+        cards = [_card(found[hit.url], hit.confidence) for hit in page.items if hit.url in found]
+        next_key = page.next_key
+    else:
+        result_page = results.results_page(dynamodb, table, limit=limit, start_key=start_key)
+        # Classified images first, then the failures with their error (as the demo report).
+        ordered = sorted(result_page.items, key=lambda r: (r.status != "DONE", r.url))
+        cards = [_card(result) for result in ordered]
+        next_key = result_page.next_key
+    return Gallery(
+        cards=cards,
+        next_cursor=encode_cursor(next_key) if next_key else None,
+        label=label or None,
+        min_confidence=min_confidence,
+    )
+
+
+def check_image_key(key: str) -> str:
+    if not _IMAGE_KEY.fullmatch(key) or ".." in key:
+        raise InvalidRequest("bad image key")
+    return key
+
+
+def make_thumbnail(data: bytes, max_px: int = THUMBNAIL_PX) -> bytes | None:
+    """A JPEG of at most ``max_px`` a side, decoded and encoded afresh; None if undecodable."""
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None:
+        return None
+    height, width = pixels.shape[:2]
+    scale = min(1.0, max_px / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    return bytes(encoded) if ok else None
+
+
+def thumbnail(stack: DeployedStack, key: str) -> bytes | None:
+    """The thumbnail of an image of the stack's bucket; None when there is no such image."""
+    s3 = stack.client("s3")
+    bucket = stack.resource(IMAGES_BUCKET)
+    try:
+        response = s3.get_object(Bucket=bucket, Key=check_image_key(key))
+    except s3.exceptions.NoSuchKey:
+        return None
+    with response["Body"] as body:
+        if int(response.get("ContentLength", 0)) > MAX_IMAGE_BYTES:
+            return None
+        return make_thumbnail(body.read(MAX_IMAGE_BYTES + 1))
+
+
+# -- executions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    name: str
+    status: str
+    started_at: datetime.datetime
+    stopped_at: datetime.datetime | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.stopped_at is None:
+            return None
+        return (self.stopped_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ExecutionList:
+    rows: list[ExecutionRow]
+    status: str | None
+    next_token: str | None
+
+
+def state_machine(stack: DeployedStack) -> str:
+    """The ClassifyImage state machine, or the stack's only one."""
+    if demo.STATE_MACHINE in stack.resources:
+        return stack.resources[demo.STATE_MACHINE]
+    machines = tracing.state_machine_arns(stack)
+    if not machines:
+        raise StackNotFound(f"no state machine in {stack.description}")
+    return machines[0]
+
+
+def executions(
+    stack: DeployedStack,
+    *,
+    status: str | None = None,
+    token: str | None = None,
+    limit: int = EXECUTIONS_PAGE_SIZE,
+) -> ExecutionList:
+    """One page of executions, newest first, optionally of one status."""
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise InvalidRequest(f"unknown status {status!r}")
+    request: dict[str, Any] = {"stateMachineArn": state_machine(stack), "maxResults": limit}
+    if status is not None:
+        request["statusFilter"] = status
+    if token:
+        request["nextToken"] = token
+    response = stack.client("stepfunctions").list_executions(**request)
+    rows = [
+        ExecutionRow(
+            name=str(summary["name"]),
+            status=str(summary["status"]),
+            started_at=summary["startDate"],
+            stopped_at=summary.get("stopDate"),
+        )
+        for summary in response["executions"]
+    ]
+    return ExecutionList(rows=rows, status=status, next_token=response.get("nextToken"))
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    drawn: tracing.DrawnTrace
+    # The photo message the execution was started for (empty when the input has none).
+    message: dict[str, str]
+
+    @property
+    def trace(self) -> ExecutionTrace:
+        return self.drawn.trace
+
+    @property
+    def retries(self) -> int:
+        return sum(visit.retries for visit in self.drawn.trace.visits)
+
+    @property
+    def cause(self) -> str:
+        """The failing state's cause, as `tweetlens dlq list` words it (no stack trace)."""
+        error = self.drawn.trace.error
+        return dlq.readable_cause(error.cause) if error is not None else ""
+
+
+def check_execution_name(name: str) -> str:
+    if not _EXECUTION_NAME.fullmatch(name):
+        raise InvalidRequest("bad execution name")
+    return name
+
+
+def _message_of(execution_input: str) -> dict[str, str]:
+    try:
+        request = json.loads(execution_input)
+    except ValueError:
+        return {}
+    message = request.get("message") if isinstance(request, dict) else None
+    if not isinstance(message, dict):
+        return {}
+    return {
+        key: str(message[key])
+        for key in ("url", "route", "post_id", "text", "attempt")
+        if key in message
+    }
+
+
+def execution(data: ConsoleData, stack: DeployedStack, name: str) -> ExecutionView:
+    """One execution drawn as `tweetlens trace` draws it (StackNotFound if there is none)."""
+    check_execution_name(name)
+    drawn = data.cached_trace(name, lambda: tracing.trace_execution(stack, name))
+    return ExecutionView(drawn=drawn, message=_message_of(drawn.input))
+
+
+# -- dead letters --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterView:
+    letter: dlq.DeadLetter
+    age_seconds: float | None
+    replayable: bool
+    # From a workflow dead letter's body: the execution that failed, and the photo's attempt.
+    execution_name: str
+    attempt: str
+    url: str
+
+
+@dataclass(frozen=True)
+class QueueView:
+    queue: str
+    letters: list[LetterView]
+
+    @property
+    def replayable(self) -> int:
+        return sum(view.replayable for view in self.letters)
+
+
+def _letter_view(letter: dlq.DeadLetter, now: float) -> LetterView:
+    execution, attempt, url = "", "", ""
+    try:
+        body = json.loads(letter.body)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        execution = str(body.get("execution") or "")
+        message = body.get("message", body)
+        if isinstance(message, dict):
+            attempt = str(message.get("attempt", ""))
+            url = str(message.get("url", ""))
+    return LetterView(
+        letter=letter,
+        age_seconds=None if letter.sent_at is None else max(0.0, now - letter.sent_at),
+        replayable=dlq.is_replayable(letter),
+        execution_name=execution_name(execution),
+        attempt=attempt,
+        url=url,
+    )
+
+
+def dead_letters(data: ConsoleData, stack: DeployedStack) -> list[QueueView]:
+    """Every dead-letter queue of the stack with its letters (they stay on their queues)."""
+    with data.dead_letters_lock:
+        queues = dlq.dead_letter_queues(stack)
+        letters = dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT)
+    now = time.time()
+    return [
+        QueueView(
+            queue=queue,
+            letters=[_letter_view(letter, now) for letter in letters if letter.queue == queue],
+        )
+        for queue in queues
+    ]
+
+
+@dataclass(frozen=True)
+class RedriveOutcome:
+    moved: dict[str, int]
+    kept: Counter[tuple[str, str]]
+
+    def lines(self) -> list[str]:
+        """The same report as `tweetlens dlq redrive`."""
+        said = [f"{queue}: {count} message(s) sent back" for queue, count in self.moved.items()]
+        said.extend(
+            f"{queue}: {count} message(s) kept ({error}: cannot be replayed as is)"
+            for (queue, error), count in sorted(self.kept.items())
+        )
+        return said
+
+
+def redrive(
+    data: ConsoleData, stack: DeployedStack, *, queue: str | None, message_id: str | None
+) -> RedriveOutcome:
+    """Send back one letter, a queue's letters or all, by `tweetlens dlq redrive`'s rules."""
+    if message_id is not None and queue is None:
+        raise InvalidRequest("a letter is sent back from its queue: name the queue")
+    kept: Counter[tuple[str, str]] = Counter()
+    with data.dead_letters_lock:
+        if queue is not None and queue not in dlq.dead_letter_queues(stack):
+            raise InvalidRequest(f"unknown dead-letter queue {queue!r}")
+        moved = dlq.redrive(
+            stack,
+            queue=queue,
+            limit=REDRIVE_LIMIT,
+            on_skipped=lambda letter: kept.update([(letter.queue, letter.error)]),
+            message_ids=None if message_id is None else {message_id},
+        )
+    return RedriveOutcome(moved=moved, kept=kept)
+
+
+# -- overview ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    route: str
+    # None when the functions' logs are not at hand (see ``Overview.complete``).
+    published: int | None
+    queued: int
+    running: int
+    classified: int
+    duplicates: int
+    dead_letters: list[tuple[str, int]]
+    # None while messages of the route are still queued or running, or without the logs.
+    lost: int | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    rows: list[RouteRow]
+    # True when the producer's and the classifier's logs were read: published, the
+    # classifier's duplicates and lost are then known, as in `tweetlens demo`.
+    complete: bool
+    problems: list[str]
+    executions: int
+    at: datetime.datetime
+
+    @property
+    def settled(self) -> bool:
+        return all(row.queued == 0 and row.running == 0 for row in self.rows)
+
+
+def queue_depths(stack: DeployedStack) -> dict[str, int]:
+    """Route → messages on its queue, visible or being processed."""
+    sqs = stack.client("sqs")
+    routes = demo.route_of_source(stack)
+    depths: dict[str, int] = {}
+    for logical_id, url in sorted(stack.resources.items()):
+        if not logical_id.endswith("Queue") or logical_id.endswith(dlq.DLQ_SUFFIX):
+            continue
+        if not url.startswith("http") or logical_id not in routes:
+            continue
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        depths[routes[logical_id]] = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+    return depths
+
+
+def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
+    """Where every message ended, per route: `tweetlens demo`'s accounting, while it runs."""
+    activity = data.activity
+    producer_logs = activity.function_logs(PRODUCER) if activity else []
+    classifier_logs = activity.function_logs(CLASSIFIER) if activity else []
+    depths = queue_depths(stack)
+    with data.dead_letters_lock:
+        tally = demo.take_account(
+            stack,
+            accounting.producer_summaries(producer_logs),
+            classifier_logs,
+            known_executions=data.known_executions,
+        )
+    rows: list[RouteRow] = []
+    for route in sorted(set(tally.routes) | set(depths)):
+        counted = tally.routes.get(route, accounting.RouteTally())
+        queued = depths.get(route, 0)
+        moving = queued > 0 or counted.running > 0
+        rows.append(
+            RouteRow(
+                route=route,
+                published=counted.published if activity else None,
+                queued=queued,
+                running=counted.running,
+                classified=counted.classified,
+                duplicates=counted.duplicates,
+                dead_letters=sorted(counted.dead_letters.items()),
+                lost=None if (activity is None or moving) else counted.lost,
+            )
+        )
+    settled = all(row.queued == 0 and row.running == 0 for row in rows)
+    return Overview(
+        rows=rows,
+        complete=activity is not None,
+        problems=tally.problems() if activity is not None and settled else [],
+        executions=len(tally.executions),
+        at=datetime.datetime.now(datetime.UTC),
+    )
