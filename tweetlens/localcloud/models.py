@@ -55,6 +55,28 @@ class ScheduleRuleConfig(_Frozen):
     target_input: str | None = None
 
 
+TargetKind = Literal["lambda", "sqs", "states"]
+
+
+class InputTransformerConfig(_Frozen):
+    """A target's ``InputTransformer``: variables from JSON paths, and the template using them."""
+
+    input_paths_map: dict[str, str] = Field(default_factory=dict)
+    input_template: str
+
+
+class RuleTargetConfig(_Frozen):
+    """One target of an EventBridge rule, of a kind the local cloud delivers to."""
+
+    id: str
+    arn: str
+    kind: TargetKind
+    input: str | None = None
+    input_path: str | None = None
+    input_transformer: InputTransformerConfig | None = None
+    message_group_id: str | None = None
+
+
 class StateMachineConfig(_Frozen):
     """A state machine, with its definition after substitutions and its declared type."""
 
