@@ -148,6 +148,21 @@ class InvocationRecord(_Frozen):
     ended_at: float
 
 
+class AsyncInvocationRecord(_Frozen):
+    """An asynchronous invocation after its last attempt (Lambda retries function errors)."""
+
+    function_name: str
+    source: str
+    attempts: int
+    error_type: str | None
+    error_message: str | None
+    request_ids: list[str]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error_type is None
+
+
 class IdleStatus(_Frozen):
     """What is still moving in the cloud; ``idle`` when nothing is."""
 
