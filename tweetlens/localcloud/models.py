@@ -42,19 +42,6 @@ class EventSourceMappingConfig(_Frozen):
     enabled: bool
 
 
-class ScheduleRuleConfig(_Frozen):
-    """An EventBridge schedule rule that targets a deployed function."""
-
-    logical_id: str
-    name: str
-    arn: str
-    expression: str
-    enabled: bool
-    function_name: str
-    function_logical_id: str
-    target_input: str | None = None
-
-
 TargetKind = Literal["lambda", "sqs", "states"]
 
 
@@ -75,6 +62,19 @@ class RuleTargetConfig(_Frozen):
     input_path: str | None = None
     input_transformer: InputTransformerConfig | None = None
     message_group_id: str | None = None
+
+
+class EventRuleConfig(_Frozen):
+    """An EventBridge rule: a schedule or an event pattern on a bus, and its targets."""
+
+    logical_id: str
+    name: str
+    arn: str
+    event_bus_name: str
+    enabled: bool
+    schedule_expression: str | None = None
+    event_pattern: dict[str, Any] | None = None
+    targets: list[RuleTargetConfig]
 
 
 class StateMachineConfig(_Frozen):
@@ -148,6 +148,33 @@ class InvocationRecord(_Frozen):
     ended_at: float
 
 
+class EventDelivery(_Frozen):
+    """One event handed to one rule target, and what came of it.
+
+    ``detail`` is the SQS message id, the execution ARN, or the Lambda request id (for an
+    asynchronous invocation, of its first attempt) when delivered; the reason otherwise.
+    """
+
+    rule_logical_id: str
+    target_id: str
+    target_arn: str
+    kind: TargetKind
+    event_id: str
+    payload: str | None
+    delivered: bool
+    detail: str
+    at: float
+
+
+class BusEvent(_Frozen):
+    """An event accepted on an event bus, with the deployed rules it matched."""
+
+    bus_name: str
+    event: dict[str, Any]
+    matched_rules: list[str]
+    at: float
+
+
 class AsyncInvocationRecord(_Frozen):
     """An asynchronous invocation after its last attempt (Lambda retries function errors)."""
 
@@ -164,7 +191,11 @@ class AsyncInvocationRecord(_Frozen):
 
 
 class IdleStatus(_Frozen):
-    """What is still moving in the cloud; ``idle`` when nothing is."""
+    """What is still moving in the cloud; ``idle`` when nothing is.
+
+    ``idle`` is also False when work started while the status was being read: a snapshot
+    taken across a hand-over (an event turning into an invocation) is not trusted.
+    """
 
     idle: bool
     visible_messages: int
@@ -172,3 +203,5 @@ class IdleStatus(_Frozen):
     running_executions: int
     in_flight_invocations: int
     in_flight_batches: int
+    pending_events: int = 0
+    pending_async_invocations: int = 0
