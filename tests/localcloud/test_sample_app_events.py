@@ -1,5 +1,6 @@
-"""EventBridge in the local cloud, driven through the sample application: event-pattern rules,
-schedules to a queue and to a state machine, and Lambda's asynchronous retries."""
+"""EventBridge in the local cloud, driven through the sample application: status-change events
+of its state machines, event-pattern rules, schedules to a queue and to a state machine,
+Lambda's asynchronous retries, and how executions end (timed out, aborted, failed)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from tests.localcloud.conftest import SAMPLE_TEMPLATE
 from tweetlens.localcloud import LocalCloud, LocalCloudError
 
 pytestmark = pytest.mark.integration
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,38 @@ def _has_item(cloud: LocalCloud, pk: str) -> bool:
     )
 
 
+def _status_events_of(cloud: LocalCloud, name: str) -> list[dict[str, Any]]:
+    """What the recorder received from the GateEnded rule (whole events) for one execution."""
+    return [
+        body
+        for body in _bodies(cloud, "recorded-")
+        if body.get("detail-type") == STATUS_CHANGE and body["detail"]["name"] == name
+    ]
+
+
+def _start_gate(cloud: LocalCloud, name: str, mode: str) -> str:
+    arn: str = cloud.client("stepfunctions").start_execution(
+        stateMachineArn=cloud.resources["GateStateMachine"],
+        name=name,
+        input=json.dumps({"mode": mode}),
+    )["executionArn"]
+    return arn
+
+
+def _wait_ended(cloud: LocalCloud, execution_arn: str, timeout: float = 10) -> dict[str, Any]:
+    sfn = cloud.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{execution_arn} still RUNNING"
+        time.sleep(0.05)
+    return dict(described)
+
+
+def _history_types(cloud: LocalCloud, execution_arn: str) -> list[str]:
+    events = cloud.client("stepfunctions").get_execution_history(executionArn=execution_arn)
+    return [event["type"] for event in events["events"]]
+
+
 def test_rules_are_read_back_with_their_bus_and_targets(cloud: LocalCloud) -> None:
     # GIVEN the deployed sample application
     # WHEN its rules are read
@@ -60,6 +95,152 @@ def test_rules_are_read_back_with_their_bus_and_targets(cloud: LocalCloud) -> No
         "GateStateMachineNightly",
         "QueueSchedule",
     ]
+
+
+def test_failed_execution_sends_running_then_failed_events_to_the_function(
+    cloud: LocalCloud,
+) -> None:
+    # GIVEN rules sending the gate's RUNNING events (transformed) and its ends (whole)
+    # WHEN an execution fails
+    arn = _start_gate(cloud, "fails-once", "fail")
+    _settle(cloud)
+    # THEN DescribeExecution carries the error and cause
+    described = cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    assert (described["status"], described["error"], described["cause"]) == (
+        "FAILED",
+        "GateClosed",
+        "mode fail closes the gate",
+    )
+    # AND the function got the RUNNING event through the input transformer
+    started = [body for body in _bodies(cloud, "recorded-") if body.get("started") == "fails-once"]
+    rule_name = cloud.rules["RecorderFunctionGateStarted"].name
+    assert started == [
+        {
+            "started": "fails-once",
+            "input": '{"mode": "fail"}',
+            "startDate": started[0]["startDate"],
+            "rule": rule_name,
+            "note": "execution fails-once is running",
+        }
+    ]
+    # AND the FAILED event whole, in AWS's shape
+    [event] = _status_events_of(cloud, "fails-once")
+    assert event == {
+        "version": "0",
+        "id": event["id"],
+        "detail-type": STATUS_CHANGE,
+        "source": "aws.states",
+        "account": cloud.account_id,
+        "time": event["time"],
+        "region": cloud.region,
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": cloud.resources["GateStateMachine"],
+            "name": "fails-once",
+            "status": "FAILED",
+            "startDate": started[0]["startDate"],
+            "stopDate": event["detail"]["stopDate"],
+            "input": '{"mode": "fail"}',
+            "inputDetails": {"included": True},
+            "output": None,
+            "outputDetails": None,
+            "error": "GateClosed",
+            "cause": "mode fail closes the gate",
+            "stateMachineVersionArn": None,
+            "stateMachineAliasArn": None,
+            "redriveCount": 0,
+            "redriveDate": None,
+            "redriveStatus": "REDRIVABLE",
+            "redriveStatusReason": None,
+        },
+    }
+    assert event["detail"]["stopDate"] >= event["detail"]["startDate"]
+
+
+def test_timeout_ends_timed_out_and_no_further_state_runs(cloud: LocalCloud) -> None:
+    # GIVEN an execution lingering in a Wait longer than the machine's 2 s TimeoutSeconds
+    arn = _start_gate(cloud, "lingers", "linger")
+    # WHEN the timeout elapses
+    described = _wait_ended(cloud, arn)
+    _settle(cloud)
+    # THEN it is TIMED_OUT with States.Timeout and a stop date, and never recorded its passage
+    assert (described["status"], described["error"], "stopDate" in described) == (
+        "TIMED_OUT",
+        "States.Timeout",
+        True,
+    )
+    assert _has_item(cloud, "gate-lingers") is False
+    assert _history_types(cloud, arn)[-1] == "ExecutionTimedOut"
+    # AND the function got the TIMED_OUT event
+    [event] = _status_events_of(cloud, "lingers")
+    assert (event["detail"]["status"], event["detail"]["error"]) == ("TIMED_OUT", "States.Timeout")
+
+
+def test_stop_aborts_at_once_and_the_running_task_is_the_last(cloud: LocalCloud) -> None:
+    # GIVEN an execution whose Lambda task is running
+    sfn = cloud.client("stepfunctions")
+    arn = _start_gate(cloud, "stopped", "nap")
+    deadline = time.monotonic() + 10
+    while "TaskStarted" not in _history_types(cloud, arn):
+        assert time.monotonic() < deadline, "the nap task never started"
+        time.sleep(0.02)
+    # WHEN it is stopped with an error and a cause
+    stopped = sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by a test")
+    described = sfn.describe_execution(executionArn=arn)
+    # THEN it is ABORTED at once, with the error, cause and the stop date StopExecution gave
+    assert (described["status"], described["error"], described["cause"]) == (
+        "ABORTED",
+        "Operator",
+        "stopped by a test",
+    )
+    assert described["stopDate"] == stopped["stopDate"]
+    # AND once the task has returned, no further state ran
+    _settle(cloud)
+    assert _has_item(cloud, "gate-stopped") is False
+    history = _history_types(cloud, arn)
+    assert (history[-1], history.count("TaskStateEntered")) == ("ExecutionAborted", 1)
+    [event] = _status_events_of(cloud, "stopped")
+    assert (event["detail"]["status"], event["detail"]["error"], event["detail"]["cause"]) == (
+        "ABORTED",
+        "Operator",
+        "stopped by a test",
+    )
+
+
+def test_express_workflows_send_no_status_change_events(cloud: LocalCloud) -> None:
+    # GIVEN an EXPRESS state machine (run by the emulator like any other)
+    machine = cloud.resources["EchoExpressStateMachine"]
+    # WHEN it runs
+    arn = cloud.client("stepfunctions").start_execution(
+        stateMachineArn=machine, name="echo-1", input="{}"
+    )["executionArn"]
+    assert _wait_ended(cloud, arn)["status"] == "SUCCEEDED"
+    _settle(cloud)
+    # THEN no event about it reached the bus
+    assert [e for e in cloud.bus_events() if e.event.get("resources") == [arn]] == []
+
+
+def test_dropped_status_events_never_reach_the_function(cloud: LocalCloud) -> None:
+    # GIVEN Step Functions losing every FAILED event
+    cloud.status_events.drop = lambda event: event["detail"]["status"] == "FAILED"
+    try:
+        # WHEN an execution fails
+        arn = _start_gate(cloud, "lost-failure", "fail")
+        _settle(cloud)
+    finally:
+        cloud.status_events.drop = None
+    # THEN its RUNNING event arrived but its FAILED event was lost, and is listed as dropped
+    assert [b for b in _bodies(cloud, "recorded-") if b.get("started") == "lost-failure"] != []
+    assert _status_events_of(cloud, "lost-failure") == []
+    assert [e["resources"] for e in cloud.status_events.dropped()] == [[arn]]
+
+
+def test_status_change_events_can_start_switched_off() -> None:
+    # GIVEN a cloud created with status-change events off (not started: nothing to deploy)
+    # WHEN its switch is read
+    # THEN it is off, and can be switched on later
+    assert LocalCloud(SAMPLE_TEMPLATE, status_change_events=False).status_events.enabled is False
 
 
 def test_put_events_reach_matching_rules_through_input_path(cloud: LocalCloud) -> None:

@@ -29,6 +29,7 @@ from tweetlens.localcloud.models import (
     RuleTargetConfig,
     StateMachineConfig,
 )
+from tweetlens.localcloud.statusevents import StatusChangeEmitter, drop_fraction
 
 __all__ = [
     "AsyncInvocationRecord",
@@ -49,8 +50,10 @@ __all__ = [
     "RuleTargetConfig",
     "ScheduleExpressionError",
     "StateMachineConfig",
+    "StatusChangeEmitter",
     "UnknownResourceError",
     "UnsupportedEventRuleError",
     "UnsupportedResourceError",
     "WorkerError",
+    "drop_fraction",
 ]

@@ -39,6 +39,7 @@ from tweetlens.localcloud.pollers import SqsPoller, disable_moto_sqs_delivery
 from tweetlens.localcloud.rekognition import RekognitionHook
 from tweetlens.localcloud.runtime import LambdaRuntime, install_lambda_hook
 from tweetlens.localcloud.scheduler import Scheduler
+from tweetlens.localcloud.statusevents import StatusChangeEmitter
 
 logger = Logger(service="localcloud")
 
@@ -53,6 +54,9 @@ class LocalCloud:
         with LocalCloud(Path("template.yaml"), time_scale=0.01) as cloud:
             cloud.client("sqs").send_message(QueueUrl=cloud.resources["WorkQueue"], ...)
             cloud.wait_until_idle(timeout=60)
+
+    ``status_change_events=False`` starts with Step Functions' status-change events off;
+    ``status_events`` switches them, or drops some, at any time.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class LocalCloud:
         extra_env: Mapping[str, str] | None = None,
         run_schedules: bool = True,
         run_pollers: bool = True,
+        status_change_events: bool = True,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -86,6 +91,13 @@ class LocalCloud:
         self._bus: EventBus | None = None
         self._async: AsyncInvoker | None = None
         self._activity = Activity()
+        self._interpreters: stepfunctions.Interpreters | None = None
+        self.status_events = StatusChangeEmitter(
+            self._put_status_event,
+            declared_types={},
+            activity=self._activity,
+            enabled=status_change_events,
+        )
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -104,6 +116,9 @@ class LocalCloud:
                 self._install_fixes()
                 stack = Deployer(self._emulator).deploy(
                     self.template, self.stack_name, self.parameter_overrides
+                )
+                self.status_events.declare_types(
+                    {machine.arn: machine.type for machine in stack.state_machines.values()}
                 )
                 self._runtime = LambdaRuntime(
                     stack.functions,
@@ -137,6 +152,7 @@ class LocalCloud:
 
     def _install_fixes(self) -> None:
         stepfunctions.install(self._patches, time_scale=self.time_scale)
+        self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         eventbus.install_cloudformation_fixes(self._patches)
         s3policies.install(self._patches)
@@ -162,6 +178,10 @@ class LocalCloud:
         self._bus.start()
         eventbus.install(self._patches, self._bus, account_id=ACCOUNT_ID, region=self.region)
 
+    def _put_status_event(self, event: dict[str, Any]) -> None:
+        if self._bus is not None:
+            self._bus.put(event)
+
     def stop(self) -> None:
         """Stop schedules, pollers, events, workers and the emulator; safe to call twice."""
         with self._lock:
@@ -184,6 +204,7 @@ class LocalCloud:
             self._runtime.close()
             self._runtime = None
         self._patches.restore()
+        self._interpreters = None
         self._emulator.stop()
         self._stack = None
 
@@ -349,11 +370,13 @@ class LocalCloud:
             paginator = sfn.get_paginator("list_executions")
             for page in paginator.paginate(stateMachineArn=machine.arn, statusFilter="RUNNING"):
                 running += len(page["executions"])
-        events = self._require_bus().in_flight()
+        interpreters = 0 if self._interpreters is None else self._interpreters.running()
+        # Read after the executions: a status change is counted from before it happens.
+        events = self.status_events.pending() + self._require_bus().in_flight()
         async_invocations = self._require_async().in_flight()
         invocations = self._require_runtime().in_flight()
         batches = sum(poller.in_flight_batches() for poller in self._pollers)
-        counts = (visible, in_flight_messages, running, events, async_invocations)
+        counts = (visible, in_flight_messages, running, interpreters, events, async_invocations)
         return IdleStatus(
             idle=not any(counts)
             and invocations == batches == 0
@@ -365,6 +388,7 @@ class LocalCloud:
             in_flight_batches=batches,
             pending_events=events,
             pending_async_invocations=async_invocations,
+            running_interpreters=interpreters,
         )
 
     def wait_until_idle(

@@ -195,6 +195,8 @@ class IdleStatus(_Frozen):
 
     ``idle`` is also False when work started while the status was being read: a snapshot
     taken across a hand-over (an event turning into an invocation) is not trusted.
+    ``running_interpreters`` counts state machine programs still evaluating a state, which
+    includes executions already stopped or timed out whose current task has not returned.
     """
 
     idle: bool
@@ -205,3 +207,4 @@ class IdleStatus(_Frozen):
     in_flight_batches: int
     pending_events: int = 0
     pending_async_invocations: int = 0
+    running_interpreters: int = 0
