@@ -20,7 +20,7 @@ from tweetlens.localcloud import (
 pytestmark = pytest.mark.integration
 
 ORIGINAL_INVOKE = LambdaFunction.__dict__["_invoke_lambda"]
-LOCAL_CLOUD_THREADS = ("sqs-poller-", "sqs-batch-", "scheduler", "schedule-")
+LOCAL_CLOUD_THREADS = ("sqs-poller-", "sqs-batch-", "scheduler", "event-bus", "async-invoke-")
 
 
 def _child_pids() -> set[int]:

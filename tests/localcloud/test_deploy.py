@@ -36,6 +36,7 @@ def test_sample_app_code_is_packaged_once_and_kept_on_disk() -> None:
     assert sorted(code) == [
         "CheckerFunction",
         "InspectorFunction",
+        "RecorderFunction",
         "SleeperFunction",
         "ValidatorFunction",
         "WorkerFunction",
@@ -55,16 +56,15 @@ def test_definition_uri_is_read_and_its_substitutions_kept_for_after_the_stack()
     assert properties["DefinitionString"] == PLACEHOLDER_DEFINITION
     assert "DefinitionS3Location" not in properties
     assert "DefinitionSubstitutions" not in properties
-    assert prepared.substitutions == {
-        "RouterStateMachine": PendingSubstitution(
-            text,
-            {
-                "ItemsTableName": {"Ref": "ItemsTable"},
-                "ValidatorFunctionArn": {"Fn::GetAtt": ["ValidatorFunction", "Arn"]},
-                "BigThreshold": {"Ref": "BigThreshold"},
-            },
-        )
-    }
+    assert sorted(prepared.substitutions) == ["GateStateMachine", "RouterStateMachine"]
+    assert prepared.substitutions["RouterStateMachine"] == PendingSubstitution(
+        text,
+        {
+            "ItemsTableName": {"Ref": "ItemsTable"},
+            "ValidatorFunctionArn": {"Fn::GetAtt": ["ValidatorFunction", "Arn"]},
+            "BigThreshold": {"Ref": "BigThreshold"},
+        },
+    )
 
 
 def test_inline_definition_is_read_too() -> None:

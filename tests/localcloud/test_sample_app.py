@@ -95,7 +95,7 @@ def test_deploy_reads_back_functions_mappings_and_machines(cloud: LocalCloud) ->
     assert machine.type == "STANDARD"
     assert f'"FunctionName": "{cloud.functions["ValidatorFunction"].arn}"' in machine.definition
     assert '"NumericGreaterThanEquals": 100' in machine.definition
-    assert cloud.schedules["CheckerFunctionEveryMinute"].expression == "rate(1 minute)"
+    assert cloud.schedules["CheckerFunctionEveryMinute"].schedule_expression == "rate(1 minute)"
     assert cloud.schedules["CheckerFunctionEveryMinute"].enabled is True
 
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tweetlens.localcloud.errors import ScheduleExpressionError
-from tweetlens.localcloud.models import InvocationResult, ScheduleRuleConfig
+from tweetlens.localcloud.models import EventRuleConfig, RuleTargetConfig
 from tweetlens.localcloud.scheduler import Scheduler, parse_schedule, scheduled_event
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)
@@ -86,22 +86,28 @@ def test_invalid_or_unsupported_expressions_are_refused(expression: str, message
         parse_schedule(expression)
 
 
-def _rule(**changes: Any) -> ScheduleRuleConfig:
+def _rule(**changes: Any) -> EventRuleConfig:
     values: dict[str, Any] = {
         "logical_id": "CheckerFunctionEveryMinute",
         "name": "local-CheckerFunctionEveryMinute-ABC",
         "arn": "arn:aws:events:us-east-1:123456789012:rule/local-CheckerFunctionEveryMinute-ABC",
-        "expression": "rate(1 minute)",
+        "event_bus_name": "default",
+        "schedule_expression": "rate(1 minute)",
         "enabled": True,
-        "function_name": "local-CheckerFunction-XYZ",
-        "function_logical_id": "CheckerFunction",
+        "targets": [
+            RuleTargetConfig(
+                id="Checker",
+                arn="arn:aws:lambda:us-east-1:123456789012:function:local-CheckerFunction-XYZ",
+                kind="lambda",
+            )
+        ],
     }
     values.update(changes)
-    return ScheduleRuleConfig(**values)
+    return EventRuleConfig(**values)
 
 
 def test_scheduled_event_has_eventbridge_shape() -> None:
-    # GIVEN a rule without a constant input
+    # GIVEN a schedule rule
     # WHEN its event is built
     event = scheduled_event(_rule(), "123456789012", "us-east-1", MONDAY_NOON)
     # THEN it is EventBridge's scheduled event
@@ -119,33 +125,12 @@ def test_scheduled_event_has_eventbridge_shape() -> None:
     assert len(event["id"]) == 36
 
 
-def test_scheduled_event_uses_the_target_constant_input() -> None:
-    # GIVEN a rule whose target has a constant Input
-    # WHEN its event is built
-    # THEN the Input is what the function receives
-    rule = _rule(target_input='{"values": [1]}')
-    assert scheduled_event(rule, "123456789012", "us-east-1", MONDAY_NOON) == {"values": [1]}
-
-
 class _Recorder:
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, function_name: str, event: Any) -> InvocationResult:
-        self.calls.append((function_name, event))
-        now = time.time()
-        return InvocationResult(
-            function_name=function_name,
-            request_id=str(len(self.calls)),
-            payload_json="null",
-            error=None,
-            report="REPORT",
-            logs="",
-            duration_ms=0.0,
-            cold_start=False,
-            started_at=now,
-            ended_at=now,
-        )
+    def __call__(self, rule: EventRuleConfig, event: dict[str, Any]) -> None:
+        self.calls.append((rule.logical_id, event))
 
 
 @pytest.fixture
@@ -166,13 +151,13 @@ def test_enabled_rule_fires_on_time_and_disabled_never(events_client: Any) -> No
 
     recorder = _Recorder()
     rules = {
-        "On": _rule(logical_id="On", name="on", function_name="fn-on"),
-        "Off": _rule(logical_id="Off", name="off", function_name="fn-off", enabled=False),
+        "On": _rule(logical_id="On", name="on"),
+        "Off": _rule(logical_id="Off", name="off", enabled=False),
     }
     scheduler = Scheduler(
         rules,
         events=events_client,
-        invoke=recorder,
+        deliver=recorder,
         account_id="123456789012",
         region="us-east-1",
         clock=fast_clock,
@@ -182,20 +167,7 @@ def test_enabled_rule_fires_on_time_and_disabled_never(events_client: Any) -> No
     scheduler.start()
     time.sleep(0.6)
     scheduler.stop()
-    # THEN only the enabled rule fired, once per minute
-    assert [name for name, _ in recorder.calls] == ["fn-on", "fn-on"]
+    # THEN only the enabled rule fired, once per minute, with the scheduled event
+    assert [rule for rule, _ in recorder.calls] == ["On", "On"]
     assert recorder.calls[0][1]["detail-type"] == "Scheduled Event"
-
-
-def test_fire_on_demand_ignores_state(events_client: Any) -> None:
-    # GIVEN a disabled rule
-    recorder = _Recorder()
-    rules = {"Off": _rule(logical_id="Off", name="off", function_name="fn-off", enabled=False)}
-    scheduler = Scheduler(
-        rules, events=events_client, invoke=recorder, account_id="1", region="us-east-1"
-    )
-    # WHEN it is fired on demand
-    result = scheduler.fire("Off")
-    # THEN the function is invoked once
-    assert result.request_id == "1"
-    assert [name for name, _ in recorder.calls] == ["fn-off"]
+    assert recorder.calls[0][1]["resources"] == [rules["On"].arn]

@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from tweetlens.localcloud import s3policies, stepfunctions
+from tweetlens.localcloud import eventbus, s3policies, stepfunctions
 from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.activity import Activity
+from tweetlens.localcloud.asyncinvoke import AsyncInvoker
 from tweetlens.localcloud.deploy import DeployedStack, Deployer
 from tweetlens.localcloud.emulator import ACCOUNT_ID, Emulator
 from tweetlens.localcloud.errors import LocalCloudError, UnknownResourceError
+from tweetlens.localcloud.eventbus import EventBus
+from tweetlens.localcloud.eventinput import RuleContext, render_input
 from tweetlens.localcloud.labelers import Labeler
 from tweetlens.localcloud.models import (
+    AsyncInvocationRecord,
+    BusEvent,
+    EventDelivery,
+    EventRuleConfig,
     EventSourceMappingConfig,
     FunctionConfig,
     IdleStatus,
     InvocationRecord,
     InvocationResult,
-    ScheduleRuleConfig,
     StateMachineConfig,
 )
 from tweetlens.localcloud.pollers import SqsPoller, disable_moto_sqs_delivery
 from tweetlens.localcloud.rekognition import RekognitionHook
 from tweetlens.localcloud.runtime import LambdaRuntime, install_lambda_hook
 from tweetlens.localcloud.scheduler import Scheduler
+from tweetlens.localcloud.statusevents import StatusChangeEmitter
 
 logger = Logger(service="localcloud")
 
@@ -44,6 +54,9 @@ class LocalCloud:
         with LocalCloud(Path("template.yaml"), time_scale=0.01) as cloud:
             cloud.client("sqs").send_message(QueueUrl=cloud.resources["WorkQueue"], ...)
             cloud.wait_until_idle(timeout=60)
+
+    ``status_change_events=False`` starts with Step Functions' status-change events off;
+    ``status_events`` switches them, or drops some, at any time.
     """
 
     def __init__(
@@ -57,6 +70,7 @@ class LocalCloud:
         extra_env: Mapping[str, str] | None = None,
         run_schedules: bool = True,
         run_pollers: bool = True,
+        status_change_events: bool = True,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -74,6 +88,16 @@ class LocalCloud:
         self._runtime: LambdaRuntime | None = None
         self._pollers: list[SqsPoller] = []
         self._scheduler: Scheduler | None = None
+        self._bus: EventBus | None = None
+        self._async: AsyncInvoker | None = None
+        self._activity = Activity()
+        self._interpreters: stepfunctions.Interpreters | None = None
+        self.status_events = StatusChangeEmitter(
+            self._put_status_event,
+            declared_types={},
+            activity=self._activity,
+            enabled=status_change_events,
+        )
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -89,28 +113,29 @@ class LocalCloud:
             started = time.monotonic()
             try:
                 self._emulator.start()
-                stepfunctions.install(self._patches, time_scale=self.time_scale)
-                disable_moto_sqs_delivery(self._patches)
-                s3policies.install(self._patches)
-                if self.rekognition is not None:
-                    self.rekognition.install(self._patches)
+                self._install_fixes()
                 stack = Deployer(self._emulator).deploy(
                     self.template, self.stack_name, self.parameter_overrides
+                )
+                self.status_events.declare_types(
+                    {machine.arn: machine.type for machine in stack.state_machines.values()}
                 )
                 self._runtime = LambdaRuntime(
                     stack.functions,
                     endpoint_url=self._emulator.endpoint_url,
                     region=self._emulator.region,
                     extra_env=self.extra_env,
+                    on_invoke=self._activity.started,
                 )
                 install_lambda_hook(self._patches, self._runtime)
                 self._stack = stack
+                self._start_events(stack)
                 if self.run_pollers:
                     self._start_pollers(stack.event_source_mappings)
                 self._scheduler = Scheduler(
                     stack.schedules,
                     events=self._emulator.client("events"),
-                    invoke=self._runtime.invoke,
+                    deliver=self._require_bus().deliver_scheduled,
                     account_id=ACCOUNT_ID,
                     region=self._emulator.region,
                 )
@@ -125,8 +150,40 @@ class LocalCloud:
                 seconds=round(time.monotonic() - started, 2),
             )
 
+    def _install_fixes(self) -> None:
+        stepfunctions.install(self._patches, time_scale=self.time_scale)
+        self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
+        disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
+        eventbus.install_cloudformation_fixes(self._patches)
+        s3policies.install(self._patches)
+        if self.rekognition is not None:
+            self.rekognition.install(self._patches)
+
+    def _start_events(self, stack: DeployedStack) -> None:
+        self._async = AsyncInvoker(
+            self._require_runtime().invoke,
+            time_scale=self.time_scale,
+            on_submit=self._activity.started,
+        )
+        self._async.start()
+        self._bus = EventBus(
+            stack.rules,
+            account_id=ACCOUNT_ID,
+            region=self._emulator.region,
+            sqs=self._emulator.client("sqs"),
+            stepfunctions=self._emulator.client("stepfunctions"),
+            async_invoker=self._async,
+            activity=self._activity,
+        )
+        self._bus.start()
+        eventbus.install(self._patches, self._bus, account_id=ACCOUNT_ID, region=self.region)
+
+    def _put_status_event(self, event: dict[str, Any]) -> None:
+        if self._bus is not None:
+            self._bus.put(event)
+
     def stop(self) -> None:
-        """Stop schedules, pollers, workers and the emulator; safe to call twice."""
+        """Stop schedules, pollers, events, workers and the emulator; safe to call twice."""
         with self._lock:
             self._stop_locked()
 
@@ -137,10 +194,17 @@ class LocalCloud:
         for poller in self._pollers:
             poller.stop()
         self._pollers = []
+        if self._bus is not None:
+            self._bus.stop()
+            self._bus = None
+        if self._async is not None:
+            self._async.stop()
+            self._async = None
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
         self._patches.restore()
+        self._interpreters = None
         self._emulator.stop()
         self._stack = None
 
@@ -193,7 +257,12 @@ class LocalCloud:
         return self.stack.event_source_mappings
 
     @property
-    def schedules(self) -> Mapping[str, ScheduleRuleConfig]:
+    def rules(self) -> Mapping[str, EventRuleConfig]:
+        """Every EventBridge rule of the stack: schedules and event patterns."""
+        return self.stack.rules
+
+    @property
+    def schedules(self) -> Mapping[str, EventRuleConfig]:
         return self.stack.schedules
 
     @property
@@ -211,29 +280,74 @@ class LocalCloud:
         return self._require_runtime().invoke(function_logical_id, dict(event))
 
     def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
-        """Fire a schedule rule now, by the rule's logical id or its function's logical id."""
-        if self._scheduler is None:
-            raise LocalCloudError("the local cloud is not started")
-        schedules = self.stack.schedules
-        if rule_or_function_logical_id in schedules:
-            return self._scheduler.fire(rule_or_function_logical_id)
-        matching = [
-            rule.logical_id
-            for rule in schedules.values()
-            if rule.function_logical_id == rule_or_function_logical_id
-        ]
-        if len(matching) != 1:
-            raise UnknownResourceError(
-                f"{rule_or_function_logical_id!r} names no schedule rule, nor a function with "
-                f"exactly one (found {matching})"
+        """Fire a schedule now, whatever its state, and invoke its function synchronously.
+
+        Names the rule by its logical id or its function's. For a rule whose targets are not
+        exactly one function, use ``fire_rule``.
+        """
+        rule = self._schedule(rule_or_function_logical_id)
+        if len(rule.targets) != 1 or rule.targets[0].kind != "lambda":
+            raise LocalCloudError(
+                f"{rule.logical_id} does not target exactly one function; use fire_rule"
             )
-        return self._scheduler.fire(matching[0])
+        event = self._require_scheduler().event(rule.logical_id)
+        context = RuleContext(rule.name, rule.arn, datetime.now(UTC))
+        payload = json.loads(render_input(rule.targets[0], event, context))
+        logger.info("Schedule fired on demand", rule=rule.logical_id)
+        return self._require_runtime().invoke(rule.targets[0].arn, payload)
+
+    def fire_rule(
+        self, rule_logical_id: str, event: Mapping[str, Any] | None = None
+    ) -> list[EventDelivery]:
+        """Deliver an event to every target of a rule now, whatever its state or pattern.
+
+        A schedule rule sends its scheduled event when ``event`` is None. Functions are
+        invoked asynchronously, as EventBridge does: wait with ``wait_until_idle``.
+        """
+        if rule_logical_id not in self.rules:
+            raise UnknownResourceError(f"{rule_logical_id!r} names no rule of the stack")
+        rule = self.rules[rule_logical_id]
+        if event is None:
+            if rule.schedule_expression is None:
+                raise ValueError(f"{rule_logical_id} matches events: give the event to deliver")
+            event = self._require_scheduler().event(rule_logical_id)
+        return self._require_bus().deliver(rule, event, received=datetime.now(UTC))
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``PutEvents`` without a client: ``Detail`` may be a mapping. One result per entry,
+        ``{"EventId": …}`` or ``{"ErrorCode": …, "ErrorMessage": …}``.
+
+        ``client("events").put_events(Entries=[…])`` reaches the same bus.
+        """
+        prepared = [
+            {
+                **entry,
+                "Detail": entry["Detail"]
+                if isinstance(entry.get("Detail"), str)
+                else json.dumps(entry.get("Detail")),
+            }
+            for entry in entries
+        ]
+        return self._require_bus().put_entries(prepared)
+
+    def bus_events(self) -> list[BusEvent]:
+        """Every event accepted on a bus so far, with the rules it matched, oldest first."""
+        return self._require_bus().history()
+
+    def deliveries(self) -> list[EventDelivery]:
+        """Every event handed to a rule target so far, oldest first."""
+        return self._require_bus().deliveries()
+
+    def async_invocations(self) -> list[AsyncInvocationRecord]:
+        """Every finished asynchronous invocation (after its retries), oldest first."""
+        return self._require_async().history()
 
     def invocations(self) -> list[InvocationRecord]:
         """Every invocation so far, oldest first."""
         return self._require_runtime().history()
 
     def idle_status(self) -> IdleStatus:
+        activity_before = self._activity.value
         sqs = self.client("sqs")
         visible = in_flight_messages = 0
         # Only queues that are polled: with run_pollers=False nothing would ever drain them.
@@ -256,22 +370,33 @@ class LocalCloud:
             paginator = sfn.get_paginator("list_executions")
             for page in paginator.paginate(stateMachineArn=machine.arn, statusFilter="RUNNING"):
                 running += len(page["executions"])
+        interpreters = 0 if self._interpreters is None else self._interpreters.running()
+        # Read after the executions: a status change is counted from before it happens.
+        events = self.status_events.pending() + self._require_bus().in_flight()
+        async_invocations = self._require_async().in_flight()
         invocations = self._require_runtime().in_flight()
         batches = sum(poller.in_flight_batches() for poller in self._pollers)
+        counts = (visible, in_flight_messages, running, interpreters, events, async_invocations)
         return IdleStatus(
-            idle=visible == in_flight_messages == running == invocations == batches == 0,
+            idle=not any(counts)
+            and invocations == batches == 0
+            and self._activity.value == activity_before,
             visible_messages=visible,
             in_flight_messages=in_flight_messages,
             running_executions=running,
             in_flight_invocations=invocations,
             in_flight_batches=batches,
+            pending_events=events,
+            pending_async_invocations=async_invocations,
+            running_interpreters=interpreters,
         )
 
     def wait_until_idle(
         self, timeout: float, on_progress: Callable[[IdleStatus], None] | None = None
     ) -> IdleStatus:
         """Wait until nothing moves: no queued or in-flight messages on mapped queues, no
-        running executions, no invocations. Returns the last status (``idle`` False on timeout).
+        running executions, no invocations, no events or asynchronous invocations pending.
+        Returns the last status (``idle`` False on timeout).
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -301,3 +426,39 @@ class LocalCloud:
         if self._runtime is None:
             raise LocalCloudError("the local cloud is not started")
         return self._runtime
+
+    def _require_bus(self) -> EventBus:
+        if self._bus is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._bus
+
+    def _require_async(self) -> AsyncInvoker:
+        if self._async is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._async
+
+    def _require_scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            raise LocalCloudError("the local cloud is not started")
+        return self._scheduler
+
+    def _schedule(self, rule_or_function_logical_id: str) -> EventRuleConfig:
+        schedules = self.stack.schedules
+        if rule_or_function_logical_id in schedules:
+            return schedules[rule_or_function_logical_id]
+        runtime = self._require_runtime()
+        matching = [
+            rule
+            for rule in schedules.values()
+            if any(
+                target.kind == "lambda"
+                and runtime.function(target.arn).logical_id == rule_or_function_logical_id
+                for target in rule.targets
+            )
+        ]
+        if len(matching) != 1:
+            raise UnknownResourceError(
+                f"{rule_or_function_logical_id!r} names no schedule rule, nor a function with "
+                f"exactly one (found {[rule.logical_id for rule in matching]})"
+            )
+        return matching[0]

@@ -46,11 +46,19 @@ from tweetlens.localcloud.emulator import (
     Emulator,
 )
 from tweetlens.localcloud.errors import DeployError, UnsupportedResourceError
+from tweetlens.localcloud.eventrules import (
+    KindOf,
+    bus_name,
+    check_event_resources,
+    kind_of_arn,
+    rule_config,
+)
 from tweetlens.localcloud.models import (
+    EventRuleConfig,
     EventSourceMappingConfig,
     FunctionConfig,
-    ScheduleRuleConfig,
     StateMachineConfig,
+    TargetKind,
 )
 
 logger = Logger(service="localcloud")
@@ -105,9 +113,14 @@ class DeployedStack:
     outputs: dict[str, str]
     functions: dict[str, FunctionConfig]
     event_source_mappings: list[EventSourceMappingConfig]
-    schedules: dict[str, ScheduleRuleConfig]
+    rules: dict[str, EventRuleConfig]
     state_machines: dict[str, StateMachineConfig]
     parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def schedules(self) -> dict[str, EventRuleConfig]:
+        """The rules that fire on a schedule."""
+        return {lid: rule for lid, rule in self.rules.items() if rule.schedule_expression}
 
 
 class _NoManagedPolicyLookup:
@@ -417,6 +430,7 @@ def prepare(
     template = transform(packaged.template, parameters, region)
     substitutions = fold_definition_substitutions(template, packaged.definitions)
     check_resource_types(template)
+    check_event_resources(template)
     check_no_references_to_emulated(template)
     return PreparedTemplate(template, parameters, packaged, substitutions)
 
@@ -474,7 +488,7 @@ class Deployer:
             outputs=self._outputs(stack_name),
             functions=functions,
             event_source_mappings=self._event_source_mappings(functions),
-            schedules=self._schedules(resources, types, functions),
+            rules=self._rules(resources, types, template, resource_map, functions),
             state_machines=self._state_machines(resources, types, template, resource_map),
             parameters=parameters,
         )
@@ -782,43 +796,64 @@ class Deployer:
                 )
         return mappings
 
-    def _schedules(
+    def _rules(
         self,
         resources: Mapping[str, str],
         types: Mapping[str, str],
+        template: Mapping[str, Any],
+        resource_map: Any,
         functions: Mapping[str, FunctionConfig],
-    ) -> dict[str, ScheduleRuleConfig]:
+    ) -> dict[str, EventRuleConfig]:
         events = self._emulator.client("events")
-        by_arn = {function.arn: function for function in functions.values()}
-        schedules: dict[str, ScheduleRuleConfig] = {}
+        buses = frozenset(
+            str(clean_json({"Fn::GetAtt": [logical_id, "Name"]}, resource_map))
+            for logical_id in resources
+            if types.get(logical_id) == "AWS::Events::EventBus"
+        )
+        kind_of = self._deployed_kind_of(functions)
+        rules: dict[str, EventRuleConfig] = {}
         for logical_id, physical_id in resources.items():
             if types.get(logical_id) != "AWS::Events::Rule":
                 continue
-            name = physical_id.split("/")[-1]
-            rule = events.describe_rule(Name=name)
-            if "ScheduleExpression" not in rule:
-                raise DeployError(
-                    f"{logical_id}: event-pattern rules are not delivered by the local cloud"
-                )
-            for target in events.list_targets_by_rule(Rule=name)["Targets"]:
-                function = by_arn.get(target["Arn"])
-                if function is None:
-                    raise DeployError(
-                        f"{logical_id}: target {target['Arn']} is not a function of this stack"
-                    )
-                if "InputPath" in target or "InputTransformer" in target:
-                    raise DeployError(f"{logical_id}: InputPath/InputTransformer are not supported")
-                schedules[logical_id] = ScheduleRuleConfig(
-                    logical_id=logical_id,
-                    name=name,
-                    arn=rule["Arn"],
-                    expression=rule["ScheduleExpression"],
-                    enabled=rule.get("State") == "ENABLED",
-                    function_name=function.name,
-                    function_logical_id=function.logical_id,
-                    target_input=target.get("Input"),
-                )
-        return schedules
+            declared = template["Resources"][logical_id].get("Properties", {})
+            properties = clean_json(copy.deepcopy(declared), resource_map)
+            name = physical_id.split("|")[-1].split("/")[-1]
+            bus = bus_name(str(properties.get("EventBusName", "default")))
+            described = events.describe_rule(Name=name, EventBusName=bus)
+            rules[logical_id] = rule_config(
+                logical_id,
+                properties,
+                name=name,
+                arn=described["Arn"],
+                enabled=described.get("State") == "ENABLED",
+                kind_of=kind_of,
+                buses=buses,
+            )
+        return rules
+
+    def _deployed_kind_of(self, functions: Mapping[str, FunctionConfig]) -> KindOf:
+        """Target kinds of resolved ARNs; a target must exist in the emulator."""
+        function_names = {function.name for function in functions.values()}
+        sqs = self._emulator.client("sqs")
+        sfn = self._emulator.client("stepfunctions")
+
+        def kind(arn: Any) -> TargetKind | str | None:
+            if not isinstance(arn, str):
+                return None
+            found = kind_of_arn(arn)
+            name = arn.split(":")[6] if len(arn.split(":")) > 6 else arn.split(":")[-1]
+            try:
+                if found == "lambda" and name not in function_names:
+                    return f"target {arn} is not a function of this stack"
+                if found == "sqs":
+                    sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=arn.split(":")[4])
+                if found == "states":
+                    sfn.describe_state_machine(stateMachineArn=arn)
+            except ClientError:
+                return f"target {arn} does not exist"
+            return found
+
+        return kind
 
     def _state_machines(
         self,

@@ -37,3 +37,12 @@ class UnknownResourceError(LocalCloudError):
 
 class WorkerError(LocalCloudError):
     """A Lambda worker process broke the runtime protocol."""
+
+
+class UnsupportedEventRuleError(DeployError):
+    """An EventBridge rule, bus or target uses something the local cloud cannot deliver."""
+
+    def __init__(self, logical_id: str, reason: str) -> None:
+        super().__init__(f"{logical_id}: {reason}, which the local cloud cannot deliver")
+        self.logical_id = logical_id
+        self.reason = reason

@@ -42,17 +42,39 @@ class EventSourceMappingConfig(_Frozen):
     enabled: bool
 
 
-class ScheduleRuleConfig(_Frozen):
-    """An EventBridge schedule rule that targets a deployed function."""
+TargetKind = Literal["lambda", "sqs", "states"]
+
+
+class InputTransformerConfig(_Frozen):
+    """A target's ``InputTransformer``: variables from JSON paths, and the template using them."""
+
+    input_paths_map: dict[str, str] = Field(default_factory=dict)
+    input_template: str
+
+
+class RuleTargetConfig(_Frozen):
+    """One target of an EventBridge rule, of a kind the local cloud delivers to."""
+
+    id: str
+    arn: str
+    kind: TargetKind
+    input: str | None = None
+    input_path: str | None = None
+    input_transformer: InputTransformerConfig | None = None
+    message_group_id: str | None = None
+
+
+class EventRuleConfig(_Frozen):
+    """An EventBridge rule: a schedule or an event pattern on a bus, and its targets."""
 
     logical_id: str
     name: str
     arn: str
-    expression: str
+    event_bus_name: str
     enabled: bool
-    function_name: str
-    function_logical_id: str
-    target_input: str | None = None
+    schedule_expression: str | None = None
+    event_pattern: dict[str, Any] | None = None
+    targets: list[RuleTargetConfig]
 
 
 class StateMachineConfig(_Frozen):
@@ -126,8 +148,56 @@ class InvocationRecord(_Frozen):
     ended_at: float
 
 
+class EventDelivery(_Frozen):
+    """One event handed to one rule target, and what came of it.
+
+    ``detail`` is the SQS message id, the execution ARN, or the Lambda request id (for an
+    asynchronous invocation, of its first attempt) when delivered; the reason otherwise.
+    """
+
+    rule_logical_id: str
+    target_id: str
+    target_arn: str
+    kind: TargetKind
+    event_id: str
+    payload: str | None
+    delivered: bool
+    detail: str
+    at: float
+
+
+class BusEvent(_Frozen):
+    """An event accepted on an event bus, with the deployed rules it matched."""
+
+    bus_name: str
+    event: dict[str, Any]
+    matched_rules: list[str]
+    at: float
+
+
+class AsyncInvocationRecord(_Frozen):
+    """An asynchronous invocation after its last attempt (Lambda retries function errors)."""
+
+    function_name: str
+    source: str
+    attempts: int
+    error_type: str | None
+    error_message: str | None
+    request_ids: list[str]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error_type is None
+
+
 class IdleStatus(_Frozen):
-    """What is still moving in the cloud; ``idle`` when nothing is."""
+    """What is still moving in the cloud; ``idle`` when nothing is.
+
+    ``idle`` is also False when work started while the status was being read: a snapshot
+    taken across a hand-over (an event turning into an invocation) is not trusted.
+    ``running_interpreters`` counts state machine programs still evaluating a state, which
+    includes executions already stopped or timed out whose current task has not returned.
+    """
 
     idle: bool
     visible_messages: int
@@ -135,3 +205,6 @@ class IdleStatus(_Frozen):
     running_executions: int
     in_flight_invocations: int
     in_flight_batches: int
+    pending_events: int = 0
+    pending_async_invocations: int = 0
+    running_interpreters: int = 0

@@ -33,12 +33,15 @@ DEFAULT_MAXIMUM_CONCURRENCY = 2
 Invoker = Callable[[str, Any], InvocationResult]
 
 
-def disable_moto_sqs_delivery(patches: PatchSet) -> None:
+def disable_moto_sqs_delivery(
+    patches: PatchSet, on_message: Callable[[], None] = lambda: None
+) -> None:
     """Make moto's queues forget their mappings while a message is added.
 
     ``Queue.add_message`` walks ``self.lambda_event_source_mappings`` to invoke functions.
     The attribute becomes a property that hides the mappings from that walk only (a
     thread-local flag), so Lambda's own bookkeeping of the mappings is left intact.
+    ``on_message`` is told of every message added to any queue.
     """
     adding = threading.local()
     original_add_message = sqs_models.Queue.add_message
@@ -53,6 +56,7 @@ def disable_moto_sqs_delivery(patches: PatchSet) -> None:
         queue.__dict__["_localcloud_esms"] = value
 
     def add_message(queue: Any, message: Any) -> None:
+        on_message()
         adding.active = True
         try:
             original_add_message(queue, message)

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,9 @@ class LambdaRuntime:
         region: str,
         extra_env: Mapping[str, str] | None = None,
         default_concurrency: int = DEFAULT_CONCURRENCY,
+        on_invoke: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_invoke = on_invoke
         self._by_name = {function.name: function for function in functions.values()}
         self._by_logical_id = dict(functions)
         self._endpoint_url = endpoint_url
@@ -287,6 +289,7 @@ class LambdaRuntime:
     def invoke(self, function_name: str, event: Any) -> InvocationResult:
         """Run one invocation to completion (or timeout) and return its result."""
         function = self.function(function_name)
+        self._on_invoke()
         request_id = str(uuid.uuid4())
         started_at = time.time()
         if function.reserved_concurrency == 0:

@@ -1,4 +1,4 @@
-"""EventBridge schedule rules that fire their target functions while the cloud is up.
+"""EventBridge schedule rules that fire while the cloud is up.
 
 Supported expressions (UTC, as EventBridge rules are):
 
@@ -9,14 +9,13 @@ Supported expressions (UTC, as EventBridge rules are):
   ``SUN`` to ``SAT`` (1 = Sunday, 7 = Saturday); exactly one of day-of-month and day-of-week
   must be ``?``. ``L``, ``W`` and ``#`` are refused with ``ScheduleExpressionError``.
 
-A rule fires only while its State is ENABLED (read at fire time); ``fire`` fires it on
-demand whatever its state. Targets receive the rule's constant ``Input`` when it has one,
-otherwise EventBridge's scheduled-event payload.
+A rule fires only while its State is ENABLED (read at fire time). Firing hands
+EventBridge's scheduled event to ``deliver`` (the event bus), which gives each target what
+its ``Input``/``InputPath``/``InputTransformer`` makes of it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from tweetlens.localcloud.errors import ScheduleExpressionError
-from tweetlens.localcloud.models import InvocationResult, ScheduleRuleConfig
+from tweetlens.localcloud.models import EventRuleConfig
 
 logger = Logger(service="localcloud")
 
@@ -163,10 +162,10 @@ def _number(text: str, names: dict[str, int], expression: str) -> int:
     return int(text)
 
 
-def scheduled_event(rule: ScheduleRuleConfig, account_id: str, region: str, at: datetime) -> Any:
-    """What the rule's target receives: its constant Input, or EventBridge's scheduled event."""
-    if rule.target_input is not None:
-        return json.loads(rule.target_input)
+def scheduled_event(
+    rule: EventRuleConfig, account_id: str, region: str, at: datetime
+) -> dict[str, Any]:
+    """EventBridge's scheduled event for ``rule`` at ``at``."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -185,10 +184,10 @@ class Scheduler:
 
     def __init__(
         self,
-        rules: dict[str, ScheduleRuleConfig],
+        rules: dict[str, EventRuleConfig],
         *,
         events: Any,
-        invoke: Callable[[str, Any], InvocationResult],
+        deliver: Callable[[EventRuleConfig, dict[str, Any]], None],
         account_id: str,
         region: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -196,16 +195,16 @@ class Scheduler:
     ) -> None:
         self._tick_seconds = tick_seconds
         self._rules = rules
-        self._schedules = {lid: parse_schedule(rule.expression) for lid, rule in rules.items()}
+        self._schedules = {
+            lid: parse_schedule(rule.schedule_expression or "") for lid, rule in rules.items()
+        }
         self._events = events
-        self._invoke = invoke
+        self._deliver = deliver
         self._account_id = account_id
         self._region = region
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._firing: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         if self._rules and self._thread is None:
@@ -216,22 +215,14 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        with self._lock:
-            firing = list(self._firing)
-        for thread in firing:
-            thread.join(timeout)
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return sum(1 for thread in self._firing if thread.is_alive())
+    def event(self, rule_logical_id: str) -> dict[str, Any]:
+        """The scheduled event ``rule_logical_id`` would send now."""
+        return scheduled_event(
+            self._rules[rule_logical_id], self._account_id, self._region, self._clock()
+        )
 
-    def fire(self, rule_logical_id: str) -> InvocationResult:
-        rule = self._rules[rule_logical_id]
-        event = scheduled_event(rule, self._account_id, self._region, self._clock())
-        logger.info("Schedule fired", rule=rule.logical_id, function_name=rule.function_name)
-        return self._invoke(rule.function_name, event)
-
-    def _enabled(self, rule: ScheduleRuleConfig) -> bool:
+    def _enabled(self, rule: EventRuleConfig) -> bool:
         state = self._events.describe_rule(Name=rule.name).get("State")
         return bool(state == "ENABLED")
 
@@ -246,21 +237,10 @@ class Scheduler:
                 self._fire_if_enabled(logical_id)
 
     def _fire_if_enabled(self, logical_id: str) -> None:
+        rule = self._rules[logical_id]
         try:
-            if not self._enabled(self._rules[logical_id]):
-                return
+            if self._enabled(rule):
+                logger.info("Schedule fired", rule=logical_id)
+                self._deliver(rule, self.event(logical_id))
         except Exception:
-            logger.exception("Cannot read rule state", rule=logical_id)
-            return
-        thread = threading.Thread(
-            target=self._fire_quietly, args=(logical_id,), name=f"schedule-{logical_id}"
-        )
-        with self._lock:
-            self._firing = [t for t in self._firing if t.is_alive()] + [thread]
-        thread.start()
-
-    def _fire_quietly(self, logical_id: str) -> None:
-        try:
-            self.fire(logical_id)
-        except Exception:
-            logger.exception("Scheduled invocation failed", rule=logical_id)
+            logger.exception("Scheduled delivery failed", rule=logical_id)
