@@ -19,7 +19,7 @@ import traceback
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -35,13 +35,12 @@ from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 from moto.rekognition.responses import RekognitionResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_aws_sdk,
-)
 from samcli.yamlhelper import yaml_parse
 
 from common.messages import ClassifyRequest, execution_name
 from fetch_image.transport import RawResponse
+from tweetlens.localcloud import stepfunctions as step_functions_fixes
+from tweetlens.localcloud._patching import PatchSet
 
 REPO = Path(__file__).resolve().parents[3]
 ASL_PATH = REPO / "statemachine" / "classify_image.asl.json"
@@ -381,16 +380,14 @@ def substituted_definition(substitutions: Mapping[str, str]) -> str:
     return SUBSTITUTION.sub(lambda match: substitutions[match.group(1)], text)
 
 
-def rekognition_error_names_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give aws-sdk Rekognition errors the service prefix AWS uses.
+class _IgnoreStatusChanges:
+    """The harness reads statuses from DescribeExecution; no events are delivered here."""
 
-    moto 5.2.5 maps only dynamodb and sfn, so a Rekognition error comes out as
-    ``rekognition.ThrottlingException`` where AWS says ``Rekognition.ThrottlingException``
-    and the ASL's Retry/Catch would not match. The local cloud needs the same entry.
-    """
-    monkeypatch.setitem(
-        state_task_service_aws_sdk._SERVICE_ERROR_NAMES, "rekognition", "Rekognition"
-    )
+    def changing(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def __call__(self, execution: Any, status: str) -> None:
+        return None
 
 
 def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -474,6 +471,14 @@ def create_function(
 
 
 @contextmanager
+def _restored(patches: PatchSet) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        patches.restore()
+
+
+@contextmanager
 def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     """The ClassifyImage state machine deployed against emulated AWS services."""
     for name, value in {
@@ -484,7 +489,11 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     }.items():
         monkeypatch.setenv(name, value)
     template = load_template()
-    rekognition_error_names_fix(monkeypatch)
+    # The local cloud's own moto fixes: AWS's aws-sdk error names (Rekognition.*), and
+    # executions that end as in AWS (StopExecution aborts at once, timeouts are TIMED_OUT).
+    patches = PatchSet()
+    step_functions_fixes.install(patches, time_scale=1.0)
+    step_functions_fixes.install_end_states(patches, _IgnoreStatusChanges())
     retry_waits = fast_retry_waits(monkeypatch)
 
     host = FakeImageHost()
@@ -516,7 +525,10 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     monkeypatch.setattr(DynamoHandler, "put_item", put_item)
     monkeypatch.setattr(DynamoHandler, "transact_write_items", transact_write_items)
 
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        _restored(patches),
+    ):
         fetch_app = import_fetch_app(monkeypatch, fetch_function_environment(template))
         monkeypatch.setattr(fetch_app, "RESOLVER", host.resolve)
         monkeypatch.setattr(fetch_app, "OPENER", host.open)
