@@ -20,6 +20,9 @@ Routes:
 * ``/faults/trickle-<ms>`` - a photo sent in ``TRICKLE_PARTS`` parts with ``<ms>``
   milliseconds between them (at most ``MAX_TRICKLE_PAUSE_MS``): a very slow body that still
   arrives within a read timeout
+* ``/faults/hold-<ms>-<key>`` - the first request per key trickles like ``trickle-<ms>``, the
+  later ones get the photo at once: an execution held long enough to be stopped or to time
+  out, whose next attempt succeeds
 """
 
 from __future__ import annotations
@@ -211,6 +214,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._send_photo(owner.flaky_photo)
+        elif (hold := _hold(path)) is not None:
+            pause_ms, key = hold
+            if owner._first_request("hold:" + key):
+                self._send_in_parts(owner.photo_bytes(owner.flaky_photo), pause_ms / 1000)
+            else:
+                self._send_photo(owner.flaky_photo)
         elif (pause := _trickle_pause_ms(path)) is not None:
             self._send_in_parts(owner.photo_bytes(owner.flaky_photo), pause / 1000)
         else:
@@ -294,6 +303,15 @@ def _trickle_pause_ms(path: str) -> int | None:
     if digits == path or not digits.isdigit() or int(digits) > MAX_TRICKLE_PAUSE_MS:
         return None
     return int(digits)
+
+
+def _hold(path: str) -> tuple[int, str] | None:
+    """(pause in ms, key) of a ``/faults/hold-<ms>-<key>`` path, or None for any other path."""
+    rest = path.removeprefix("/faults/hold-")
+    pause, _, key = rest.partition("-")
+    if rest == path or not key or not pause.isdigit() or int(pause) > MAX_TRICKLE_PAUSE_MS:
+        return None
+    return int(pause), key
 
 
 class ImageServer:
@@ -453,6 +471,11 @@ class ImageServer:
     def _count(self, path: str) -> None:
         with self._lock:
             self._counts[path] += 1
+
+    def _first_request(self, key: str) -> bool:
+        with self._lock:
+            self._flaky_seen[key] += 1
+            return self._flaky_seen[key] == 1
 
     def _flaky_should_fail(self, key: str) -> bool:
         with self._lock:

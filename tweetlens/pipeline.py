@@ -41,6 +41,7 @@ class LocalPipeline:
         run_pollers: bool = True,
         parameter_overrides: dict[str, str] | None = None,
         state_file: Path | None = None,
+        execution_timeout_scale: float = 1.0,
     ) -> None:
         self.template = template
         self._recording = recording
@@ -50,6 +51,7 @@ class LocalPipeline:
         self.run_pollers = run_pollers
         self.parameter_overrides = dict(parameter_overrides or {})
         self.state_file = state_file
+        self.execution_timeout_scale = execution_timeout_scale
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -93,6 +95,7 @@ class LocalPipeline:
                 extra_env={"SSL_CERT_FILE": str(self.images.ca_file)},
                 run_schedules=self.run_schedules,
                 run_pollers=self.run_pollers,
+                execution_timeout_scale=self.execution_timeout_scale,
             )
             self._cloud.start()
             if self.state_file is not None:

@@ -175,8 +175,11 @@ class Closer:
             self.dynamodb.update_item(
                 TableName=self.settings.results_table,
                 Key={"pk": {"S": message.url}, "sk": {"S": RESULT_SORT_KEY}},
+                # The post's fields too, so a FAILED result reads like a DONE one.
                 UpdateExpression=(
-                    "SET #status = :failed, #error = :error, #cause = :cause REMOVE open_claim"
+                    "SET #status = :failed, #error = :error, #cause = :cause, "
+                    "post_id = :post_id, media_key = :media_key, #text = :text, "
+                    "hashtags = :hashtags, #route = :route REMOVE open_claim"
                 ),
                 ConditionExpression="#execution = :me AND #status = :in_progress",
                 ExpressionAttributeNames={
@@ -184,6 +187,8 @@ class Closer:
                     "#execution": "execution",
                     "#error": "error",
                     "#cause": "cause",
+                    "#text": "text",
+                    "#route": "route",
                 },
                 ExpressionAttributeValues={
                     ":failed": {"S": "FAILED"},
@@ -191,6 +196,11 @@ class Closer:
                     ":me": {"S": ended.arn},
                     ":error": {"S": ended.error},
                     ":cause": {"S": ended.cause[:MAX_CAUSE_CHARS]},
+                    ":post_id": {"S": message.post_id},
+                    ":media_key": {"S": message.media_key},
+                    ":text": {"S": message.text},
+                    ":hashtags": {"L": [{"S": tag} for tag in message.hashtags]},
+                    ":route": {"S": message.route},
                 },
             )
         except ClientError as error:

@@ -107,7 +107,9 @@ def test_broken_photo_reaches_the_workflow_dead_letter_queue_with_its_error(
             "error_message": error_message,
             "body_error": error,
             "execution": execution_arn(stack, name),
+            "status": "FAILED",
             "failed_state": "Fetch Image",
+            "detected_by": "status-change-event",
         }
     ]
     # AND its one execution failed with that error

@@ -33,7 +33,9 @@ RESULT_ATTRIBUTES = {
     "status",
     "execution",
     "lease_expires_at",
+    "message",
     "post_id",
+    "media_key",
     "text",
     "hashtags",
     "route",
@@ -135,7 +137,7 @@ def test_same_photo_in_many_posts_and_routes_is_labelled_once(
     # AND the five other records were caught as duplicates by the classifier
     outcomes = record_outcomes(pipeline, url)
     assert outcomes["ExecutionStarted"] == 1
-    assert outcomes["Duplicate"] + outcomes["AlreadyStarted"] == 5
+    assert outcomes["Duplicate"] + outcomes["InFlight"] == 5
     assert sum(outcomes.values()) == 6
     # AND Rekognition and the image host saw the photo once
     rekognition = pipeline.cloud.rekognition

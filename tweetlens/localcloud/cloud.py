@@ -71,9 +71,15 @@ class LocalCloud:
         run_schedules: bool = True,
         run_pollers: bool = True,
         status_change_events: bool = True,
+        execution_timeout_scale: float = 1.0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if execution_timeout_scale <= 0:
+            raise ValueError("execution_timeout_scale must be positive")
+        # Kept apart from time_scale: tasks run on the real clock, so shrinking a workflow's
+        # TimeoutSeconds is only for tests that want an execution to time out.
+        self.execution_timeout_scale = execution_timeout_scale
         self.template = Path(template)
         self.stack_name = stack_name
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -151,7 +157,11 @@ class LocalCloud:
             )
 
     def _install_fixes(self) -> None:
-        stepfunctions.install(self._patches, time_scale=self.time_scale)
+        stepfunctions.install(
+            self._patches,
+            time_scale=self.time_scale,
+            execution_timeout_scale=self.execution_timeout_scale,
+        )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         eventbus.install_cloudformation_fixes(self._patches)

@@ -14,6 +14,7 @@ Every status change (``RUNNING``, then the end) is reported to a listener, in th
 
 from __future__ import annotations
 
+import copy
 import datetime
 import threading
 import time
@@ -61,10 +62,13 @@ AWS_SDK_SERVICE_ERROR_NAMES: dict[str, str] = {
 }
 
 
-def install(patches: PatchSet, *, time_scale: float) -> None:
-    """Apply the Step Functions fixes; ``patches.restore()`` undoes them."""
-    if time_scale <= 0:
-        raise ValueError("time_scale must be positive")
+def install(patches: PatchSet, *, time_scale: float, execution_timeout_scale: float = 1.0) -> None:
+    """Apply the Step Functions fixes; ``patches.restore()`` undoes them.
+
+    ``execution_timeout_scale`` multiplies every execution's top-level ``TimeoutSeconds``.
+    """
+    if time_scale <= 0 or execution_timeout_scale <= 0:
+        raise ValueError("time_scale and execution_timeout_scale must be positive")
     # CloudFormation creates state machines through the module-level backends; with execution
     # enabled the API serves the parser's backends, so both must be the same object.
     patches.replace(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends)
@@ -75,6 +79,29 @@ def install(patches: PatchSet, *, time_scale: float) -> None:
     )
     if time_scale != 1.0:
         _install_time_scale(patches, time_scale)
+    if execution_timeout_scale != 1.0:
+        _install_execution_timeout_scale(patches, execution_timeout_scale)
+
+
+def _install_execution_timeout_scale(patches: PatchSet, scale: float) -> None:
+    original_eval: Callable[[Any, Any], None] = Program.eval
+
+    def scaled_eval(program: Any, env: Any) -> None:
+        declared = program.timeout_seconds
+        if declared is None or declared.is_default_value():
+            original_eval(program, env)
+            return
+        # Program.eval joins its worker for timeout_seconds: a scaled copy of the program's
+        # declaration (Final on the class, so a shallow copy) changes only this execution.
+        scaled = copy.copy(program)
+        object.__setattr__(
+            scaled,
+            "timeout_seconds",
+            types.SimpleNamespace(timeout_seconds=max(0.01, declared.timeout_seconds * scale)),
+        )
+        original_eval(scaled, env)
+
+    patches.replace(Program, "eval", scaled_eval)
 
 
 def _install_time_scale(patches: PatchSet, time_scale: float) -> None:
