@@ -483,6 +483,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "RESULTS_TABLE",
                     "STATE_MACHINE_ARN",
                     "ROUTE_DLQ_URLS",
+                    "ROUTE_DLQ_URLS_BY_ROUTE",
                     "CLAIM_LEASE_SECONDS",
                 ]
             ),
@@ -539,6 +540,20 @@ def test_route_dlq_urls_are_keyed_by_route_queue_arn(sam: dict[str, Any]) -> Non
     assert json.loads(value) == {
         f"${{{queue}.Arn}}": f"${{{dead_letter_queue}}}"
         for queue, dead_letter_queue in ROUTE_QUEUES.items()
+    }
+
+
+def test_route_dlq_urls_by_route_name_the_same_queues_by_route(sam: dict[str, Any]) -> None:
+    # WHEN the classifier's ROUTE_DLQ_URLS_BY_ROUTE and the producer's ROUTE_QUEUE_URLS are read
+    resources = sam["Resources"]
+    classifier = resources["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    producer = resources["ProducerFunction"]["Properties"]["Environment"]["Variables"]
+    by_route = json.loads(classifier["ROUTE_DLQ_URLS_BY_ROUTE"]["Fn::Sub"])
+    queues = json.loads(producer["ROUTE_QUEUE_URLS"]["Fn::Sub"])
+
+    # THEN each route the producer publishes to has the DLQ of its own queue, and no other
+    assert by_route == {
+        route: "${" + ROUTE_QUEUES[queue.strip("${}")] + "}" for route, queue in queues.items()
     }
 
 
@@ -1082,6 +1097,14 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert sorted(classifier.route_dlq_urls.values()) == sorted(
             [outputs["CatsDeadLetterQueueUrl"], outputs["DogsDeadLetterQueueUrl"]]
         )
+        assert classifier.route_dlq_urls_by_route == {
+            "cats": outputs["CatsDeadLetterQueueUrl"],
+            "dogs": outputs["DogsDeadLetterQueueUrl"],
+        }
+        assert {classifier.route_of_queue(arn) for arn in classifier.route_dlq_urls} == {
+            "cats",
+            "dogs",
+        }
         assert fetch.max_image_bytes == 15_728_640
         # AND the state machine got its definition with every substitution made
         described = boto3.client("stepfunctions", region_name=REGION).describe_state_machine(
