@@ -190,9 +190,19 @@ def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
     return metric
 
 
+# A record's key in the pre-pass. SQS gives every record of a batch its own receipt handle;
+# a hand-made event may not (every record `sam local generate-event` makes has the same ids),
+# so the body is part of the key and records that differ never share a plan.
+type _RecordKey = tuple[str, str, str]
+
+
+def _key(record: RouteQueueRecord) -> _RecordKey:
+    return (record.receiptHandle, record.messageId, record.body)
+
+
 @dataclass(frozen=True)
 class _Planned:
-    """What the pre-pass learnt about one record, keyed by its receipt handle."""
+    """What the pre-pass learnt about one record, keyed by ``_key``."""
 
     parsed: PhotoMessage | Rejection
     # The record's route, or why it has none (raised by the record handler).
@@ -255,9 +265,9 @@ class Classifier:
         Raises ``DoneLookupFailed`` when ResultsTable cannot answer: no record has been touched
         yet, so failing the whole invocation lets SQS hand the same batch back later.
         """
-        planned: dict[str, _Planned] = {}
-        # URL -> receipt handle of the one record of the batch that may start its execution.
-        owners: dict[str, str] = {}
+        planned: dict[_RecordKey, _Planned] = {}
+        # URL -> key of the one record of the batch that may start its execution.
+        owners: dict[str, _RecordKey] = {}
         for raw in raw_records:
             try:
                 record = RouteQueueRecord.model_validate(raw)
@@ -271,11 +281,12 @@ class Classifier:
                 )
             except UnknownSourceQueue as exc:
                 route = exc
-            planned[record.receiptHandle] = _Planned(parsed=parsed, route=route, owns_url=False)
+            key = _key(record)
+            planned[key] = _Planned(parsed=parsed, route=route, owns_url=False)
             if isinstance(parsed, PhotoMessage) and isinstance(route, RecordRoute):
-                owners.setdefault(parsed.url, record.receiptHandle)
-        for receipt_handle in owners.values():
-            planned[receipt_handle] = replace(planned[receipt_handle], owns_url=True)
+                owners.setdefault(parsed.url, key)
+        for key in owners.values():
+            planned[key] = replace(planned[key], owns_url=True)
         try:
             claims = find_claims(
                 self.dynamodb, self.settings.results_table, owners.keys(), self.sleep
@@ -299,7 +310,10 @@ class Batch:
     """One invocation's view: which records carry new URLs, and the record handler."""
 
     def __init__(
-        self, classifier: Classifier, planned: Mapping[str, _Planned], claims: Mapping[str, Claim]
+        self,
+        classifier: Classifier,
+        planned: Mapping[_RecordKey, _Planned],
+        claims: Mapping[str, Claim],
     ) -> None:
         self._classifier = classifier
         self._settings = classifier.settings
@@ -329,7 +343,7 @@ class Batch:
             logger.remove_keys(["message_id", "url_sha256", "route"])
 
     def _handle(self, record: RouteQueueRecord) -> Outcome:
-        planned = self._planned.get(record.receiptHandle)
+        planned = self._planned.get(_key(record))
         if planned is None:
             raise RecordNotInBatch(f"record {record.messageId} was not in the opened batch")
         if isinstance(planned.route, UnknownSourceQueue):

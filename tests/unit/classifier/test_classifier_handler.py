@@ -186,6 +186,25 @@ def test_sam_cli_sample_is_handled_like_a_route_queue_record(
     }
 
 
+def test_sam_cli_records_sharing_their_ids_keep_their_own_bodies(
+    app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    # GIVEN two records made by the SAM CLI, so with the same message id and receipt handle,
+    # carrying different images
+    [record] = load_event("classifier_sqs_sam_cli.json")["Records"]
+    other = json.loads(record["body"]) | {"url": "https://pbs.twimg.com/media/GdPs8lRXhAAd5Ao.jpg"}
+    event = {"Records": [record, record | {"body": json.dumps(other)}]}
+
+    # WHEN the handler runs
+    response = app.lambda_handler(event, lambda_context)
+
+    # THEN each record started the execution of its own image, with its own message
+    assert response == {"batchItemFailures": []}
+    assert sorted(started["message"]["url"] for started in cloud.executions().values()) == sorted(
+        [json.loads(record["body"])["url"], other["url"]]
+    )
+
+
 def test_sam_cli_default_body_fails_by_name_and_reaches_no_queue(
     app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
 ) -> None:
