@@ -19,8 +19,10 @@ next execution name from the URL's result item). A letter without a message is s
 stays on the queue: there is nothing in it the classifier would accept, so replaying it could
 only fail again; someone has to read it, then fix and start it by hand or delete it. A
 producer letter is skipped the same way: it holds X's data, not a message any queue takes.
-SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
-emulator does not implement it.
+A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
+rejected again as it is, so it is skipped too unless the redrive is forced (after the message
+contract changed, say). SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite
+bodies, and the local emulator does not implement it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ from tweetlens.stack import DeployedStack
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
 PRODUCER_DLQ = "ProducerDeadLetterQueue"
 DLQ_SUFFIX = "DeadLetterQueue"
+# The classifier's rejections (message attribute ``error`` on a route dead letter): the body can
+# never become a route message, so replayed unchanged it is rejected again.
+PERMANENT_REJECTIONS = frozenset({"NotJson", "InvalidMessage"})
+# Why a letter stays on its queue during a redrive (see ``skip_reason``).
+SKIPPED_PRODUCER_LETTER = "X's data, not a route message: read it and replay what X still holds"
+SKIPPED_NO_MESSAGE = "no route message to replay: read it, then start it by hand or delete it"
+SKIPPED_REJECTION = "the classifier would reject it again; --force sends it back anyway"
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
 MAX_RECEIVE_ROUNDS = 1_000
@@ -141,18 +150,30 @@ def _workflow_route(payload: dict[str, Any]) -> str:
     return route if isinstance(route, str) else ""
 
 
-def is_replayable(letter: DeadLetter) -> bool:
-    """False for a workflow letter without a message (its input is no route message to
-    replay) and for a producer letter (X's data, for a person to read and replay)."""
+def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
+    """Why a redrive leaves ``letter`` on its queue, or None when it sends it back.
+
+    Never replayed, forced or not: a producer letter (X's data, for a person to read) and a
+    workflow letter without a message (its input is no route message). A route letter the
+    classifier rejected is replayed only when ``force`` is set: unchanged, it is rejected again.
+    """
     if letter.queue == PRODUCER_DLQ:
-        return False
-    if letter.queue != WORKFLOW_DLQ:
-        return True
-    try:
-        payload = json.loads(letter.body)
-    except ValueError:
-        return False
-    return isinstance(payload, dict) and isinstance(payload.get("message"), dict)
+        return SKIPPED_PRODUCER_LETTER
+    if letter.queue == WORKFLOW_DLQ:
+        try:
+            payload = json.loads(letter.body)
+        except ValueError:
+            return SKIPPED_NO_MESSAGE
+        has_message = isinstance(payload, dict) and isinstance(payload.get("message"), dict)
+        return None if has_message else SKIPPED_NO_MESSAGE
+    if letter.error in PERMANENT_REJECTIONS and not force:
+        return SKIPPED_REJECTION
+    return None
+
+
+def is_replayable(letter: DeadLetter, *, force: bool = False) -> bool:
+    """Whether a redrive (forced or not) sends ``letter`` back; see ``skip_reason``."""
+    return skip_reason(letter, force=force) is None
 
 
 def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -221,6 +242,7 @@ def _redrive_queue(
     *,
     limit: int,
     message_ids: Collection[str] | None,
+    force: bool,
     on_message: Callable[[DeadLetter], None] | None,
     on_skipped: Callable[[DeadLetter], None] | None,
 ) -> int:
@@ -236,7 +258,7 @@ def _redrive_queue(
                 # found: the rest of a received batch would otherwise stay hidden for a minute.
                 skipped.append(letter)
                 continue
-            if not is_replayable(letter):
+            if not is_replayable(letter, force=force):
                 # Held until the pass ends: visible now, it would be received again and again.
                 skipped.append(letter)
                 if on_skipped is not None:
@@ -268,12 +290,14 @@ def redrive(
     on_skipped: Callable[[DeadLetter], None] | None = None,
     *,
     message_ids: Collection[str] | None = None,
+    force: bool = False,
 ) -> dict[str, int]:
     """Send dead letters back to be processed again; returns how many per DLQ.
 
-    Letters that cannot be replayed (see ``is_replayable``) stay on their queue, visible again
-    once the pass over it ends, and are handed to ``on_skipped``. With ``message_ids``, only
-    those letters are sent back (the same rules apply to them); the others are left as they are.
+    Letters that are not to be replayed (see ``skip_reason``; ``force`` replays the
+    classifier's rejections too) stay on their queue, visible again once the pass over it
+    ends, and are handed to ``on_skipped``. With ``message_ids``, only those letters are sent
+    back (the same rules apply to them); the others are left as they are.
     """
     sqs = stack.client("sqs")
     queues = dead_letter_queues(stack)
@@ -289,6 +313,7 @@ def redrive(
             url,
             limit=limit,
             message_ids=message_ids,
+            force=force,
             on_message=on_message,
             on_skipped=on_skipped,
         )

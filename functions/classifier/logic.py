@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Metrics
@@ -97,7 +97,8 @@ class InvalidEvent(Exception):
 
 
 class UnknownSourceQueue(Exception):
-    """A record came from a queue missing from ROUTE_DLQ_URLS: the deployment is out of sync."""
+    """A record from a queue ROUTE_DLQ_URLS does not list, whose body is no valid message of a
+    known route either: nothing the deployment trusts says where it belongs."""
 
 
 class RecordNotInBatch(Exception):
@@ -148,16 +149,64 @@ def _attribute_safe(text: str) -> str:
     return cleaned[: MAX_REASON_CHARS - 3] + "..."
 
 
+@dataclass(frozen=True)
+class RecordRoute:
+    """Where a record belongs: its route, and the dead-letter queue a rejection of it goes to."""
+
+    route: str
+    dead_letter_queue_url: str
+
+
+def route_record(
+    settings: ClassifierSettings, source_queue_arn: str, parsed: PhotoMessage | Rejection
+) -> RecordRoute:
+    """The route of a record, from what the deployment trusts; ``UnknownSourceQueue`` if none.
+
+    A record from a route queue belongs to that queue's route, whatever its body says. A record
+    from a queue the deployment does not know (a hand-made event: ``sam local generate-event sqs
+    receive-message`` names its queue MyQueue) is routed by its validated message, and only to
+    a route of ROUTE_DLQ_URLS_BY_ROUTE: the event's sender can never pick a queue outside the
+    environment. A body that failed validation names no route, so such a record is refused.
+    """
+    route = settings.route_of_queue(source_queue_arn)
+    if route is not None:
+        return RecordRoute(route, settings.route_dlq_urls[source_queue_arn])
+    known = settings.route_dlq_urls_by_route
+    if isinstance(parsed, Rejection):
+        raise UnknownSourceQueue(
+            f"record from unknown queue {source_queue_arn} is no valid message "
+            f"({parsed.error}), so nothing names its route"
+        )
+    if parsed.route not in known:
+        raise UnknownSourceQueue(
+            f"record from unknown queue {source_queue_arn} names route {parsed.route!r}, "
+            f"not one of {', '.join(sorted(known))}"
+        )
+    return RecordRoute(parsed.route, known[parsed.route])
+
+
 def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
     metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
     return metric
 
 
+# A record's key in the pre-pass. SQS gives every record of a batch its own receipt handle;
+# a hand-made event may not (every record `sam local generate-event` makes has the same ids),
+# so the body is part of the key and records that differ never share a plan.
+type _RecordKey = tuple[str, str, str]
+
+
+def _key(record: RouteQueueRecord) -> _RecordKey:
+    return (record.receiptHandle, record.messageId, record.body)
+
+
 @dataclass(frozen=True)
 class _Planned:
-    """What the pre-pass learnt about one record, keyed by its receipt handle."""
+    """What the pre-pass learnt about one record, keyed by ``_key``."""
 
     parsed: PhotoMessage | Rejection
+    # The record's route, or why it has none (raised by the record handler).
+    route: RecordRoute | UnknownSourceQueue
     owns_url: bool
 
 
@@ -216,23 +265,28 @@ class Classifier:
         Raises ``DoneLookupFailed`` when ResultsTable cannot answer: no record has been touched
         yet, so failing the whole invocation lets SQS hand the same batch back later.
         """
-        planned: dict[str, _Planned] = {}
-        # URL -> receipt handle of the one record of the batch that may start its execution.
-        owners: dict[str, str] = {}
+        planned: dict[_RecordKey, _Planned] = {}
+        # URL -> key of the one record of the batch that may start its execution.
+        owners: dict[str, _RecordKey] = {}
         for raw in raw_records:
             try:
                 record = RouteQueueRecord.model_validate(raw)
             except ValidationError:
                 # Not an SQS record at all: BatchProcessor reports it as a failure by itself.
                 continue
-            if record.eventSourceARN not in self.settings.route_dlq_urls:
-                continue
             parsed = parse_body(record.body)
-            planned[record.receiptHandle] = _Planned(parsed=parsed, owns_url=False)
-            if isinstance(parsed, PhotoMessage):
-                owners.setdefault(parsed.url, record.receiptHandle)
-        for receipt_handle in owners.values():
-            planned[receipt_handle] = _Planned(parsed=planned[receipt_handle].parsed, owns_url=True)
+            try:
+                route: RecordRoute | UnknownSourceQueue = route_record(
+                    self.settings, record.eventSourceARN, parsed
+                )
+            except UnknownSourceQueue as exc:
+                route = exc
+            key = _key(record)
+            planned[key] = _Planned(parsed=parsed, route=route, owns_url=False)
+            if isinstance(parsed, PhotoMessage) and isinstance(route, RecordRoute):
+                owners.setdefault(parsed.url, key)
+        for key in owners.values():
+            planned[key] = replace(planned[key], owns_url=True)
         try:
             claims = find_claims(
                 self.dynamodb, self.settings.results_table, owners.keys(), self.sleep
@@ -256,7 +310,10 @@ class Batch:
     """One invocation's view: which records carry new URLs, and the record handler."""
 
     def __init__(
-        self, classifier: Classifier, planned: Mapping[str, _Planned], claims: Mapping[str, Claim]
+        self,
+        classifier: Classifier,
+        planned: Mapping[_RecordKey, _Planned],
+        claims: Mapping[str, Claim],
     ) -> None:
         self._classifier = classifier
         self._settings = classifier.settings
@@ -286,21 +343,28 @@ class Batch:
             logger.remove_keys(["message_id", "url_sha256", "route"])
 
     def _handle(self, record: RouteQueueRecord) -> Outcome:
-        dlq_url = self._settings.route_dlq_urls.get(record.eventSourceARN)
-        if dlq_url is None:
-            logger.error(
-                "Record from a queue missing in ROUTE_DLQ_URLS; fix the deployment",
-                event_source_arn=record.eventSourceARN,
-            )
-            self._count(FailureMetric.CONFIGURATION)
-            raise UnknownSourceQueue(f"no dead-letter queue known for {record.eventSourceARN}")
-        planned = self._planned.get(record.receiptHandle)
+        planned = self._planned.get(_key(record))
         if planned is None:
             raise RecordNotInBatch(f"record {record.messageId} was not in the opened batch")
+        if isinstance(planned.route, UnknownSourceQueue):
+            logger.error(
+                "Record from a queue missing in ROUTE_DLQ_URLS without a valid message of a "
+                "known route; fix the deployment or the event",
+                event_source_arn=record.eventSourceARN,
+                problem=str(planned.route),
+            )
+            self._count(FailureMetric.CONFIGURATION)
+            raise planned.route
         if isinstance(planned.parsed, Rejection):
-            return self._reject(record, dlq_url, planned.parsed)
+            return self._reject(record, planned.route.dead_letter_queue_url, planned.parsed)
         message = planned.parsed
         logger.append_keys(url_sha256=url_digest(message.url), route=message.route)
+        if message.route != planned.route.route:
+            # The queue decides where the record belongs; the message's route is its data.
+            logger.warning(
+                "Message route differs from its queue's route",
+                queue_route=planned.route.route,
+            )
         claim = self.claims.get(message.url)
         if claim is not None and claim.done:
             logger.info("Image already classified; not starting", attempt=message.attempt)

@@ -7,9 +7,9 @@ deployment shows up as an init error instead of messages drifting into dead-lett
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
 # Patterns follow the AWS naming rules, with any partition (aws, aws-cn, aws-us-gov).
 TABLE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
@@ -23,8 +23,12 @@ QUEUE_URL_PATTERN = r"^https?://[^\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$"
 MIN_LEASE_SECONDS = 60
 MAX_LEASE_SECONDS = 31_536_000
 
+# A route as the message contract spells it (common.messages.PhotoMessage.route).
+ROUTE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+
 QueueArn = Annotated[str, Field(pattern=QUEUE_ARN_PATTERN)]
 QueueUrl = Annotated[str, Field(pattern=QUEUE_URL_PATTERN)]
+Route = Annotated[str, Field(pattern=ROUTE_PATTERN)]
 
 
 class InvalidSettings(Exception):
@@ -45,12 +49,43 @@ class ClassifierSettings(BaseModel):
         Json[Annotated[dict[QueueArn, QueueUrl], Field(min_length=1)]],
         Field(alias="ROUTE_DLQ_URLS"),
     ]
+    # Route -> URL of its dead-letter queue: the same queues as ROUTE_DLQ_URLS, one per route.
+    # It names each route queue's route, and routes a record from a queue the deployment does
+    # not know (a hand-made event) by its validated message: never to any other queue.
+    route_dlq_urls_by_route: Annotated[
+        Json[Annotated[dict[Route, QueueUrl], Field(min_length=1)]],
+        Field(alias="ROUTE_DLQ_URLS_BY_ROUTE"),
+    ]
     claim_lease_seconds: Annotated[
         int, Field(alias="CLAIM_LEASE_SECONDS", ge=MIN_LEASE_SECONDS, le=MAX_LEASE_SECONDS)
     ]
     # Powertools only notices a missing namespace when it flushes, i.e. after the batch has
     # been processed; checking it here fails the cold start instead.
     metrics_namespace: Annotated[str, Field(alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_dead_letter_queue_per_route(self) -> Self:
+        by_route = list(self.route_dlq_urls_by_route.values())
+        if len(set(by_route)) != len(by_route) or set(by_route) != set(
+            self.route_dlq_urls.values()
+        ):
+            raise ValueError(
+                "ROUTE_DLQ_URLS_BY_ROUTE must give each dead-letter queue of ROUTE_DLQ_URLS to "
+                "exactly one route, and no other queue"
+            )
+        return self
+
+    def route_of_queue(self, queue_arn: str) -> str | None:
+        """The route of a route queue, by its ARN; None for a queue this deployment lacks."""
+        dead_letter_queue = self.route_dlq_urls.get(queue_arn)
+        return next(
+            (
+                route
+                for route, url in self.route_dlq_urls_by_route.items()
+                if url == dead_letter_queue
+            ),
+            None,
+        )
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
@@ -59,7 +94,7 @@ def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
         return ClassifierSettings.model_validate(dict(environ))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            f"{'.'.join(str(part) for part in error['loc']) or 'environment'}: {error['msg']}"
             for error in exc.errors(include_url=False, include_input=False)
         )
         raise InvalidSettings(f"invalid ClassifierFunction environment: {problems}") from exc

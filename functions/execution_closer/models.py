@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
@@ -34,6 +34,14 @@ DEFAULT_ERRORS = {
 }
 
 
+# What Step Functions can put in a status-change event: an error of at most 256 characters, a
+# cause of at most 32,768, and an input of at most 256 KiB (the most an EventBridge event holds).
+# Anything longer did not come from Step Functions through EventBridge.
+MAX_EVENT_ERROR_CHARS = 256
+MAX_EVENT_CAUSE_CHARS = 32_768
+MAX_EVENT_INPUT_CHARS = 262_144
+
+
 class DetectedBy(StrEnum):
     STATUS_CHANGE_EVENT = "status-change-event"
     LEASE_SWEEP = "lease-sweep"
@@ -44,13 +52,24 @@ class StatusChangeDetail(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    executionArn: Annotated[str, Field(min_length=1)]
-    stateMachineArn: Annotated[str, Field(min_length=1)]
+    executionArn: Annotated[str, Field(min_length=1, max_length=2_048)]
+    stateMachineArn: Annotated[str, Field(min_length=1, max_length=2_048)]
     status: ExecutionStatus
     # Absent or null when the input was larger than the event allows (inputDetails.included).
-    input: str | None = None
-    error: str | None = None
-    cause: str | None = None
+    input: Annotated[str | None, Field(max_length=MAX_EVENT_INPUT_CHARS)] = None
+    error: Annotated[str | None, Field(max_length=MAX_EVENT_ERROR_CHARS)] = None
+    cause: Annotated[str | None, Field(max_length=MAX_EVENT_CAUSE_CHARS)] = None
+
+    @model_validator(mode="after")
+    def _execution_of_the_state_machine(self) -> Self:
+        # A Standard execution's ARN is its state machine's with ":execution:" and a name: an
+        # event naming an execution of another machine would make the closer letter (and mark
+        # FAILED) what this state machine never ran.
+        prefix, separator, machine = self.stateMachineArn.partition(":stateMachine:")
+        name = self.executionArn.removeprefix(f"{prefix}:execution:{machine}:")
+        if not separator or name == self.executionArn or not name or ":" in name:
+            raise ValueError("executionArn is not an execution of stateMachineArn")
+        return self
 
 
 class StatusChangeEvent(BaseModel):

@@ -48,6 +48,10 @@ TIME_MARGIN_MS = 10_000
 # Runs in a row (one a minute) that find the same page unreadable before it is given up on.
 MAX_UNREADABLE_READS = 3
 _TOKEN_PARAMETERS = frozenset({"next_token", "pagination_token"})
+# 1 for a run that moved the checkpoint on or found the search caught up with X, else 0 (a run
+# that failed, waited out a rate limit or is stuck at an unreadable page). A run that fails
+# before it reads the checkpoint emits nothing: the alarm treats missing data as stalled too.
+CHECKPOINT_ADVANCED = "CheckpointAdvanced"
 _LETTER_METRICS = {
     "page": "PagesDeadLettered",
     "post": "PostsDeadLettered",
@@ -78,6 +82,9 @@ class _Counts:
         self.rate_limit_stops = 0
         self.published: Counter[str] = Counter(dict.fromkeys(routes, 0))
         self.letters: Counter[str] = Counter(dict.fromkeys(_LETTER_METRICS, 0))
+        # Whether the run left the search further along than it found it (see _Run._save and
+        # _Run._complete): the ProducerCheckpointStalledAlarm watches this, run by run.
+        self.checkpoint_advanced = False
 
     def emit(self) -> None:
         for name, value in (
@@ -86,6 +93,7 @@ class _Counts:
             ("PostsSkipped", self.skipped),
             ("Unrouted", self.unrouted),
             ("RateLimitStops", self.rate_limit_stops),
+            (CHECKPOINT_ADVANCED, int(self.checkpoint_advanced)),
             *((_LETTER_METRICS[kind], count) for kind, count in self.letters.items()),
         ):
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -231,6 +239,9 @@ class _Run:
         saved = self.checkpoint
         if self.since_id != saved.since_id or saved.next_token or saved.unreadable_reads:
             self._save(next_token=None)
+        # Caught up with X: the checkpoint is as far along as it can be, even when no post was
+        # new and nothing was written. Quiet hashtags are no stalled producer.
+        self.counts.checkpoint_advanced = True
 
     def _stuck_at(self, page: UnreadablePage) -> StopReason:
         """An unreadable page with no meta: letter it, end the run, keep or give up the place."""
@@ -259,6 +270,11 @@ class _Run:
 
     def _save(self, *, next_token: str | None, unreadable_reads: int = 0) -> None:
         paginating = next_token is not None
+        # Saving the same place again (one more unreadable read of a page) is no progress.
+        moved = (self.since_id, next_token) != (
+            self.checkpoint.since_id,
+            self.checkpoint.next_token,
+        )
         self.checkpoint = self.checkpoints.save(
             self.checkpoint,
             since_id=self.since_id,
@@ -268,6 +284,8 @@ class _Run:
             unreadable_reads=unreadable_reads,
         )
         self.next_token = next_token
+        if moved:
+            self.counts.checkpoint_advanced = True
 
     def _enqueue(self, page: SearchPage) -> None:
         """Every photo of the page on its queue, or in a dead letter with every bad item."""

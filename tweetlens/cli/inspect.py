@@ -165,19 +165,36 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
     show_default=True,
     help="The most dead letters to send back per queue.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also send back what the classifier rejected (NotJson, InvalidMessage), e.g. once the "
+    "message contract accepts it.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @stack_options
 def dlq_redrive(
-    queue: str | None, limit: int, yes: bool, stack_name: str | None, region: str | None
+    *,
+    queue: str | None,
+    limit: int,
+    force: bool,
+    yes: bool,
+    stack_name: str | None,
+    region: str | None,
 ) -> None:
     """Send dead letters back to be processed again.
 
     Route dead letters return unchanged to their source queue; workflow dead letters return to
-    their route queue as a new attempt, so they start a new execution.
+    their route queue as a new attempt, so they start a new execution. What cannot work again
+    stays where it is, counted per queue and error with the reason: a route dead letter the
+    classifier rejected (NotJson, InvalidMessage) unless --force, a workflow dead letter
+    without a message, and every producer letter.
 
     Example:
 
         tweetlens dlq redrive --queue WorkflowDeadLetterQueue --yes
+
+        tweetlens dlq redrive --queue CatsDeadLetterQueue --force --yes
     """
     stack = open_stack(stack_name, region)
     known = dead_letters.dead_letter_queues(stack)
@@ -188,20 +205,20 @@ def dlq_redrive(
         )
     if not yes:
         click.confirm(f"Send dead letters back for processing in {stack.description}?", abort=True)
-    kept: Counter[tuple[str, str]] = Counter()
+    kept: Counter[tuple[str, str, str]] = Counter()
+
+    def count_kept(letter: dead_letters.DeadLetter) -> None:
+        reason = dead_letters.skip_reason(letter, force=force) or ""
+        kept.update([(letter.queue, letter.error, reason)])
+
     with readable_errors():
         try:
             moved = dead_letters.redrive(
-                stack,
-                queue=queue,
-                limit=limit,
-                on_skipped=lambda letter: kept.update([(letter.queue, letter.error)]),
+                stack, queue=queue, limit=limit, force=force, on_skipped=count_kept
             )
         except dead_letters.RedriveError as error:
             raise click.ClickException(str(error)) from error
     for logical_id, count in moved.items():
         click.echo(f"{logical_id}: {count} message(s) sent back")
-    for (logical_id, error_name), count in sorted(kept.items()):
-        click.echo(
-            f"{logical_id}: {count} message(s) kept ({error_name}: cannot be replayed as is)"
-        )
+    for (logical_id, error_name, reason), count in sorted(kept.items()):
+        click.echo(f"{logical_id}: {count} message(s) kept ({error_name}: {reason})")

@@ -519,14 +519,15 @@ def dead_letters(data: ConsoleData, stack: DeployedStack) -> list[QueueView]:
 @dataclass(frozen=True)
 class RedriveOutcome:
     moved: dict[str, int]
-    kept: Counter[tuple[str, str]]
+    # (queue, error, why it was kept) -> how many.
+    kept: Counter[tuple[str, str, str]]
 
     def lines(self) -> list[str]:
         """The same report as `tweetlens dlq redrive`."""
         said = [f"{queue}: {count} message(s) sent back" for queue, count in self.moved.items()]
         said.extend(
-            f"{queue}: {count} message(s) kept ({error}: cannot be replayed as is)"
-            for (queue, error), count in sorted(self.kept.items())
+            f"{queue}: {count} message(s) kept ({error}: {reason})"
+            for (queue, error, reason), count in sorted(self.kept.items())
         )
         return said
 
@@ -537,7 +538,11 @@ def redrive(
     """Send back one letter, a queue's letters or all, by `tweetlens dlq redrive`'s rules."""
     if message_id is not None and queue is None:
         raise InvalidRequest("a letter is sent back from its queue: name the queue")
-    kept: Counter[tuple[str, str]] = Counter()
+    kept: Counter[tuple[str, str, str]] = Counter()
+
+    def count_kept(letter: dlq.DeadLetter) -> None:
+        kept.update([(letter.queue, letter.error, dlq.skip_reason(letter) or "")])
+
     with data.dead_letters_lock:
         if queue is not None and queue not in dlq.dead_letter_queues(stack):
             raise InvalidRequest(f"unknown dead-letter queue {queue!r}")
@@ -545,7 +550,7 @@ def redrive(
             stack,
             queue=queue,
             limit=REDRIVE_LIMIT,
-            on_skipped=lambda letter: kept.update([(letter.queue, letter.error)]),
+            on_skipped=count_kept,
             message_ids=None if message_id is None else {message_id},
         )
     return RedriveOutcome(moved=moved, kept=kept)

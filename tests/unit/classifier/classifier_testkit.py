@@ -53,6 +53,9 @@ class Cloud:
             "ROUTE_DLQ_URLS": json.dumps(
                 {self.cats_queue_arn: self.cats_dlq_url, self.dogs_queue_arn: self.dogs_dlq_url}
             ),
+            "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps(
+                {"cats": self.cats_dlq_url, "dogs": self.dogs_dlq_url}
+            ),
             "CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS),
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }

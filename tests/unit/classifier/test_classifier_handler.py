@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from classifier.logic import UnknownSourceQueue
 from classifier.lookup import DoneLookupFailed
 from classifier.settings import InvalidSettings
 from tests.unit.classifier.classifier_testkit import (
@@ -155,6 +157,74 @@ def test_replay_sample_of_a_new_image_starts_its_first_execution(
     # THEN the image's first execution is started: names follow the result item, not attempt
     assert response == {"batchItemFailures": []}
     assert list(cloud.executions()) == [f"{hashlib.sha256(url.encode()).hexdigest()}-1"]
+
+
+def test_sam_cli_sample_is_handled_like_a_route_queue_record(
+    app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    # GIVEN the event `sam local generate-event sqs receive-message` made for a valid cats
+    # message: its queue, MyQueue, is none of this deployment's route queues
+    event = load_event("classifier_sqs_sam_cli.json")
+    [record] = event["Records"]
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:MyQueue"
+
+    # WHEN the handler runs
+    response = app.lambda_handler(event, lambda_context)
+
+    # THEN the message is routed by its validated route and its first execution started,
+    # naming the queue it said it came from
+    url = json.loads(record["body"])["url"]
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions() == {
+        f"{hashlib.sha256(url.encode()).hexdigest()}-1": {
+            "message": json.loads(record["body"]),
+            "requested_at": NOW,
+            "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
+            "source_queue_arn": record["eventSourceARN"],
+            "supersedes": "-",
+        }
+    }
+
+
+def test_sam_cli_records_sharing_their_ids_keep_their_own_bodies(
+    app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    # GIVEN two records made by the SAM CLI, so with the same message id and receipt handle,
+    # carrying different images
+    [record] = load_event("classifier_sqs_sam_cli.json")["Records"]
+    other = json.loads(record["body"]) | {"url": "https://pbs.twimg.com/media/GdPs8lRXhAAd5Ao.jpg"}
+    event = {"Records": [record, record | {"body": json.dumps(other)}]}
+
+    # WHEN the handler runs
+    response = app.lambda_handler(event, lambda_context)
+
+    # THEN each record started the execution of its own image, with its own message
+    assert response == {"batchItemFailures": []}
+    assert sorted(started["message"]["url"] for started in cloud.executions().values()) == sorted(
+        [json.loads(record["body"])["url"], other["url"]]
+    )
+
+
+def test_sam_cli_default_body_fails_by_name_and_reaches_no_queue(
+    app: ModuleType, cloud: Cloud, lambda_context: LambdaContext
+) -> None:
+    # GIVEN the SAM CLI sample with the body the SAM CLI puts there by default
+    event = load_event("classifier_sqs_sam_cli.json")
+    event["Records"][0]["body"] = "Hello from SQS!"
+
+    # WHEN the handler runs THEN the record fails as UnknownSourceQueue: neither its queue nor
+    # its body names a route, so no dead-letter queue may be picked for it
+    with pytest.raises(BatchProcessingError) as raised:
+        app.lambda_handler(event, lambda_context)
+    [(error_type, error, _)] = raised.value.child_exceptions
+    assert error_type is UnknownSourceQueue
+    assert str(error) == (
+        "record from unknown queue arn:aws:sqs:us-east-1:123456789012:MyQueue is no valid "
+        "message (NotJson), so nothing names its route"
+    )
+    assert cloud.dead_letters(cloud.cats_dlq_url) == []
+    assert cloud.dead_letters(cloud.dogs_dlq_url) == []
+    assert cloud.executions() == {}
 
 
 def test_lookup_failure_fails_the_invocation(

@@ -496,38 +496,113 @@ def test_dlq_send_failure_raises_a_named_error(cloud: Cloud, metrics: Metrics) -
     assert counted(metrics) == {"TransientFailure": 1}
 
 
-def test_unknown_source_queue_fails_the_record(cloud: Cloud, metrics: Metrics) -> None:
-    # GIVEN a record from a queue that ROUTE_DLQ_URLS does not list, in a batch of valid ones
+STRAY_QUEUE = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-BirdsQueue-Zz9Yy8Xx7Ww6"
+
+
+def test_valid_message_from_an_unknown_queue_is_routed_by_its_message(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN a record from a queue that ROUTE_DLQ_URLS does not list, carrying a valid cats
+    # message, in a batch of records from the cats queue
     event = load_event("classifier_sqs_batch.json")
-    stray = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-BirdsQueue-Zz9Yy8Xx7Ww6"
-    event["Records"][9] = event["Records"][9] | {"eventSourceARN": stray}
+    event["Records"][9] = event["Records"][9] | {"eventSourceARN": STRAY_QUEUE}
 
     # WHEN the batch is processed
     response = process(make_classifier(cloud, metrics), event)
 
-    # THEN that record fails (the deployment is out of sync) and is not started
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][9]["messageId"]}]}
-    assert execution_name(message_of(event, 9).url, 1) not in cloud.executions()
-    assert counted(metrics) == {
-        "ExecutionStarted": 7,
-        "Duplicate": 1,
-        "Rejected": 1,
-        "ConfigurationError": 1,
-    }
+    # THEN it is handled like the others: its execution is started, naming where it came from
+    assert response == {"batchItemFailures": []}
+    started = cloud.executions()[execution_name(message_of(event, 9).url, 1)]
+    assert started == expected_input(event["Records"][9], STRAY_QUEUE)
+    assert counted(metrics) == {"ExecutionStarted": 8, "Duplicate": 1, "Rejected": 1}
 
 
-def test_unknown_source_queue_error_is_named(cloud: Cloud, metrics: Metrics) -> None:
-    # GIVEN the only record comes from an unknown queue
+def test_invalid_body_from_an_unknown_queue_fails_by_name_and_is_not_dead_lettered(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the batch sample whose truncated JSON record comes from an unknown queue
+    event = load_event("classifier_sqs_batch.json")
+    event["Records"][2] = event["Records"][2] | {"eventSourceARN": STRAY_QUEUE}
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN that record fails (nothing trustworthy names its dead-letter queue), no DLQ gets it,
+    # and the rest of the batch goes on
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][2]["messageId"]}]}
+    assert cloud.dead_letters(cloud.cats_dlq_url) == []
+    assert cloud.dead_letters(cloud.dogs_dlq_url) == []
+    assert counted(metrics) == {"ExecutionStarted": 8, "Duplicate": 1, "ConfigurationError": 1}
+
+
+def test_unknown_queue_and_invalid_body_is_unknown_source_queue(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the only record comes from an unknown queue and its body is not JSON
     event = load_event("classifier_sqs_replay.json")
-    stray = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-BirdsQueue-Zz9Yy8Xx7Ww6"
-    event["Records"][0] = event["Records"][0] | {"eventSourceARN": stray}
+    event["Records"][0] = event["Records"][0] | {"eventSourceARN": STRAY_QUEUE, "body": "{"}
 
-    # WHEN it is processed THEN UnknownSourceQueue failed it, naming the queue
+    # WHEN it is processed THEN UnknownSourceQueue failed it, naming the queue and why
     with pytest.raises(BatchProcessingError) as raised:
         process(make_classifier(cloud, metrics), event)
     (error_type, error, _) = raised.value.child_exceptions[0]
     assert error_type is UnknownSourceQueue
-    assert str(error) == f"no dead-letter queue known for {stray}"
+    assert str(error) == (
+        f"record from unknown queue {STRAY_QUEUE} is no valid message (NotJson), "
+        "so nothing names its route"
+    )
+
+
+def test_unknown_queue_and_unknown_route_is_unknown_source_queue(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the only record comes from an unknown queue, with a valid message of a route this
+    # deployment does not have
+    event = load_event("classifier_sqs_replay.json")
+    body = json.loads(event["Records"][0]["body"]) | {"route": "birds"}
+    event["Records"][0] = event["Records"][0] | {
+        "eventSourceARN": STRAY_QUEUE,
+        "body": json.dumps(body),
+    }
+
+    # WHEN it is processed THEN UnknownSourceQueue failed it, naming the routes there are, and
+    # nothing was started
+    with pytest.raises(BatchProcessingError) as raised:
+        process(make_classifier(cloud, metrics), event)
+    (error_type, error, _) = raised.value.child_exceptions[0]
+    assert error_type is UnknownSourceQueue
+    assert str(error) == (
+        f"record from unknown queue {STRAY_QUEUE} names route 'birds', not one of cats, dogs"
+    )
+    assert cloud.executions() == {}
+    assert counted(metrics) == {"ConfigurationError": 1}
+
+
+def test_route_queue_decides_where_a_record_belongs_whatever_its_message_says(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN records on the dogs queue: a cats message, and a body that is not JSON but says
+    # "cats" where a route would be
+    event = load_event("classifier_sqs_replay.json")
+    cats_message = event["Records"][0] | {"eventSourceARN": cloud.dogs_queue_arn}
+    not_json = event["Records"][0] | {
+        "eventSourceARN": cloud.dogs_queue_arn,
+        "messageId": "0b5f4c2e-1d3a-4e6b-8f7c-9a0b1c2d3e4f",
+        "receiptHandle": "AQEBdogs-not-json",
+        "body": '{"route": "cats", ',
+    }
+    event["Records"] = [cats_message, not_json]
+
+    # WHEN they are processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN the message is classified as it came, and the rejection goes to the dogs DLQ only
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions().values()) == [expected_input(cats_message, cloud.dogs_queue_arn)]
+    assert [letter["body"] for letter in cloud.dead_letters(cloud.dogs_dlq_url)] == [
+        not_json["body"]
+    ]
+    assert cloud.dead_letters(cloud.cats_dlq_url) == []
 
 
 def test_lookup_failure_fails_the_invocation_before_any_start(

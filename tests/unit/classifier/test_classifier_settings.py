@@ -17,10 +17,15 @@ VALID = {
     "RESULTS_TABLE": "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD",
     "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
     "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
+    "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ, "dogs": LOCAL_DLQ}),
     "CLAIM_LEASE_SECONDS": "900",
     "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
     "AWS_REGION": "us-east-1",
 }
+ONE_QUEUE_PER_ROUTE = (
+    "environment: Value error, ROUTE_DLQ_URLS_BY_ROUTE must give each dead-letter queue of "
+    "ROUTE_DLQ_URLS to exactly one route, and no other queue"
+)
 
 
 def test_valid_environment_is_parsed() -> None:
@@ -34,6 +39,7 @@ def test_valid_environment_is_parsed() -> None:
             "RESULTS_TABLE": "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD",
             "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
             "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
+            "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ, "dogs": LOCAL_DLQ}),
             "CLAIM_LEASE_SECONDS": "900",
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
@@ -41,6 +47,7 @@ def test_valid_environment_is_parsed() -> None:
     assert settings.results_table == "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD"
     assert settings.state_machine_arn == STATE_MACHINE_ARN
     assert settings.route_dlq_urls == {CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}
+    assert settings.route_dlq_urls_by_route == {"cats": CATS_DLQ, "dogs": LOCAL_DLQ}
     assert settings.claim_lease_seconds == 900
     assert settings.metrics_namespace == "tweetlens"
 
@@ -51,6 +58,7 @@ def test_valid_environment_is_parsed() -> None:
         "RESULTS_TABLE",
         "STATE_MACHINE_ARN",
         "ROUTE_DLQ_URLS",
+        "ROUTE_DLQ_URLS_BY_ROUTE",
         "CLAIM_LEASE_SECONDS",
         "POWERTOOLS_METRICS_NAMESPACE",
     ],
@@ -87,6 +95,31 @@ def test_missing_variable_is_named(name: str) -> None:
             "'^https?://[^\\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$'",
         ),
         (
+            {"ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"Cats!": CATS_DLQ, "dogs": LOCAL_DLQ})},
+            "ROUTE_DLQ_URLS_BY_ROUTE.Cats!.[key]: String should match pattern "
+            "'^[a-z0-9][a-z0-9-]{0,39}$'",
+        ),
+        (
+            {"ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ})},
+            ONE_QUEUE_PER_ROUTE,
+        ),
+        (
+            {"ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ, "dogs": CATS_DLQ})},
+            ONE_QUEUE_PER_ROUTE,
+        ),
+        (
+            {
+                "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps(
+                    {
+                        "cats": CATS_DLQ,
+                        "dogs": LOCAL_DLQ,
+                        "birds": "https://sqs.us-east-1.amazonaws.com/123456789012/elsewhere",
+                    }
+                )
+            },
+            ONE_QUEUE_PER_ROUTE,
+        ),
+        (
             {"STATE_MACHINE_ARN": "arn:aws:lambda:us-east-1:123456789012:function:x"},
             "STATE_MACHINE_ARN: String should match pattern "
             "'^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$'",
@@ -118,3 +151,14 @@ def test_malformed_variable_is_explained(override: dict[str, str], problem: str)
     with pytest.raises(InvalidSettings) as raised:
         load_settings(environ)
     assert str(raised.value) == f"invalid ClassifierFunction environment: {problem}"
+
+
+def test_route_queues_are_named_by_their_dead_letter_queue() -> None:
+    # GIVEN the environment the template sets
+    settings = load_settings(VALID)
+
+    # WHEN each route queue's route is asked for, and that of a queue the deployment lacks
+    # THEN a route queue has the route its dead-letter queue is given, any other queue none
+    assert settings.route_of_queue(CATS_ARN) == "cats"
+    assert settings.route_of_queue(DOGS_ARN) == "dogs"
+    assert settings.route_of_queue("arn:aws:sqs:us-east-1:123456789012:MyQueue") is None

@@ -28,6 +28,7 @@ from tests.unit.console.console_testkit import (
 from tweetlens import trace as drawing
 from tweetlens import tracing
 from tweetlens.console import CloudActivity, ConsoleData, data, security
+from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION
 from tweetlens.stack import StackNotFound
 
 URL = "https://pbs.twimg.com/media/"
@@ -426,9 +427,10 @@ def test_dead_letters_are_listed_per_queue_with_error_reason_age(
     assert "<script>alert" not in page
     assert str(escape(HOSTILE)) in page
     assert re.search(r'<td class="num">\d+ s</td>', page)
-    # AND the rejected execution input cannot be sent back (the CLI's rule)
-    assert page.count('class="redrive-one"') == 2
-    assert "Send back all (2)" in page
+    # AND only the failed execution's letter can be sent back (the CLI's rules: the rejected
+    # route message and the rejected execution input would fail again)
+    assert page.count('class="redrive-one"') == 1
+    assert "Send back all (1)" in page
     # AND listing left every letter where it was, visible
     assert stack.depth("CatsDeadLetterQueue") == 1
     assert stack.depth("WorkflowDeadLetterQueue") == 2
@@ -471,11 +473,19 @@ def test_all_letters_are_sent_back_and_a_rejected_input_is_kept(
     # WHEN everything is sent back
     page = _redrive(client)
 
-    # THEN each queue reports what it sent back and what it kept, as `tweetlens dlq redrive`
-    assert "CatsDeadLetterQueue: 1 message(s) sent back" in page
+    # THEN each queue reports what it sent back and what it kept and why, as `tweetlens dlq
+    # redrive` does
+    assert "CatsDeadLetterQueue: 0 message(s) sent back" in page
     assert "WorkflowDeadLetterQueue: 1 message(s) sent back" in page
-    assert "WorkflowDeadLetterQueue: 1 message(s) kept (InvalidExecutionInput" in page
-    assert stack.depth("CatsQueue") == 2
+    assert f"CatsDeadLetterQueue: 1 message(s) kept (InvalidMessage: {SKIPPED_REJECTION})" in (
+        html.unescape(page)
+    )
+    assert (
+        f"WorkflowDeadLetterQueue: 1 message(s) kept (InvalidExecutionInput: {SKIPPED_NO_MESSAGE})"
+        in html.unescape(page)
+    )
+    assert stack.depth("CatsQueue") == 1
+    assert stack.depth("CatsDeadLetterQueue") == 1
     assert stack.depth("WorkflowDeadLetterQueue") == 1
 
 

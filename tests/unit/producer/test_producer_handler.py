@@ -134,6 +134,7 @@ def test_sample_recording_puts_exact_messages_on_each_queue(
         ("PostsSkipped", None): 3,
         ("Unrouted", None): 0,
         ("RateLimitStops", None): 0,
+        ("CheckpointAdvanced", None): 1,
         ("PagesDeadLettered", None): 0,
         ("PostsDeadLettered", None): 0,
         ("PhotosDeadLettered", None): 0,
@@ -168,12 +169,14 @@ def test_second_run_reads_nothing_new(
     aws: Aws,
     replay_env: Callable[[str], dict[str, str]],
     load_app: Callable[[dict[str, str]], ModuleType],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN a completed run over the sample recording
     app = load_app(replay_env("x_api_search_photos.json"))
     app.lambda_handler(load_event("producer_scheduled.json"), FakeLambdaContext())
     aws.drain("cats")
     aws.drain("dogs")
+    capsys.readouterr()
 
     # WHEN the next scheduled run searches since the checkpoint
     result = app.lambda_handler(load_event("producer_scheduled.json"), FakeLambdaContext())
@@ -189,6 +192,8 @@ def test_second_run_reads_nothing_new(
     assert aws.drain("cats") == []
     assert aws.drain("dogs") == []
     assert aws.checkpoint() == {"id": CHECKPOINT_ID, "since_id": NEWEST_PHOTO_POST}
+    # AND a run caught up with X counts as progress: quiet hashtags are no stalled producer
+    assert emitted_metrics(capsys.readouterr().out)[("CheckpointAdvanced", None)] == 1
 
 
 def test_run_stops_before_the_lambda_timeout_and_the_next_resumes(
@@ -258,7 +263,8 @@ def test_no_api_call_when_too_little_time_is_left(
         "stopped_reason": "time",
         "since_id": None,
     }
-    assert emitted_metrics(capsys.readouterr().out)[("ApiCalls", None)] == 0
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert (metrics[("ApiCalls", None)], metrics[("CheckpointAdvanced", None)]) == (0, 0)
     assert aws.checkpoint() is None
 
 
@@ -284,6 +290,8 @@ def test_stops_at_90_percent_of_the_rate_limit_and_resumes_from_next_token(
     }
     metrics = emitted_metrics(capsys.readouterr().out)
     assert (metrics[("ApiCalls", None)], metrics[("RateLimitStops", None)]) == (2, 1)
+    # AND stopping near the limit after saving pages is progress
+    assert metrics[("CheckpointAdvanced", None)] == 1
     assert aws.checkpoint() == {
         "id": CHECKPOINT_ID,
         "next_token": "b26v89c19zqg8o3fpzqx7x6v5m9dxtnfp4e2ey8t1uq3h",
@@ -333,12 +341,15 @@ def test_429_ends_the_run_cleanly_without_moving_the_checkpoint(
     metrics = emitted_metrics(capsys.readouterr().out)
     assert (metrics[("ApiCalls", None)], metrics[("RateLimitStops", None)]) == (1, 1)
     assert aws.checkpoint() is None
+    # AND the run counts as no progress
+    assert metrics[("CheckpointAdvanced", None)] == 0
 
 
 def test_checkpoint_not_advanced_when_publishing_fails(
     aws: Aws,
     replay_env: Callable[[str], dict[str, str]],
     load_app: Callable[[dict[str, str]], ModuleType],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN the dogs route points at a queue that does not exist
     environment = replay_env("x_api_search_photos.json")
@@ -357,6 +368,8 @@ def test_checkpoint_not_advanced_when_publishing_fails(
     assert aws.checkpoint() is None
     # AND the cats of page one went out: the retried page is deduplicated downstream
     assert by_media(aws.drain("cats")) == by_media(EXPECTED_PAGE_1_CATS)
+    # AND the failed run still reports that it made no progress
+    assert emitted_metrics(capsys.readouterr().out)[("CheckpointAdvanced", None)] == 0
 
 
 def test_media_missing_from_includes_costs_each_photo_a_letter(

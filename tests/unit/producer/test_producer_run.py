@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from producer.checkpoint import Checkpoint, CheckpointStore
+from producer.observability import metrics
 from producer.page import UnreadablePage, read_page_object
 from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
 from producer.run import RunSummary, run_producer
@@ -60,6 +61,13 @@ def settings(aws: Aws) -> ProducerSettings:
             "MAX_RESULTS_PER_PAGE": "10",
         }
     )
+
+
+def checkpoint_advanced() -> list[float]:
+    """The CheckpointAdvanced values recorded since the last call (one per run)."""
+    values = list(metrics.metric_set.get("CheckpointAdvanced", {}).get("Value", []))
+    metrics.clear_metrics()
+    return values
 
 
 def run(aws: Aws, config: ProducerSettings, source: PostSource) -> RunSummary:
@@ -248,3 +256,37 @@ def test_unreadable_page_with_a_readable_meta_is_passed_over(aws: Aws) -> None:
     assert [letter_summary(letter) for letter in aws.dead_letters()] == [
         ("page", "UnreadablePage", 1, None)
     ]
+
+
+def test_checkpoint_progress_is_reported_run_by_run(aws: Aws) -> None:
+    # GIVEN a search whose second page is cut short on three runs in a row, then nothing new
+    config = settings(aws)
+    metrics.clear_metrics()
+
+    # WHEN the runs happen: page one is saved before page two stops the first run; the second
+    # and third find the same page unreadable (the third gives it up); the fourth is caught up
+    run(aws, config, ScriptedSource([recorded("x_api_search_photos.json", 0), CUT]))
+    first = checkpoint_advanced()
+    run(aws, config, ScriptedSource([CUT]))
+    second = checkpoint_advanced()
+    run(aws, config, ScriptedSource([CUT]))
+    third = checkpoint_advanced()
+    run(aws, config, ScriptedSource([recorded("x_api_search_empty.json", 0)]))
+    fourth = checkpoint_advanced()
+
+    # THEN only the run that read the same unreadable page again without giving it up made
+    # no progress: moving to page two, closing the search and being caught up all count
+    assert (first, second, third, fourth) == ([1.0], [0.0], [1.0], [1.0])
+
+
+def test_run_that_fails_before_any_page_reports_no_progress(aws: Aws) -> None:
+    # GIVEN X answers every search with an error
+    config = settings(aws)
+    metrics.clear_metrics()
+
+    # WHEN the producer runs
+    with pytest.raises(XApiError):
+        run(aws, config, ScriptedSource([XApiError("X API answered 503")]))
+
+    # THEN the run reports no progress (the alarm counts missing reports as none too)
+    assert checkpoint_advanced() == [0.0]

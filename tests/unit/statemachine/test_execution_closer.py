@@ -358,6 +358,11 @@ def test_succeeded_execution_needs_no_letter(workflow: Workflow, app: ModuleType
     # GIVEN the sample event turned into a SUCCEEDED one of this state machine
     event = json.loads((EVENTS / "eventbridge_execution_failed.json").read_text(encoding="utf-8"))
     event["detail"]["stateMachineArn"] = workflow.state_machine_arn
+    event["detail"]["executionArn"] = (
+        workflow.state_machine_arn.replace(":stateMachine:", ":execution:")
+        + ":"
+        + event["detail"]["name"]
+    )
     event["detail"]["status"] = "SUCCEEDED"
 
     # WHEN the handler receives it

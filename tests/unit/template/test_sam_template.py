@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import boto3
@@ -30,6 +30,8 @@ from execution_closer.settings import load_settings as load_closer_settings
 from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
 from store_result.settings import load_settings as load_store_settings
+from tweetlens.localcloud.deploy import Deployer, prepare
+from tweetlens.localcloud.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -481,6 +483,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "RESULTS_TABLE",
                     "STATE_MACHINE_ARN",
                     "ROUTE_DLQ_URLS",
+                    "ROUTE_DLQ_URLS_BY_ROUTE",
                     "CLAIM_LEASE_SECONDS",
                 ]
             ),
@@ -537,6 +540,20 @@ def test_route_dlq_urls_are_keyed_by_route_queue_arn(sam: dict[str, Any]) -> Non
     assert json.loads(value) == {
         f"${{{queue}.Arn}}": f"${{{dead_letter_queue}}}"
         for queue, dead_letter_queue in ROUTE_QUEUES.items()
+    }
+
+
+def test_route_dlq_urls_by_route_name_the_same_queues_by_route(sam: dict[str, Any]) -> None:
+    # WHEN the classifier's ROUTE_DLQ_URLS_BY_ROUTE and the producer's ROUTE_QUEUE_URLS are read
+    resources = sam["Resources"]
+    classifier = resources["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    producer = resources["ProducerFunction"]["Properties"]["Environment"]["Variables"]
+    by_route = json.loads(classifier["ROUTE_DLQ_URLS_BY_ROUTE"]["Fn::Sub"])
+    queues = json.loads(producer["ROUTE_QUEUE_URLS"]["Fn::Sub"])
+
+    # THEN each route the producer publishes to has the DLQ of its own queue, and no other
+    assert by_route == {
+        route: "${" + ROUTE_QUEUES[queue.strip("${}")] + "}" for route, queue in queues.items()
     }
 
 
@@ -728,39 +745,270 @@ def test_state_machine_logs_and_traces_without_execution_data(sam: dict[str, Any
     assert properties["Logging"]["IncludeExecutionData"] is False
 
 
-def test_alarms_watch_every_dead_letter_queue_and_failed_executions(cfn: dict[str, Any]) -> None:
-    # WHEN the alarms are read
-    alarms = resources_of_type(cfn, "AWS::CloudWatch::Alarm").values()
-    watched = sorted(
-        (
-            alarm["Properties"]["MetricName"],
-            json.dumps(alarm["Properties"]["Dimensions"][0]["Value"]),
-        )
-        for alarm in alarms
+def alarm_summary(properties: dict[str, Any]) -> tuple[Any, ...]:
+    """What a single-metric alarm watches and when it fires, as one comparable row."""
+    [dimension] = properties["Dimensions"]
+    return (
+        properties["Namespace"],
+        properties["MetricName"],
+        dimension["Name"],
+        dimension["Value"],
+        properties["Statistic"],
+        properties["Period"],
+        properties["EvaluationPeriods"],
+        properties.get("DatapointsToAlarm"),
+        properties["ComparisonOperator"],
+        properties["Threshold"],
+        properties["TreatMissingData"],
     )
 
-    # THEN each DLQ alarms on any visible message, the state machine on any failure,
-    # timeout or abort, and the closer on any error (a failed execution may lack its letter)
-    assert watched == sorted(
-        [
-            ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
-            for queue in (
-                "CatsDeadLetterQueue",
-                "DogsDeadLetterQueue",
-                "WorkflowDeadLetterQueue",
-                "ProducerDeadLetterQueue",
-            )
-        ]
-        + [
-            (metric, json.dumps({"Ref": "ClassifyImageStateMachine"}))
-            for metric in ("ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut")
-        ]
-        + [("Errors", json.dumps({"Ref": "ExecutionCloserFunction"}))]
+
+def any_above_zero_in_5_minutes(
+    namespace: str, metric: str, dimension: str, value: Any, statistic: str = "Sum"
+) -> tuple[Any, ...]:
+    return (
+        namespace,
+        metric,
+        dimension,
+        value,
+        statistic,
+        300,
+        1,
+        None,
+        "GreaterThanThreshold",
+        0,
+        "notBreaching",
     )
-    for alarm in alarms:
-        assert alarm["Properties"]["Threshold"] == 0
-        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def queue_name(queue: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [queue, "QueueName"]}
+
+
+def function_ref(function: str) -> dict[str, str]:
+    return {"Ref": function}
+
+
+DEAD_LETTER_QUEUES = (
+    "CatsDeadLetterQueue",
+    "DogsDeadLetterQueue",
+    "WorkflowDeadLetterQueue",
+    "ProducerDeadLetterQueue",
+)
+FUNCTION_PREFIXES = {
+    "ProducerFunction": "Producer",
+    "ClassifierFunction": "Classifier",
+    "FetchImageFunction": "FetchImage",
+    "StoreResultFunction": "StoreResult",
+    "ExecutionCloserFunction": "ExecutionCloser",
+}
+# Half of the dead-letter queues' 14-day retention.
+DEAD_LETTER_MAX_AGE_SECONDS = 7 * 86_400
+# The state machine tasks: their alarms watch the share of failed invocations.
+RATE_ALARMED_FUNCTIONS = ("FetchImageFunction", "StoreResultFunction")
+
+
+def test_single_metric_alarms_watch_queues_executions_and_functions(
+    cfn: dict[str, Any],
+) -> None:
+    # WHEN every alarm on a single metric is summarised
+    alarms = resources_of_type(cfn, "AWS::CloudWatch::Alarm")
+    watched = {
+        name: alarm_summary(alarm["Properties"])
+        for name, alarm in alarms.items()
+        if "MetricName" in alarm["Properties"]
+    }
+
+    # THEN each DLQ alarms on any visible letter and on a letter older than a week; the
+    # state machine on any failure, timeout or abort; every function on any throttle, the
+    # producer on failed runs in 3 of 5 minutes, the classifier and the closer on any error;
+    # and the producer on a checkpoint that has not moved (see the stall test)
+    stall = cfn["Resources"]["ProducerCheckpointStalledAlarm"]["Properties"]
+    assert watched == {
+        **{
+            f"{queue}Alarm": any_above_zero_in_5_minutes(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                queue_name(queue),
+                "Maximum",
+            )
+            for queue in DEAD_LETTER_QUEUES
+        },
+        **{
+            f"{queue}AgeAlarm": (
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "QueueName",
+                queue_name(queue),
+                "Maximum",
+                300,
+                1,
+                None,
+                "GreaterThanThreshold",
+                DEAD_LETTER_MAX_AGE_SECONDS,
+                "notBreaching",
+            )
+            for queue in DEAD_LETTER_QUEUES
+        },
+        **{
+            f"Executions{outcome}Alarm": any_above_zero_in_5_minutes(
+                "AWS/States",
+                f"Executions{outcome}",
+                "StateMachineArn",
+                {"Ref": "ClassifyImageStateMachine"},
+            )
+            for outcome in ("Failed", "TimedOut", "Aborted")
+        },
+        **{
+            f"{prefix}ThrottlesAlarm": any_above_zero_in_5_minutes(
+                "AWS/Lambda", "Throttles", "FunctionName", function_ref(function)
+            )
+            for function, prefix in FUNCTION_PREFIXES.items()
+        },
+        "ProducerErrorsAlarm": (
+            "AWS/Lambda",
+            "Errors",
+            "FunctionName",
+            function_ref("ProducerFunction"),
+            "Sum",
+            60,
+            5,
+            3,
+            "GreaterThanThreshold",
+            0,
+            "notBreaching",
+        ),
+        "ClassifierErrorsAlarm": any_above_zero_in_5_minutes(
+            "AWS/Lambda", "Errors", "FunctionName", function_ref("ClassifierFunction")
+        ),
+        "ExecutionCloserErrorsAlarm": any_above_zero_in_5_minutes(
+            "AWS/Lambda", "Errors", "FunctionName", function_ref("ExecutionCloserFunction")
+        ),
+        "ProducerCheckpointStalledAlarm": alarm_summary(stall),
+    }
+
+
+def test_every_alarm_notifies_the_alarm_topic(cfn: dict[str, Any]) -> None:
+    # WHEN the alarms' actions are read
+    alarms = resources_of_type(cfn, "AWS::CloudWatch::Alarm")
+
+    # THEN each one publishes to AlarmTopic, which AlarmEmail may subscribe to
+    assert len(alarms) == 22
+    assert {name: alarm["Properties"]["AlarmActions"] for name, alarm in alarms.items()} == {
+        name: [{"Ref": "AlarmTopic"}] for name in alarms
+    }
+
+
+def test_every_function_alarms_on_its_errors_and_throttles(cfn: dict[str, Any]) -> None:
+    # WHEN the Lambda metrics the alarms watch are listed per function
+    functions = resources_of_type(cfn, "AWS::Lambda::Function")
+    watched: set[tuple[str, str]] = set()
+    for alarm in resources_of_type(cfn, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        stats = [
+            query["MetricStat"] for query in properties.get("Metrics", []) if "MetricStat" in query
+        ]
+        metrics = [stat["Metric"] for stat in stats] or [properties]
+        for metric in metrics:
+            if metric["Namespace"] == "AWS/Lambda":
+                [dimension] = metric["Dimensions"]
+                watched.add((dimension["Value"]["Ref"], metric["MetricName"]))
+
+    # THEN every function of the template has both, whatever is added later
+    assert set(functions) == set(FUNCTION_PREFIXES)
+    assert {(name, metric) for name in functions for metric in ("Errors", "Throttles")} <= watched
+
+
+@pytest.mark.parametrize("function", RATE_ALARMED_FUNCTIONS)
+def test_task_function_errors_alarm_on_the_share_of_failed_invocations(
+    cfn: dict[str, Any], function: str
+) -> None:
+    # WHEN the errors alarm of a state machine task is read
+    properties = cfn["Resources"][f"{FUNCTION_PREFIXES[function]}ErrorsAlarm"]["Properties"]
+
+    # THEN it fires when more than half of at least 10 invocations in 5 minutes failed: its
+    # named errors are how single images fail, which the workflow alarms already report
+    def stat(query_id: str, metric: str) -> dict[str, Any]:
+        return {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "FunctionName", "Value": function_ref(function)}],
+                },
+                "Period": 300,
+                "Stat": "Sum",
+            },
+            "ReturnData": False,
+        }
+
+    assert {key: value for key, value in properties.items() if key != "AlarmDescription"} == {
+        "Metrics": [
+            stat("errors", "Errors"),
+            stat("invocations", "Invocations"),
+            {
+                "Id": "failed_percent",
+                "Expression": "IF(invocations >= 10, 100 * FILL(errors, 0) / invocations, 0)",
+                "Label": "Failed invocations (%)",
+                "ReturnData": True,
+            },
+        ],
+        "EvaluationPeriods": 1,
+        "Threshold": 50,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlarmTopic"}],
+    }
+
+
+def test_stalled_producer_alarm_counts_silence_only_while_the_schedule_runs(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    # WHEN the producer's stall alarm is read
+    alarm = cfn["Resources"]["ProducerCheckpointStalledAlarm"]
+    properties = alarm["Properties"]
+    producer = sam["Resources"]["ProducerFunction"]["Properties"]["Environment"]["Variables"]
+    namespace = sam["Globals"]["Function"]["Environment"]["Variables"][
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+
+    # THEN it exists only when the schedule runs the producer
+    assert alarm["Condition"] == "IsScheduleEnabled"
+    # AND it watches the metric the producer emits once per run, under the producer's
+    # namespace and service
+    assert (properties["Namespace"], properties["MetricName"], properties["Dimensions"]) == (
+        namespace,
+        "CheckpointAdvanced",
+        [{"Name": "service", "Value": producer["POWERTOOLS_SERVICE_NAME"]}],
+    )
+    # AND it fires when none of the last ProducerStallMinutes one-minute periods saw progress,
+    # a period without any report (no run, a failed cold start) counting as none
+    assert (
+        properties["Statistic"],
+        properties["Period"],
+        properties["EvaluationPeriods"],
+        properties["DatapointsToAlarm"],
+        properties["ComparisonOperator"],
+        properties["Threshold"],
+        properties["TreatMissingData"],
+    ) == (
+        "Sum",
+        60,
+        {"Ref": "ProducerStallMinutes"},
+        {"Ref": "ProducerStallMinutes"},
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )
+    # AND the default outlasts one X rate-limit window (15 minutes)
+    stall_minutes = sam["Parameters"]["ProducerStallMinutes"]
+    assert (stall_minutes["Default"], stall_minutes["MinValue"], stall_minutes["MaxValue"]) == (
+        20,
+        5,
+        1440,
+    )
 
 
 # ------------------------------------------------------------------------ deployability
@@ -849,6 +1097,14 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert sorted(classifier.route_dlq_urls.values()) == sorted(
             [outputs["CatsDeadLetterQueueUrl"], outputs["DogsDeadLetterQueueUrl"]]
         )
+        assert classifier.route_dlq_urls_by_route == {
+            "cats": outputs["CatsDeadLetterQueueUrl"],
+            "dogs": outputs["DogsDeadLetterQueueUrl"],
+        }
+        assert {classifier.route_of_queue(arn) for arn in classifier.route_dlq_urls} == {
+            "cats",
+            "dogs",
+        }
         assert fetch.max_image_bytes == 15_728_640
         # AND the state machine got its definition with every substitution made
         described = boto3.client("stepfunctions", region_name=REGION).describe_state_machine(
@@ -859,6 +1115,68 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert store_state["Parameters"]["FunctionName"].endswith(
             ":function:" + outputs["StoreResultFunctionName"]
         )
+
+
+class InProcessEmulator:
+    """What the local cloud's deployer asks of its emulator, answered by moto in this process."""
+
+    region = REGION
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse")
+@pytest.mark.parametrize(("schedule_enabled", "stall_alarms"), [("true", 1), ("false", 0)])
+def test_local_cloud_creates_every_alarm_the_schedule_calls_for(
+    monkeypatch: pytest.MonkeyPatch, schedule_enabled: str, stall_alarms: int
+) -> None:
+    # GIVEN an emulated account, and the template prepared by the local cloud with the
+    # schedule on or off
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        prepared = prepare(TEMPLATE_PATH, {"ScheduleEnabled": schedule_enabled}, REGION)
+        deployer = Deployer(cast("Emulator", InProcessEmulator()))
+
+        # WHEN the local cloud creates the stack, then the resources it creates itself (the
+        # alarms among them) through the service APIs
+        deployer._upload(prepared.packaged.uploads)
+        deployer._create_stack("tweetlens-dev", prepared.template, prepared.parameters)
+        created = deployer._create_emulated(
+            "tweetlens-dev", prepared.template, deployer._moto_resource_map("tweetlens-dev")
+        )
+
+        # THEN every alarm was accepted by CloudWatch, the stall alarm only with the schedule
+        described = boto3.client("cloudwatch", region_name=REGION).describe_alarms()
+        alarms = {alarm["AlarmName"]: alarm for alarm in described["MetricAlarms"]}
+        expected = {
+            name
+            for name, resource in sam_template()["Resources"].items()
+            if resource["Type"] == "AWS::CloudWatch::Alarm"
+        }
+        if not stall_alarms:
+            expected.discard("ProducerCheckpointStalledAlarm")
+        assert {name for name in created if name in expected} == expected
+        assert set(alarms) == {created[name] for name in expected}
+        # AND the metric math and the parameter-sized periods arrived as written
+        fetch = alarms[created["FetchImageErrorsAlarm"]]
+        assert [query["Id"] for query in fetch["Metrics"]] == [
+            "errors",
+            "invocations",
+            "failed_percent",
+        ]
+        stalled = [
+            alarm for alarm in alarms.values() if alarm.get("MetricName") == "CheckpointAdvanced"
+        ]
+        assert [
+            (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"])
+            for alarm in stalled
+        ] == [(20, 20, "breaching")] * stall_alarms
 
 
 def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any]) -> None:

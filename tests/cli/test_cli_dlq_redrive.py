@@ -1,0 +1,188 @@
+"""`tweetlens dlq redrive --stack-name` against a stack of the template's queues in moto.
+
+No local cloud is started: the stack is created in moto in this process from template.yaml's
+own queues (with their redrive policies), and the command finds it through CloudFormation as it
+would find a stack in AWS. The letters are written as each writer does (the classifier's
+rejection attributes, the execution closer's body, a producer letter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from samcli.yamlhelper import yaml_parse
+
+from tests.cli.cli_testkit import REPO_ROOT, make_runner, run_cli
+
+STACK = "tweetlens-dev"
+REGION = "us-east-1"
+REJECTED = "the classifier would reject it again; --force sends it back anyway"
+NO_MESSAGE = "no route message to replay: read it, then start it by hand or delete it"
+PRODUCER_LETTER = "X's data, not a route message: read it and replay what X still holds"
+MESSAGE = {
+    "url": "https://pbs.twimg.com/media/GdNb2bYXcAAr6Tt.jpg",
+    "post_id": "1861523010000000301",
+    "media_key": "3_1861523010000000301",
+    "text": "is this a loaf? #cat",
+    "hashtags": ["cat"],
+    "route": "cats",
+    "attempt": 0,
+}
+
+
+def queues_stack_template() -> dict[str, Any]:
+    """template.yaml's queues, nothing else: what `tweetlens dlq` reads and writes."""
+    template = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            name: resource
+            for name, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::SQS::Queue"
+        },
+    }
+
+
+class Letters:
+    """The stack's queues by logical id, and ways to fill and read them."""
+
+    def __init__(self) -> None:
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        summaries = boto3.client("cloudformation", region_name=REGION).list_stack_resources(
+            StackName=STACK
+        )["StackResourceSummaries"]
+        self.urls = {s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries}
+
+    def rejection(self, error: str, reason: str, body: str) -> None:
+        """A body the classifier sent to the cats DLQ, as it sends one."""
+        self.sqs.send_message(
+            QueueUrl=self.urls["CatsDeadLetterQueue"],
+            MessageBody=body,
+            MessageAttributes={
+                "error": {"DataType": "String", "StringValue": error},
+                "reason": {"DataType": "String", "StringValue": reason},
+            },
+        )
+
+    def send(self, queue: str, body: str) -> None:
+        self.sqs.send_message(QueueUrl=self.urls[queue], MessageBody=body)
+
+    def bodies(self, queue: str) -> list[str]:
+        """Every body on a queue (received and deleted)."""
+        found: list[str] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.urls[queue], MaxNumberOfMessages=10
+        ).get("Messages", []):
+            for message in messages:
+                found.append(message["Body"])
+                self.sqs.delete_message(
+                    QueueUrl=self.urls[queue], ReceiptHandle=message["ReceiptHandle"]
+                )
+        return sorted(found)
+
+
+NOT_JSON = '{"url": "https://pbs.twimg.com/media/GdNb'
+NO_URL = json.dumps({key: value for key, value in MESSAGE.items() if key != "url"})
+HTTP_URL = json.dumps(MESSAGE | {"url": "http://pbs.twimg.com/media/GdNb2bYXcAAr6Tt.jpg"})
+MOVED = json.dumps(MESSAGE | {"url": "https://pbs.twimg.com/media/GdNc3cZXdAAs7Uu.jpg"})
+
+
+@pytest.fixture
+def letters(aws_credentials: None) -> Iterator[Letters]:
+    """GIVEN the template's queues in a stack, and on them: three rejections by the classifier
+    and one message moved by the cats queue's redrive policy; a workflow letter without a
+    message; a producer letter."""
+    with mock_aws():
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=STACK, TemplateBody=json.dumps(queues_stack_template())
+        )
+        filled = Letters()
+        filled.rejection("NotJson", "body: Invalid JSON: EOF while parsing a string", NOT_JSON)
+        filled.rejection("InvalidMessage", "url: Field required", NO_URL)
+        filled.rejection("InvalidMessage", "url: Value error, url must use https", HTTP_URL)
+        filled.send("CatsDeadLetterQueue", MOVED)
+        filled.send(
+            "WorkflowDeadLetterQueue",
+            json.dumps(
+                {
+                    "message": None,
+                    "input": {},
+                    "error": {"Error": "States.Runtime", "Cause": "no message in the input"},
+                    "execution": "arn:aws:states:us-east-1:123456789012:execution:m:by-hand",
+                    "status": "FAILED",
+                    "failed_state": "Claim Image",
+                    "detected_by": "status-change-event",
+                }
+            ),
+        )
+        filled.send(
+            "ProducerDeadLetterQueue",
+            json.dumps({"kind": "photo", "error": "MediaMissing", "reason": "not in includes"}),
+        )
+        yield filled
+
+
+def redrive(*options: str) -> Any:
+    return run_cli(
+        make_runner(),
+        "dlq",
+        "redrive",
+        "--stack-name",
+        STACK,
+        "--region",
+        REGION,
+        "--yes",
+        *options,
+    )
+
+
+def test_redrive_keeps_the_classifier_s_rejections_and_says_why(letters: Letters) -> None:
+    # WHEN every dead-letter queue is redriven
+    result = redrive()
+
+    # THEN only the moved message went back; what would fail again is counted per queue and
+    # error, with the reason it stays
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "CatsDeadLetterQueue: 1 message(s) sent back\n"
+        "DogsDeadLetterQueue: 0 message(s) sent back\n"
+        "ProducerDeadLetterQueue: 0 message(s) sent back\n"
+        "WorkflowDeadLetterQueue: 0 message(s) sent back\n"
+        f"CatsDeadLetterQueue: 2 message(s) kept (InvalidMessage: {REJECTED})\n"
+        f"CatsDeadLetterQueue: 1 message(s) kept (NotJson: {REJECTED})\n"
+        f"ProducerDeadLetterQueue: 1 message(s) kept (MediaMissing: {PRODUCER_LETTER})\n"
+        f"WorkflowDeadLetterQueue: 1 message(s) kept (States.Runtime: {NO_MESSAGE})\n"
+    )
+    # AND the moved message is on its source queue, the rejections still on the DLQ
+    assert letters.bodies("CatsQueue") == [MOVED]
+    assert letters.bodies("CatsDeadLetterQueue") == sorted([NOT_JSON, NO_URL, HTTP_URL])
+
+
+def test_forced_redrive_sends_the_rejections_back_too(letters: Letters) -> None:
+    # WHEN the cats DLQ is redriven with --force
+    result = redrive("--queue", "CatsDeadLetterQueue", "--force")
+
+    # THEN all four went back to the cats queue unchanged, and nothing is kept
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "CatsDeadLetterQueue: 4 message(s) sent back\n"
+    assert letters.bodies("CatsQueue") == sorted([NOT_JSON, NO_URL, HTTP_URL, MOVED])
+    assert letters.bodies("CatsDeadLetterQueue") == []
+
+
+def test_force_never_replays_letters_without_a_route_message(letters: Letters) -> None:
+    # WHEN every queue is redriven with --force
+    result = redrive("--force")
+
+    # THEN the workflow letter without a message and the producer letter still stay
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[4:] == [
+        f"ProducerDeadLetterQueue: 1 message(s) kept (MediaMissing: {PRODUCER_LETTER})",
+        f"WorkflowDeadLetterQueue: 1 message(s) kept (States.Runtime: {NO_MESSAGE})",
+    ]
+    assert len(letters.bodies("WorkflowDeadLetterQueue")) == 1
+    assert len(letters.bodies("ProducerDeadLetterQueue")) == 1
