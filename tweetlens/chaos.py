@@ -5,9 +5,11 @@ in every way it can (404, 410, 500, 503 then OK, resets, read timeouts, very slo
 bodies over 15 MB, text served as an image, a redirect to a private address), images that
 Rekognition refuses (InvalidImageFormatException), and the same URL in many posts. While it
 runs, Rekognition is throttled above a requests-per-second limit, DynamoDB throttles in
-bursts, one classifier worker is SIGKILLed right after it started an execution mid-batch,
-the producer's worker is SIGKILLed after its Nth SendMessageBatch (and the schedule fired
-again), and some accepted messages are delivered a second time.
+bursts (the claim and the store transaction included), one classifier worker is SIGKILLed
+right after it started an execution mid-batch, the producer's worker is SIGKILLed after its
+Nth SendMessageBatch (and the schedule fired again), some accepted messages are delivered a
+second time, executions are aborted by an "operator" and timed out while they fetch, and SQS
+refuses the execution closer's first dead letter (Lambda's retry must send it once).
 
 Then ``check`` reads back what happened - SQS's own record of accepted messages, the
 classifier's per-record log lines, the executions, the dead-letter queues, the results
@@ -21,6 +23,7 @@ import hashlib
 import json
 import random
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from moto.core.exceptions import JsonRESTError
 from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,6 +92,12 @@ HOST_FAULTS: Final[Mapping[str, str]] = {
 }
 TIMEOUT_FAULT: Final = "slow"  # pauses longer than the read timeout: ImageHostError
 INVALID_IMAGE_ERROR: Final = "Rekognition.InvalidImageFormatException"
+# Executions held in Fetch Image (the image host's hold route: slow the first time, fast
+# after) so they can be aborted or timed out; how their letters and results name it.
+HOLD_MS: Final = 3_000
+ABORT_ERROR: Final = "ChaosAbort"
+EXECUTION_TIMEOUT_ERROR: Final = "States.Timeout"
+HELD_SECONDS: Final = 120.0
 _CAT_TAGS: Final = (("cat",), ("kitten",), ("Cats", "caturday"), ("CAT",))
 _DOG_TAGS: Final = (("dog",), ("puppy",), ("Dogs",))
 _WORDS: Final = ("Nap time", "Zoomies", "Window patrol", "Muddy paws", "Look at this face")
@@ -113,6 +123,9 @@ class ChaosConfig(BaseModel):
     duplicate_deliveries: int = Field(default=10, ge=0)
     timeouts: int = Field(default=2, ge=0)
     slow_bodies: int = Field(default=3, ge=0)
+    execution_aborts: int = Field(default=1, ge=0, le=20)
+    execution_timeouts: int = Field(default=1, ge=0, le=20)
+    dead_letter_refusals: int = Field(default=1, ge=0, le=20)
     fault_fraction: float = Field(default=0.12, ge=0, le=0.5)
     invalid_image_fraction: float = Field(default=0.02, ge=0, le=0.2)
     # Retries and waits at a quarter of real time: a throttled DetectLabels keeps about 15 s
@@ -134,6 +147,8 @@ class ChaosConfig(BaseModel):
             "timeouts": 1 if small else 2,
             "slow_bodies": 1 if small else 3,
             "duplicate_deliveries": max(3, posts // 50),
+            "execution_aborts": 1 if small else 2,
+            "execution_timeouts": 1 if small else 2,
             "kill_producer_after_batches": 3 if small else 12,
         }
         defaults.update(overrides)
@@ -151,6 +166,9 @@ class ChaosStream:
     # Per URL expected DONE: the labels the local labeler finds.
     labels: dict[str, list[str]]
     invalid_urls: list[str]
+    # URLs whose first execution is aborted / timed out while it fetches.
+    aborted_urls: list[str] = field(default_factory=list)
+    timed_out_urls: list[str] = field(default_factory=list)
 
 
 def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
@@ -161,6 +179,7 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
     expected: dict[str, str] = {}
     labels: dict[str, list[str]] = {}
     invalid: list[str] = []
+    held: dict[str, list[str]] = {"abort": [], "execution-timeout": []}
     next_media = _FIRST_MEDIA_ID
     budget = {"timeouts": config.timeouts, "slow": config.slow_bodies}
     variants = max(4, config.posts // 5)
@@ -180,6 +199,8 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
     # Every fault at least once, early in the stream, whatever the size; the rest at random.
     pending = [f"host:{fault}" for fault in sorted(HOST_FAULTS)] + ["unavailable", "invalid"]
     pending += ["timeout"] * min(1, config.timeouts) + ["slow"] * min(1, config.slow_bodies)
+    pending += ["abort"] * config.execution_aborts
+    pending += ["execution-timeout"] * config.execution_timeouts
     rng.shuffle(pending)
 
     def forced(kind: str, index: int) -> str:
@@ -198,6 +219,11 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
             return done(f"{base}/faults/trickle-{TRICKLE_PAUSE_MS}?n={index}", FLAKY_PHOTO)
         if kind == "unavailable":
             return done(f"{base}/faults/unavailable-chaos{config.seed}n{index}", FLAKY_PHOTO)
+        if kind in held:
+            url = f"{base}/faults/hold-{HOLD_MS}-chaos{config.seed}{kind}{index}"
+            expected[url] = ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR
+            held[kind].append(url)
+            return url
         url = f"{base}/media/{rng.choice(photo_names)}.jpg?format=broken{index}"
         expected[url] = INVALID_IMAGE_ERROR
         invalid.append(url)
@@ -209,7 +235,10 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
         roll = rng.random()
         if roll < config.fault_fraction:
             if expected and rng.random() < 0.25:
-                failing = [url for url, fate in expected.items() if fate != "DONE"]
+                held_urls = {url for urls in held.values() for url in urls}
+                failing = [
+                    url for url, fate in expected.items() if fate != "DONE" and url not in held_urls
+                ]
                 if failing:
                     return rng.choice(failing)  # the same broken URL in many posts
             if budget["timeouts"] and rng.random() < 0.1:
@@ -259,6 +288,8 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
         expected=expected,
         labels=labels,
         invalid_urls=invalid,
+        aborted_urls=held["abort"],
+        timed_out_urls=held["execution-timeout"],
     )
 
 
@@ -331,9 +362,96 @@ class Faults:
     producer_killer: CallerKiller
     classifier_killer: CallerKiller
     ledger: MessageLedger
+    stopper: ExecutionStopper
+    refusals: DeadLetterRefusals
     duplicate_ids: list[str] = field(default_factory=list)
     producer_crashes: int = 0
     producer_runs: int = 0
+
+
+class DeadLetterRefusals:
+    """SQS refuses the first ``count`` messages sent to one queue (``InternalError``)."""
+
+    def __init__(self, queue_name: str, count: int) -> None:
+        self.queue_name = queue_name
+        self.count = count
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def install(self, patches: PatchSet) -> None:
+        original = SQSResponse.send_message
+        refusals = self
+
+        def send_message(response: SQSResponse) -> Any:
+            if response._get_queue_name() == refusals.queue_name:
+                with refusals._lock:
+                    refuse = refusals.refused < refusals.count
+                    refusals.refused += refuse
+                if refuse:
+                    raise JsonRESTError("InternalError", "chaos: SQS refused the dead letter")
+            return original(response)
+
+        patches.replace(SQSResponse, "send_message", send_message)
+
+
+class ExecutionStopper:
+    """Aborts or times out the first execution of each held URL while it fetches.
+
+    A held URL's image host trickles the first answer; once the host has been asked for it,
+    the URL's first execution is in Fetch Image: it is stopped (as an operator would) or its
+    timeout is made to elapse. The execution is found by its input, as an operator would
+    find it (the tooling does not import the functions' code for their naming rule).
+    """
+
+    def __init__(
+        self, cloud: LocalCloud, images: ImageServer, stream: ChaosStream, state_machine: str
+    ) -> None:
+        self._cloud = cloud
+        self._images = images
+        self._state_machine = state_machine
+        self._pending = dict.fromkeys(stream.aborted_urls, "abort") | dict.fromkeys(
+            stream.timed_out_urls, "timeout"
+        )
+        self.aborted: list[str] = []
+        self.timed_out: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-stopper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + HELD_SECONDS
+        sfn = self._cloud.client("stepfunctions")
+        while self._pending and not self._stop.wait(0.05) and time.monotonic() < deadline:
+            for url, action in list(self._pending.items()):
+                path = url.removeprefix(self._images.base_url)
+                if self._images.request_count(path) == 0:
+                    continue
+                arn = self._running_execution_of(sfn, url)
+                if arn is None:
+                    continue
+                del self._pending[url]
+                if action == "abort":
+                    sfn.stop_execution(
+                        executionArn=arn, error=ABORT_ERROR, cause="chaos: an operator stopped it"
+                    )
+                    self.aborted.append(url)
+                elif self._cloud.time_out_execution(arn):
+                    self.timed_out.append(url)
+
+    def _running_execution_of(self, sfn: Any, url: str) -> str | None:
+        listed = sfn.list_executions(stateMachineArn=self._state_machine, statusFilter="RUNNING")
+        for summary in listed["executions"]:
+            described = sfn.describe_execution(executionArn=summary["executionArn"])
+            message = json.loads(described.get("input") or "{}").get("message") or {}
+            if message.get("url") == url:
+                return str(summary["executionArn"])
+        return None
 
 
 @dataclass
@@ -347,7 +465,7 @@ class ChaosRun:
 
 
 @contextmanager
-def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream]]:
+def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream, ImageServer]]:
     """This repository's template on the local cloud, serving the chaos stream."""
     with ImageServer() as images, tempfile.TemporaryDirectory(prefix="tweetlens-chaos-") as work:
         stream = build_chaos_stream(images.base_url, config)
@@ -370,7 +488,7 @@ def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream]]
             run_pollers=True,
         )
         with cloud:
-            yield cloud, stream
+            yield cloud, stream, images
 
 
 def _queue_name(url: str) -> str:
@@ -378,7 +496,11 @@ def _queue_name(url: str) -> str:
 
 
 def install_faults(
-    cloud: LocalCloud, stream: ChaosStream, config: ChaosConfig, patches: PatchSet
+    cloud: LocalCloud,
+    stream: ChaosStream,
+    config: ChaosConfig,
+    patches: PatchSet,
+    images: ImageServer,
 ) -> Faults:
     bucket = cloud.resources["ImagesBucket"]
     # The fetch function's S3 key (docs/architecture.md): images/<sha256(url)>.jpg.
@@ -403,8 +525,13 @@ def install_faults(
         ledger=MessageLedger(
             {_queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
         ),
+        stopper=ExecutionStopper(cloud, images, stream, cloud.resources[STATE_MACHINE]),
+        refusals=DeadLetterRefusals(
+            _queue_name(cloud.resources[WORKFLOW_DLQ]), config.dead_letter_refusals
+        ),
     )
     faults.ledger.install(patches)
+    faults.refusals.install(patches)
     compress_visibility_timeouts(patches, config.visibility_factor)
     faults.dynamodb.install(patches)
     faults.producer_killer.install(patches)
@@ -448,10 +575,12 @@ def run_chaos(
 ) -> ChaosReport:
     """Deploy, inject every fault, drive the stream through, wait for quiet, then check."""
     started = time.monotonic()
-    with chaos_cloud(config) as (cloud, stream):
+    with chaos_cloud(config) as (cloud, stream, images):
         patches = PatchSet()
+        faults: Faults | None = None
         try:
-            faults = install_faults(cloud, stream, config, patches)
+            faults = install_faults(cloud, stream, config, patches, images)
+            faults.stopper.start()
             run_producer(cloud, faults)
             deliver_duplicates(cloud, faults, config)
 
@@ -471,6 +600,8 @@ def run_chaos(
             run = ChaosRun(config, stream, faults, cloud, stack, status.idle)
             return check(run, started)
         finally:
+            if faults is not None:
+                faults.stopper.stop()
             patches.restore()
 
 
@@ -509,6 +640,9 @@ class ChaosReport(BaseModel):
     producer_crashes: int
     workers_killed: dict[str, int]
     adopted_executions: int
+    executions_aborted: int
+    executions_timed_out: int
+    dead_letters_refused: int
     # URL → its final state, where it differs from the state its fault was designed to give.
     unexpected_outcomes: dict[str, str]
     invariants: list[Invariant]
@@ -625,6 +759,18 @@ def _done_items(
     return incomplete, wrong_labels
 
 
+def _open_claims(stack: DeployedStack) -> int:
+    """Claims still open (IN_PROGRESS, not closed by a result or a dead letter)."""
+    found = stack.client("dynamodb").query(
+        TableName=stack.resource(RESULTS_TABLE),
+        IndexName="OpenClaims",
+        KeyConditionExpression="open_claim = :open",
+        ExpressionAttributeValues={":open": {"S": "OPEN"}},
+        Select="COUNT",
+    )
+    return int(found["Count"])
+
+
 def check(run: ChaosRun, started: float) -> ChaosReport:
     """Settle every accepted message exactly once and test the invariants."""
     stack, faults = run.stack, run.faults
@@ -652,14 +798,20 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
 
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     in_progress = [result.url for result in results if result.status == "IN_PROGRESS"]
+    leased = _open_claims(stack)
     incomplete, wrong_labels = _done_items(results, run.stream.labels)
     final = {r.url: ("DONE" if r.status == "DONE" else r.error or r.status) for r in results}
     # Only published URLs: a photo under no route's hashtag is never fetched.
     published_urls = {str(body["url"]) for body in bodies.values()}
+    # A held URL shown again by a later post (a retweet) gets its next attempt: DONE is its
+    # other designed end.
+    held = set(run.stream.aborted_urls) | set(run.stream.timed_out_urls)
     unexpected_outcomes = {
         url: final.get(url, "never claimed")
         for url, wanted in run.stream.expected.items()
-        if url in published_urls and final.get(url) != wanted
+        if url in published_urls
+        and final.get(url) != wanted
+        and not (url in held and final.get(url) == "DONE")
     }
 
     injected = set(faults.duplicate_ids)
@@ -678,7 +830,9 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         max(0, sum(fate.get(message_id) != "duplicate" for message_id in ids) - 1)
         for ids in copies.values()
     )
-    executions_per_url = Counter(execution.url for execution in executions)
+    # A URL may have several executions (after one failed, a later message starts the next
+    # attempt), but only one may classify it.
+    done_per_url = Counter(execution.url for execution in executions if execution.status == "DONE")
     producer_kills = len(faults.producer_killer.killed)
     classifier_kills = len(faults.classifier_killer.killed)
     dynamodb_throttled = sum(faults.dynamodb.throttled.values())
@@ -703,9 +857,9 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
             detail=f"{len(incomplete)} without post data, {len(wrong_labels)} with wrong labels",
         ),
         Invariant(
-            name="no item left in progress",
-            ok=not in_progress,
-            detail=f"{len(in_progress)} item(s) IN_PROGRESS",
+            name="no item left in progress or leased",
+            ok=not in_progress and leased == 0,
+            detail=f"{len(in_progress)} item(s) IN_PROGRESS, {leased} open claim(s)",
         ),
         Invariant(
             name="the producer's checkpoint never skipped a post",
@@ -714,10 +868,11 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         ),
         Invariant(
             name="re-read posts and re-delivered messages end as duplicates",
-            ok=second_executions == 0 and max(executions_per_url.values(), default=0) <= 1,
+            ok=second_executions == 0 and max(done_per_url.values(), default=0) <= 1,
             detail=(
                 f"{republished} re-published after the crash, {len(injected)} delivered twice; "
-                f"{second_executions} second execution(s)"
+                f"{second_executions} second execution(s), "
+                f"{sum(n - 1 for n in done_per_url.values())} URL(s) classified twice"
             ),
         ),
         Invariant(
@@ -729,12 +884,17 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
             and dynamodb_throttled > 0
             and faults.rekognition.throttled > 0
             and faults.rekognition.invalid > 0
-            and len(injected) == run.config.duplicate_deliveries,
+            and len(injected) == run.config.duplicate_deliveries
+            and len(faults.stopper.aborted) == run.config.execution_aborts
+            and len(faults.stopper.timed_out) == run.config.execution_timeouts
+            and faults.refusals.refused == run.config.dead_letter_refusals,
             detail=(
                 f"producer killed {producer_kills}x, classifier killed {classifier_kills}x, "
                 f"{dynamodb_throttled} DynamoDB and {faults.rekognition.throttled} Rekognition "
                 f"throttles, {faults.rekognition.invalid} invalid images, {len(injected)} "
-                "duplicate deliveries"
+                f"duplicate deliveries, {len(faults.stopper.aborted)} aborted and "
+                f"{len(faults.stopper.timed_out)} timed-out executions, "
+                f"{faults.refusals.refused} dead letter(s) refused"
             ),
         ),
     ]
@@ -760,6 +920,9 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         producer_crashes=faults.producer_crashes,
         workers_killed={"producer": producer_kills, "classifier": classifier_kills},
         adopted_executions=settled.adopted,
+        executions_aborted=len(faults.stopper.aborted),
+        executions_timed_out=len(faults.stopper.timed_out),
+        dead_letters_refused=faults.refusals.refused,
         unexpected_outcomes=unexpected_outcomes,
         invariants=invariants,
     )

@@ -36,6 +36,9 @@ def _report(*, ok: bool) -> ChaosReport:
         producer_crashes=0,
         workers_killed={"producer": 0, "classifier": 0},
         adopted_executions=0,
+        executions_aborted=0,
+        executions_timed_out=0,
+        dead_letters_refused=0,
         unexpected_outcomes={},
         invariants=[Invariant(name="no item left in progress", ok=ok, detail="0 item(s)")],
     )

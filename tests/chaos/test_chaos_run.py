@@ -18,6 +18,8 @@ DESIGNED_REASONS = {
     "ImageTooLarge",
     "Rekognition.InvalidImageFormatException",
     "UnsupportedImageType",
+    "ChaosAbort",
+    "States.Timeout",
 }
 
 QUOTA_EXHAUSTED = "Rekognition.ThrottlingException"
@@ -64,6 +66,9 @@ def test_the_crashes_were_survived(report: ChaosReport) -> None:
     assert report.republished_after_crash > 0
     assert report.rekognition_throttled > 0
     assert report.dynamodb_throttled > 0
+    # AND an execution was aborted, one timed out, and SQS refused a dead letter once
+    assert (report.executions_aborted, report.executions_timed_out) == (1, 1)
+    assert report.dead_letters_refused == 1
 
 
 def test_the_command_has_help() -> None:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from common.messages import execution_name
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
+    ABORT_ERROR,
+    EXECUTION_TIMEOUT_ERROR,
     HOST_FAULTS,
     INVALID_IMAGE_ERROR,
     ChaosConfig,
@@ -72,7 +74,17 @@ def test_small_stream_carries_every_fault(small_config: ChaosConfig) -> None:
     assert any(path.startswith("/faults/unavailable-chaos11n") for path in paths)
     assert stream.invalid_urls
     assert {stream.expected[url] for url in stream.invalid_urls} == {INVALID_IMAGE_ERROR}
-    assert set(stream.expected.values()) == {"DONE", INVALID_IMAGE_ERROR, *HOST_FAULTS.values()}
+    assert set(stream.expected.values()) == {
+        "DONE",
+        INVALID_IMAGE_ERROR,
+        ABORT_ERROR,
+        EXECUTION_TIMEOUT_ERROR,
+        *HOST_FAULTS.values(),
+    }
+    # AND one execution of it is aborted, one timed out, each on a URL of its own
+    assert (len(stream.aborted_urls), len(stream.timed_out_urls)) == (1, 1)
+    assert {stream.expected[url] for url in stream.aborted_urls} == {ABORT_ERROR}
+    assert {stream.expected[url] for url in stream.timed_out_urls} == {EXECUTION_TIMEOUT_ERROR}
 
 
 def test_expected_keys_agree_with_the_demo_expectation() -> None:

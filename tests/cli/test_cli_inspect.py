@@ -322,22 +322,9 @@ def test_results_when_the_cloud_has_stopped_is_one_quick_line(tmp_path: Path) ->
 # The states each path must go through, in this order (others, like input checks, may come
 # between them: the state machine evolves, the path's milestones do not).
 MILESTONES = {
-    "SUCCEEDED": [
-        "Claim Image",
-        "Fetch Image",
-        "Detect Labels",
-        "Store Labels",
-        "Store Result",
-        "Classified",
-    ],
-    "FAILED": [
-        "Claim Image",
-        "Fetch Image",
-        "Fetch Image Failed",
-        "Record Failure",
-        "Send To Dead Letter Queue",
-        "Failed",
-    ],
+    "SUCCEEDED": ["Claim Image", "Fetch Image", "Detect Labels", "Store Result"],
+    # A failed execution ends in the failing state; the closer dead-letters it afterwards.
+    "FAILED": ["Claim Image", "Fetch Image"],
 }
 
 

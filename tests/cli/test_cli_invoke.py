@@ -78,7 +78,8 @@ def test_unknown_function_is_one_clear_line(runner: CliRunner) -> None:
     assert result.stdout == ""
     assert result.stderr == (
         "Error: no function 'NoSuchFunction' in the template; functions: "
-        "ClassifierFunction, FetchImageFunction, ProducerFunction\n"
+        "ClassifierFunction, ExecutionCloserFunction, FetchImageFunction, ProducerFunction, "
+        "StoreResultFunction\n"
     )
 
 

@@ -61,8 +61,9 @@ def redriven(pipeline: LocalPipeline, recordings: Recordings) -> Redriven:
     settle(pipeline)
     before = dead_letters_of(stack, WORKFLOW_DLQ) + dead_letters_of(stack, "DogsDeadLetterQueue")
     assert pipeline.state_file is not None
+    # --force: the poison message is a rejection, which a plain redrive would keep.
     outcome = CliRunner().invoke(
-        cli, ["dlq", "redrive", "--yes"], env={STATE_FILE_ENV: str(pipeline.state_file)}
+        cli, ["dlq", "redrive", "--yes", "--force"], env={STATE_FILE_ENV: str(pipeline.state_file)}
     )
     assert outcome.exit_code == 0, outcome.output
     settle(pipeline)
@@ -75,7 +76,7 @@ def test_redrive_reports_what_it_sent_back(redriven: Redriven) -> None:
         ("DogsDeadLetterQueue", "NotJson"),
         (WORKFLOW_DLQ, "ImageNotFound"),
     ]
-    # WHEN `tweetlens dlq redrive --yes` ran (module fixture)
+    # WHEN `tweetlens dlq redrive --yes --force` ran (module fixture)
     # THEN it sent each back and said so per queue
     assert redriven.output.splitlines() == [
         "CatsDeadLetterQueue: 0 message(s) sent back",

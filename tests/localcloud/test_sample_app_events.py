@@ -394,3 +394,25 @@ def test_fire_schedule_needs_a_single_function_target(cloud: LocalCloud) -> None
     # THEN the caller is sent to fire_rule
     with pytest.raises(LocalCloudError, match="QueueSchedule does not target exactly one"):
         cloud.fire_schedule("QueueSchedule")
+
+
+def test_injected_timeout_ends_timed_out_after_the_current_state(cloud: LocalCloud) -> None:
+    # GIVEN an execution whose Lambda task (a 0.6 s nap) is running
+    arn = _start_gate(cloud, "cut-short", "nap")
+    deadline = time.monotonic() + 10
+    while "TaskStarted" not in _history_types(cloud, arn):
+        assert time.monotonic() < deadline, "the nap never started"
+        time.sleep(0.02)
+
+    # WHEN its timeout is made to elapse now
+    assert cloud.time_out_execution(arn) is True
+    described = _wait_ended(cloud, arn)
+    _settle(cloud)
+
+    # THEN it ends TIMED_OUT with States.Timeout, never reaching the state after the nap
+    assert (described["status"], described["error"]) == ("TIMED_OUT", "States.Timeout")
+    assert _has_item(cloud, "gate-cut-short") is False
+    [event] = _status_events_of(cloud, "cut-short")
+    assert event["detail"]["status"] == "TIMED_OUT"
+    # AND an execution that already ended cannot be timed out
+    assert cloud.time_out_execution(arn) is False

@@ -33,6 +33,11 @@ def print_report(report: ChaosReport) -> None:
         ("producer runs (crashed)", f"{report.producer_runs} ({report.producer_crashes})"),
         ("workers killed", ", ".join(f"{k} {v}" for k, v in report.workers_killed.items())),
         ("executions adopted after the kill", report.adopted_executions),
+        (
+            "executions aborted / timed out",
+            f"{report.executions_aborted} / {report.executions_timed_out}",
+        ),
+        ("dead letters refused by SQS (then sent)", report.dead_letters_refused),
         ("URLs not ending as their fault was designed", len(report.unexpected_outcomes)),
         ("wall time", f"{report.seconds:.1f} s"),
     ):

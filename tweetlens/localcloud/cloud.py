@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tweetlens.localcloud import eventbus, s3policies, stepfunctions
 from tweetlens.localcloud._patching import PatchSet
@@ -322,6 +323,15 @@ class LocalCloud:
                 raise ValueError(f"{rule_logical_id} matches events: give the event to deliver")
             event = self._require_scheduler().event(rule_logical_id)
         return self._require_bus().deliver(rule, event, received=datetime.now(UTC))
+
+    def time_out_execution(self, execution_arn: str) -> bool:
+        """Fault injection: the execution's ``TimeoutSeconds`` elapses now.
+
+        It ends ``TIMED_OUT`` (error ``States.Timeout``, with its status-change event) once the
+        state it is in returns. False when it was not running.
+        """
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        return stepfunctions.time_out_execution(backend.describe_execution(execution_arn))
 
     def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``PutEvents`` without a client: ``Detail`` may be a mapping. One result per entry,

@@ -50,6 +50,7 @@ DYNAMODB_DATA_OPERATIONS: Final = (
     "delete_item",
     "batch_get_item",
     "batch_write_item",
+    "transact_write_items",
     "query",
 )
 _PROC: Final = Path("/proc")

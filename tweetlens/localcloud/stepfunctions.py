@@ -257,6 +257,21 @@ def abort_execution(
         env.set_stop(stop_date=execution.stop_date, cause=cause, error=error)
 
 
+def time_out_execution(execution: Any) -> bool:
+    """Make a running execution's timeout elapse now (a fault for chaos runs).
+
+    The interpreter takes the path a real timeout takes (``set_timed_out``): the execution
+    ends TIMED_OUT with States.Timeout once its current state returns, and enters no other.
+    Returns False when the execution was no longer running.
+    """
+    _wait_for(lambda: execution.exec_status is not None)
+    env = _wait_for_interpreter(execution)
+    if env is None:
+        return False
+    env.set_timed_out()
+    return True
+
+
 def _wait_for(condition: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + INTERPRETER_START_SECONDS
     while not condition():
