@@ -205,3 +205,44 @@ def test_a_route_dead_letter_settles_its_message() -> None:
     settled = settle({"m1": _body("1")}, {}, [], [letter])
     # THEN it ends there, with the reason
     assert settled.fate == {"m1": "dead:MaxReceiveCountExceeded"}
+
+
+def test_a_failed_execution_nobody_logged_is_closed_by_its_dead_letter() -> None:
+    # GIVEN an execution whose starter's log line died with its worker, that failed and left
+    # its dead letter, while the redelivered record started the next attempt
+    url = f"{BASE_URL}/faults/404?n=2"
+    first = _execution("FAILED", url)
+    second_name = execution_name(url, 2)
+    second = ExecutionOutcome(
+        arn=first.arn.replace(first.name, second_name),
+        name=second_name,
+        route="cats",
+        url=url,
+        status="FAILED",
+    )
+    letters = [
+        DeadLetter(
+            queue=WORKFLOW_DLQ,
+            message_id=f"d{index}",
+            receipt_handle=f"r{index}",
+            body=json.dumps({"execution": execution.arn}),
+            error="ImageNotFound",
+            reason="gone",
+            route="cats",
+            receive_count=1,
+        )
+        for index, execution in enumerate((first, second))
+    ]
+    outcomes = {"m1": RecordOutcome("ExecutionStarted", "cats", second_name)}
+    # WHEN the messages are settled
+    settled = settle({"m1": _body("1", url)}, outcomes, [first, second], letters)
+    # THEN the message ends in its attempt's dead letter, and the first execution is no orphan
+    assert (settled.fate, settled.orphan_executions) == ({"m1": "dead:ImageNotFound"}, [])
+
+
+def test_a_failed_execution_without_its_letter_is_an_orphan() -> None:
+    # GIVEN an execution nobody logged, that failed and has no dead letter
+    # WHEN the messages are settled
+    settled = settle({}, {}, [_execution("FAILED")], [])
+    # THEN it is reported as an orphan: nothing accounts for it
+    assert settled.orphan_executions == [_name()]
