@@ -97,7 +97,6 @@ INVALID_IMAGE_ERROR: Final = "Rekognition.InvalidImageFormatException"
 HOLD_MS: Final = 3_000
 ABORT_ERROR: Final = "ChaosAbort"
 EXECUTION_TIMEOUT_ERROR: Final = "States.Timeout"
-HELD_SECONDS: Final = 120.0
 _CAT_TAGS: Final = (("cat",), ("kitten",), ("Cats", "caturday"), ("CAT",))
 _DOG_TAGS: Final = (("dog",), ("puppy",), ("Dogs",))
 _WORDS: Final = ("Nap time", "Zoomies", "Window patrol", "Muddy paws", "Look at this face")
@@ -131,6 +130,12 @@ class ChaosConfig(BaseModel):
     # Retries and waits at a quarter of real time: a throttled DetectLabels keeps about 15 s
     # of its state machine's retry budget to get through.
     time_scale: float = Field(default=0.25, gt=0, le=1)
+    # Step Functions timeouts (the workflow's 300 s and each task's) x 10: under this load the
+    # local cloud runs each function on 2 workers and labels one image at a time, where AWS
+    # scales out, and a task waiting for a worker is on the task's clock; without headroom
+    # queueing here ends executions as States.Timeout. Timeouts are injected on purpose
+    # instead (``execution_timeouts``).
+    execution_timeout_scale: float = Field(default=10.0, ge=1, le=20)
     # 180 s visibility becomes 30 s, the classifier's timeout: a crashed batch comes back
     # quickly, yet never while its invocation may still be running.
     visibility_factor: float = Field(default=1 / 6, gt=0, le=1)
@@ -404,8 +409,15 @@ class ExecutionStopper:
     """
 
     def __init__(
-        self, cloud: LocalCloud, images: ImageServer, stream: ChaosStream, state_machine: str
+        self,
+        cloud: LocalCloud,
+        images: ImageServer,
+        stream: ChaosStream,
+        state_machine: str,
+        *,
+        seconds: float,
     ) -> None:
+        self._seconds = seconds
         self._cloud = cloud
         self._images = images
         self._state_machine = state_machine
@@ -425,7 +437,7 @@ class ExecutionStopper:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        deadline = time.monotonic() + HELD_SECONDS
+        deadline = time.monotonic() + self._seconds
         sfn = self._cloud.client("stepfunctions")
         while self._pending and not self._stop.wait(0.05) and time.monotonic() < deadline:
             for url, action in list(self._pending.items()):
@@ -483,6 +495,7 @@ def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream, 
             },
             labeler=OpenCvLabeler(),
             time_scale=config.time_scale,
+            execution_timeout_scale=config.execution_timeout_scale,
             extra_env={"SSL_CERT_FILE": str(images.ca_file)},
             run_schedules=False,
             run_pollers=True,
@@ -525,7 +538,9 @@ def install_faults(
         ledger=MessageLedger(
             {_queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
         ),
-        stopper=ExecutionStopper(cloud, images, stream, cloud.resources[STATE_MACHINE]),
+        stopper=ExecutionStopper(
+            cloud, images, stream, cloud.resources[STATE_MACHINE], seconds=config.timeout_seconds
+        ),
         refusals=DeadLetterRefusals(
             _queue_name(cloud.resources[WORKFLOW_DLQ]), config.dead_letter_refusals
         ),
@@ -632,6 +647,7 @@ class ChaosReport(BaseModel):
     lost: int
     in_progress: int
     labelled_twice: int
+    labelled_twice_executions: dict[str, list[str]] = Field(default_factory=dict)
     unique_urls: int
     rekognition_calls: int
     rekognition_throttled: int
@@ -801,7 +817,21 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
     }
     lost = figures["lost"] + figures["running"]
     # Answered DetectLabels calls per image; throttled calls are refused, not answered.
-    labelled_twice = sum(1 for n in faults.rekognition.accepted.values() if n > 1)
+    # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
+    # tried again by the next message for its URL, as every failed attempt is.
+    labelled_twice = sum(1 for n in faults.rekognition.labelled.values() if n > 1)
+    # For a broken invariant to be read: each such URL's executions and how they ended.
+    bucket = stack.resource("ImagesBucket")
+    twice = {source for source, n in faults.rekognition.accepted.items() if n > 1}
+    labelled_twice_executions = {
+        execution.url: [
+            f"{e.name.rsplit('-', 1)[-1]}:{e.status}:{e.error}"
+            for e in executions
+            if e.url == execution.url
+        ]
+        for execution in executions
+        if f"s3://{bucket}/images/{_digest(execution.url)}.jpg" in twice
+    }
 
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     in_progress = [result.url for result in results if result.status == "IN_PROGRESS"]
@@ -921,6 +951,7 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         lost=lost,
         in_progress=len(in_progress),
         labelled_twice=labelled_twice,
+        labelled_twice_executions=labelled_twice_executions,
         unique_urls=len(published_urls),
         rekognition_calls=sum(faults.rekognition.accepted.values()),
         rekognition_throttled=faults.rekognition.throttled,

@@ -117,13 +117,18 @@ def test_rekognition_burst_is_saved_up() -> None:
 
 def test_rekognition_refuses_an_invalid_image() -> None:
     # GIVEN an image marked as invalid
-    faults = RekognitionFaults(requests_per_second=10, invalid_sources={"s3://b/bad"})
+    faults = RekognitionFaults(requests_per_second=10, burst=2, invalid_sources={"s3://b/bad"})
     # WHEN it is labelled
     with pytest.raises(LabelerError) as raised:
         faults(_request("s3://b/bad"))
-    # THEN Rekognition answers InvalidImageFormatException, an answered call
+    # THEN Rekognition answers InvalidImageFormatException: a call past the rate limit, but
+    # no labels
     assert raised.value.code == "InvalidImageFormatException"
     assert (faults.invalid, dict(faults.accepted)) == (1, {"s3://b/bad": 1})
+    assert dict(faults.labelled) == {}
+    # AND a valid image's call is both
+    faults(_request("s3://b/good"))
+    assert dict(faults.labelled) == {"s3://b/good": 1}
 
 
 @mock_aws

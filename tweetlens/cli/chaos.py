@@ -43,6 +43,8 @@ def print_report(report: ChaosReport) -> None:
     ):
         figures.add_row(name, str(value))
     console.print(figures)
+    for url, runs in sorted(report.labelled_twice_executions.items()):
+        console.print(f"  labelled twice: {url}: {', '.join(runs)}", markup=False)
     for url, state in sorted(report.unexpected_outcomes.items()):
         console.print(f"  {url} ended as {state}")
     checks = Table("invariant", "result", "detail", title="Invariants")

@@ -139,7 +139,9 @@ class RekognitionFaults:
         self._refilled_at = clock()
         self.throttled = 0
         self.invalid = 0
+        # Calls past the rate limit, per source; and of them, those answered with labels.
         self.accepted: Counter[str] = Counter()
+        self.labelled: Counter[str] = Counter()
 
     def __call__(self, request: LabelRequest) -> None:
         with self._lock:
@@ -157,6 +159,7 @@ class RekognitionFaults:
                 raise LabelerError(
                     "InvalidImageFormatException", "Request has invalid image format"
                 )
+            self.labelled[request.source] += 1
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import moto.stepfunctions.models as sfn_models
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -65,7 +66,8 @@ AWS_SDK_SERVICE_ERROR_NAMES: dict[str, str] = {
 def install(patches: PatchSet, *, time_scale: float, execution_timeout_scale: float = 1.0) -> None:
     """Apply the Step Functions fixes; ``patches.restore()`` undoes them.
 
-    ``execution_timeout_scale`` multiplies every execution's top-level ``TimeoutSeconds``.
+    ``execution_timeout_scale`` multiplies every ``TimeoutSeconds``: the workflow's and each
+    task's (a slower emulator's headroom, or a shorter wait in tests of timeouts).
     """
     if time_scale <= 0 or execution_timeout_scale <= 0:
         raise ValueError("time_scale and execution_timeout_scale must be positive")
@@ -102,6 +104,14 @@ def _install_execution_timeout_scale(patches: PatchSet, scale: float) -> None:
         original_eval(scaled, env)
 
     patches.replace(Program, "eval", scaled_eval)
+    original_seconds: Callable[[Any, Any], int] = TimeoutSeconds._eval_seconds
+
+    def scaled_seconds(timeout: Any, env: Any) -> float:
+        seconds = original_seconds(timeout, env)
+        # The default (no TimeoutSeconds declared) stays "practically forever".
+        return seconds if timeout.is_default_value() else max(0.01, seconds * scale)
+
+    patches.replace(TimeoutSeconds, "_eval_seconds", scaled_seconds)
 
 
 def _install_time_scale(patches: PatchSet, time_scale: float) -> None:
