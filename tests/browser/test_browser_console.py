@@ -132,7 +132,10 @@ def test_a_failed_execution_shows_its_drawn_trace(
     # AND the drawing is `tweetlens trace`'s: the failing state red, the path taken green
     browser.get(drawing.get_attribute("src"))
     fetch = browser.find_element(By.CSS_SELECTOR, "g#state-fetch-image")
-    assert {"taken", "caught", "failed"} <= set(fetch.get_attribute("class").split())
+    # (no Catch: the failure ends the execution, the closer dead-letters it)
+    classes = set(fetch.get_attribute("class").split())
+    assert {"taken", "failed"} <= classes
+    assert "caught" not in classes
     claim = browser.find_element(By.CSS_SELECTOR, "g#state-claim-image")
     assert "taken" in claim.get_attribute("class").split()
 
