@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tweetlens import accounting, tracing
+from tweetlens import accounting, trace
 from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
 from tweetlens.dlq import DeadLetter, list_dead_letters
 from tweetlens.pipeline import PRODUCER, LocalPipeline
@@ -38,7 +38,7 @@ class DemoResult:
     results: list[ImageResult]
     labels: Counter[str]
     dead_letters: list[DeadLetter]
-    traces: list[tracing.DrawnTrace]
+    traces: list[trace.DrawnTrace]
     images: dict[str, bytes]
     producer_runs: int
     seconds: float
@@ -147,7 +147,7 @@ def run_demo(
             if result.status == "DONE" and result.image_key
         }
         sfn = stack.client("stepfunctions")
-        traces = [tracing.draw(sfn, execution.arn) for execution in tally.executions]
+        traces = [trace.draw(sfn, execution.arn) for execution in tally.executions]
         labels: Counter[str] = Counter()
         for result in results:
             labels.update(name for name, _ in result.labels)

@@ -1,4 +1,4 @@
-"""Find an execution of a deployed stack and draw its trace (graph + timeline)."""
+"""Find an execution of a deployed stack, read its history and draw its trace."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tweetlens import trace as drawing
 from tweetlens.stack import DeployedStack, StackNotFound
+from tweetlens.trace.drawing import render_html, render_svg
+from tweetlens.trace.model import ExecutionTrace
+from tweetlens.trace.replay import build_trace
+from tweetlens.trace.timeline import render_timeline
 
 _STATE_MACHINE_ARN = ":states:"
 
@@ -23,7 +26,7 @@ class DrawnTrace:
     svg: str
     html: str
     # The replayed path (visits, retries, the failing state) and the execution's input JSON.
-    trace: drawing.ExecutionTrace
+    trace: ExecutionTrace
     input: str
 
 
@@ -63,15 +66,15 @@ def draw(sfn: Any, execution_arn: str) -> DrawnTrace:
     described = sfn.describe_execution(executionArn=execution_arn)
     machine = sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])
     definition = json.loads(machine["definition"])
-    built = drawing.build_trace(definition, execution_history(sfn, execution_arn))
+    built = build_trace(definition, execution_history(sfn, execution_arn))
     name = str(described["name"])
     return DrawnTrace(
         execution_arn=execution_arn,
         execution_name=name,
         status=str(described["status"]),
-        timeline="\n".join(drawing.render_timeline(built)),
-        svg=drawing.render_svg(definition, built),
-        html=drawing.render_html(definition, built, title=f"Execution {name}"),
+        timeline="\n".join(render_timeline(built)),
+        svg=render_svg(definition, built),
+        html=render_html(definition, built, title=f"Execution {name}"),
         trace=built,
         input=str(described.get("input") or "{}"),
     )
