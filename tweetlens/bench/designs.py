@@ -37,6 +37,9 @@ class Design:
     # The scheduled function the bench fires (the baseline), or None when queues are polled.
     scheduled_consumer: str | None
     workflow_type: str | None
+    # Functions the workload invokes: started before it (like provisioned concurrency), so the
+    # bench measures the steady state and not a few seconds of cold starts on 2 cores.
+    functions: tuple[str, ...]
 
     def parameters(self, images: ImageServer, concurrency: int) -> dict[str, str]:
         """Template parameters: the local image host is allowed; the concurrency applied."""
@@ -62,6 +65,7 @@ BASELINE: Final = Design(
     state_machine=None,
     scheduled_consumer="ConsumerFunction",
     workflow_type=None,
+    functions=("ConsumerFunction",),
 )
 
 
@@ -77,6 +81,7 @@ def _workflow(workflow_type: str) -> Design:
         state_machine="ClassifyImageStateMachine",
         scheduled_consumer=None,
         workflow_type=workflow_type,
+        functions=("ClassifierFunction", "FetchImageFunction", "StoreResultFunction"),
     )
 
 

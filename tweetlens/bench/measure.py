@@ -150,8 +150,19 @@ def _strings_named(value: Any, key: str) -> Iterator[str]:
 
 
 def _error(body: Any) -> str:
-    errors = list(_strings_named(body, "error"))
-    return errors[0] if errors else "unknown"
+    """A letter's error name: ``error`` as a string, or the ``Error`` of an ``error`` object
+    (the workflow's letters carry Step Functions' ``{"Error", "Cause"}``)."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, str):
+            return error
+        if isinstance(error, dict) and isinstance(error.get("Error"), str):
+            return str(error["Error"])
+        for inner in body.values():
+            found = _error(inner)
+            if found != "unknown":
+                return found
+    return "unknown"
 
 
 class ExecutionFigures(BaseModel):

@@ -413,6 +413,12 @@ class LocalCloud:
         """Every finished asynchronous invocation (after its retries), oldest first."""
         return self._require_async().history()
 
+    def warm_up(self, function_logical_id: str, workers: int) -> int:
+        """Start ``workers`` workers of a function now (at most its ``worker_cap``), as
+        provisioned concurrency would: the invocations they serve are warm. Returns how many
+        are ready."""
+        return self._require_runtime().warm(function_logical_id, workers)
+
     def worker_cap(self, function_logical_id: str) -> int:
         """How many invocations of a function run at once here: its reserved concurrency, or
         the larger of ``function_concurrency`` and its SQS mappings' ``MaximumConcurrency``."""

@@ -263,6 +263,31 @@ class LambdaRuntime:
         with self._lock:
             self._required_workers[function.name] = workers
 
+    def warm(self, function_name: str, workers: int) -> int:
+        """Start up to ``workers`` workers of a function ahead of its invocations (at most its
+        cap), like provisioned concurrency: the invocations they serve are not cold starts.
+        Returns how many workers are idle and ready afterwards."""
+        function = self.function(function_name)
+        pool = self._pool(function)
+        with pool.condition:
+            missing = max(0, min(workers, pool.cap) - pool.live)
+            pool.live += missing
+        starting = [_Worker(function, pool.env) for _ in range(missing)]
+        init_timeout = max(INIT_TIMEOUT_SECONDS, float(function.timeout))
+        for worker in starting:
+            try:
+                worker.wait_ready(init_timeout)
+            except (_WorkerTimeout, _WorkerExited, WorkerError):
+                worker.kill()
+            if worker.init_error is not None or not worker.alive():
+                # A failing init is left to the first invocation, which reports it as Lambda does.
+                worker.kill()
+                pool.release(None)
+                continue
+            pool.release(worker)
+        with pool.condition:
+            return len(pool.idle)
+
     def worker_cap(self, function_name: str) -> int:
         """How many invocations of the function may run at once."""
         function = self.function(function_name)
