@@ -195,3 +195,14 @@ def test_request_log_counts_a_refused_conditional_write(cloud: LocalCloud) -> No
         )
     # THEN it still consumed its write unit, as in AWS
     assert cloud.requests.stats().dynamodb_write_units == 1
+
+
+def test_warm_up_starts_workers_that_serve_warm_invocations(cloud: LocalCloud) -> None:
+    # GIVEN a function never invoked, whose cap is 2
+    # WHEN two workers are started ahead
+    ready = cloud.warm_up("WorkerFunction", 5)
+    result = cloud.invoke("WorkerFunction", {"Records": []})
+    # THEN the cap bounds them, and the next invocation is not a cold start
+    assert ready == 2
+    assert result.cold_start is False
+    assert "Init Duration" not in result.report

@@ -40,6 +40,8 @@ class ExpressBilling(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     gb_seconds: float
+    # Executions that reported billingDetails (0 when estimated).
+    billed_executions: int = 0
     # "billingDetails" (read from a sync response logged, or the log group), or how estimated.
     basis: str
 
@@ -225,7 +227,9 @@ def express_billing(
     details += list(_billing_details(_log_group_records(cloud)))
     if details:
         gb_seconds = sum(ms / 1000 * mb / 1024 for ms, mb in details)
-        return ExpressBilling(gb_seconds=gb_seconds, basis="billingDetails")
+        return ExpressBilling(
+            gb_seconds=gb_seconds, basis="billingDetails", billed_executions=len(details)
+        )
     gb_seconds = sum(
         math.ceil(ms / EXPRESS_BILLING_STEP_MS) * EXPRESS_BILLING_STEP_MS / 1000
         for ms in figures.durations_ms
@@ -330,6 +334,7 @@ def measure(
     for _, error in letters:
         errors[error] = errors.get(error, 0) + 1
     functions, log_bytes = function_use(cloud)
+    express = express_billing(cloud, design, figures)
     return Measurement(
         posts=posts,
         unique_images=len(unique),
@@ -343,9 +348,10 @@ def measure(
         dead_letters=len(letters),
         dead_letter_errors=dict(sorted(errors.items())),
         lost=len(unique - done - lettered),
-        executions=figures.executions,
+        # Express executions are not listed by AWS: those that reported billing count too.
+        executions=max(figures.executions, express.billed_executions if express else 0),
         transitions=figures.transitions,
-        express=express_billing(cloud, design, figures),
+        express=express,
         functions=functions,
         requests=requests,
         lambda_log_bytes=log_bytes,
