@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 
 from tweetlens.bench.report import BenchReport
 
+# Orchestration only: Rekognition (about $1,000) would flatten every other bar.
 SERVICES = (
-    ("rekognition", "Rekognition"),
     ("stepfunctions", "Step Functions"),
     ("lambda_", "Lambda"),
     ("sqs", "SQS"),
@@ -57,7 +57,8 @@ def draw_chart(report: BenchReport, path: Path) -> Path:
         values = [getattr(d.costs_per_million, field) for d in report.designs]
         cost.bar(names, values, bottom=bottoms, label=label)
         bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-    cost.set_title("$ per million images")
+    rekognition = max(d.costs_per_million.rekognition for d in report.designs)
+    cost.set_title(f"Orchestration $ per million images\n(Rekognition: ${rekognition:,.0f})")
     cost.legend(fontsize="small")
 
     if report.sweep:
