@@ -47,6 +47,8 @@ check-template: $(STAMP) ## sam validate --lint, cfn-lint and statelint
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint statemachine/classify_image.asl.json
+	$(BIN)/sam validate --lint --template tweetlens/bench/baseline/template.yaml
+	$(BIN)/cfn-lint tweetlens/bench/baseline/template.yaml
 
 # Security scanners. checkov pins a boto3 older than ours, so it gets a venv of its own;
 # cfn-guard is the static binary shipped inside an npm package (no download at run time).
