@@ -64,6 +64,13 @@ class LocalCloud:
 
     ``status_change_events=False`` starts with Step Functions' status-change events off;
     ``status_events`` switches them, or drops some, at any time.
+
+    ``function_concurrency`` is the workers a function without reserved concurrency may run
+    at once (at least what its SQS mappings' ``MaximumConcurrency`` allows).
+    ``detect_labels_tps`` / ``detect_labels_burst`` set a DetectLabels quota (refused beyond
+    it with ``ProvisionedThroughputExceededException``), ``detect_labels_latency`` the seconds
+    each admitted call takes; both need a labeler and can be changed later. ``requests``
+    counts what the application asks of every service.
     """
 
     def __init__(
