@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -41,11 +42,15 @@ class Design:
     # bench measures the steady state and not a few seconds of cold starts on 2 cores.
     functions: tuple[str, ...]
 
-    def parameters(self, images: ImageServer, concurrency: int) -> dict[str, str]:
-        """Template parameters: the local image host is allowed; the concurrency applied."""
+    def parameters(
+        self, images: ImageServer, concurrency: int, extra: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Template parameters: the local image host is allowed; the concurrency applied;
+        ``extra`` (the project template's other parameters) for STANDARD and EXPRESS."""
         if self.workflow_type is None:
             return {"AllowedImageHosts": images.host}
         return {
+            **extra,
             "WorkflowType": self.workflow_type,
             "ClassifierMaxConcurrency": str(concurrency),
             "AllowedImageHosts": images.host,

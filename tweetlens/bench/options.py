@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,17 @@ class DesignChoiceError(BenchOptionError):
     pass
 
 
+class TemplateParameterError(BenchOptionError):
+    pass
+
+
+# Parameters the bench sets itself on the project template, per design and run.
+BENCH_PARAMETERS: Final = frozenset(
+    {"WorkflowType", "ClassifierMaxConcurrency", "AllowedImageHosts", "ImageHostAllowedNetworks"}
+)
+_PARAMETER_NAME: Final = re.compile(r"^[A-Za-z0-9]{1,255}$")
+
+
 DESIGNS: Final = ("baseline", "standard", "express")
 
 
@@ -61,6 +73,8 @@ class BenchOptions(BaseModel):
     # EXPRESS runs once per value and STANDARD with the largest.
     concurrency: tuple[int, ...] = (5,)
     designs: tuple[str, ...] = DESIGNS
+    # Extra parameters of the project template (STANDARD and EXPRESS), e.g. a logging level.
+    parameters: dict[str, str] = {}
     seed: int = 2026
     # Seconds each design may take to settle before the bench gives up on it.
     design_timeout: float = 600.0
@@ -114,5 +128,12 @@ class BenchOptions(BaseModel):
             raise DesignChoiceError(
                 "several --concurrency values sweep the express design: include it in --designs"
             )
+        for name in self.parameters:
+            if not _PARAMETER_NAME.match(name):
+                raise TemplateParameterError(f"--param {name!r} is not a template parameter name")
+            if name in BENCH_PARAMETERS:
+                raise TemplateParameterError(
+                    f"--param {name} is set by the bench itself (use its own option)"
+                )
         if not (math.isfinite(self.design_timeout) and self.design_timeout > 0):
             raise BenchOptionError(f"--timeout must be positive, got {self.design_timeout}")

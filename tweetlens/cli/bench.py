@@ -9,7 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
 from tweetlens.bench.chart import draw_chart
-from tweetlens.bench.options import DESIGNS, BenchOptionError, BenchOptions, ConcurrencyError
+from tweetlens.bench.options import (
+    DESIGNS,
+    BenchOptionError,
+    BenchOptions,
+    ConcurrencyError,
+    TemplateParameterError,
+)
 from tweetlens.bench.prices import PriceError
 from tweetlens.bench.report import print_report
 from tweetlens.bench.run import BenchError, run_bench
@@ -26,6 +32,17 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
         raise ConcurrencyError(
             f"--concurrency takes integers separated by commas (e.g. 2,5,10), got {text!r}"
         ) from exc
+
+
+def parse_parameters(params: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs; anything else is a ``TemplateParameterError``."""
+    parsed: dict[str, str] = {}
+    for param in params:
+        key, separator, value = param.partition("=")
+        if not separator or not key:
+            raise TemplateParameterError(f"--param takes KEY=VALUE, got {param!r}")
+        parsed[key] = value
+    return parsed
 
 
 @click.command("bench")
@@ -62,6 +79,13 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     show_default=True,
     help="Which designs to run, in order.",
 )
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Another parameter of template.yaml for STANDARD and EXPRESS (repeatable).",
+)
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option(
     "--timeout",
@@ -86,6 +110,7 @@ def bench(
     quota: float,
     concurrency: str,
     designs: str,
+    params: tuple[str, ...],
     seed: int,
     timeout: float,
     out: Path,
@@ -117,6 +142,7 @@ def bench(
             quota_tps=quota,
             concurrency=parse_concurrency(concurrency),
             designs=tuple(part.strip() for part in designs.split(",") if part.strip()),
+            parameters=parse_parameters(params),
             seed=seed,
             design_timeout=timeout,
         )

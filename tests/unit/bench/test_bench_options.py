@@ -14,6 +14,7 @@ from tweetlens.bench.options import (
     ImageCountError,
     LatencyError,
     QuotaError,
+    TemplateParameterError,
 )
 from tweetlens.cli import cli
 
@@ -53,6 +54,8 @@ def test_defaults_are_valid() -> None:
             "include it in --designs",
         ),
         ({"design_timeout": 0.0}, BenchOptionError, "--timeout must be positive"),
+        ({"parameters": {"Bad-Name": "x"}}, TemplateParameterError, "not a template parameter"),
+        ({"parameters": {"WorkflowType": "EXPRESS"}}, TemplateParameterError, "set by the bench"),
     ],
 )
 def test_a_bad_option_gets_its_named_error(
@@ -80,6 +83,8 @@ def test_a_sweep_is_several_concurrencies() -> None:
         (["--designs", "baseline,lambda"], "Error: DesignChoiceError: --designs must be"),
         (["--duplicates", "-1"], "Error: DuplicateShareError:"),
         (["--fetch-latency-ms", "-3"], "Error: LatencyError: --fetch-latency-ms"),
+        (["--param", "Stage"], "Error: TemplateParameterError: --param takes KEY=VALUE"),
+        (["--param", "ClassifierMaxConcurrency=9"], "Error: TemplateParameterError: --param"),
     ],
 )
 def test_the_command_refuses_bad_options_before_starting_anything(
