@@ -50,6 +50,8 @@ class Design:
         if self.workflow_type is None:
             return {"AllowedImageHosts": images.host}
         return {
+            # Production logging (INFO, not dev's DEBUG): the Logs bill the bench prices.
+            "Stage": "prod",
             **extra,
             "WorkflowType": self.workflow_type,
             "ClassifierMaxConcurrency": str(concurrency),
