@@ -104,6 +104,9 @@ class LocalPipeline:
                     endpoint_url=self._cloud.endpoint_url,
                     region=self._cloud.region,
                     resources=dict(self._cloud.resources),
+                    template=self.template,
+                    parameter_overrides=self.parameter_overrides,
+                    functions=list(self._cloud.functions),
                 )
         except BaseException:
             self.stop()

@@ -1,18 +1,47 @@
-"""The `tweetlens` command line: thin commands over the library, one module per topic."""
+"""The `tweetlens` command line: thin commands over the library, one module per topic.
+
+Commands are imported when they run, not when the group is built: most of them need the
+emulator (moto, SAM's translator: seconds of imports), while `tweetlens invoke` against a
+running local cloud needs only boto3.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
 
-from tweetlens.cli.chaos import chaos
-from tweetlens.cli.console import console_command
-from tweetlens.cli.inspect import dlq, results, trace
-from tweetlens.cli.run import demo, invoke, up
+# name → "module:attribute" of the click command.
+COMMANDS: dict[str, str] = {
+    "up": "tweetlens.cli.run:up",
+    "demo": "tweetlens.cli.run:demo",
+    "invoke": "tweetlens.cli.invoke:invoke",
+    "trace": "tweetlens.cli.inspect:trace",
+    "results": "tweetlens.cli.inspect:results",
+    "dlq": "tweetlens.cli.inspect:dlq",
+    "console": "tweetlens.cli.console:console_command",
+    "chaos": "tweetlens.cli.chaos:chaos",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands, named in ``COMMANDS``, are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module_name, _, attribute = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tweetlens")
 @click.option("--verbose", "-v", is_flag=True, help="Show the local cloud's and moto's logs.")
 def cli(verbose: bool) -> None:
@@ -27,10 +56,6 @@ def cli(verbose: bool) -> None:
         # the commands report outcomes themselves, readably.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         logging.getLogger("localcloud").setLevel(logging.WARNING)
-
-
-for command in (up, demo, invoke, trace, results, dlq, console_command, chaos):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -52,6 +52,11 @@ class Emulator:
         self._saved_execute_state_machine = False
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        # One session for every client: a new session loads botocore's service models again
+        # (about 0.1 s a client), one session reuses them. Sessions are not thread-safe, so
+        # clients are made under the lock; the clients themselves are.
+        self._session = boto3.session.Session()
+        self._session_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -108,12 +113,17 @@ class Emulator:
         """
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self.new_client(service)
+                with self._session_lock:
+                    self._clients[service] = self._new_client(service)
             return self._clients[service]
 
     def new_client(self, service: str) -> Any:
         """A fresh, uncached client (for a caller that wants its own connection pool)."""
-        return boto3.session.Session().client(
+        with self._session_lock:
+            return self._new_client(service)
+
+    def _new_client(self, service: str) -> Any:
+        return self._session.client(
             service,  # type: ignore[call-overload]
             region_name=self.region,
             endpoint_url=self.endpoint_url,
