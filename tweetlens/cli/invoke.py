@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from tweetlens.cli import quick_imports
 from tweetlens.cli.common import (
     DEFAULT_TEMPLATE,
     parameter_option,
@@ -134,11 +135,12 @@ def invoke_fresh(
     template: Path, function: str, event: dict[str, Any], overrides: dict[str, str]
 ) -> InvokeOutcome:
     """Deploy ``template`` into a fresh local cloud (no schedules, no pollers) and invoke."""
-    from tweetlens.localcloud.cloud import LocalCloud
-    from tweetlens.localcloud.errors import LocalCloudError
-    from tweetlens.localcloud.labelers import OpenCvLabeler
-    from tweetlens.localcloud.models import InvocationResult
-    from tweetlens.pipeline import LocalPipeline
+    with quick_imports():
+        from tweetlens.localcloud.cloud import LocalCloud
+        from tweetlens.localcloud.errors import LocalCloudError
+        from tweetlens.localcloud.labelers import OpenCvLabeler
+        from tweetlens.localcloud.models import InvocationResult
+        from tweetlens.pipeline import LocalPipeline
 
     def call(cloud: LocalCloud) -> InvocationResult:
         if function not in cloud.functions:
