@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "dlq": "tweetlens.cli.inspect:dlq",
     "console": "tweetlens.cli.console:console_command",
     "chaos": "tweetlens.cli.chaos:chaos",
+    "coldstart": "tweetlens.cli.coldstart:coldstart",
 }
 
 

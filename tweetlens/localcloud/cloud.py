@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tweetlens.localcloud import dynamodb, eventbus, s3policies, stepfunctions
+from tweetlens.localcloud import dynamodb, eventbus, s3policies, sqs, stepfunctions
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
@@ -39,7 +39,7 @@ from tweetlens.localcloud.models import (
 )
 from tweetlens.localcloud.pollers import SqsPoller, disable_moto_sqs_delivery
 from tweetlens.localcloud.rekognition import RekognitionHook
-from tweetlens.localcloud.runtime import LambdaRuntime, install_lambda_hook
+from tweetlens.localcloud.runtime import InitMeasurement, LambdaRuntime, install_lambda_hook
 from tweetlens.localcloud.scheduler import Scheduler
 from tweetlens.localcloud.statusevents import StatusChangeEmitter
 
@@ -59,6 +59,10 @@ class LocalCloud:
 
     ``status_change_events=False`` starts with Step Functions' status-change events off;
     ``status_events`` switches them, or drops some, at any time.
+
+    ``visibility_timeout_scale`` runs SQS visibility timeouts on a faster clock (0.05: a
+    180 s timeout lasts 9 s) for tests of redelivery; function timeouts are not scaled, so
+    keep a scaled timeout above the longest batch.
     """
 
     def __init__(
@@ -74,11 +78,15 @@ class LocalCloud:
         run_pollers: bool = True,
         status_change_events: bool = True,
         execution_timeout_scale: float = 1.0,
+        visibility_timeout_scale: float = 1.0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         if execution_timeout_scale <= 0:
             raise ValueError("execution_timeout_scale must be positive")
+        if visibility_timeout_scale <= 0:
+            raise ValueError("visibility_timeout_scale must be positive")
+        self.visibility_timeout_scale = visibility_timeout_scale
         # Kept apart from time_scale: tasks run on the real clock, so shrinking a workflow's
         # TimeoutSeconds is only for tests that want an execution to time out.
         self.execution_timeout_scale = execution_timeout_scale
@@ -166,6 +174,7 @@ class LocalCloud:
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
+        sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
         s3policies.install(self._patches)
@@ -291,6 +300,11 @@ class LocalCloud:
     def invoke(self, function_logical_id: str, event: Mapping[str, Any]) -> InvocationResult:
         """Invoke a function synchronously (logical id, name or ARN)."""
         return self._require_runtime().invoke(function_logical_id, dict(event))
+
+    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+        """The Init Duration of one fresh execution environment of ``function`` (see
+        ``LambdaRuntime.measure_init``); the function's environment is the deployed one."""
+        return self._require_runtime().measure_init(function)
 
     def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
         """Fire a schedule now, whatever its state, and invoke its function synchronously.

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,15 @@ def format_report(
     if timed_out:
         fields.append("Status: timeout")
     return "\t".join(fields)
+
+
+@dataclass(frozen=True)
+class InitMeasurement:
+    """One cold start's init phase: how long the handler's module took to import."""
+
+    init_ms: float
+    error: LambdaError | None
+    logs: str
 
 
 class _WorkerTimeout(Exception):
@@ -307,6 +317,29 @@ class LambdaRuntime:
                 self._in_flight -= 1
         self._record(result)
         return result
+
+    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+        """Start one fresh execution environment of ``function``, time its init, tear it down.
+
+        The worker is never pooled and runs no invocation: this is the Init Duration a cold
+        start would report, for ``function`` as deployed or for any configuration beside it
+        (another handler in another directory, with the same environment).
+        """
+        env = self.environment(function)
+        worker = _Worker(function, env)
+        try:
+            timeout = max(INIT_TIMEOUT_SECONDS, float(function.timeout))
+            try:
+                worker.wait_ready(timeout)
+            except (_WorkerTimeout, _WorkerExited) as exc:
+                raise WorkerError(f"worker of {function.name} did not start: {exc!r}") from exc
+            return InitMeasurement(
+                init_ms=worker.init_ms,
+                error=worker.init_error,
+                logs=worker.take_logs(),
+            )
+        finally:
+            worker.kill()
 
     def close(self) -> None:
         with self._lock:
