@@ -24,8 +24,8 @@ from tweetlens.localcloud.cloud import LocalCloud
 from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.models import FunctionConfig
 
-# The targets of issue 8: 1.3 × the floor, and 1.5 × for the producer, which also needs the X
-# API client (tweepy) on its main path.
+# The targets of issue 8: 1.3 times the floor, and 1.5 times for the producer, which also
+# needs the X API client (tweepy) on its main path.
 DEFAULT_LIMIT = 1.3
 LIMITS: Mapping[str, float] = {"ProducerFunction": 1.5}
 DEFAULT_RUNS = 5

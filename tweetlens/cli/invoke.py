@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import click
+from botocore.config import Config
 
 from tweetlens.cli import quick_imports
 from tweetlens.cli.common import (
@@ -95,9 +97,6 @@ def running_cloud(path: Path) -> RunningCloud | None:
 
 def invoke_running(cloud: RunningCloud, function: str, event: dict[str, Any]) -> InvokeOutcome:
     """Lambda's Invoke API on the running cloud, with its logs (``LogType=Tail``)."""
-    import boto3
-    from botocore.config import Config
-
     if function not in cloud.functions:
         raise click.ClickException(_unknown_function(function, cloud.functions))
     client = boto3.session.Session().client(
@@ -135,6 +134,7 @@ def invoke_fresh(
     template: Path, function: str, event: dict[str, Any], overrides: dict[str, str]
 ) -> InvokeOutcome:
     """Deploy ``template`` into a fresh local cloud (no schedules, no pollers) and invoke."""
+    # The emulator's modules, imported only here (see the module's docstring).
     with quick_imports():
         from tweetlens.localcloud.cloud import LocalCloud
         from tweetlens.localcloud.errors import LocalCloudError
