@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tweetlens.localcloud import dynamodb, eventbus, s3policies, sqs, stepfunctions
+from tweetlens.localcloud import dynamodb, eventbus, s3policies, sfnclients, sqs, stepfunctions
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
@@ -173,6 +173,7 @@ class LocalCloud:
             execution_timeout_scale=self.execution_timeout_scale,
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
+        sfnclients.install_client_cache(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         eventbus.install_cloudformation_fixes(self._patches)
