@@ -47,6 +47,19 @@ def quick_imports() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+        # A Powertools Logger made by these imports sets its logger's level: quiet it again.
+        if _quiet:
+            _quiet_logs()
+
+
+_quiet = False
+
+
+def _quiet_logs() -> None:
+    # The emulator logs every caught task failure with a stack of interpreter internals;
+    # the commands report outcomes themselves, readably.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger("localcloud").setLevel(logging.WARNING)
 
 
 class LazyGroup(click.Group):
@@ -76,11 +89,10 @@ def cli(verbose: bool) -> None:
 
         tweetlens demo
     """
-    if not verbose:
-        # The emulator logs every caught task failure with a stack of interpreter internals;
-        # the commands report outcomes themselves, readably.
-        logging.getLogger("moto").setLevel(logging.CRITICAL)
-        logging.getLogger("localcloud").setLevel(logging.WARNING)
+    global _quiet  # noqa: PLW0603 - one process, one command line
+    _quiet = not verbose
+    if _quiet:
+        _quiet_logs()
 
 
 def main() -> None:
