@@ -36,8 +36,11 @@ def test_one_record_per_function_with_its_ratio_and_limit(cloud: LocalCloud) -> 
         assert record.runs == 1
         assert record.init_ms > 0
         assert record.baseline_ms > 0
-        # AND the ratio is the function's init over the floor's, to three places
-        assert record.ratio == round(record.init_ms / record.baseline_ms, 3)
+        assert record.init_cpu_ms > 0
+        assert record.baseline_cpu_ms > 0
+        # AND the ratios are the function's init over the floor's (CPU and wall), to 3 places
+        assert record.ratio == round(record.init_cpu_ms / record.baseline_cpu_ms, 3)
+        assert record.wall_ratio == round(record.init_ms / record.baseline_ms, 3)
         assert record.within_limit is (record.ratio <= record.limit)
     # AND the limit is the one given for that function, the default for the others
     assert [record.limit for record in records] == [2.5] + [DEFAULT_LIMIT] * len(others)
@@ -78,7 +81,10 @@ def test_record_is_json_ready() -> None:
         runs=3,
         init_ms=120.0,
         baseline_ms=100.0,
-        ratio=1.2,
+        init_cpu_ms=110.0,
+        baseline_cpu_ms=100.0,
+        ratio=1.1,
+        wall_ratio=1.2,
         limit=1.3,
     )
 
@@ -92,7 +98,10 @@ def test_record_is_json_ready() -> None:
         "runs": 3,
         "init_ms": 120.0,
         "baseline_ms": 100.0,
-        "ratio": 1.2,
+        "init_cpu_ms": 110.0,
+        "baseline_cpu_ms": 100.0,
+        "ratio": 1.1,
+        "wall_ratio": 1.2,
         "limit": 1.3,
     }
     assert record.within_limit is True

@@ -52,8 +52,9 @@ def coldstart(
     """Measure each function's cold start against a bare `import boto3` plus one client.
 
     Deploys the template into a fresh local cloud, starts fresh execution environments of
-    each function and of the floor, alternately, and prints the median Init Durations and
-    their ratio beside the function's limit. Exits 1 when a function is over its limit.
+    each function and of the floor, alternately, and prints the median Init Durations, the
+    CPU time of each init, and their ratios beside the function's limit (judged on CPU time,
+    which other processes on the machine do not inflate). Exits 1 when one is over.
 
     Example:
 
@@ -92,7 +93,10 @@ def _print(records: list[ColdStartRecord]) -> None:
         "function",
         "init ms",
         "boto3 + client ms",
-        "ratio",
+        "init CPU ms",
+        "boto3 + client CPU ms",
+        "CPU ratio",
+        "wall ratio",
         "limit",
         "",
         title=f"Cold starts (median of {records[0].runs if records else 0})",
@@ -102,7 +106,10 @@ def _print(records: list[ColdStartRecord]) -> None:
             record.function,
             f"{record.init_ms:.1f}",
             f"{record.baseline_ms:.1f}",
+            f"{record.init_cpu_ms:.1f}",
+            f"{record.baseline_cpu_ms:.1f}",
             f"{record.ratio:.2f}",
+            f"{record.wall_ratio:.2f}",
             f"{record.limit:.1f}",
             "ok" if record.within_limit else "over",
         )

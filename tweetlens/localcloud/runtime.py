@@ -76,6 +76,7 @@ class InitMeasurement:
     """One cold start's init phase: how long the handler's module took to import."""
 
     init_ms: float
+    init_cpu_ms: float
     error: LambdaError | None
     logs: str
 
@@ -99,6 +100,7 @@ class _Worker:
         os.close(log_fd)
         self.log_path = Path(log_name)
         self.init_ms = 0.0
+        self.init_cpu_ms = 0.0
         self.init_error: LambdaError | None = None
         self._buffer = b""
         self.process = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
@@ -122,6 +124,7 @@ class _Worker:
         if message.get("type") != "ready":
             raise WorkerError(f"worker of {self.function.name} sent {message!r} instead of ready")
         self.init_ms = float(message["init_ms"])
+        self.init_cpu_ms = float(message.get("init_cpu_ms", 0.0))
         if message.get("error"):
             self.init_error = _lambda_error(message["error"])
 
@@ -335,6 +338,7 @@ class LambdaRuntime:
                 raise WorkerError(f"worker of {function.name} did not start: {exc!r}") from exc
             return InitMeasurement(
                 init_ms=worker.init_ms,
+                init_cpu_ms=worker.init_cpu_ms,
                 error=worker.init_error,
                 logs=worker.take_logs(),
             )
