@@ -129,8 +129,9 @@ screenshots: $(STAMP) browser ## Screenshots of the console from a real run (doc
 
 # Two at a time on two cores: the static checks and the build together, then the unit tests
 # (CPU-bound) beside the local-cloud tests (mostly waiting on queues and executions), then the
-# browser tests. --output-sync keeps each target's output in one piece.
-PARALLEL := --no-print-directory -j2 --output-sync=target
+# browser tests. --output-sync keeps each target's output in one piece. `make test PARALLEL=`
+# runs everything one after the other (a loaded machine: the local cloud's task timeouts).
+PARALLEL ?= --no-print-directory -j2 --output-sync=target
 
 .PHONY: checks
 checks: lint check-template security build ## lint, template checks, scanners and sam build
