@@ -7,7 +7,10 @@ process: a fresh cloud cannot start while a module's running one is up).
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -272,3 +275,31 @@ def test_fresh_flag_deploys_even_when_a_cloud_answers(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.stderr
     assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
     _framed_log_lines(result.stderr)
+
+
+def test_fresh_cloud_in_its_own_process_prints_only_the_function_s_logs(tmp_path: Path) -> None:
+    # GIVEN no running local cloud, and `tweetlens invoke` run as a command, as in a terminal
+    # (the emulator's modules are imported only then, after the command line set the log levels)
+    event = event_file("fetch_image_blocked.json")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        STATE_FILE_ENV: str(tmp_path / "no-local-cloud.json"),
+    }
+
+    # WHEN a function is invoked
+    result = subprocess.run(
+        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN stderr holds the function's framed logs and nothing of the local cloud's own
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
+    lines = _framed_log_lines(result.stderr)
+    assert not [line for line in lines if '"service":"localcloud"' in line]
