@@ -41,6 +41,7 @@ class LocalPipeline:
         parameter_overrides: dict[str, str] | None = None,
         state_file: Path | None = None,
         execution_timeout_scale: float = 1.0,
+        visibility_timeout_scale: float = 1.0,
     ) -> None:
         self.template = template
         self._recording = recording
@@ -51,6 +52,7 @@ class LocalPipeline:
         self.parameter_overrides = dict(parameter_overrides or {})
         self.state_file = state_file
         self.execution_timeout_scale = execution_timeout_scale
+        self.visibility_timeout_scale = visibility_timeout_scale
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -95,6 +97,7 @@ class LocalPipeline:
                 run_schedules=self.run_schedules,
                 run_pollers=self.run_pollers,
                 execution_timeout_scale=self.execution_timeout_scale,
+                visibility_timeout_scale=self.visibility_timeout_scale,
             )
             self._cloud.start()
             if self.state_file is not None:
@@ -103,6 +106,9 @@ class LocalPipeline:
                     endpoint_url=self._cloud.endpoint_url,
                     region=self._cloud.region,
                     resources=dict(self._cloud.resources),
+                    template=self.template,
+                    parameter_overrides=self.parameter_overrides,
+                    functions=list(self._cloud.functions),
                 )
         except BaseException:
             self.stop()
