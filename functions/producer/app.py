@@ -7,12 +7,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from common.validation import summarize
 from producer.checkpoint import CheckpointStore
+from producer.events import EventBridgeModel
 from producer.credentials import BearerTokenReader
 from producer.observability import logger, metrics, tracer
 from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
