@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from common.validation import summarize
 from producer.checkpoint import CheckpointStore
-from producer.events import EventBridgeModel
 from producer.credentials import BearerTokenReader
+from producer.events import EventBridgeModel
 from producer.observability import logger, metrics, tracer
 from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
 from producer.run import run_producer
