@@ -25,6 +25,13 @@ class InvalidEvent(Exception):
     """The invocation event is not an EventBridge scheduled event."""
 
 
+def token_reader(store: str | None) -> BearerTokenReader:
+    """A reader with a client for the configured store only: the other would never be called."""
+    if store == "ssm":
+        return BearerTokenReader(ssm=SSMProvider(boto3_client=boto3.client("ssm")))
+    return BearerTokenReader(secrets=SecretsProvider(boto3_client=boto3.client("secretsmanager")))
+
+
 settings = ProducerSettings.from_environ(os.environ)
 sender = BatchSender(boto3.client("sqs"))
 publisher = SqsPublisher(sender, settings.route_queue_urls)
@@ -35,10 +42,7 @@ checkpoints = CheckpointStore(
 sources = (
     SourceFactory(
         settings,
-        token_reader=BearerTokenReader(
-            SecretsProvider(boto3_client=boto3.client("secretsmanager")),
-            SSMProvider(boto3_client=boto3.client("ssm")),
-        ),
+        token_reader=token_reader(settings.bearer_token_store),
     )
     if settings.post_source == "x-api"
     else SourceFactory(

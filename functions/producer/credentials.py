@@ -21,16 +21,23 @@ class BearerTokenError(Exception):
 
 
 class BearerTokenReader:
-    def __init__(self, secrets: SecretsProvider, ssm: SSMProvider) -> None:
+    def __init__(
+        self, secrets: SecretsProvider | None = None, ssm: SSMProvider | None = None
+    ) -> None:
+        # Only the configured store's provider is built: each one is a boto3 client, and the
+        # other store's would be made at every cold start and never called.
         self._secrets = secrets
         self._ssm = ssm
 
     def read(self, store: Literal["secretsmanager", "ssm"], name: str) -> str:
+        provider = self._secrets if store == "secretsmanager" else self._ssm
+        if provider is None:
+            raise BearerTokenError(f"cannot read the X bearer token {name}: no {store} client")
         try:
-            if store == "secretsmanager":
-                value = self._secrets.get(name, max_age=TOKEN_MAX_AGE_SECONDS)
+            if isinstance(provider, SecretsProvider):
+                value = provider.get(name, max_age=TOKEN_MAX_AGE_SECONDS)
             else:
-                value = self._ssm.get(name, max_age=TOKEN_MAX_AGE_SECONDS, decrypt=True)
+                value = provider.get(name, max_age=TOKEN_MAX_AGE_SECONDS, decrypt=True)
         except GetParameterError as error:
             raise BearerTokenError(
                 f"cannot read the X bearer token {name} from {store}: {error}"

@@ -181,3 +181,24 @@ def test_missing_secret_is_a_named_error_without_any_request(
     )
     assert x_api == []
     assert aws.checkpoint() is None
+
+
+@pytest.mark.parametrize(("store", "other"), [("secretsmanager", "ssm"), ("ssm", "secretsmanager")])
+def test_only_the_configured_token_store_gets_a_client(
+    aws: Aws,
+    x_api_env: Callable[[str], dict[str, str]],
+    load_app: Callable[[dict[str, str]], ModuleType],
+    store: str,
+    other: str,
+) -> None:
+    # GIVEN the producer configured to read its token from one store
+    app = load_app(x_api_env(store))
+
+    # WHEN its reader is asked for the other store's token
+    with pytest.raises(BearerTokenError) as raised:
+        app.sources._token_reader.read(other, "tweetlens/x-bearer-token")
+
+    # THEN there is no client for it: none was made at cold start, and no request was sent
+    assert str(raised.value) == (
+        f"cannot read the X bearer token tweetlens/x-bearer-token: no {other} client"
+    )
