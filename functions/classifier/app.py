@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# isort: off
+# First, before boto3: init runs without the cyclic garbage collector (see common.coldstart).
+import common.coldstart
+# isort: on
+
 import os
 import time
 from typing import Any
@@ -55,3 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return process_partial_response(
         event=event, record_handler=batch.handle_record, processor=processor, context=context
     )
+
+
+# Last statement of init: everything above is long-lived (see common.coldstart).
+common.coldstart.init_done()

@@ -6,6 +6,11 @@ exception's class name (see fetch_image.errors).
 
 from __future__ import annotations
 
+# isort: off
+# First, before boto3: init runs without the cyclic garbage collector (see common.coldstart).
+import common.coldstart
+# isort: on
+
 import functools
 import os
 import time
@@ -68,3 +73,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ImageFetched", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ImageBytes", unit=MetricUnit.Bytes, value=result.size)
     return result.model_dump()
+
+
+# Last statement of init: everything above is long-lived (see common.coldstart).
+common.coldstart.init_done()

@@ -6,6 +6,11 @@ A Step Functions task, not an API: failures are raised and matched by class name
 
 from __future__ import annotations
 
+# isort: off
+# First, before boto3: init runs without the cyclic garbage collector (see common.coldstart).
+import common.coldstart
+# isort: on
+
 import functools
 import os
 from typing import TYPE_CHECKING, Any
@@ -53,3 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_metric(name="ImageClassified", unit=MetricUnit.Count, value=1)
     return result.model_dump()
+
+
+# Last statement of init: everything above is long-lived (see common.coldstart).
+common.coldstart.init_done()

@@ -1,7 +1,8 @@
-"""What the functions import at cold start: none of them loads Powertools' parser package.
+"""Cold start (issue 8, item 5): what the functions import, and the collector during init.
 
 ``aws_lambda_powertools.utilities.parser``'s ``__init__`` builds every envelope and every event
-model Powertools ships; the functions own the few event models they validate (issue 8, item 5).
+model Powertools ships; the functions own the few event models they validate. Init runs without
+the cyclic garbage collector and freezes what it made (``common.coldstart``).
 """
 
 from __future__ import annotations
@@ -74,39 +75,69 @@ def test_importing_the_function_modules_never_loads_the_parser_package() -> None
     assert imported.stdout.strip() == "[]"
 
 
-def test_importing_the_classifier_handler_never_loads_the_parser_package() -> None:
-    # GIVEN a fresh interpreter with a valid ClassifierFunction environment, tracing off; its
-    # handler imports Powertools' batch utility, whose types pull in every parser model when
-    # pydantic is loaded before it
-    queue = "arn:aws:sqs:us-east-1:123456789012:cats"
-    dead_letters = "https://sqs.us-east-1.amazonaws.com/123456789012/cats-dlq"
-    environment = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "classifier",
-        "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
-        "RESULTS_TABLE": "results",
-        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:classify",
-        "ROUTE_DLQ_URLS": f'{{"{queue}": "{dead_letters}"}}',
-        "ROUTE_DLQ_URLS_BY_ROUTE": f'{{"cats": "{dead_letters}"}}',
-        "CLAIM_LEASE_SECONDS": "330",
-    }
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:cats"
+DEAD_LETTERS_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/cats-dlq"
+# A valid ClassifierFunction environment, tracing off as outside Lambda.
+CLASSIFIER_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "classifier",
+    "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+    "RESULTS_TABLE": "results",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:classify",
+    "ROUTE_DLQ_URLS": f'{{"{QUEUE_ARN}": "{DEAD_LETTERS_URL}"}}',
+    "ROUTE_DLQ_URLS_BY_ROUTE": f'{{"cats": "{DEAD_LETTERS_URL}"}}',
+    "CLAIM_LEASE_SECONDS": "330",
+}
 
-    # WHEN the handler module is imported (it makes its clients, which needs no network)
-    imported = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, classifier.app; "
-            f"print(sorted(m for m in sys.modules if m.startswith({PARSER!r})))",
-        ],
+
+def _run_after_classifier_init(statement: str) -> str:
+    """Import the classifier's handler module in a fresh interpreter (it makes its clients,
+    which needs no network), then run ``statement``; returns what it printed."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys, gc, classifier.app; {statement}"],
         cwd=FUNCTIONS,
-        env=environment,
+        env={**os.environ, **CLASSIFIER_ENVIRONMENT},
         capture_output=True,
         text=True,
         check=True,
+    ).stdout.strip()
+
+
+def test_importing_the_classifier_handler_never_loads_the_parser_package() -> None:
+    # GIVEN a fresh interpreter with a valid ClassifierFunction environment; its handler
+    # imports Powertools' batch utility, whose types pull in every parser model when pydantic
+    # is loaded before it
+    # WHEN the handler module is imported
+    loaded = _run_after_classifier_init(
+        f"print(sorted(m for m in sys.modules if m.startswith({PARSER!r})))"
     )
 
     # THEN no module of the parser package was loaded
-    assert imported.stdout.strip() == "[]"
+    assert loaded == "[]"
+
+
+def test_a_handler_init_ends_with_the_collector_on_and_its_objects_frozen() -> None:
+    # GIVEN a fresh interpreter with a valid ClassifierFunction environment
+    # WHEN the handler module is imported (init ran without automatic collection)
+    state = _run_after_classifier_init("print(gc.isenabled(), gc.get_freeze_count() > 10_000)")
+
+    # THEN collection is back on, and what init made is in the permanent generation
+    assert state == "True True"
+
+
+@pytest.mark.parametrize(
+    "package", sorted({path.parent.name for path in FUNCTIONS.glob("*/app.py")})
+)
+def test_every_handler_starts_and_ends_init_with_common_coldstart(package: str) -> None:
+    # GIVEN a function's handler module
+    source = (FUNCTIONS / package / "app.py").read_text("utf-8")
+    statements = ast.parse(source).body
+
+    # WHEN its first import and its last statement are read
+    imports = [node for node in statements if isinstance(node, ast.Import | ast.ImportFrom)]
+    first_import = ast.unparse(imports[1])  # imports[0] is `from __future__ import annotations`
+    last = ast.unparse(statements[-1])
+
+    # THEN the collector is paused before anything else is imported and resumed at the end
+    assert (first_import, last) == ("import common.coldstart", "common.coldstart.init_done()")
