@@ -1291,3 +1291,12 @@ def test_classifier_writes_only_rejection_markers(cfn: dict[str, Any]) -> None:
     assert statement["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REJECTION#*"]}
     }
+
+
+def test_every_function_starts_without_looking_for_pydantic_plugins(sam: dict[str, Any]) -> None:
+    # WHEN the environment every function inherits is read
+    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
+
+    # THEN pydantic's plugin discovery (a read of every installed distribution's entry points
+    # at the first model of a cold start) is off: no function uses a plugin
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
