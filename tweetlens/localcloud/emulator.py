@@ -121,7 +121,10 @@ class Emulator:
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             # No client-side retries: the emulator is local and deterministic, and a caller
             # testing throttling or faults must see each error exactly once.
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+            # No host prefix (StartSyncExecution's "sync-"): the emulator is one loopback host.
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1}, inject_host_prefix=False
+            ),
         )
 
     def _set_env(self, name: str, value: str) -> None:
