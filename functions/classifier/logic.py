@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
+from classifier.express import ExpressRetry, ExpressRunner
 from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from classifier.models import (
     FailureMetric,
@@ -232,6 +233,15 @@ class Classifier:
         self.clock = clock
         self.sleep = sleep
         self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
+        self.express = ExpressRunner(
+            settings=settings,
+            stepfunctions=stepfunctions,
+            dynamodb=dynamodb,
+            sqs=sqs,
+            markers=self.markers,
+            clock=clock,
+            is_transient=is_transient,
+        )
 
     def check_event(self, event: object) -> list[dict[str, Any]]:
         """The event's records, once the whole event is known to be an SQS batch.
@@ -259,8 +269,15 @@ class Classifier:
 
     # The Batch it returns is no JSON document for X-Ray metadata.
     @tracer.capture_method(capture_response=False)
-    def open_batch(self, raw_records: Iterable[Mapping[str, Any]]) -> Batch:
+    def open_batch(
+        self,
+        raw_records: Iterable[Mapping[str, Any]],
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> Batch:
         """Validate every body and look up all their URLs in one go, before any record is handled.
+
+        ``remaining_ms`` is the invocation's time left (the Lambda context's): with EXPRESS, a
+        record is only run while an execution started now can end before the invocation does.
 
         Raises ``DoneLookupFailed`` when ResultsTable cannot answer: no record has been touched
         yet, so failing the whole invocation lets SQS hand the same batch back later.
@@ -303,7 +320,7 @@ class Classifier:
                 self.metrics, FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION
             )
             raise
-        return Batch(self, planned, claims)
+        return Batch(self, planned, claims, remaining_ms)
 
 
 class Batch:
@@ -314,8 +331,10 @@ class Batch:
         classifier: Classifier,
         planned: Mapping[_RecordKey, _Planned],
         claims: Mapping[str, Claim],
+        remaining_ms: Callable[[], int] | None = None,
     ) -> None:
         self._classifier = classifier
+        self._remaining_ms = remaining_ms
         self._settings = classifier.settings
         self._planned = planned
         self.claims = claims
@@ -373,7 +392,27 @@ class Batch:
         if not planned.owns_url:
             logger.info("Another record of this batch carries this image", attempt=message.attempt)
             return self._count(Outcome.DUPLICATE)
+        if self._settings.workflow_type == "EXPRESS":
+            return self._run_express(record, message, claim)
         return self._start(record, message, claim)
+
+    def _run_express(
+        self, record: RouteQueueRecord, message: PhotoMessage, claim: Claim | None
+    ) -> Outcome:
+        try:
+            result = self._classifier.express.run(
+                message=message,
+                claim=claim,
+                source_queue_arn=record.eventSourceARN,
+                # The rejection marker's key: "this SQS message was dead-lettered".
+                letter_cause=f"{REJECTION_PREFIX}{record.eventSourceARN}#{record.messageId}",
+                remaining_ms=self._remaining_ms,
+            )
+        except ExpressRetry as exc:
+            self._count(FailureMetric.TRANSIENT if exc.transient else FailureMetric.CONFIGURATION)
+            raise
+        self._execution = result.execution
+        return self._count(result.outcome)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
         """One letter per message, however often its batch is delivered (see common.letters)."""

@@ -37,6 +37,10 @@ class Outcome(StrEnum):
     # An execution for the URL is running (a redelivery, or a message racing another).
     IN_FLIGHT = "InFlight"
     REJECTED = "Rejected"
+    # EXPRESS only: the synchronous execution succeeded (classified, or a duplicate by claim).
+    CLASSIFIED = "Classified"
+    # EXPRESS only: the execution failed for good; its one dead letter is sent.
+    DEAD_LETTERED = "ExecutionDeadLettered"
 
 
 class FailureMetric(StrEnum):
