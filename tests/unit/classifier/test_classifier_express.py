@@ -211,10 +211,10 @@ def test_permanent_failure_is_dead_lettered_once_and_closes_the_claim(
     cloud: Cloud,
     metrics: Metrics,
     workflow_dlq: str,
-    event: dict[str, Any],
     answer: Callable[[int], dict[str, str]],
     expected: tuple[str, str, str],
 ) -> None:
+    event = load_event("classifier_sqs_replay.json")
     status, error, cause = expected
     # GIVEN a new image whose execution ends without success, for good
     sfn = SyncStepFunctions(cloud.dynamodb, answer)
@@ -344,10 +344,10 @@ def test_refused_start_is_a_batch_item_failure(
     cloud: Cloud,
     metrics: Metrics,
     workflow_dlq: str,
-    event: dict[str, Any],
     refusal: Exception,
     expected: tuple[bool, str],
 ) -> None:
+    event = load_event("classifier_sqs_replay.json")
     transient, metric = expected
     # GIVEN StartSyncExecution refuses to start
     sfn = SyncStepFunctions(cloud.dynamodb, succeeded, refuse=refusal)
