@@ -187,7 +187,7 @@ HISTORY = [
 )
 def test_log_level_chooses_events(level: str, types: list[str]) -> None:
     # GIVEN a failed execution's history WHEN it is logged at ``level`` without execution data
-    logging = StateMachineLogging(level=level, include_execution_data=False)  # type: ignore[arg-type]
+    logging = StateMachineLogging(level=level, include_execution_data=False)
     records = log_events(logging, "arn:x", HISTORY)
 
     # THEN only that level's events are logged, and no input or output

@@ -889,7 +889,7 @@ def _logging_of(declared: Any) -> StateMachineLogging | None:
     destinations = declared.get("Destinations") or []
     group = destinations[0].get("CloudWatchLogsLogGroup", {}) if destinations else {}
     return StateMachineLogging(
-        level=str(declared["Level"]),  # type: ignore[arg-type]
+        level=str(declared["Level"]),
         include_execution_data=str(declared.get("IncludeExecutionData", False)).lower() == "true",
         log_group_arn=group.get("LogGroupArn"),
     )

@@ -146,9 +146,7 @@ def install(
         if config.type != "EXPRESS":
             raise StateMachineTypeNotSupported()
         name = response._get_param("name") or str(uuid.uuid4())
-        execution = _new_execution(
-            backend, arn, name, response._get_param("input", if_none="{}")
-        )
+        execution = _new_execution(backend, arn, name, response._get_param("input", if_none="{}"))
         executions._track(execution, running=True)
         started = clock()
         try:
@@ -244,7 +242,8 @@ def history_events(execution: Execution) -> list[dict[str, Any]]:
     worker = execution.exec_worker
     if worker is None or worker.env is None:
         return []
-    return list(worker.env.event_manager.get_event_history())
+    # HistoryEvent is a TypedDict: the same dicts, read generically.
+    return [dict(event) for event in worker.env.event_manager.get_event_history()]
 
 
 def log_events(
@@ -277,9 +276,7 @@ def log_events(
             "execution_arn": execution_arn,
             "redrive_count": "0",
         }
-        records.append(
-            {"timestamp": millis, "message": json.dumps(message, default=_json_default)}
-        )
+        records.append({"timestamp": millis, "message": json.dumps(message, default=_json_default)})
     return records
 
 
