@@ -20,6 +20,7 @@ from tests.integration.pipeline_kit import (
     route_message,
     settle,
 )
+from tweetlens import tracing
 from tweetlens.demo import deployed
 from tweetlens.dlq import WORKFLOW_DLQ
 from tweetlens.pipeline import LocalPipeline
@@ -111,6 +112,16 @@ def test_images_are_done_and_duplicates_cost_nothing(
     executions = {result_item(stack, url)["execution"] for url in urls}
     assert executions <= done
     assert all(":express:" in arn for arn in executions)
+    # AND `tweetlens trace` draws an Express execution from those logs
+    drawn = tracing.trace_execution(stack, result_item(stack, urls[0])["execution"])
+    assert drawn.status == "SUCCEEDED"
+    assert [visit.name for visit in drawn.trace.visits] == [
+        "Claim Image",
+        "Fetch Image",
+        "Detect Labels",
+        "Store Result",
+    ]
+    assert json.loads(drawn.input)["message"] == route_message(recording, urls[0], "cats")
 
     # WHEN SQS delivers the first message twice more (duplicates of a DONE image)
     message = route_message(recording, urls[0], "cats")
@@ -152,3 +163,6 @@ def test_permanent_failure_is_one_letter(
     assert result["status"] == "FAILED"
     assert "open_claim" not in result
     assert record_outcomes(pipeline, url) == {"ExecutionDeadLettered": 1}
+    # AND its trace shows where it failed
+    drawn = tracing.trace_execution(stack, body["execution"])
+    assert (drawn.status, drawn.trace.failed_state) == ("FAILED", "Fetch Image")
