@@ -20,6 +20,11 @@ RECORD_PROCESSED = "Record processed"
 # The producer logs its run summary (the handler's response) as "Producer run finished".
 PRODUCER_FINISHED = "Producer run finished"
 STARTED = "ExecutionStarted"
+# WorkflowType=EXPRESS: the classifier waited for the execution, which classified the image
+# (an execution that found it a duplicate is logged Duplicate); one that failed for good is
+# logged ExecutionDeadLettered and settled by its workflow dead letter.
+CLASSIFIED = "Classified"
+DEAD_LETTERED = "ExecutionDeadLettered"
 # A duplicate: the URL is DONE or carried by another record of the batch (Duplicate), or an
 # execution for it is running (InFlight).
 CLASSIFIER_DUPLICATES = ("Duplicate", "InFlight")
@@ -193,13 +198,18 @@ def account(
     def tally(route: str) -> RouteTally:
         return routes.setdefault(route, RouteTally())
 
+    # Express executions are not listed: their failures are counted from the classifier's lines.
+    failed = 0
     for outcome, where, _ in outcomes.values():
         route = route_of_source.get(where, where)
         if outcome in CLASSIFIER_DUPLICATES:
             tally(route).duplicates += 1
         elif outcome == STARTED:
             tally(route).started += 1
-    failed = 0
+        elif outcome == CLASSIFIED:
+            tally(route).classified += 1
+        elif outcome == DEAD_LETTERED:
+            failed += 1  # settled through its workflow dead letter, counted below
     for execution in executions:
         if execution.status == "DONE":
             tally(execution.route).classified += 1

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tweetlens import accounting, tracing
+from tweetlens import accounting, express_logs, tracing
 from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
 from tweetlens.dlq import DeadLetter, list_dead_letters
 from tweetlens.pipeline import PRODUCER, LocalPipeline
@@ -117,9 +117,15 @@ def run_demo(
     time_scale: float = 0.02,
     timeout: float = 110.0,
     on_progress: Callable[[Progress], None] | None = None,
+    workflow_type: str = "STANDARD",
 ) -> DemoResult:
     started = time.monotonic()
-    with LocalPipeline(recording=recording, seed=seed, time_scale=time_scale) as pipeline:
+    with LocalPipeline(
+        recording=recording,
+        seed=seed,
+        time_scale=time_scale,
+        parameter_overrides=workflow_parameters(workflow_type),
+    ) as pipeline:
         assert pipeline.recording is not None
         stack = deployed(pipeline)
         payloads = run_producer(pipeline)
@@ -148,6 +154,12 @@ def run_demo(
         }
         sfn = stack.client("stepfunctions")
         traces = [tracing.draw(sfn, execution.arn) for execution in tally.executions]
+        # Express executions are not listed: they are drawn from their logs (level ALL).
+        traces += [
+            tracing.draw_express(stack, arn)
+            for arn in sorted({result.execution for result in results})
+            if express_logs.is_express(arn)
+        ]
         labels: Counter[str] = Counter()
         for result in results:
             labels.update(name for name, _ in result.labels)
@@ -164,6 +176,13 @@ def run_demo(
             seconds=time.monotonic() - started,
             rekognition_calls=rekognition.calls_by_source() if rekognition else {},
         )
+
+
+def workflow_parameters(workflow_type: str) -> dict[str, str]:
+    """Template parameters for a workflow type; EXPRESS logs ALL so traces can be drawn."""
+    if workflow_type == "EXPRESS":
+        return {"WorkflowType": "EXPRESS", "ExpressLogLevel": "ALL"}
+    return {"WorkflowType": workflow_type}
 
 
 def _describe(status: Any) -> str:

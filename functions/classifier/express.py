@@ -21,6 +21,7 @@ dead-lettered is not run again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -133,8 +134,11 @@ class ExpressRunner:
         arn = response["executionArn"]
         status = ExecutionStatus(response["status"])
         if status is ExecutionStatus.SUCCEEDED:
-            logger.info("Execution succeeded", execution_arn=arn)
-            return ExpressResult(Outcome.CLASSIFIED, arn)
+            # The workflow ends {"status": "DONE", ...} or, when its claim found the image
+            # taken (a duplicate racing this one), {"status": "DUPLICATE"}.
+            duplicate = _output_status(response.get("output")) == "DUPLICATE"
+            logger.info("Execution succeeded", execution_arn=arn, duplicate=duplicate)
+            return ExpressResult(Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn)
         error = response.get("error") or (
             "States.Timeout" if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
         )
@@ -230,3 +234,11 @@ class ExpressRunner:
             transient = self.is_transient(exc)
             logger.error("Could not " + what, transient=transient, exc_info=True)
             raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
+
+
+def _output_status(output: str | None) -> str:
+    try:
+        parsed = json.loads(output or "{}")
+    except ValueError:
+        return ""
+    return str(parsed.get("status", "")) if isinstance(parsed, dict) else ""

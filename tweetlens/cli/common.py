@@ -51,6 +51,16 @@ def parameter_option[F: Callable[..., Any]](function: F) -> F:
     )(function)
 
 
+def workflow_type_option[F: Callable[..., Any]](function: F) -> F:
+    return click.option(
+        "--workflow-type",
+        type=click.Choice(["STANDARD", "EXPRESS"]),
+        default=None,
+        help="Deploy with this WorkflowType (the template's default otherwise); EXPRESS also "
+        "logs executions at ALL so they can be traced.",
+    )(function)
+
+
 def parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for value in values:

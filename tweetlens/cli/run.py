@@ -20,6 +20,7 @@ from tweetlens.cli.common import (
     parameter_option,
     parse_parameters,
     template_option,
+    workflow_type_option,
 )
 from tweetlens.cli.console import console_beside_cloud
 from tweetlens.console.server import DEFAULT_PORT
@@ -46,6 +47,7 @@ def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
 @click.command()
 @template_option
 @parameter_option
+@workflow_type_option
 @click.option(
     "--time-scale",
     type=click.FloatRange(0.001, 1.0),
@@ -64,8 +66,10 @@ def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
     help="Port of the web console (0: any free port).",
 )
 def up(
+    *,
     template: Path,
     parameters: tuple[str, ...],
+    workflow_type: str | None,
     time_scale: float,
     with_console: bool,
     console_port: int,
@@ -79,9 +83,11 @@ def up(
 
     Example:
 
-        tweetlens up --param ClassifierMaxConcurrency=2
+        tweetlens up --param ClassifierMaxConcurrency=2 --workflow-type EXPRESS
     """
     overrides = parse_parameters(parameters)
+    if workflow_type is not None:
+        overrides = demo_job.workflow_parameters(workflow_type) | overrides
     stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -147,7 +153,8 @@ def up(
     show_default=True,
     help="Shrink Step Functions retries and waits.",
 )
-def demo(seed: int, report_path: Path, time_scale: float) -> None:
+@workflow_type_option
+def demo(seed: int, report_path: Path, time_scale: float, workflow_type: str | None) -> None:
     """Run the whole pipeline on the local cloud with a recorded stream of about 50 posts.
 
     Waits until every message is classified, a duplicate, or in a dead-letter queue, then
@@ -156,7 +163,7 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
 
     Example:
 
-        tweetlens demo --report out/report.html
+        tweetlens demo --report out/report.html --workflow-type EXPRESS
     """
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -175,7 +182,12 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
             )
 
         try:
-            result = demo_job.run_demo(seed=seed, time_scale=time_scale, on_progress=on_progress)
+            result = demo_job.run_demo(
+                seed=seed,
+                time_scale=time_scale,
+                on_progress=on_progress,
+                workflow_type=workflow_type or "STANDARD",
+            )
         except (demo_job.DemoError, LocalCloudError) as error:
             raise click.ClickException(str(error)) from error
     _print_summary(result)

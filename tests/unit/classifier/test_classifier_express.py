@@ -498,3 +498,19 @@ def test_batch_mixes_outcomes_and_fails_only_the_transient_record(
     assert response == {"batchItemFailures": [{"itemIdentifier": failing[0]}]}
     assert counted(metrics)["TransientFailure"] == 1
     assert counted(metrics)["Classified"] == len(sfn.started) - 1
+
+
+def test_execution_that_found_a_duplicate_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution whose claim found the image taken (it ends in the Duplicate state)
+    sfn = SyncStepFunctions(
+        cloud.dynamodb, lambda _: {"status": "SUCCEEDED", "output": '{"status":"DUPLICATE"}'}
+    )
+
+    # WHEN the record is processed THEN it is counted a duplicate, not a classification
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+    assert response == {"batchItemFailures": []}
+    assert counted(metrics) == {"Duplicate": 1}
