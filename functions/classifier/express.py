@@ -132,7 +132,7 @@ class ExpressRunner:
         )
         response = self._start(message, source_queue_arn, supersedes, now)
         arn = response["executionArn"]
-        status = ExecutionStatus(response["status"])
+        status = _ended_status(response.get("status"))
         if status is ExecutionStatus.SUCCEEDED:
             # The workflow ends {"status": "DONE", ...} or, when its claim found the image
             # taken (a duplicate racing this one), {"status": "DUPLICATE"}.
@@ -234,6 +234,33 @@ class ExpressRunner:
             transient = self.is_transient(exc)
             logger.error("Could not " + what, transient=transient, exc_info=True)
             raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
+
+
+# What a synchronous Express execution can end as (ABORTED is not documented for it, and is
+# closed like any other unsuccessful end if it ever comes).
+ENDED_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.ABORTED,
+    }
+)
+
+
+def _ended_status(value: object) -> ExecutionStatus:
+    """The answer's status; anything else leaves the record queued, named, as a deployment
+    problem (its claim's lease ends before the message is delivered again)."""
+    try:
+        status = ExecutionStatus(str(value))
+    except ValueError:
+        status = None
+    if status not in ENDED_STATUSES:
+        logger.error("StartSyncExecution answered no end status", status=str(value)[:64])
+        raise ExpressRetry(
+            f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
+        )
+    return status
 
 
 def _output_status(output: str | None) -> str:

@@ -514,3 +514,24 @@ def test_execution_that_found_a_duplicate_is_a_duplicate(
     )
     assert response == {"batchItemFailures": []}
     assert counted(metrics) == {"Duplicate": 1}
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "PENDING_REDRIVE", "succeeded", ""])
+def test_answer_without_an_end_status_is_a_named_failure(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, status: str
+) -> None:
+    # GIVEN StartSyncExecution answers a status that is no end of an execution
+    event = load_event("classifier_sqs_replay.json")
+    sfn = SyncStepFunctions(cloud.dynamodb, lambda _: {"status": status})
+
+    # WHEN the record is processed THEN it stays on its queue with an error naming the status
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert (str(failure), failure.transient) == (
+        f"StartSyncExecution answered status {status!r}, not an end",
+        False,
+    )
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"ConfigurationError": 1}
