@@ -111,10 +111,18 @@ class ExpressRunner:
         """Run the image to its end unless another delivery owns it; see the module doc."""
         now = int(self.clock())
         if claim is not None and claim.in_progress and claim.lease_expires_at > now:
-            # Another delivery of this image started an execution and is waiting for it: its
+            # Another delivery started an execution for this image and is waiting for it; its
             # outcome is that delivery's to settle. (An ended execution's claim is closed at
             # once; only a classifier that died mid-wait leaves one, and its message comes back
             # after the visibility timeout, which outlasts the lease.)
+            if _same_message(claim.message, message):
+                # This very message, delivered twice at once: deleting this copy would lose it
+                # if that delivery fails transiently and counts on SQS to deliver it again.
+                # Left queued, it comes back after the visibility timeout, once settled.
+                logger.info("This message is running in another delivery; left on the queue")
+                raise ExpressRetry(
+                    "the same message is running in another delivery", transient=True
+                )
             logger.info("An execution for this image is running", execution=claim.execution)
             return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
         if self._guard(lambda: self.markers.sent(letter_cause), "read the letter marker"):
@@ -261,6 +269,13 @@ def _ended_status(value: object) -> ExecutionStatus:
             f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
         )
     return status
+
+
+def _same_message(claimed: str, message: PhotoMessage) -> bool:
+    try:
+        return PhotoMessage.model_validate_json(claimed) == message
+    except ValueError:
+        return False
 
 
 def _output_status(output: str | None) -> str:

@@ -77,6 +77,8 @@ class SyncStepFunctions:
                 "execution": {"S": arn},
                 "lease_expires_at": {"N": str(request["lease_expires_at"])},
                 "open_claim": {"S": "OPEN"},
+                # As the Claim Image state writes it (States.JsonToString).
+                "message": {"S": json.dumps(request["message"], separators=(",", ":"))},
             },
         )
         return {"executionArn": arn, **self._answer(len(self.started))}
@@ -381,8 +383,9 @@ def test_done_image_runs_no_execution(
 def test_live_claim_makes_the_duplicate_in_flight_without_an_execution(
     cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
 ) -> None:
-    # GIVEN another delivery of the image is running its execution (its lease is live)
+    # GIVEN another post's message for the image is running its execution (a live lease)
     owner = f"{EXPRESS_ARN_PREFIX}x:run-0"
+    other_post = json.loads(event["Records"][0]["body"]) | {"post_id": "1"}
     cloud.dynamodb.put_item(
         TableName=RESULTS_TABLE,
         Item={
@@ -391,6 +394,7 @@ def test_live_claim_makes_the_duplicate_in_flight_without_an_execution(
             "status": {"S": "IN_PROGRESS"},
             "execution": {"S": owner},
             "lease_expires_at": {"N": str(NOW + 100)},
+            "message": {"S": json.dumps(other_post)},
         },
     )
     sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
@@ -535,3 +539,36 @@ def test_answer_without_an_end_status_is_a_named_failure(
     )
     assert _letters(cloud, workflow_dlq) == []
     assert counted(metrics) == {"ConfigurationError": 1}
+
+
+def test_same_message_running_elsewhere_is_left_on_its_queue(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN this very message is running in another delivery (SQS delivered it twice at once)
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": f"{EXPRESS_ARN_PREFIX}x:run-0"},
+            "lease_expires_at": {"N": str(NOW + 100)},
+            "message": {"S": event["Records"][0]["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the second copy is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+
+    # THEN it runs nothing and stays queued: deleting it would lose the message if the other
+    # delivery fails transiently and counts on SQS to deliver it again
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert (str(failure), failure.transient) == (
+        "the same message is running in another delivery",
+        True,
+    )
+    assert sfn.started == []
+    assert counted(metrics) == {"TransientFailure": 1}
