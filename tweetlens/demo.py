@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tweetlens import accounting, express_logs, tracing
+from tweetlens import accounting, trace
 from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
 from tweetlens.dlq import DeadLetter, list_dead_letters
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.stack import DeployedStack, emulator_stack
+from tweetlens.trace import express_logs
 
 STATE_MACHINE = "ClassifyImageStateMachine"
 # A run reads every page unless the rate limit stops it; a few runs always drain the stream.
@@ -38,7 +39,7 @@ class DemoResult:
     results: list[ImageResult]
     labels: Counter[str]
     dead_letters: list[DeadLetter]
-    traces: list[tracing.DrawnTrace]
+    traces: list[trace.DrawnTrace]
     images: dict[str, bytes]
     producer_runs: int
     seconds: float
@@ -153,10 +154,10 @@ def run_demo(
             if result.status == "DONE" and result.image_key
         }
         sfn = stack.client("stepfunctions")
-        traces = [tracing.draw(sfn, execution.arn) for execution in tally.executions]
+        traces = [trace.draw(sfn, execution.arn) for execution in tally.executions]
         # Express executions are not listed: they are drawn from their logs (level ALL).
         traces += [
-            tracing.draw_express(stack, arn)
+            trace.draw_express(stack, arn)
             for arn in sorted({result.execution for result in results})
             if express_logs.is_express(arn)
         ]

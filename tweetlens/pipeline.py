@@ -16,8 +16,7 @@ from typing import Self
 
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
-from tweetlens.localcloud.cloud import LocalCloud
-from tweetlens.localcloud.labelers import OpenCvLabeler
+from tweetlens.localcloud import LocalCloud, OpenCvLabeler
 from tweetlens.stack import write_local_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -42,6 +42,7 @@ from common.messages import (
     execution_sequence,
     url_digest,
 )
+from common.validation import summarize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,8 +54,7 @@ if TYPE_CHECKING:
 # forwarded whole, so the reason stays short.
 MAX_REASON_CHARS = 1_024
 # JSON keys of an invalid body end up in the reason (pydantic reports unknown fields by name):
-# keep each short, and keep only characters SQS accepts in a String attribute.
-MAX_LOCATION_PART_CHARS = 64
+# ``summarize`` keeps each short; only characters SQS accepts in a String attribute are kept.
 _NOT_SQS_ATTRIBUTE_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # The message of the one log line per record (see Batch.handle_record).
@@ -134,13 +134,7 @@ def parse_body(body: str) -> Rejection | PhotoMessage:
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         error = "NotJson" if any(e["type"] == "json_invalid" for e in errors) else "InvalidMessage"
-        reason = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors)
-        return Rejection(error=error, reason=_attribute_safe(reason))
-
-
-def _location(loc: Iterable[int | str]) -> str:
-    parts = [str(part)[:MAX_LOCATION_PART_CHARS] for part in loc]
-    return ".".join(parts) if parts else "body"
+        return Rejection(error=error, reason=_attribute_safe(summarize(exc, root="body")))
 
 
 def _attribute_safe(text: str) -> str:
@@ -255,12 +249,7 @@ class Classifier:
         try:
             RouteQueueEvent.model_validate(event)
         except ValidationError as exc:
-            problems = _attribute_safe(
-                "; ".join(
-                    f"{_location(e['loc']) if e['loc'] else 'event'}: {e['msg']}"
-                    for e in exc.errors(include_url=False, include_input=False)
-                )
-            )
+            problems = _attribute_safe(summarize(exc, root="event"))
             logger.error("Event is not an SQS batch; no record was touched", problems=problems)
             _count(self.metrics, FailureMetric.CONFIGURATION)
             raise InvalidEvent(f"not an SQS batch event: {problems}") from exc

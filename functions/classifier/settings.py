@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
+from common.validation import summarize
+
 # Patterns follow the AWS naming rules, with any partition (aws, aws-cn, aws-us-gov).
 TABLE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
 STATE_MACHINE_ARN_PATTERN = (
@@ -109,8 +111,5 @@ def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
     try:
         return ClassifierSettings.model_validate(dict(environ))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'environment'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
+        problems = summarize(exc, root="environment", part_chars=None)
         raise InvalidSettings(f"invalid ClassifierFunction environment: {problems}") from exc

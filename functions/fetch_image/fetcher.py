@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.messages import MAX_URL_LENGTH, url_digest
+from common.validation import summarize
 from fetch_image.addresses import HostPort, check_addresses, parse_image_url
 from fetch_image.errors import (
     BlockedUrl,
@@ -92,10 +93,7 @@ def parse_request(event: object) -> FetchRequest:
         return FetchRequest.model_validate(event)
     except ValidationError as error:
         # Field names and reasons only: the offending values may be long or sensitive.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or 'input'}: {issue['msg']}"
-            for issue in error.errors(include_url=False)
-        )
+        problems = summarize(error, root="input")
         raise InvalidFetchRequest(f"invalid fetch request: {problems}") from error
 
 

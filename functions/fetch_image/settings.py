@@ -14,6 +14,7 @@ from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common.validation import summarize
 from fetch_image.addresses import METADATA_ADDRESSES, HostPort, IPNetwork, parse_allowed_host
 
 # Rekognition reads images from S3 up to 15 MB; a larger download could never be labelled.
@@ -93,10 +94,7 @@ class FetchSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{_ENV_NAMES.get(str(issue['loc'][0]), issue['loc'][0])}: {issue['msg']}"
-                for issue in error.errors(include_url=False)
-            )
+            problems = summarize(error, root="settings", names=_ENV_NAMES, part_chars=None)
             raise InvalidSettings(f"invalid FetchImageFunction settings: {problems}") from error
 
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from common.validation import summarize
 from producer.checkpoint import CheckpointStore
 from producer.credentials import BearerTokenReader
 from producer.observability import logger, metrics, tracer
@@ -55,10 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         scheduled = EventBridgeModel.model_validate(event)
     except ValidationError as error:
         # Field names and rules only: the event may be anything, of any size.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or 'event'}: {issue['msg']}"
-            for issue in error.errors(include_url=False, include_input=False)
-        )
+        problems = summarize(error, root="event")
         raise InvalidEvent(f"expected an EventBridge scheduled event: {problems}") from error
     logger.info("Scheduled run", scheduled_at=scheduled.time.isoformat(), rule=scheduled.resources)
     summary = run_producer(

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.validation import summarize
+
 # Same rule as ``PhotoMessage.route``: a route name that the message contract would reject
 # must fail at cold start, not on the first post that matches it.
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -116,11 +118,8 @@ class ProducerSettings(BaseModel):
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as error:
-            problems = []
-            for detail in error.errors(include_url=False):
-                where = ".".join(str(part) for part in detail["loc"]) or "configuration"
-                problems.append(f"{where}: {detail['msg']}")
-            raise InvalidSettings("invalid producer environment: " + "; ".join(problems)) from None
+            problems = summarize(error, root="configuration", part_chars=None)
+            raise InvalidSettings(f"invalid producer environment: {problems}") from None
 
 
 def _json_object(raw: Any) -> dict[str, Any]:

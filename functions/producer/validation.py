@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from common.validation import summarize
+
 # Enough for every problem of one item; a page-sized list of problems is cut here.
 MAX_PROBLEMS_CHARS = 1_024
 
 
 def describe(error: ValidationError, root: str) -> str:
     """``loc: msg; loc: msg``, with ``root`` naming the top level, at most 1 KiB."""
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in issue['loc']) or root}: {issue['msg']}"
-        for issue in error.errors(include_url=False, include_input=False)
-    )
-    return shorten(problems)
+    return shorten(summarize(error, root=root))
 
 
 def shorten(text: str, limit: int = MAX_PROBLEMS_CHARS) -> str:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.responses import SQSResponse
 
-from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud import PatchSet
 from tweetlens.localcloud.faults import (
     CallerKiller,
     DynamoDbThrottleBursts,

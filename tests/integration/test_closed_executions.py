@@ -33,7 +33,7 @@ from tests.integration.pipeline_kit import (
     settle,
 )
 from tweetlens.dlq import WORKFLOW_DLQ, redrive
-from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud import PatchSet
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
 

@@ -20,7 +20,7 @@ from tests.integration.pipeline_kit import (
     route_message,
     settle,
 )
-from tweetlens import tracing
+from tweetlens import trace
 from tweetlens.demo import deployed
 from tweetlens.dlq import WORKFLOW_DLQ
 from tweetlens.pipeline import LocalPipeline
@@ -113,7 +113,7 @@ def test_images_are_done_and_duplicates_cost_nothing(
     assert executions <= done
     assert all(":express:" in arn for arn in executions)
     # AND `tweetlens trace` draws an Express execution from those logs
-    drawn = tracing.trace_execution(stack, result_item(stack, urls[0])["execution"])
+    drawn = trace.trace_execution(stack, result_item(stack, urls[0])["execution"])
     assert drawn.status == "SUCCEEDED"
     assert [visit.name for visit in drawn.trace.visits] == [
         "Claim Image",
@@ -164,5 +164,5 @@ def test_permanent_failure_is_one_letter(
     assert "open_claim" not in result
     assert record_outcomes(pipeline, url) == {"ExecutionDeadLettered": 1}
     # AND its trace shows where it failed
-    drawn = tracing.trace_execution(stack, body["execution"])
+    drawn = trace.trace_execution(stack, body["execution"])
     assert (drawn.status, drawn.trace.failed_state) == ("FAILED", "Fetch Image")

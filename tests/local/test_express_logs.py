@@ -1,4 +1,4 @@
-"""Express executions rebuilt from their execution log records (``tweetlens.express_logs``)."""
+"""Express executions rebuilt from their execution logs (``tweetlens.trace.express_logs``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from tweetlens.express_logs import ExpressHistoryNotFound, from_records, state_machine_of
 from tweetlens.trace import build_trace
+from tweetlens.trace.express_logs import ExpressHistoryNotFound, from_records, state_machine_of
 
 ARN = "arn:aws:states:us-east-1:123456789012:express:Classify:abc:1f2e-77"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:Classify"

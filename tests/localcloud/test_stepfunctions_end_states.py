@@ -19,7 +19,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 )
 from moto.stepfunctions.parser.backend.execution import Execution
 
-from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud import PatchSet
 from tweetlens.localcloud.stepfunctions import install_end_states
 
 

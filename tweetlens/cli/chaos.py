@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
-from tweetlens.localcloud.errors import LocalCloudError
+from tweetlens.localcloud import LocalCloudError
 
 console = Console()
 

@@ -12,8 +12,8 @@ from rich.table import Column, Table
 
 from tweetlens import dlq as dead_letters
 from tweetlens import results as stored
-from tweetlens import tracing
 from tweetlens.cli.common import open_stack, readable_errors, stack_options
+from tweetlens.trace import trace_execution
 
 console = Console()
 
@@ -104,7 +104,7 @@ def trace(
     """
     stack = open_stack(stack_name, region)
     with readable_errors():
-        drawn = tracing.trace_execution(stack, execution)
+        drawn = trace_execution(stack, execution)
     target = html_path or Path("out") / f"trace-{drawn.execution_name}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(drawn.html, encoding="utf-8")

@@ -24,9 +24,7 @@ from tweetlens.cli.common import (
 )
 from tweetlens.cli.console import console_beside_cloud
 from tweetlens.console.server import DEFAULT_PORT
-from tweetlens.localcloud.cloud import LocalCloud
-from tweetlens.localcloud.errors import LocalCloudError
-from tweetlens.localcloud.labelers import OpenCvLabeler
+from tweetlens.localcloud import LocalCloud, LocalCloudError, OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import emulator_stack, state_file_path, write_local_state
 

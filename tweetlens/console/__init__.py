@@ -2,7 +2,7 @@
 
 ``create_app`` builds the Flask application over a ``ConsoleData`` (where the stack is and how
 to read it); ``ConsoleServer`` serves it on a loopback address only. Pages are thin views over
-``data``, which reuses the library the CLI uses (``results``, ``tracing``, ``dlq``,
+``data``, which reuses the library the CLI uses (``results``, ``trace``, ``dlq``,
 ``accounting``); ``security`` holds every request check and response header.
 """
 

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from tweetlens import accounting, demo, dlq, results, tracing
-from tweetlens.localcloud.models import InvocationRecord
+from tweetlens import accounting, demo, dlq, results, trace
+from tweetlens.localcloud import InvocationRecord
 from tweetlens.stack import DeployedStack, StackNotFound
 from tweetlens.trace import ExecutionTrace
 
@@ -132,7 +132,7 @@ class ConsoleData:
     dead_letters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     known_executions: dict[str, accounting.ExecutionOutcome] = field(default_factory=dict)
     _thumbnails: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
-    _traces: OrderedDict[str, tracing.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
+    _traces: OrderedDict[str, trace.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def fixed(cls, stack: DeployedStack, activity: Activity | None = None) -> ConsoleData:
@@ -154,7 +154,7 @@ class ConsoleData:
     def cached_thumbnail(self, key: str, make: Callable[[], bytes | None]) -> bytes | None:
         return _cached(self._lock, self._thumbnails, key, make, _CACHED_THUMBNAILS)
 
-    def cached_trace(self, name: str, make: Callable[[], tracing.DrawnTrace]) -> tracing.DrawnTrace:
+    def cached_trace(self, name: str, make: Callable[[], trace.DrawnTrace]) -> trace.DrawnTrace:
         with self._lock:
             if name in self._traces:
                 self._traces.move_to_end(name)
@@ -372,7 +372,7 @@ def state_machine(stack: DeployedStack) -> str:
     """The ClassifyImage state machine, or the stack's only one."""
     if demo.STATE_MACHINE in stack.resources:
         return stack.resources[demo.STATE_MACHINE]
-    machines = tracing.state_machine_arns(stack)
+    machines = trace.state_machine_arns(stack)
     if not machines:
         raise StackNotFound(f"no state machine in {stack.description}")
     return machines[0]
@@ -408,7 +408,7 @@ def executions(
 
 @dataclass(frozen=True)
 class ExecutionView:
-    drawn: tracing.DrawnTrace
+    drawn: trace.DrawnTrace
     # The photo message the execution was started for (empty when the input has none).
     message: dict[str, str]
 
@@ -451,7 +451,7 @@ def _message_of(execution_input: str) -> dict[str, str]:
 def execution(data: ConsoleData, stack: DeployedStack, name: str) -> ExecutionView:
     """One execution drawn as `tweetlens trace` draws it (StackNotFound if there is none)."""
     check_execution_name(name)
-    drawn = data.cached_trace(name, lambda: tracing.trace_execution(stack, name))
+    drawn = data.cached_trace(name, lambda: trace.trace_execution(stack, name))
     return ExecutionView(drawn=drawn, message=_message_of(drawn.input))
 
 

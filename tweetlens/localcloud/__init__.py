@@ -1,9 +1,13 @@
 """A Docker-less local cloud that deploys and runs a SAM template on this machine.
 
-It knows SAM, CloudFormation and AWS semantics, not any particular application.
+It knows SAM, CloudFormation and AWS semantics, not any particular application. Callers use
+the names exported here; the submodules are the package's own layout and may move.
 """
 
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.cloud import LocalCloud
+from tweetlens.localcloud.deploy import Deployment
 from tweetlens.localcloud.errors import (
     DeployError,
     EmulatorError,
@@ -14,6 +18,16 @@ from tweetlens.localcloud.errors import (
     UnsupportedResourceError,
     WorkerError,
 )
+from tweetlens.localcloud.faults import (
+    CallerKiller,
+    DynamoDbThrottleBursts,
+    FaultError,
+    KilledWorker,
+    MessageLedger,
+    RekognitionFaults,
+    compress_visibility_timeouts,
+)
+from tweetlens.localcloud.labelers import MAX_S3_OBJECT_BYTES, Labeler, LabelerError, OpenCvLabeler
 from tweetlens.localcloud.models import (
     AsyncInvocationRecord,
     BusEvent,
@@ -29,24 +43,40 @@ from tweetlens.localcloud.models import (
     RuleTargetConfig,
     StateMachineConfig,
 )
+from tweetlens.localcloud.rekognition import LabelRequest, RekognitionHook
 from tweetlens.localcloud.statusevents import StatusChangeEmitter, drop_fraction
 
 __all__ = [
+    "MAX_S3_OBJECT_BYTES",
+    "Activity",
     "AsyncInvocationRecord",
     "BusEvent",
+    "CallerKiller",
     "DeployError",
+    "Deployment",
+    "DynamoDbThrottleBursts",
     "EmulatorError",
     "EventDelivery",
     "EventRuleConfig",
     "EventSourceMappingConfig",
+    "FaultError",
     "FunctionConfig",
     "IdleStatus",
     "InputTransformerConfig",
     "InvocationRecord",
     "InvocationResult",
+    "KilledWorker",
+    "LabelRequest",
+    "Labeler",
+    "LabelerError",
     "LambdaError",
     "LocalCloud",
     "LocalCloudError",
+    "MessageLedger",
+    "OpenCvLabeler",
+    "PatchSet",
+    "RekognitionFaults",
+    "RekognitionHook",
     "RuleTargetConfig",
     "ScheduleExpressionError",
     "StateMachineConfig",
@@ -55,5 +85,6 @@ __all__ = [
     "UnsupportedEventRuleError",
     "UnsupportedResourceError",
     "WorkerError",
+    "compress_visibility_timeouts",
     "drop_fraction",
 ]

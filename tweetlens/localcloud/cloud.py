@@ -19,7 +19,7 @@ from tweetlens.localcloud import dynamodb, eventbus, express, s3policies, stepfu
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
-from tweetlens.localcloud.deploy import DeployedStack, Deployer
+from tweetlens.localcloud.deploy import Deployer, Deployment
 from tweetlens.localcloud.emulator import ACCOUNT_ID, Emulator
 from tweetlens.localcloud.errors import LocalCloudError, UnknownResourceError
 from tweetlens.localcloud.eventbus import EventBus
@@ -92,7 +92,7 @@ class LocalCloud:
         self.rekognition = RekognitionHook(labeler) if labeler is not None else None
         self._emulator = Emulator()
         self._patches = PatchSet()
-        self._stack: DeployedStack | None = None
+        self._stack: Deployment | None = None
         self._runtime: LambdaRuntime | None = None
         self._pollers: list[SqsPoller] = []
         self._scheduler: Scheduler | None = None
@@ -175,7 +175,7 @@ class LocalCloud:
         if self.rekognition is not None:
             self.rekognition.install(self._patches)
 
-    def _start_events(self, stack: DeployedStack) -> None:
+    def _start_events(self, stack: Deployment) -> None:
         self._async = AsyncInvoker(
             self._require_runtime().invoke,
             time_scale=self.time_scale,
@@ -251,7 +251,7 @@ class LocalCloud:
         return ACCOUNT_ID
 
     @property
-    def stack(self) -> DeployedStack:
+    def stack(self) -> Deployment:
         if self._stack is None:
             raise LocalCloudError("the local cloud is not started")
         return self._stack

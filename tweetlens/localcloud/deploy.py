@@ -104,7 +104,7 @@ SUPPORTED_RESOURCE_TYPES: Mapping[str, Support] = {
 
 
 @dataclass(frozen=True)
-class DeployedStack:
+class Deployment:
     """What a deploy produced, read back from the emulator."""
 
     stack_name: str
@@ -122,6 +122,11 @@ class DeployedStack:
     def schedules(self) -> dict[str, EventRuleConfig]:
         """The rules that fire on a schedule."""
         return {lid: rule for lid, rule in self.rules.items() if rule.schedule_expression}
+
+
+# The name before the tooling's ``tweetlens.stack.DeployedStack`` made it ambiguous; kept so
+# branches written against it still import until they are merged.
+DeployedStack = Deployment
 
 
 class _NoManagedPolicyLookup:
@@ -468,7 +473,7 @@ class Deployer:
 
     def deploy(
         self, template_path: Path, stack_name: str, parameter_overrides: Mapping[str, str]
-    ) -> DeployedStack:
+    ) -> Deployment:
         started = time.monotonic()
         prepared = prepare(template_path, parameter_overrides, self._emulator.region)
         template, parameters, packaged = prepared.template, prepared.parameters, prepared.packaged
@@ -481,7 +486,7 @@ class Deployer:
         for logical_id, resource in template["Resources"].items():
             types.setdefault(logical_id, resource["Type"])
         functions = self._functions(resources, template, packaged.code_uris)
-        deployed = DeployedStack(
+        deployed = Deployment(
             stack_name=stack_name,
             stack_id=stack_id,
             resources=resources,

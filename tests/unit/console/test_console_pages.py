@@ -25,8 +25,7 @@ from tests.unit.console.console_testkit import (
     photo_message,
     workflow_letter,
 )
-from tweetlens import trace as drawing
-from tweetlens import tracing
+from tweetlens import trace
 from tweetlens.console import CloudActivity, ConsoleData, data, security
 from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION
 from tweetlens.stack import StackNotFound
@@ -242,7 +241,7 @@ def test_an_image_that_is_not_one_is_not_served(client: FlaskClient, stack: Stac
 # -- executions ----------------------------------------------------------------------
 
 
-def hostile_trace(status_failed: bool = True) -> tracing.DrawnTrace:
+def hostile_trace(status_failed: bool = True) -> trace.DrawnTrace:
     """A real recorded failure whose failing state and error are named like markup."""
     definition_text = json.dumps(load_data("trace_classify_image.asl.json"))
     history = load_history("history_failure.json")
@@ -255,13 +254,13 @@ def hostile_trace(status_failed: bool = True) -> tracing.DrawnTrace:
     )
     for event, original in zip(events, history, strict=True):
         event["timestamp"] = original["timestamp"]
-    built = drawing.build_trace(definition, events)
-    return tracing.DrawnTrace(
+    built = trace.build_trace(definition, events)
+    return trace.DrawnTrace(
         execution_arn="arn:aws:states:us-east-1:123456789012:execution:classify-image:e-0",
         execution_name="e-0",
         status=built.status,
-        timeline="\n".join(drawing.render_timeline(built)),
-        svg=drawing.render_svg(definition, built),
+        timeline="\n".join(trace.render_timeline(built)),
+        svg=trace.render_svg(definition, built),
         html="",
         trace=built,
         input=json.dumps({"message": photo_message(f"{URL}a.jpg", text=HOSTILE)}),
@@ -269,20 +268,20 @@ def hostile_trace(status_failed: bool = True) -> tracing.DrawnTrace:
 
 
 @pytest.fixture
-def traced(monkeypatch: pytest.MonkeyPatch) -> tracing.DrawnTrace:
+def traced(monkeypatch: pytest.MonkeyPatch) -> trace.DrawnTrace:
     drawn = hostile_trace()
 
-    def trace_execution(stack: Any, execution: str) -> tracing.DrawnTrace:
+    def trace_execution(stack: Any, execution: str) -> trace.DrawnTrace:
         if execution != "e-0":
             raise StackNotFound(f"no execution named {execution!r}")
         return drawn
 
-    monkeypatch.setattr(tracing, "trace_execution", trace_execution)
+    monkeypatch.setattr(trace, "trace_execution", trace_execution)
     return drawn
 
 
 def test_an_execution_shows_status_failing_state_error_and_its_drawing(
-    client: FlaskClient, traced: tracing.DrawnTrace
+    client: FlaskClient, traced: trace.DrawnTrace
 ) -> None:
     # GIVEN a failed execution whose state and error names are markup
     # WHEN its page is opened
@@ -297,7 +296,7 @@ def test_an_execution_shows_status_failing_state_error_and_its_drawing(
 
 
 def test_the_drawing_is_the_trace_commands_svg_checked_and_sandboxed(
-    client: FlaskClient, traced: tracing.DrawnTrace
+    client: FlaskClient, traced: trace.DrawnTrace
 ) -> None:
     # WHEN the drawing itself is fetched
     response = client.get("/executions/e-0/trace.svg")
@@ -343,12 +342,12 @@ def test_a_drawing_with_anything_the_renderer_never_draws_is_refused(svg: str) -
 )
 def test_every_recorded_drawing_passes_the_check(history: str) -> None:
     definition = load_data("trace_classify_image.asl.json")
-    svg = drawing.render_svg(definition, drawing.build_trace(definition, load_history(history)))
+    svg = trace.render_svg(definition, trace.build_trace(definition, load_history(history)))
     assert security.check_svg(svg) == svg
 
 
 def test_an_unknown_execution_is_not_found_and_a_bad_name_a_bad_request(
-    client: FlaskClient, traced: tracing.DrawnTrace
+    client: FlaskClient, traced: trace.DrawnTrace
 ) -> None:
     assert client.get("/executions/e-1").status_code == 404
     assert client.get("/executions/e-1/trace.svg").status_code == 404

@@ -39,8 +39,8 @@ from samcli.yamlhelper import yaml_parse
 
 from common.messages import ClassifyRequest, execution_name
 from fetch_image.transport import RawResponse
+from tweetlens.localcloud import PatchSet
 from tweetlens.localcloud import stepfunctions as step_functions_fixes
-from tweetlens.localcloud._patching import PatchSet
 
 REPO = Path(__file__).resolve().parents[3]
 ASL_PATH = REPO / "statemachine" / "classify_image.asl.json"

@@ -1,4 +1,4 @@
-"""Find an execution of a deployed stack and draw its trace (graph + timeline)."""
+"""Find an execution of a deployed stack, read its history and draw its trace."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tweetlens import express_logs
-from tweetlens import trace as drawing
 from tweetlens.stack import DeployedStack, StackNotFound
+from tweetlens.trace import express_logs
+from tweetlens.trace.drawing import render_html, render_svg
+from tweetlens.trace.model import ExecutionTrace
+from tweetlens.trace.replay import build_trace
+from tweetlens.trace.timeline import render_timeline
 
 _STATE_MACHINE_ARN = ":states:"
 
@@ -24,7 +27,7 @@ class DrawnTrace:
     svg: str
     html: str
     # The replayed path (visits, retries, the failing state) and the execution's input JSON.
-    trace: drawing.ExecutionTrace
+    trace: ExecutionTrace
     input: str
 
 
@@ -99,14 +102,14 @@ def _drawn(
 ) -> DrawnTrace:
     machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
     definition = json.loads(machine["definition"])
-    built = drawing.build_trace(definition, events)
+    built = build_trace(definition, events)
     return DrawnTrace(
         execution_arn=execution_arn,
         execution_name=name,
         status=status,
-        timeline="\n".join(drawing.render_timeline(built)),
-        svg=drawing.render_svg(definition, built),
-        html=drawing.render_html(definition, built, title=f"Execution {name}"),
+        timeline="\n".join(render_timeline(built)),
+        svg=render_svg(definition, built),
+        html=render_html(definition, built, title=f"Execution {name}"),
         trace=built,
         input=execution_input,
     )

@@ -1,0 +1,196 @@
+"""The faults a chaos run installs in the local cloud, and what each one did."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.sqs.responses import SQSResponse
+from moto.stepfunctions.responses import StepFunctionResponse
+
+from tweetlens.chaos.config import (
+    CLASSIFIER_HANDLER,
+    PRODUCER_HANDLER,
+    ROUTE_QUEUES,
+    STATE_MACHINE,
+    ChaosConfig,
+    ChaosError,
+)
+from tweetlens.chaos.stream import ABORT_ERROR, ChaosStream
+from tweetlens.dlq import WORKFLOW_DLQ
+from tweetlens.imageserver import ImageServer
+from tweetlens.localcloud import (
+    CallerKiller,
+    DynamoDbThrottleBursts,
+    LocalCloud,
+    MessageLedger,
+    PatchSet,
+    RekognitionFaults,
+    compress_visibility_timeouts,
+)
+from tweetlens.naming import image_key
+
+
+@dataclass
+class Faults:
+    """The installed faults, and what the run did with them."""
+
+    dynamodb: DynamoDbThrottleBursts
+    rekognition: RekognitionFaults
+    producer_killer: CallerKiller
+    classifier_killer: CallerKiller
+    ledger: MessageLedger
+    stopper: ExecutionStopper
+    refusals: DeadLetterRefusals
+    duplicate_ids: list[str] = field(default_factory=list)
+    producer_crashes: int = 0
+    producer_runs: int = 0
+
+
+class DeadLetterRefusals:
+    """SQS refuses the first ``count`` messages sent to one queue (``InternalError``)."""
+
+    def __init__(self, queue_name: str, count: int) -> None:
+        self.queue_name = queue_name
+        self.count = count
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def install(self, patches: PatchSet) -> None:
+        original = SQSResponse.send_message
+        refusals = self
+
+        def send_message(response: SQSResponse) -> Any:
+            if response._get_queue_name() == refusals.queue_name:
+                with refusals._lock:
+                    refuse = refusals.refused < refusals.count
+                    refusals.refused += refuse
+                if refuse:
+                    raise JsonRESTError("InternalError", "chaos: SQS refused the dead letter")
+            return original(response)
+
+        patches.replace(SQSResponse, "send_message", send_message)
+
+
+class ExecutionStopper:
+    """Aborts or times out the first execution of each held URL while it fetches.
+
+    A held URL's image host trickles the first answer; once the host has been asked for it,
+    the URL's first execution is in Fetch Image: it is stopped (as an operator would) or its
+    timeout is made to elapse. The execution is found by its input, as an operator would
+    find it (the tooling does not import the functions' code for their naming rule).
+    """
+
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        images: ImageServer,
+        stream: ChaosStream,
+        state_machine: str,
+        *,
+        seconds: float,
+    ) -> None:
+        self._seconds = seconds
+        self._cloud = cloud
+        self._images = images
+        self._state_machine = state_machine
+        self._pending = dict.fromkeys(stream.aborted_urls, "abort") | dict.fromkeys(
+            stream.timed_out_urls, "timeout"
+        )
+        self.aborted: list[str] = []
+        self.timed_out: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-stopper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._seconds
+        sfn = self._cloud.client("stepfunctions")
+        while self._pending and not self._stop.wait(0.05) and time.monotonic() < deadline:
+            for url, action in list(self._pending.items()):
+                path = url.removeprefix(self._images.base_url)
+                if self._images.request_count(path) == 0:
+                    continue
+                arn = self._running_execution_of(sfn, url)
+                if arn is None:
+                    continue
+                del self._pending[url]
+                if action == "abort":
+                    sfn.stop_execution(
+                        executionArn=arn, error=ABORT_ERROR, cause="chaos: an operator stopped it"
+                    )
+                    self.aborted.append(url)
+                elif self._cloud.time_out_execution(arn):
+                    self.timed_out.append(url)
+
+    def _running_execution_of(self, sfn: Any, url: str) -> str | None:
+        listed = sfn.list_executions(stateMachineArn=self._state_machine, statusFilter="RUNNING")
+        for summary in listed["executions"]:
+            described = sfn.describe_execution(executionArn=summary["executionArn"])
+            message = json.loads(described.get("input") or "{}").get("message") or {}
+            if message.get("url") == url:
+                return str(summary["executionArn"])
+        return None
+
+
+def queue_name(url: str) -> str:
+    """An SQS queue's name from its URL (moto's responses know queues by name)."""
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def install_faults(
+    cloud: LocalCloud,
+    stream: ChaosStream,
+    config: ChaosConfig,
+    patches: PatchSet,
+    images: ImageServer,
+) -> Faults:
+    bucket = cloud.resources["ImagesBucket"]
+    invalid_sources = {f"s3://{bucket}/{image_key(url)}" for url in stream.invalid_urls}
+    faults = Faults(
+        dynamodb=DynamoDbThrottleBursts(every=config.dynamodb_every, burst=config.dynamodb_burst),
+        rekognition=RekognitionFaults(
+            requests_per_second=config.rekognition_rps, invalid_sources=invalid_sources
+        ),
+        producer_killer=CallerKiller(
+            SQSResponse,
+            "send_message_batch",
+            handler=PRODUCER_HANDLER,
+            after=config.kill_producer_after_batches,
+        ),
+        classifier_killer=CallerKiller(
+            StepFunctionResponse,
+            "start_execution",
+            handler=CLASSIFIER_HANDLER,
+            after=config.kill_classifier_after_starts,
+        ),
+        ledger=MessageLedger(
+            {queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
+        ),
+        stopper=ExecutionStopper(
+            cloud, images, stream, cloud.resources[STATE_MACHINE], seconds=config.timeout_seconds
+        ),
+        refusals=DeadLetterRefusals(
+            queue_name(cloud.resources[WORKFLOW_DLQ]), config.dead_letter_refusals
+        ),
+    )
+    faults.ledger.install(patches)
+    faults.refusals.install(patches)
+    compress_visibility_timeouts(patches, config.visibility_factor)
+    faults.dynamodb.install(patches)
+    faults.producer_killer.install(patches)
+    faults.classifier_killer.install(patches)
+    if cloud.rekognition is None:
+        raise ChaosError("the local cloud has no Rekognition hook")
+    cloud.rekognition.fault_injector = faults.rekognition
+    return faults

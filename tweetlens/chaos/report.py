@@ -1,0 +1,50 @@
+"""What a chaos run reports: its figures and each invariant, passed or broken."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Invariant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class ChaosReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seed: int
+    posts: int
+    seconds: float
+    published: int
+    published_by_producer: int
+    duplicate_deliveries: int
+    republished_after_crash: int
+    done: int
+    duplicates: int
+    dead_letters: dict[str, int]
+    lost: int
+    in_progress: int
+    labelled_twice: int
+    labelled_twice_executions: dict[str, list[str]] = Field(default_factory=dict)
+    unique_urls: int
+    rekognition_calls: int
+    rekognition_throttled: int
+    dynamodb_throttled: int
+    producer_runs: int
+    producer_crashes: int
+    workers_killed: dict[str, int]
+    adopted_executions: int
+    executions_aborted: int
+    executions_timed_out: int
+    dead_letters_refused: int
+    # URL → its final state, where it differs from the state its fault was designed to give.
+    unexpected_outcomes: dict[str, str]
+    invariants: list[Invariant]
+
+    @property
+    def ok(self) -> bool:
+        return all(invariant.ok for invariant in self.invariants)

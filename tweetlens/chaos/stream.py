@@ -1,0 +1,249 @@
+"""The seeded chaos stream: X API pages whose photo URLs fail in every designed way.
+
+Same base URL and config, same stream; ``expected`` says how each unique URL must end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from tweetlens.chaos.config import ChaosConfig
+from tweetlens.demo_stream import (
+    DEFAULT_ROUTES,
+    DEFAULT_START,
+    FLAKY_PHOTO,
+    PHOTO_LABELS,
+    RATE_WINDOW_SECONDS,
+    Attachments,
+    Entities,
+    Hashtag,
+    MediaItem,
+    MediaType,
+    Post,
+    Recording,
+    paginate,
+)
+
+# Each TRICKLE part arrives within the fetch function's 10 s read timeout; the body as a
+# whole takes three pauses.
+TRICKLE_PAUSE_MS: Final = 3_000
+_FIRST_POST_ID: Final = 1_890_000_000_000_000_000
+_FIRST_MEDIA_ID: Final = 1_889_000_000_000_000_000
+
+# FetchImageFunction's error for each broken image-host route (the URL's fault name).
+HOST_FAULTS: Final[Mapping[str, str]] = {
+    "404": "ImageNotFound",
+    "410": "ImageNotFound",
+    "500": "ImageHostError",
+    "reset": "ImageHostError",
+    "too-large": "ImageTooLarge",
+    "not-an-image": "UnsupportedImageType",
+    "redirect-private": "BlockedUrl",
+}
+TIMEOUT_FAULT: Final = "slow"  # pauses longer than the read timeout: ImageHostError
+INVALID_IMAGE_ERROR: Final = "Rekognition.InvalidImageFormatException"
+# Executions held in Fetch Image (the image host's hold route: slow the first time, fast
+# after) so they can be aborted or timed out; how their letters and results name it.
+HOLD_MS: Final = 3_000
+ABORT_ERROR: Final = "ChaosAbort"
+EXECUTION_TIMEOUT_ERROR: Final = "States.Timeout"
+_CAT_TAGS: Final = (("cat",), ("kitten",), ("Cats", "caturday"), ("CAT",))
+_DOG_TAGS: Final = (("dog",), ("puppy",), ("Dogs",))
+_WORDS: Final = ("Nap time", "Zoomies", "Window patrol", "Muddy paws", "Look at this face")
+
+
+@dataclass
+class ChaosStream:
+    recording: Recording
+    # Per unique photo URL: "DONE" or the dead-letter error it must end with.
+    expected: dict[str, str]
+    # Per URL expected DONE: the labels the local labeler finds.
+    labels: dict[str, list[str]]
+    invalid_urls: list[str]
+    # URLs whose first execution is aborted / timed out while it fetches.
+    aborted_urls: list[str] = field(default_factory=list)
+    timed_out_urls: list[str] = field(default_factory=list)
+
+
+def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
+    """``config.posts`` posts, newest first in pages; same base URL and config, same stream."""
+    # Reproducible test data from a seed, not secrets: a plain PRNG is the right tool.
+    rng = random.Random(config.seed)  # noqa: S311
+    base = base_url.rstrip("/")
+    expected: dict[str, str] = {}
+    labels: dict[str, list[str]] = {}
+    invalid: list[str] = []
+    held: dict[str, list[str]] = {"abort": [], "execution-timeout": []}
+    next_media = _FIRST_MEDIA_ID
+    budget = {"timeouts": config.timeouts, "slow": config.slow_bodies}
+    variants = max(4, config.posts // 5)
+    photo_names = sorted(PHOTO_LABELS)
+
+    def item(kind: MediaType, url: str | None) -> MediaItem:
+        nonlocal next_media
+        next_media += rng.randint(1_000, 90_000)
+        prefix = {"photo": "3", "video": "7", "animated_gif": "16"}[kind]
+        return MediaItem(f"{prefix}_{next_media}", kind, url)
+
+    def done(url: str, photo: str) -> str:
+        expected[url] = "DONE"
+        labels[url] = list(PHOTO_LABELS[photo])
+        return url
+
+    # Every fault at least once, early in the stream, whatever the size; the rest at random.
+    pending = [f"host:{fault}" for fault in sorted(HOST_FAULTS)] + ["unavailable", "invalid"]
+    pending += ["timeout"] * min(1, config.timeouts) + ["slow"] * min(1, config.slow_bodies)
+    pending += ["abort"] * config.execution_aborts
+    pending += ["execution-timeout"] * config.execution_timeouts
+    rng.shuffle(pending)
+
+    def forced(kind: str, index: int) -> str:
+        if kind.startswith("host:"):
+            fault = kind.removeprefix("host:")
+            url = f"{base}/faults/{fault}?n={index}"
+            expected[url] = HOST_FAULTS[fault]
+            return url
+        if kind == "timeout":
+            budget["timeouts"] -= 1
+            url = f"{base}/faults/{TIMEOUT_FAULT}?n={index}"
+            expected[url] = "ImageHostError"
+            return url
+        if kind == "slow":
+            budget["slow"] -= 1
+            return done(f"{base}/faults/trickle-{TRICKLE_PAUSE_MS}?n={index}", FLAKY_PHOTO)
+        if kind == "unavailable":
+            return done(f"{base}/faults/unavailable-chaos{config.seed}n{index}", FLAKY_PHOTO)
+        if kind in held:
+            url = f"{base}/faults/hold-{HOLD_MS}-chaos{config.seed}{kind}{index}"
+            expected[url] = ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR
+            held[kind].append(url)
+            return url
+        url = f"{base}/media/{rng.choice(photo_names)}.jpg?format=broken{index}"
+        expected[url] = INVALID_IMAGE_ERROR
+        invalid.append(url)
+        return url
+
+    def photo_url(index: int) -> str:
+        if pending:
+            return forced(pending.pop(), index)
+        roll = rng.random()
+        if roll < config.fault_fraction:
+            if expected and rng.random() < 0.25:
+                held_urls = {url for urls in held.values() for url in urls}
+                failing = [
+                    url for url, fate in expected.items() if fate != "DONE" and url not in held_urls
+                ]
+                if failing:
+                    return rng.choice(failing)  # the same broken URL in many posts
+            if budget["timeouts"] and rng.random() < 0.1:
+                return forced("timeout", index)
+            if budget["slow"] and rng.random() < 0.15:
+                return forced("slow", index)
+            if rng.random() < 0.15:
+                return forced("unavailable", index)
+            fault = rng.choice(sorted(HOST_FAULTS))
+            url = f"{base}/faults/{fault}?n={index}"
+            expected[url] = HOST_FAULTS[fault]
+            return url
+        photo = rng.choice(photo_names)
+        if roll < config.fault_fraction + config.invalid_image_fraction:
+            url = f"{base}/media/{photo}.jpg?format=broken{index}"
+            expected[url] = INVALID_IMAGE_ERROR
+            invalid.append(url)
+            return url
+        if rng.random() < 0.4:
+            return done(f"{base}/media/{photo}.jpg", photo)  # very popular URLs
+        return done(f"{base}/media/{photo}.jpg?v={rng.randrange(variants)}", photo)
+
+    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]] = []
+    for index in range(config.posts):
+        roll = rng.random()
+        words = rng.choice(_WORDS)
+        tags = rng.choice(_CAT_TAGS) if rng.random() < 0.6 else rng.choice(_DOG_TAGS)
+        if roll < 0.05:
+            drafts.append((words, tags, []))
+        elif roll < 0.09:
+            drafts.append((words, tags, [item(rng.choice(("video", "animated_gif")), None)]))
+        elif roll < 0.13:
+            drafts.append((words, ("coffee",), [item("photo", photo_url(index))]))
+        elif roll < 0.17 and drafts:
+            # A retweet: an earlier post's media, same media keys and URLs.
+            with_media = [draft for draft in drafts if draft[2]]
+            drafts.append(
+                ("RT " + words, tags, list(rng.choice(with_media)[2]) if with_media else [])
+            )
+        else:
+            if rng.random() < 0.15:
+                tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
+            count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
+            drafts.append((words, tags, [item("photo", photo_url(index)) for _ in range(count)]))
+    return ChaosStream(
+        recording=_paged(drafts, rng, config),
+        expected=expected,
+        labels=labels,
+        invalid_urls=invalid,
+        aborted_urls=held["abort"],
+        timed_out_urls=held["execution-timeout"],
+    )
+
+
+def _paged(
+    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]],
+    rng: random.Random,
+    config: ChaosConfig,
+) -> Recording:
+    posts: list[tuple[Post, list[MediaItem]]] = []
+    post_id = _FIRST_POST_ID
+    moment = DEFAULT_START
+    for index, (words, tags, items) in enumerate(drafts):
+        post_id += rng.randint(10_000_000, 900_000_000)
+        moment += datetime.timedelta(seconds=rng.randint(1, 30))
+        text = words
+        hashtags: list[Hashtag] = []
+        for tag in tags:
+            start = len(text) + 1
+            text += f" #{tag}"
+            hashtags.append(Hashtag(start=start, end=len(text), tag=tag))
+        post = Post(
+            id=str(post_id),
+            text=text,
+            created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            author_id=str(1_400_000_000_000_000_000 + index % 97),
+            entities=Entities(hashtags=hashtags) if hashtags else None,
+            attachments=Attachments(media_keys=[m.media_key for m in items]) if items else None,
+        )
+        posts.append((post, items))
+    return paginate(
+        posts,
+        page_size=config.page_size,
+        reset_at=moment + datetime.timedelta(seconds=RATE_WINDOW_SECONDS),
+        next_token=lambda number: f"chaos{config.seed}p{number:03d}",
+    )
+
+
+def expected_message_keys(recording: Recording) -> Counter[tuple[str, str, str]]:
+    """(post id, media key, route) of every message the producer must publish once.
+
+    The producer's rules: photos with a URL only, hashtags compared case-insensitively, one
+    message per (post, photo, route).
+    """
+    route_tags = {route: {tag.lower() for tag in tags} for route, tags in DEFAULT_ROUTES.items()}
+    keys: Counter[tuple[str, str, str]] = Counter()
+    for page in recording.pages:
+        media = {m.media_key: m for m in (page.body.includes.media if page.body.includes else [])}
+        for post in page.body.data:
+            photos = [
+                key
+                for key in (post.attachments.media_keys if post.attachments else [])
+                if key in media and media[key].type == "photo" and media[key].url
+            ]
+            tags = {tag.tag.lower() for tag in (post.entities.hashtags if post.entities else [])}
+            for route, wanted in route_tags.items():
+                if tags & wanted:
+                    keys.update((post.id, key, route) for key in photos)
+    return keys
