@@ -47,6 +47,8 @@ check-template: $(STAMP) ## sam validate --lint, cfn-lint and statelint
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint statemachine/classify_image.asl.json
+	$(BIN)/sam validate --lint --template tweetlens/bench/baseline/template.yaml
+	$(BIN)/cfn-lint tweetlens/bench/baseline/template.yaml
 
 # Security scanners. checkov pins a boto3 older than ours, so it gets a venv of its own;
 # cfn-guard is the static binary shipped inside an npm package (no download at run time).
@@ -96,7 +98,7 @@ test-unit: $(STAMP) ## Unit tests: no network at all
 
 .PHONY: test-integration
 test-integration: $(STAMP) ## The local cloud and the deployed template, loopback only
-	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli tests/chaos --allow-hosts=127.0.0.1,::1,localhost
+	$(BIN)/pytest tests/local tests/localcloud tests/integration tests/cli tests/chaos tests/bench --allow-hosts=127.0.0.1,::1,localhost
 
 # The browser tests drive Debian's chromium through its chromedriver. Installed with apt-get
 # (as root, or through sudo) only when missing; CHROMIUM/CHROMEDRIVER point at other builds.
@@ -121,6 +123,10 @@ test-browser: $(STAMP) browser ## The web console and the demo report in headles
 .PHONY: screenshots
 screenshots: $(STAMP) browser ## Screenshots of the console from a real run (docs/images/console-*.png)
 	$(BIN)/python -m tests.browser.screenshots docs/images
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmark baseline, STANDARD and EXPRESS on the local cloud (out/bench.json, out/bench.png)
+	$(BIN)/tweetlens bench $(BENCH_ARGS)
 
 .PHONY: test
 test: lint check-template security build test-unit test-integration test-browser ## Everything CI runs

@@ -8,6 +8,10 @@ at start; the CA's PEM file is exposed so the fetch function's worker can trust 
 Routes:
 
 * ``/media/<name>.jpg`` - a shipped photo (``tweetlens/images/<name>.jpg``)
+* ``/unique/<tag>/<name>.jpg`` - that photo with a JPEG comment naming ``<tag>``: a distinct
+  image (its own URL and bytes) per tag, for workloads of many unique images
+
+Every response waits ``response_delay`` seconds first (0 unless set): a host's latency.
 * ``/faults/404``, ``/faults/410``, ``/faults/500`` - that status, a short text body
 * ``/faults/flaky-<key>`` - 500 for the first ``flaky_failures`` requests per key, then a photo
 * ``/faults/slow`` - a photo whose body pauses longer than a read timeout between chunks
@@ -30,6 +34,8 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import math
+import re
 import shutil
 import socket
 import ssl
@@ -181,8 +187,19 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.image_server
         path = self.path.split("?", 1)[0]
         owner._count(path)
+        delay = owner.response_delay
+        if delay > 0:
+            owner._stopping.wait(delay)
         if path.startswith("/media/") and path.endswith(".jpg"):
             self._send_photo(path.removeprefix("/media/").removesuffix(".jpg"))
+        elif (unique := _unique(path)) is not None:
+            tag, name = unique
+            try:
+                body = tagged_photo(owner.photo_bytes(name), tag)
+            except UnknownPhoto:
+                self._send_bytes(HTTPStatus.NOT_FOUND, b"404 Not Found\n", "text/plain")
+            else:
+                self._send_bytes(HTTPStatus.OK, body, "image/jpeg")
         elif path in {"/faults/404", "/faults/410", "/faults/500"}:
             status = HTTPStatus(int(path.removeprefix("/faults/")))
             self._send_bytes(status, f"{status.value} {status.phrase}\n".encode(), "text/plain")
@@ -297,6 +314,25 @@ class _Handler(BaseHTTPRequestHandler):
         raw.close()
 
 
+_UNIQUE_TAG: Final = re.compile(r"^/unique/([A-Za-z0-9_-]{1,64})/([A-Za-z0-9_-]{1,64})\.jpg$")
+
+
+def _unique(path: str) -> tuple[str, str] | None:
+    match = _UNIQUE_TAG.match(path)
+    return None if match is None else (match.group(1), match.group(2))
+
+
+def tagged_photo(jpeg: bytes, tag: str) -> bytes:
+    """``jpeg`` with a comment segment (COM) holding ``tag`` right after its SOI marker.
+
+    Decoders skip comments, so the picture is the same; the bytes (and their digest) differ.
+    """
+    if not jpeg.startswith(b"\xff\xd8"):
+        raise ImageServerError("not a JPEG")
+    comment = f"tweetlens:{tag}".encode()
+    return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + jpeg[2:]
+
+
 def _trickle_pause_ms(path: str) -> int | None:
     """The pause of a ``/faults/trickle-<ms>`` path, or None for any other path."""
     digits = path.removeprefix("/faults/trickle-")
@@ -333,6 +369,7 @@ class ImageServer:
         slow_pause_seconds: float = 15.0,
         slow_chunk_bytes: int = 1024,
         too_large_bytes: int = TOO_LARGE_BYTES,
+        response_delay: float = 0.0,
     ) -> None:
         self._photos = {path.stem: path for path in sorted(images_dir.glob("*.jpg"))}
         if not self._photos:
@@ -346,6 +383,8 @@ class ImageServer:
         self.slow_pause_seconds = slow_pause_seconds
         self.slow_chunk_bytes = slow_chunk_bytes
         self.too_large_bytes = too_large_bytes
+        self.response_delay = 0.0
+        self.set_response_delay(response_delay)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._flaky_seen: Counter[str] = Counter()
@@ -438,6 +477,21 @@ class ImageServer:
         if name not in self._photos:
             raise UnknownPhoto(f"no photo named {name!r}")
         return f"{self.base_url}/media/{name}.jpg"
+
+    def unique_url(self, name: str, tag: str) -> str:
+        """A distinct image made from photo ``name``: its own URL and its own bytes."""
+        if name not in self._photos:
+            raise UnknownPhoto(f"no photo named {name!r}")
+        url_path = f"/unique/{tag}/{name}.jpg"
+        if _unique(url_path) is None:
+            raise ImageServerError(f"tag {tag!r} must be 1-64 of [A-Za-z0-9_-]")
+        return self.base_url + url_path
+
+    def set_response_delay(self, seconds: float) -> None:
+        """Every response waits ``seconds`` before its first byte from now on."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ImageServerError("the response delay must be zero or more seconds")
+        self.response_delay = seconds
 
     def fault_url(self, fault: str) -> str:
         return f"{self.base_url}/faults/{fault}"

@@ -140,6 +140,13 @@ class ExpressRunner:
         )
         response = self._start(message, source_queue_arn, supersedes, now)
         arn = response["executionArn"]
+        # billingDetails (duration and memory billed) is what an Express execution costs.
+        logger.info(
+            "Execution ended",
+            execution_arn=arn,
+            status=str(response.get("status")),
+            billing_details=response.get("billingDetails"),
+        )
         status = _ended_status(response.get("status"))
         if status is ExecutionStatus.SUCCEEDED:
             # The workflow ends {"status": "DONE", ...} or, when its claim found the image

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from tweetlens.imageserver import (
     PRIVATE_REDIRECT_TARGET,
     TOO_LARGE_BYTES,
     ImageServer,
+    ImageServerError,
     UnknownPhoto,
 )
 
@@ -190,3 +192,50 @@ def test_stop_removes_the_certificates() -> None:
 
     # THEN the certificate directory is gone
     assert not ca_file.exists()
+
+
+def test_unique_url_serves_a_distinct_image_of_the_same_picture(image_server: ImageServer) -> None:
+    # GIVEN two tags of one photo
+    first = image_server.unique_url("chelsea", "img-1")
+    second = image_server.unique_url("chelsea", "img-2")
+    # WHEN both are fetched
+    base = image_server.base_url
+    _, first_body = _get(image_server, first.removeprefix(base))
+    _, second_body = _get(image_server, second.removeprefix(base))
+    # THEN each is its own JPEG (comment segment naming the tag) of the same picture
+    assert first == f"{base}/unique/img-1/chelsea.jpg"
+    assert first_body != second_body
+    assert first_body.startswith(b"\xff\xd8\xff\xfe")
+    assert b"tweetlens:img-1" in first_body
+    assert first_body.replace(b"\xff\xfe\x00\x11tweetlens:img-1", b"") == photo("chelsea")
+
+
+def test_unique_url_refuses_unknown_photos_and_bad_tags(image_server: ImageServer) -> None:
+    with pytest.raises(UnknownPhoto):
+        image_server.unique_url("nope", "1")
+    with pytest.raises(ImageServerError, match="tag"):
+        image_server.unique_url("chelsea", "a/b")
+    # An unknown photo under the route is a 404, like /media/
+    response, _ = _get(image_server, "/unique/1/nope.jpg")
+    assert response.status == 404
+
+
+def test_response_delay_holds_every_response(image_server: ImageServer) -> None:
+    # GIVEN a 0.2 s host latency
+    image_server.set_response_delay(0.2)
+    try:
+        # WHEN a photo is fetched
+        started = time.monotonic()
+        response, body = _get(image_server, "/media/chelsea.jpg")
+        elapsed = time.monotonic() - started
+    finally:
+        image_server.set_response_delay(0.0)
+    # THEN it arrives whole, no sooner than the delay
+    assert (response.status, body) == (200, photo("chelsea"))
+    assert elapsed >= 0.2
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("nan")])
+def test_a_bad_response_delay_is_refused(seconds: float) -> None:
+    with pytest.raises(ImageServerError, match="zero or more seconds"):
+        ImageServer(response_delay=seconds)

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from tweetlens.cli.bench import bench
 from tweetlens.cli.chaos import chaos
 from tweetlens.cli.console import console_command
 from tweetlens.cli.inspect import dlq, results, trace
@@ -29,7 +30,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger("localcloud").setLevel(logging.WARNING)
 
 
-for command in (up, demo, invoke, trace, results, dlq, console_command, chaos):
+for command in (up, demo, invoke, trace, results, dlq, console_command, chaos, bench):
     cli.add_command(command)
 
 

@@ -37,9 +37,14 @@ from tweetlens.localcloud.models import (
     InvocationResult,
     StateMachineConfig,
 )
-from tweetlens.localcloud.pollers import SqsPoller, disable_moto_sqs_delivery
-from tweetlens.localcloud.rekognition import RekognitionHook
-from tweetlens.localcloud.runtime import LambdaRuntime, install_lambda_hook
+from tweetlens.localcloud.pollers import (
+    DEFAULT_MAXIMUM_CONCURRENCY,
+    SqsPoller,
+    disable_moto_sqs_delivery,
+)
+from tweetlens.localcloud.rekognition import DetectLabelsQuota, RekognitionHook
+from tweetlens.localcloud.requestlog import RequestLog
+from tweetlens.localcloud.runtime import DEFAULT_CONCURRENCY, LambdaRuntime, install_lambda_hook
 from tweetlens.localcloud.scheduler import Scheduler
 from tweetlens.localcloud.statusevents import StatusChangeEmitter
 
@@ -59,6 +64,13 @@ class LocalCloud:
 
     ``status_change_events=False`` starts with Step Functions' status-change events off;
     ``status_events`` switches them, or drops some, at any time.
+
+    ``function_concurrency`` is the workers a function without reserved concurrency may run
+    at once (at least what its SQS mappings' ``MaximumConcurrency`` allows).
+    ``detect_labels_tps`` / ``detect_labels_burst`` set a DetectLabels quota (refused beyond
+    it with ``ProvisionedThroughputExceededException``), ``detect_labels_latency`` the seconds
+    each admitted call takes; both need a labeler and can be changed later. ``requests``
+    counts what the application asks of every service.
     """
 
     def __init__(
@@ -74,7 +86,15 @@ class LocalCloud:
         run_pollers: bool = True,
         status_change_events: bool = True,
         execution_timeout_scale: float = 1.0,
+        function_concurrency: int = DEFAULT_CONCURRENCY,
+        detect_labels_tps: float | None = None,
+        detect_labels_burst: int | None = None,
+        detect_labels_latency: float = 0.0,
     ) -> None:
+        if function_concurrency < 1:
+            raise ValueError("function_concurrency must be at least 1")
+        if labeler is None and (detect_labels_tps is not None or detect_labels_latency):
+            raise ValueError("a DetectLabels quota or latency needs a labeler")
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         if execution_timeout_scale <= 0:
@@ -89,7 +109,21 @@ class LocalCloud:
         self.extra_env = dict(extra_env or {})
         self.run_schedules = run_schedules
         self.run_pollers = run_pollers
-        self.rekognition = RekognitionHook(labeler) if labeler is not None else None
+        # Workers per function without reserved concurrency (at least what its mappings need).
+        self.function_concurrency = function_concurrency
+        self.rekognition = (
+            RekognitionHook(
+                labeler,
+                quota=None
+                if detect_labels_tps is None
+                else DetectLabelsQuota(detect_labels_tps, burst=detect_labels_burst),
+                latency_seconds=detect_labels_latency,
+            )
+            if labeler is not None
+            else None
+        )
+        # Every request the application makes, counted as AWS bills it.
+        self.requests = RequestLog()
         self._emulator = Emulator()
         self._patches = PatchSet()
         self._stack: Deployment | None = None
@@ -135,8 +169,10 @@ class LocalCloud:
                     endpoint_url=self._emulator.endpoint_url,
                     region=self._emulator.region,
                     extra_env=self.extra_env,
+                    default_concurrency=self.function_concurrency,
                     on_invoke=self._activity.started,
                 )
+                _require_mapping_workers(self._runtime, stack.event_source_mappings)
                 install_lambda_hook(self._patches, self._runtime)
                 self._stack = stack
                 self._start_events(stack)
@@ -161,6 +197,7 @@ class LocalCloud:
             )
 
     def _install_fixes(self) -> None:
+        self.requests.install(self._patches)
         stepfunctions.install(
             self._patches,
             time_scale=self.time_scale,
@@ -289,6 +326,25 @@ class LocalCloud:
         """A boto3 client bound to the emulator."""
         return self._emulator.client(service)
 
+    def observer_client(self, service: str) -> Any:
+        """A boto3 client whose calls ``requests`` leaves out (reading results, polling)."""
+        return self._emulator.observer_client(service)
+
+    def set_detect_labels_quota(self, tps: float | None, *, burst: int | None = None) -> None:
+        """DetectLabels answers ``ProvisionedThroughputExceededException`` beyond ``tps``
+        requests a second from now on (None: no quota)."""
+        hook = self._require_rekognition()
+        hook.quota = None if tps is None else DetectLabelsQuota(tps, burst=burst)
+
+    def set_detect_labels_latency(self, seconds: float) -> None:
+        """Every admitted DetectLabels call takes at least ``seconds`` from now on."""
+        self._require_rekognition().set_latency(seconds)
+
+    def _require_rekognition(self) -> RekognitionHook:
+        if self.rekognition is None:
+            raise LocalCloudError("this local cloud has no labeler: DetectLabels is moto's")
+        return self.rekognition
+
     # -- running things ------------------------------------------------------------------
 
     def invoke(self, function_logical_id: str, event: Mapping[str, Any]) -> InvocationResult:
@@ -370,13 +426,25 @@ class LocalCloud:
         """Every finished asynchronous invocation (after its retries), oldest first."""
         return self._require_async().history()
 
+    def warm_up(self, function_logical_id: str, workers: int) -> int:
+        """Start ``workers`` workers of a function now (at most its ``worker_cap``), as
+        provisioned concurrency would: the invocations they serve are warm. Returns how many
+        are ready."""
+        return self._require_runtime().warm(function_logical_id, workers)
+
+    def worker_cap(self, function_logical_id: str) -> int:
+        """How many invocations of a function run at once here: its reserved concurrency, or
+        the larger of ``function_concurrency`` and its SQS mappings' ``MaximumConcurrency``."""
+        return self._require_runtime().worker_cap(function_logical_id)
+
     def invocations(self) -> list[InvocationRecord]:
         """Every invocation so far, oldest first."""
         return self._require_runtime().history()
 
     def idle_status(self) -> IdleStatus:
         activity_before = self._activity.value
-        sqs = self.client("sqs")
+        # Observer clients: the idle check is not the application's traffic (RequestLog).
+        sqs = self._emulator.observer_client("sqs")
         visible = in_flight_messages = 0
         # Only queues that are polled: with run_pollers=False nothing would ever drain them.
         for url in sorted({poller.mapping.queue_url for poller in self._pollers}):
@@ -393,7 +461,7 @@ class LocalCloud:
             )
             in_flight_messages += int(attributes["ApproximateNumberOfMessagesNotVisible"])
         running = 0
-        sfn = self.client("stepfunctions")
+        sfn = self._emulator.observer_client("stepfunctions")
         for machine in self.state_machines.values():
             running += _running_executions(sfn, machine.arn)
         # Express executions are not listed (as in AWS); the local cloud counts its own.
@@ -490,6 +558,20 @@ class LocalCloud:
                 f"exactly one (found {[rule.logical_id for rule in matching]})"
             )
         return matching[0]
+
+
+def _require_mapping_workers(
+    runtime: LambdaRuntime, mappings: list[EventSourceMappingConfig]
+) -> None:
+    """A function gets as many workers as its enabled mappings' pollers may use at once."""
+    required: dict[str, int] = {}
+    for mapping in mappings:
+        if mapping.enabled:
+            name = runtime.function(mapping.function_name).name
+            concurrency = mapping.maximum_concurrency or DEFAULT_MAXIMUM_CONCURRENCY
+            required[name] = required.get(name, 0) + concurrency
+    for name, workers in required.items():
+        runtime.require_workers(name, workers)
 
 
 def _running_executions(sfn: Any, state_machine_arn: str) -> int:

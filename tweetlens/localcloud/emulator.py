@@ -16,6 +16,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from tweetlens.localcloud.errors import EmulatorError
+from tweetlens.localcloud.requestlog import OBSERVER_USER_AGENT
 
 logger = Logger(service="localcloud")
 
@@ -51,6 +52,7 @@ class Emulator:
         self._saved_env: dict[str, str | None] = {}
         self._saved_execute_state_machine = False
         self._clients: dict[str, Any] = {}
+        self._observer_clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
     @property
@@ -88,6 +90,7 @@ class Emulator:
         self._server.stop()
         self._server = None
         self._clients.clear()
+        self._observer_clients.clear()
         Emulator._running = None
         moto_api_backend.reset()
         default_user_config["stepfunctions"]["execute_state_machine"] = (
@@ -111,7 +114,17 @@ class Emulator:
                 self._clients[service] = self.new_client(service)
             return self._clients[service]
 
-    def new_client(self, service: str) -> Any:
+    def observer_client(self, service: str) -> Any:
+        """A cached client whose calls are not the application's: the request log leaves
+        them out (it reads ``OBSERVER_USER_AGENT`` in the User-Agent)."""
+        with self._clients_lock:
+            if service not in self._observer_clients:
+                self._observer_clients[service] = self.new_client(
+                    service, user_agent_extra=OBSERVER_USER_AGENT
+                )
+            return self._observer_clients[service]
+
+    def new_client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
         """A fresh, uncached client (for a caller that wants its own connection pool)."""
         return boto3.session.Session().client(
             service,  # type: ignore[call-overload]
@@ -123,7 +136,9 @@ class Emulator:
             # testing throttling or faults must see each error exactly once.
             # No host prefix (StartSyncExecution's "sync-"): the emulator is one loopback host.
             config=Config(
-                retries={"mode": "standard", "total_max_attempts": 1}, inject_host_prefix=False
+                retries={"mode": "standard", "total_max_attempts": 1},
+                user_agent_extra=user_agent_extra,
+                inject_host_prefix=False,
             ),
         )
 

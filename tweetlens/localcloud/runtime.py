@@ -2,7 +2,9 @@
 REPORT lines and error shapes, wired into moto so every Invoke reaches it.
 
 Concurrency: each function has a pool of at most N workers, N = its reserved concurrency or
-``default_concurrency`` (2, the core count of the machines this runs on). An invocation
+else the larger of ``default_concurrency`` (2, the core count of the machines this runs on)
+and the concurrency its SQS event source mappings may ask for (``require_workers``: the sum
+of their ``MaximumConcurrency``, which Lambda's pollers are allowed to reach). An invocation
 beyond N waits for a free worker instead of being throttled as in AWS, so local callers
 (pollers, Step Functions tasks) see back-pressure rather than ``TooManyRequestsException``.
 Reserved concurrency 0 throttles every call, as in AWS.
@@ -237,6 +239,7 @@ class LambdaRuntime:
         self._extra_env = dict(extra_env or {})
         self._default_concurrency = default_concurrency
         self._pools: dict[str, _FunctionPool] = {}
+        self._required_workers: dict[str, int] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
         self._history: deque[InvocationRecord] = deque(maxlen=HISTORY_LIMIT)
@@ -252,6 +255,46 @@ class LambdaRuntime:
     def in_flight(self) -> int:
         with self._lock:
             return self._in_flight
+
+    def require_workers(self, function_name: str, workers: int) -> None:
+        """Let ``function_name`` run at least ``workers`` invocations at once (unless its
+        reserved concurrency says otherwise). Takes effect before its first invocation."""
+        function = self.function(function_name)
+        with self._lock:
+            self._required_workers[function.name] = workers
+
+    def warm(self, function_name: str, workers: int) -> int:
+        """Start up to ``workers`` workers of a function ahead of its invocations (at most its
+        cap), like provisioned concurrency: the invocations they serve are not cold starts.
+        Returns how many workers are idle and ready afterwards."""
+        function = self.function(function_name)
+        pool = self._pool(function)
+        with pool.condition:
+            missing = max(0, min(workers, pool.cap) - pool.live)
+            pool.live += missing
+        starting = [_Worker(function, pool.env) for _ in range(missing)]
+        init_timeout = max(INIT_TIMEOUT_SECONDS, float(function.timeout))
+        for worker in starting:
+            try:
+                worker.wait_ready(init_timeout)
+            except (_WorkerTimeout, _WorkerExited, WorkerError):
+                worker.kill()
+            if worker.init_error is not None or not worker.alive():
+                # A failing init is left to the first invocation, which reports it as Lambda does.
+                worker.kill()
+                pool.release(None)
+                continue
+            pool.release(worker)
+        with pool.condition:
+            return len(pool.idle)
+
+    def worker_cap(self, function_name: str) -> int:
+        """How many invocations of the function may run at once."""
+        function = self.function(function_name)
+        if function.reserved_concurrency is not None:
+            return function.reserved_concurrency
+        with self._lock:
+            return max(self._default_concurrency, self._required_workers.get(function.name, 0))
 
     def history(self) -> list[InvocationRecord]:
         with self._lock:
@@ -322,7 +365,11 @@ class LambdaRuntime:
         with self._lock:
             pool = self._pools.get(function.name)
             if pool is None:
-                cap = function.reserved_concurrency or self._default_concurrency
+                if function.reserved_concurrency is not None:
+                    cap = function.reserved_concurrency
+                else:
+                    required = self._required_workers.get(function.name, 0)
+                    cap = max(self._default_concurrency, required)
                 pool = _FunctionPool(function, self.environment(function), cap)
                 self._pools[function.name] = pool
             return pool

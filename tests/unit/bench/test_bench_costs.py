@@ -1,0 +1,139 @@
+"""The cost model: dollars per million images by service, from the price table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tweetlens.bench.chart import draw_chart
+from tweetlens.bench.measure import ExpressBilling, FunctionUse, Measurement
+from tweetlens.bench.options import BenchOptions
+from tweetlens.bench.prices import PriceError, load_prices
+from tweetlens.bench.report import BenchReport, SweepPoint, costs, design_report
+from tweetlens.localcloud.requestlog import RequestStats
+
+
+def _measurement(**changes: object) -> Measurement:
+    values: dict[str, object] = {
+        "posts": 125,
+        "unique_images": 100,
+        "done": 100,
+        "seconds": 20.0,
+        "latencies_ms": [1000.0 + n for n in range(100)],
+        "detect_labels_calls": 100,
+        "detect_labels_billed": 100,
+        "labelled_twice": 0,
+        "throttles": 3,
+        "dead_letters": 0,
+        "dead_letter_errors": {},
+        "lost": 0,
+        "executions": 100,
+        "transitions": 400,
+        "express": None,
+        "functions": {"FetchImageFunction": FunctionUse(invocations=100, gb_seconds=25.0)},
+        "requests": RequestStats(
+            requests={"sqs:ReceiveMessage": 50, "sqs:SendMessageBatch": 50, "s3:PUT": 100},
+            dynamodb_read_units=50.0,
+            dynamodb_write_units=400.0,
+        ),
+        "lambda_log_bytes": 1024**3 // 1000,
+    }
+    values.update(changes)
+    return Measurement.model_validate(values)
+
+
+def test_standard_costs_per_million_images_by_service() -> None:
+    # GIVEN 100 images: 400 transitions, 100 fetches of 0.25 GB-s, 100 SQS requests, 400 WRU,
+    # 50 RRU, 100 S3 PUTs, 1/1000 GB of logs
+    dollars = costs(_measurement(), load_prices())
+    # THEN each service's dollars per million images follow the price table
+    assert dollars.rekognition == pytest.approx(1000.0)
+    assert dollars.stepfunctions == pytest.approx(4 * 25.0)
+    assert dollars.lambda_ == pytest.approx(0.20 + 0.25 * 0.0000133334 * 1e6)
+    assert dollars.sqs == pytest.approx(0.40)
+    assert dollars.dynamodb == pytest.approx(4 * 0.625 + 0.5 * 0.125)
+    assert dollars.s3 == pytest.approx(5.0)
+    assert dollars.cloudwatch_logs == pytest.approx(0.50 / 1000 / 100 * 1e6, rel=1e-3)
+    assert dollars.orchestration == pytest.approx(dollars.total - 1000.0)
+    assert dollars.orchestration_percent_of_rekognition == pytest.approx(dollars.orchestration / 10)
+
+
+def test_express_costs_requests_and_duration_not_transitions() -> None:
+    # GIVEN an EXPRESS run: 100 executions, 100 x 0.1 s at 64 MB
+    express = ExpressBilling(gb_seconds=100 * 0.1 * 0.0625, basis="billingDetails")
+    dollars = costs(_measurement(express=express), load_prices())
+    # THEN Step Functions is $1 per million requests plus the GB-seconds
+    assert dollars.stepfunctions == pytest.approx(1.0 + 0.0625 * 0.1 * 0.00001667 * 1e6)
+
+
+def test_design_report_derives_rates_and_invariants() -> None:
+    options = BenchOptions.checked(quota_tps=10.0)
+    report = design_report(
+        _measurement(detect_labels_billed=103, done=100),
+        name="standard",
+        title="t",
+        concurrency=5,
+        options=options,
+        prices=load_prices(),
+    )
+    assert report.images_per_second == pytest.approx(5.0)
+    assert report.quota_share == pytest.approx(0.5)
+    assert report.transitions_per_image == pytest.approx(4.0)
+    assert report.lambda_gb_seconds_per_image == pytest.approx(0.25)
+    assert report.duplicates_detect_labels_calls == 3
+    assert report.p50_latency_ms == pytest.approx(1049.5)
+
+
+def test_a_price_table_missing_a_price_is_refused(tmp_path: Path) -> None:
+    # GIVEN a table without the Rekognition price
+    text = (Path(__file__).parents[3] / "tweetlens/bench/prices.toml").read_text()
+    broken = tmp_path / "prices.toml"
+    broken.write_text(text.replace("[prices.rekognition_image]", "[prices.unused]"))
+    # WHEN it is loaded / THEN it is refused, naming the missing price
+    with pytest.raises(PriceError, match="rekognition_image"):
+        load_prices(broken)
+
+
+def test_every_price_has_a_source_and_a_date() -> None:
+    table = load_prices()
+    assert table.region == "us-east-1"
+    assert all(price.source.startswith("https://aws.amazon.com/") for price in table.prices.every())
+
+
+def test_the_chart_is_drawn_with_the_sweep(tmp_path: Path) -> None:
+    # GIVEN a report with two designs and a sweep
+    options = BenchOptions.checked(concurrency=(2, 5))
+    designs = [
+        design_report(
+            _measurement(),
+            name=name,
+            title=name,
+            concurrency=5,
+            options=options,
+            prices=load_prices(),
+        )
+        for name in ("baseline", "express")
+    ]
+    report = BenchReport(
+        options=options,
+        unique_images=100,
+        duplicate_posts=25,
+        price_region="us-east-1",
+        prices_checked="2026-12-02",
+        designs=designs,
+        sweep=[
+            SweepPoint(
+                concurrency=c,
+                images_per_second=c,
+                quota_share=c / 5,
+                throttles=0,
+                dead_letters=0,
+                lost=0,
+            )
+            for c in (2, 5)
+        ],
+    )
+    # WHEN it is drawn / THEN a PNG is written
+    path = draw_chart(report, tmp_path / "bench.png")
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
