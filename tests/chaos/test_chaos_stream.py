@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from requests import Request
+
 from common.messages import execution_name
+from producer.page import SearchPage, UnreadablePage, read_page
+from producer.replay import Recording as ReplayRecording
+from producer.replay import ReplayAdapter
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
     ABORT_ERROR,
@@ -85,6 +90,72 @@ def test_small_stream_carries_every_fault(small_config: ChaosConfig) -> None:
     assert (len(stream.aborted_urls), len(stream.timed_out_urls)) == (1, 1)
     assert {stream.expected[url] for url in stream.aborted_urls} == {ABORT_ERROR}
     assert {stream.expected[url] for url in stream.timed_out_urls} == {EXECUTION_TIMEOUT_ERROR}
+
+
+def _served_pages(recording_json: str) -> list[bytes]:
+    """Every page in the order the producer's replay serves them, following next_token."""
+    adapter = ReplayAdapter(ReplayRecording.model_validate_json(recording_json))
+    url = "https://api.x.com/2/tweets/search/recent?query=cat"
+    bodies: list[bytes] = []
+    token: str | None = None
+    while True:
+        params = {"query": "cat", **({"next_token": token} if token else {})}
+        prepared = Request("GET", url.split("?", maxsplit=1)[0], params=params).prepare()
+        response = adapter.send(prepared)
+        assert response.status_code == 200
+        bodies.append(response.content)
+        token = json.loads(response.content)["meta"].get("next_token")
+        if token is None:
+            return bodies
+
+
+def test_poison_page_is_served_between_pages_and_read_as_unreadable(
+    small_config: ChaosConfig,
+) -> None:
+    # GIVEN a stream of two pages of 25 posts with one poison page
+    config = small_config.model_copy(update={"posts": 50, "poison_pages": 1})
+    stream = build_chaos_stream(BASE_URL, config)
+    # WHEN the producer's replay serves its recording and the producer reads each page
+    read = [read_page(body) for body in _served_pages(stream.recording_json())]
+    # THEN the poison page comes after the first page, unreadable but with a readable meta
+    assert [type(page).__name__ for page in read] == ["SearchPage", "UnreadablePage", "SearchPage"]
+    poison = read[1]
+    assert isinstance(poison, UnreadablePage)
+    assert poison.error == "includes.media: Input should be a valid list"
+    assert poison.meta is not None
+    assert poison.meta.newest_id == stream.poison_pages[0].newest_id
+    # AND its ids lie between the pages around it, so the stream stays newest first
+    first, last = read[0], read[2]
+    assert isinstance(first, SearchPage)
+    assert isinstance(last, SearchPage)
+    assert int(first.meta.oldest_id or 0) > int(poison.meta.newest_id or 0)
+    assert int(poison.meta.oldest_id or 0) > int(last.meta.newest_id or 0)
+    # AND the valid pages are served as built: every post of the recording, once
+    served_posts = [post.id for page in (first, last) for post in page.posts]
+    built_posts = [post.id for page in stream.recording.pages for post in page.body.data]
+    assert served_posts == built_posts
+
+
+def test_refused_photos_are_published_photos_without_another_fault(
+    small_config: ChaosConfig,
+) -> None:
+    # GIVEN a stream whose two photos SQS refuses
+    stream = build_chaos_stream(BASE_URL, small_config)
+    # WHEN the refused media keys are looked up
+    urls = {
+        media.media_key: media.url
+        for page in stream.recording.pages
+        for media in (page.body.includes.media if page.body.includes else [])
+    }
+    published = {key for _post, key, _route in expected_message_keys(stream.recording)}
+    # THEN there are two, each published on a route, each a plain image expected DONE
+    assert len(stream.refused_media_keys) == small_config.refused_photos == 2
+    assert set(stream.refused_media_keys) <= published
+    for key in stream.refused_media_keys:
+        url = urls[key]
+        assert url is not None
+        assert urlsplit(url).path.startswith("/media/")
+        assert stream.expected[url] == "DONE"
 
 
 def test_expected_keys_agree_with_the_demo_expectation() -> None:

@@ -38,7 +38,7 @@ def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream, 
     with ImageServer() as images, tempfile.TemporaryDirectory(prefix="tweetlens-chaos-") as work:
         stream = build_chaos_stream(images.base_url, config)
         recording_path = Path(work) / "x-api-recording.json"
-        recording_path.write_text(stream.recording.to_json(), encoding="utf-8")
+        recording_path.write_text(stream.recording_json(), encoding="utf-8")
         cloud = LocalCloud(
             TEMPLATE,
             stack_name=STACK_NAME,

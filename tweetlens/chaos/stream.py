@@ -6,11 +6,12 @@ Same base URL and config, same stream; ``expected`` says how each unique URL mus
 from __future__ import annotations
 
 import datetime
+import json
 import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from tweetlens.chaos.config import ChaosConfig
 from tweetlens.demo_stream import (
@@ -57,6 +58,22 @@ _DOG_TAGS: Final = (("dog",), ("puppy",), ("Dogs",))
 _WORDS: Final = ("Nap time", "Zoomies", "Window patrol", "Muddy paws", "Look at this face")
 
 
+POISON_MEDIA: Final = "chaos: includes.media is not a list"
+
+
+@dataclass(frozen=True)
+class PoisonPage:
+    """A 200 page whose envelope fails validation, served after page ``after`` of the stream.
+
+    Its ``meta`` is sound (the producer can still go on to the next page), so it must end as
+    one producer page letter holding the body; its posts are never published.
+    """
+
+    after: int
+    newest_id: str
+    body: dict[str, Any]
+
+
 @dataclass
 class ChaosStream:
     recording: Recording
@@ -68,6 +85,30 @@ class ChaosStream:
     # URLs whose first execution is aborted / timed out while it fetches.
     aborted_urls: list[str] = field(default_factory=list)
     timed_out_urls: list[str] = field(default_factory=list)
+    poison_pages: list[PoisonPage] = field(default_factory=list)
+    # Media keys whose route messages SQS refuses as the sender's fault.
+    refused_media_keys: list[str] = field(default_factory=list)
+
+    def recording_json(self) -> str:
+        """The replay recording the producer reads: the pages, poison pages spliced in.
+
+        Pages are relinked in their served order (X's next_token is opaque: any unique
+        string will do), so each poison page sits between the pages around it.
+        """
+        pages: list[dict[str, Any]] = []
+        for index, page in enumerate(self.recording.pages):
+            pages.append(page.model_dump(mode="json", exclude_none=True))
+            pages.extend(
+                {"status": 200, "headers": dict(page.headers), "body": poison.body}
+                for poison in self.poison_pages
+                if poison.after == index
+            )
+        for number, served in enumerate(pages):
+            meta = served["body"]["meta"]
+            meta.pop("next_token", None)
+            if number < len(pages) - 1:
+                meta["next_token"] = f"chaos-served-{number + 1:04d}"
+        return json.dumps({"pages": pages}, indent=2) + "\n"
 
 
 def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
@@ -182,14 +223,77 @@ def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
                 tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
             count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
             drafts.append((words, tags, [item("photo", photo_url(index)) for _ in range(count)]))
+    recording = _paged(drafts, rng, config)
+    # Their own generator: the stream above stays what it was for a seed.
+    extra = random.Random(config.seed + 2)  # noqa: S311 - test data
     return ChaosStream(
-        recording=_paged(drafts, rng, config),
+        recording=recording,
         expected=expected,
         labels=labels,
         invalid_urls=invalid,
         aborted_urls=held["abort"],
         timed_out_urls=held["execution-timeout"],
+        poison_pages=_poison_pages(recording, config.poison_pages),
+        refused_media_keys=_refused_media(recording, expected, base, config, extra),
     )
+
+
+def _poison_pages(recording: Recording, count: int) -> list[PoisonPage]:
+    """``count`` poison pages spread over the stream, each with ids between its neighbours'."""
+    pages = recording.pages
+    poison: list[PoisonPage] = []
+    for number in range(count):
+        after = max(0, (number + 1) * len(pages) // (count + 1) - 1)
+        above = int(pages[after].body.meta.oldest_id)
+        below = int(pages[after + 1].body.meta.newest_id) if after + 1 < len(pages) else 0
+        # Several poison pages after one page share its gap, newest first.
+        siblings = sum(1 for page in poison if page.after == after)
+        newest = above - 1 - siblings * 3
+        if newest - 1 <= below:
+            raise ValueError("no room for a poison page between two pages")
+        posts = [
+            {
+                "id": str(post_id),
+                "text": f"Poison page {number} #cat",
+                "created_at": "2026-01-15T12:00:00.000Z",
+                "author_id": "1400000000000000000",
+                "attachments": {"media_keys": [f"3_{post_id}"]},
+            }
+            for post_id in (newest, newest - 1)
+        ]
+        body = {
+            "data": posts,
+            # The envelope fault: the producer cannot read the page's media, so none of its
+            # posts can be published; the meta below still says where the stream goes on.
+            "includes": {"media": POISON_MEDIA},
+            "meta": {"newest_id": str(newest), "oldest_id": str(newest - 1), "result_count": 2},
+        }
+        poison.append(PoisonPage(after=after, newest_id=str(newest), body=body))
+    return poison
+
+
+def _refused_media(
+    recording: Recording,
+    expected: Mapping[str, str],
+    base: str,
+    config: ChaosConfig,
+    rng: random.Random,
+) -> list[str]:
+    """Photos SQS will refuse: published ones with a plain image URL (no other fault on them)."""
+    urls = {
+        media.media_key: media.url
+        for page in recording.pages
+        for media in (page.body.includes.media if page.body.includes else [])
+    }
+    published = sorted({key for _post, key, _route in expected_message_keys(recording)})
+    plain = [
+        key
+        for key in published
+        if (url := urls.get(key))
+        and url.startswith(f"{base}/media/")
+        and expected.get(url) == "DONE"
+    ]
+    return sorted(rng.sample(plain, min(config.refused_photos, len(plain))))
 
 
 def _paged(

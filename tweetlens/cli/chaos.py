@@ -38,6 +38,13 @@ def print_report(report: ChaosReport) -> None:
             f"{report.executions_aborted} / {report.executions_timed_out}",
         ),
         ("dead letters refused by SQS (then sent)", report.dead_letters_refused),
+        ("poison X API pages served", report.poison_pages),
+        (
+            "SendMessageBatch entries failed (transient / refused)",
+            f"{report.send_entries_failed_transiently} / {report.send_entries_refused}",
+        ),
+        ("producer dead letters", sum(report.producer_letters.values())),
+        *((f"  {error}", n) for error, n in report.producer_letters.items()),
         ("URLs not ending as their fault was designed", len(report.unexpected_outcomes)),
         ("wall time", f"{report.seconds:.1f} s"),
     ):

@@ -21,10 +21,12 @@ from tweetlens.localcloud.errors import (
 from tweetlens.localcloud.faults import (
     CallerKiller,
     DynamoDbThrottleBursts,
+    FailedEntry,
     FaultError,
     KilledWorker,
     MessageLedger,
     RekognitionFaults,
+    SendBatchFailures,
     compress_visibility_timeouts,
 )
 from tweetlens.localcloud.labelers import MAX_S3_OBJECT_BYTES, Labeler, LabelerError, OpenCvLabeler
@@ -59,6 +61,7 @@ __all__ = [
     "EventDelivery",
     "EventRuleConfig",
     "EventSourceMappingConfig",
+    "FailedEntry",
     "FaultError",
     "FunctionConfig",
     "IdleStatus",
@@ -79,6 +82,7 @@ __all__ = [
     "RekognitionHook",
     "RuleTargetConfig",
     "ScheduleExpressionError",
+    "SendBatchFailures",
     "StateMachineConfig",
     "StatusChangeEmitter",
     "UnknownResourceError",
