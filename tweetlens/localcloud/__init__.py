@@ -7,7 +7,7 @@ the names exported here; the submodules are the package's own layout and may mov
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.cloud import LocalCloud
-from tweetlens.localcloud.deploy import Deployment
+from tweetlens.localcloud.deploy import Deployment, load_template
 from tweetlens.localcloud.errors import (
     DeployError,
     EmulatorError,
@@ -91,4 +91,5 @@ __all__ = [
     "WorkerError",
     "compress_visibility_timeouts",
     "drop_fraction",
+    "load_template",
 ]
