@@ -56,17 +56,11 @@ class RekognitionHook:
         self.fault_injector: FaultInjector | None = None
         self._lock = threading.Lock()
         self._by_source: Counter[str] = Counter()
-        self._by_digest: Counter[str] = Counter()
 
     def calls_by_source(self) -> dict[str, int]:
         """DetectLabels calls per ``s3://bucket/key`` (or ``bytes:sha256:…`` for inline bytes)."""
         with self._lock:
             return dict(self._by_source)
-
-    def calls_by_digest(self) -> dict[str, int]:
-        """DetectLabels calls per sha256 of the image bytes, whatever their source."""
-        with self._lock:
-            return dict(self._by_digest)
 
     def install(self, patches: PatchSet) -> None:
         hook = self
@@ -88,7 +82,6 @@ class RekognitionHook:
         digest = hashlib.sha256(image).hexdigest()
         with self._lock:
             self._by_source[source] += 1
-            self._by_digest[digest] += 1
         request = LabelRequest(source, digest, image, max_labels, min_confidence)
         try:
             if self.fault_injector is not None:
