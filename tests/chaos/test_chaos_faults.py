@@ -14,6 +14,7 @@ from moto.sqs.responses import SQSResponse
 
 from tweetlens.localcloud import (
     CallerKiller,
+    DynamoDbRequestFaults,
     DynamoDbThrottleBursts,
     FaultError,
     LabelerError,
@@ -149,6 +150,42 @@ def test_ledger_records_accepted_messages_of_its_queues(patches: PatchSet) -> No
     # THEN only the watched queue's messages are recorded, under SQS's message ids
     ids = [entry["MessageId"] for entry in sent["Successful"]]
     assert ledger.messages() == {ids[0]: ("watched", "a"), ids[1]: ("watched", "b")}
+
+
+@mock_aws
+def test_scripted_dynamodb_error_answers_the_next_matching_request_once(
+    patches: PatchSet,
+) -> None:
+    # GIVEN a table and one scripted failure of a PutItem for key "b"
+    dynamodb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRIES)
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    faults = DynamoDbRequestFaults()
+    faults.install(patches)
+    is_b = lambda body: body["Item"]["pk"]["S"] == "b"  # noqa: E731
+    faults.fail_next("PutItem", is_b, "ConditionalCheckFailedException", "scripted")
+    # WHEN "a", then "b" twice, are put
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    with pytest.raises(ClientError) as raised:
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+    # THEN only the first "b" failed, with the scripted error; every request was recorded
+    assert raised.value.response["Error"] == {
+        "Code": "ConditionalCheckFailedException",
+        "Message": "scripted",
+    }
+    assert dynamodb.scan(TableName="t")["Count"] == 2
+    assert (faults.count("PutItem", is_b), faults.count("PutItem", lambda _: True)) == (2, 3)
+
+
+def test_scripted_dynamodb_error_refuses_an_unwatched_operation() -> None:
+    # GIVEN / WHEN a failure of an operation it does not watch / THEN it is refused by name
+    with pytest.raises(FaultError, match="Query is not one of"):
+        DynamoDbRequestFaults().fail_next("Query", lambda _: True, "X", "y")
 
 
 def _entries(*bodies: str) -> list[dict[str, str]]:

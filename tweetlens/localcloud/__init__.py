@@ -20,6 +20,7 @@ from tweetlens.localcloud.errors import (
 )
 from tweetlens.localcloud.faults import (
     CallerKiller,
+    DynamoDbRequestFaults,
     DynamoDbThrottleBursts,
     FailedEntry,
     FaultError,
@@ -56,6 +57,7 @@ __all__ = [
     "CallerKiller",
     "DeployError",
     "Deployment",
+    "DynamoDbRequestFaults",
     "DynamoDbThrottleBursts",
     "EmulatorError",
     "EventDelivery",

@@ -10,6 +10,8 @@ fault exactly where it would in AWS, on the wire of the service it calls.
   ``InvalidImageFormatException`` for chosen images; counts the calls it let through.
 * ``CallerKiller`` - SIGKILLs the local Lambda worker process that made the Nth matching
   call of an API action, right after the call took effect: a function dying mid-invocation.
+* ``DynamoDbRequestFaults`` - chosen DynamoDB requests (by operation and request body) answered
+  with a chosen DynamoDB error before the table sees them; every request recorded.
 * ``SendBatchFailures`` - SendMessageBatch entries failed as SQS fails them: some entries of
   a batch once, on SQS's side (``SenderFault: false``), the rest accepted; chosen messages
   every time as the sender's fault (``SenderFault: true``, ``InvalidMessageContents``).
@@ -112,6 +114,80 @@ class DynamoDbThrottleBursts:
             return original(handler)
 
         return throttled
+
+
+DynamoDbRequest = dict[str, Any]
+
+
+class DynamoDbRequestFaults:
+    """Scripted DynamoDB errors: the next matching request of an operation fails, once.
+
+    ``fail_next("PutItem", matches, "ConditionalCheckFailedException", "…")`` answers the next
+    PutItem whose parsed request body ``matches`` with that error, before the table sees it;
+    the failures are used up in the order they were scripted. Every request of the watched
+    operations is recorded (``count``).
+    """
+
+    OPERATIONS: Final = {
+        "PutItem": "put_item",
+        "UpdateItem": "update_item",
+        "DeleteItem": "delete_item",
+        "TransactWriteItems": "transact_write_items",
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: list[tuple[str, Callable[[DynamoDbRequest], bool], str, str]] = []
+        self.requests: list[tuple[str, DynamoDbRequest]] = []
+
+    def fail_next(
+        self,
+        operation: str,
+        matches: Callable[[DynamoDbRequest], bool],
+        code: str,
+        message: str,
+    ) -> None:
+        if operation not in self.OPERATIONS:
+            raise FaultError(f"{operation} is not one of {sorted(self.OPERATIONS)}")
+        with self._lock:
+            self._failures.append((operation, matches, code, message))
+
+    def count(self, operation: str, matches: Callable[[DynamoDbRequest], bool]) -> int:
+        with self._lock:
+            return sum(1 for seen, body in self.requests if seen == operation and matches(body))
+
+    def install(self, patches: PatchSet) -> None:
+        for operation, method in self.OPERATIONS.items():
+            patches.replace(
+                DynamoHandler, method, self._checked(operation, getattr(DynamoHandler, method))
+            )
+
+    def _checked(self, operation: str, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        faults = self
+
+        def handler(response: Any) -> Any:
+            # moto has already parsed the JSON request body into a dict when this runs.
+            faults._check(operation, dict(response.body))
+            return original(response)
+
+        return handler
+
+    def _check(self, operation: str, body: DynamoDbRequest) -> None:
+        with self._lock:
+            self.requests.append((operation, body))
+            scripted = next(
+                (
+                    failure
+                    for failure in self._failures
+                    if failure[0] == operation and failure[1](body)
+                ),
+                None,
+            )
+            if scripted is None:
+                return
+            self._failures.remove(scripted)
+        _operation, _matches, code, message = scripted
+        raise JsonRESTError(f"com.amazonaws.dynamodb.v20120810#{code}", message)
 
 
 class RekognitionFaults:
