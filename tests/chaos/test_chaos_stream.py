@@ -9,8 +9,7 @@ from requests import Request
 
 from common.messages import execution_name
 from producer.page import SearchPage, UnreadablePage, read_page
-from producer.replay import Recording as ReplayRecording
-from producer.replay import ReplayAdapter
+from producer.replay import ReplayAdapter, ReplayRecording
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
     ABORT_ERROR,
