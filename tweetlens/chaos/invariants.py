@@ -246,34 +246,71 @@ def _faults_injected(run: ChaosRun, adopted: int, letters: _ProducerLetters) -> 
     )
 
 
-def check(run: ChaosRun, started: float) -> ChaosReport:
-    """Settle every accepted message exactly once and test the invariants."""
-    stack, faults = run.stack, run.faults
-    evidence = _gather(run)
-    settled = evidence.settled
-    figures: Counter[str] = Counter(settled.fate.values())
-    dead = {
-        key.removeprefix("dead:"): n
-        for key, n in sorted(figures.items())
-        if key.startswith("dead:")
-    }
-    lost = figures["lost"] + figures["running"]
-    # Answered DetectLabels calls per image; throttled calls are refused, not answered.
-    # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
-    # tried again by the next message for its URL, as every failed attempt is.
-    labelled_twice = sum(1 for n in faults.rekognition.labelled.values() if n > 1)
-    in_progress = [result.url for result in evidence.results if result.status == "IN_PROGRESS"]
-    leased = _open_claims(stack)
+@dataclass(frozen=True)
+class _Findings:
+    """What ``check`` read back, as the invariants and the report need it."""
+
+    figures: Counter[str]
+    lost: int
+    labelled_twice: int
+    in_progress: list[str]
+    leased: int
+    incomplete: list[str]
+    wrong_labels: list[str]
+    publication: _Publication
+    second_executions: int
+    classified_twice: int
+    letters: _ProducerLetters
+    poison_unlettered: list[str]
+    refused_unlettered: list[tuple[str, str, str]]
+
+
+def _findings(run: ChaosRun, evidence: _Evidence) -> _Findings:
+    figures: Counter[str] = Counter(evidence.settled.fate.values())
     incomplete, wrong_labels = _done_items(evidence.results, run.stream.labels)
     publication = _publication(run, evidence)
     second_executions, classified_twice = _second_classifications(evidence)
     letters = _producer_letters(evidence.letters)
-    poison_unlettered = [
-        page.newest_id for page in run.stream.poison_pages if page.newest_id not in letters.pages
-    ]
-    refused_unlettered = [key for key in publication.refused if key not in letters.refused]
+    return _Findings(
+        figures=figures,
+        lost=figures["lost"] + figures["running"],
+        # Answered DetectLabels calls per image; throttled calls are refused, not answered.
+        # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
+        # tried again by the next message for its URL, as every failed attempt is.
+        labelled_twice=sum(1 for n in run.faults.rekognition.labelled.values() if n > 1),
+        in_progress=[r.url for r in evidence.results if r.status == "IN_PROGRESS"],
+        leased=_open_claims(run.stack),
+        incomplete=incomplete,
+        wrong_labels=wrong_labels,
+        publication=publication,
+        second_executions=second_executions,
+        classified_twice=classified_twice,
+        letters=letters,
+        poison_unlettered=[
+            page.newest_id
+            for page in run.stream.poison_pages
+            if page.newest_id not in letters.pages
+        ],
+        refused_unlettered=[key for key in publication.refused if key not in letters.refused],
+    )
 
-    invariants = [
+
+def check(run: ChaosRun, started: float) -> ChaosReport:
+    """Settle every accepted message exactly once and test the invariants."""
+    evidence = _gather(run)
+    found = _findings(run, evidence)
+    return _report(run, evidence, found, _invariants(run, evidence.settled, found), started)
+
+
+def _invariants(run: ChaosRun, settled: Settlement, found: _Findings) -> list[Invariant]:
+    faults, publication = run.faults, found.publication
+    lost, labelled_twice = found.lost, found.labelled_twice
+    incomplete, wrong_labels = found.incomplete, found.wrong_labels
+    in_progress, leased = found.in_progress, found.leased
+    poison_unlettered, refused_unlettered = found.poison_unlettered, found.refused_unlettered
+    second_executions, classified_twice = found.second_executions, found.classified_twice
+    letters = found.letters
+    return [
         Invariant(
             name="every published message ends exactly once (DONE, duplicate or dead letter)",
             ok=lost == 0 and not settled.orphan_executions and run.idle,
@@ -327,6 +364,21 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         ),
         _faults_injected(run, settled.adopted, letters),
     ]
+
+
+def _report(
+    run: ChaosRun,
+    evidence: _Evidence,
+    found: _Findings,
+    invariants: list[Invariant],
+    started: float,
+) -> ChaosReport:
+    faults, settled, publication = run.faults, evidence.settled, found.publication
+    dead = {
+        key.removeprefix("dead:"): n
+        for key, n in sorted(found.figures.items())
+        if key.startswith("dead:")
+    }
     return ChaosReport(
         seed=run.config.seed,
         posts=run.config.posts,
@@ -335,13 +387,13 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         published_by_producer=len(publication.producer_ids),
         duplicate_deliveries=len(faults.duplicate_ids),
         republished_after_crash=publication.republished,
-        done=figures["done"],
-        duplicates=figures["duplicate"],
+        done=found.figures["done"],
+        duplicates=found.figures["duplicate"],
         dead_letters=dead,
-        producer_letters=letters.by_error,
-        lost=lost,
-        in_progress=len(in_progress),
-        labelled_twice=labelled_twice,
+        producer_letters=found.letters.by_error,
+        lost=found.lost,
+        in_progress=len(found.in_progress),
+        labelled_twice=found.labelled_twice,
         labelled_twice_executions=_labelled_twice_executions(run, evidence),
         unique_urls=len({str(body["url"]) for body in evidence.bodies.values()}),
         rekognition_calls=sum(faults.rekognition.accepted.values()),

@@ -111,130 +111,154 @@ class ChaosStream:
         return json.dumps({"pages": pages}, indent=2) + "\n"
 
 
-def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
-    """``config.posts`` posts, newest first in pages; same base URL and config, same stream."""
-    # Reproducible test data from a seed, not secrets: a plain PRNG is the right tool.
-    rng = random.Random(config.seed)  # noqa: S311
-    base = base_url.rstrip("/")
-    expected: dict[str, str] = {}
-    labels: dict[str, list[str]] = {}
-    invalid: list[str] = []
-    held: dict[str, list[str]] = {"abort": [], "execution-timeout": []}
-    next_media = _FIRST_MEDIA_ID
-    budget = {"timeouts": config.timeouts, "slow": config.slow_bodies}
-    variants = max(4, config.posts // 5)
-    photo_names = sorted(PHOTO_LABELS)
+Draft = tuple[str, tuple[str, ...], list[MediaItem]]
 
-    def item(kind: MediaType, url: str | None) -> MediaItem:
-        nonlocal next_media
-        next_media += rng.randint(1_000, 90_000)
+
+class _StreamBuilder:
+    """The photo URLs of one stream and how each must end, drawn from one seeded generator.
+
+    The order of the generator's draws is the stream: a change to it changes every stream.
+    """
+
+    def __init__(self, base_url: str, config: ChaosConfig) -> None:
+        # Reproducible test data from a seed, not secrets: a plain PRNG is the right tool.
+        self.rng = random.Random(config.seed)  # noqa: S311
+        self.config = config
+        self.base = base_url.rstrip("/")
+        self.expected: dict[str, str] = {}
+        self.labels: dict[str, list[str]] = {}
+        self.invalid: list[str] = []
+        self.held: dict[str, list[str]] = {"abort": [], "execution-timeout": []}
+        self.next_media = _FIRST_MEDIA_ID
+        self.budget = {"timeouts": config.timeouts, "slow": config.slow_bodies}
+        self.variants = max(4, config.posts // 5)
+        self.photo_names = sorted(PHOTO_LABELS)
+        # Every fault at least once, early in the stream, whatever the size; the rest at random.
+        pending = [f"host:{fault}" for fault in sorted(HOST_FAULTS)] + ["unavailable", "invalid"]
+        pending += ["timeout"] * min(1, config.timeouts) + ["slow"] * min(1, config.slow_bodies)
+        pending += ["abort"] * config.execution_aborts
+        pending += ["execution-timeout"] * config.execution_timeouts
+        self.rng.shuffle(pending)
+        self.pending = pending
+
+    def item(self, kind: MediaType, url: str | None) -> MediaItem:
+        self.next_media += self.rng.randint(1_000, 90_000)
         prefix = {"photo": "3", "video": "7", "animated_gif": "16"}[kind]
-        return MediaItem(f"{prefix}_{next_media}", kind, url)
+        return MediaItem(f"{prefix}_{self.next_media}", kind, url)
 
-    def done(url: str, photo: str) -> str:
-        expected[url] = "DONE"
-        labels[url] = list(PHOTO_LABELS[photo])
+    def done(self, url: str, photo: str) -> str:
+        self.expected[url] = "DONE"
+        self.labels[url] = list(PHOTO_LABELS[photo])
         return url
 
-    # Every fault at least once, early in the stream, whatever the size; the rest at random.
-    pending = [f"host:{fault}" for fault in sorted(HOST_FAULTS)] + ["unavailable", "invalid"]
-    pending += ["timeout"] * min(1, config.timeouts) + ["slow"] * min(1, config.slow_bodies)
-    pending += ["abort"] * config.execution_aborts
-    pending += ["execution-timeout"] * config.execution_timeouts
-    rng.shuffle(pending)
+    def failing(self, url: str, error: str) -> str:
+        self.expected[url] = error
+        return url
 
-    def forced(kind: str, index: int) -> str:
+    def broken_image(self, photo: str, index: int) -> str:
+        url = self.failing(
+            f"{self.base}/media/{photo}.jpg?format=broken{index}", INVALID_IMAGE_ERROR
+        )
+        self.invalid.append(url)
+        return url
+
+    def forced(self, kind: str, index: int) -> str:
+        """A URL with the fault ``kind``: ``host:<route>``, timeout, slow, unavailable, held."""
+        base, seed = self.base, self.config.seed
         if kind.startswith("host:"):
             fault = kind.removeprefix("host:")
-            url = f"{base}/faults/{fault}?n={index}"
-            expected[url] = HOST_FAULTS[fault]
-            return url
+            return self.failing(f"{base}/faults/{fault}?n={index}", HOST_FAULTS[fault])
         if kind == "timeout":
-            budget["timeouts"] -= 1
-            url = f"{base}/faults/{TIMEOUT_FAULT}?n={index}"
-            expected[url] = "ImageHostError"
-            return url
+            self.budget["timeouts"] -= 1
+            return self.failing(f"{base}/faults/{TIMEOUT_FAULT}?n={index}", "ImageHostError")
         if kind == "slow":
-            budget["slow"] -= 1
-            return done(f"{base}/faults/trickle-{TRICKLE_PAUSE_MS}?n={index}", FLAKY_PHOTO)
+            self.budget["slow"] -= 1
+            return self.done(f"{base}/faults/trickle-{TRICKLE_PAUSE_MS}?n={index}", FLAKY_PHOTO)
         if kind == "unavailable":
-            return done(f"{base}/faults/unavailable-chaos{config.seed}n{index}", FLAKY_PHOTO)
-        if kind in held:
-            url = f"{base}/faults/hold-{HOLD_MS}-chaos{config.seed}{kind}{index}"
-            expected[url] = ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR
-            held[kind].append(url)
-            return url
-        url = f"{base}/media/{rng.choice(photo_names)}.jpg?format=broken{index}"
-        expected[url] = INVALID_IMAGE_ERROR
-        invalid.append(url)
-        return url
+            return self.done(f"{base}/faults/unavailable-chaos{seed}n{index}", FLAKY_PHOTO)
+        if kind in self.held:
+            url = f"{base}/faults/hold-{HOLD_MS}-chaos{seed}{kind}{index}"
+            self.held[kind].append(url)
+            return self.failing(url, ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR)
+        return self.broken_image(self.rng.choice(self.photo_names), index)
 
-    def photo_url(index: int) -> str:
-        if pending:
-            return forced(pending.pop(), index)
+    def photo_url(self, index: int) -> str:
+        if self.pending:
+            return self.forced(self.pending.pop(), index)
+        rng, config = self.rng, self.config
         roll = rng.random()
         if roll < config.fault_fraction:
-            if expected and rng.random() < 0.25:
-                held_urls = {url for urls in held.values() for url in urls}
-                failing = [
-                    url for url, fate in expected.items() if fate != "DONE" and url not in held_urls
-                ]
-                if failing:
-                    return rng.choice(failing)  # the same broken URL in many posts
-            if budget["timeouts"] and rng.random() < 0.1:
-                return forced("timeout", index)
-            if budget["slow"] and rng.random() < 0.15:
-                return forced("slow", index)
-            if rng.random() < 0.15:
-                return forced("unavailable", index)
-            fault = rng.choice(sorted(HOST_FAULTS))
-            url = f"{base}/faults/{fault}?n={index}"
-            expected[url] = HOST_FAULTS[fault]
-            return url
-        photo = rng.choice(photo_names)
+            return self.random_fault(index)
+        photo = rng.choice(self.photo_names)
         if roll < config.fault_fraction + config.invalid_image_fraction:
-            url = f"{base}/media/{photo}.jpg?format=broken{index}"
-            expected[url] = INVALID_IMAGE_ERROR
-            invalid.append(url)
-            return url
+            return self.broken_image(photo, index)
         if rng.random() < 0.4:
-            return done(f"{base}/media/{photo}.jpg", photo)  # very popular URLs
-        return done(f"{base}/media/{photo}.jpg?v={rng.randrange(variants)}", photo)
+            return self.done(f"{self.base}/media/{photo}.jpg", photo)  # very popular URLs
+        return self.done(f"{self.base}/media/{photo}.jpg?v={rng.randrange(self.variants)}", photo)
 
-    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]] = []
-    for index in range(config.posts):
-        roll = rng.random()
-        words = rng.choice(_WORDS)
-        tags = rng.choice(_CAT_TAGS) if rng.random() < 0.6 else rng.choice(_DOG_TAGS)
-        if roll < 0.05:
-            drafts.append((words, tags, []))
-        elif roll < 0.09:
-            drafts.append((words, tags, [item(rng.choice(("video", "animated_gif")), None)]))
-        elif roll < 0.13:
-            drafts.append((words, ("coffee",), [item("photo", photo_url(index))]))
-        elif roll < 0.17 and drafts:
-            # A retweet: an earlier post's media, same media keys and URLs.
-            with_media = [draft for draft in drafts if draft[2]]
-            drafts.append(
-                ("RT " + words, tags, list(rng.choice(with_media)[2]) if with_media else [])
-            )
-        else:
-            if rng.random() < 0.15:
-                tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
-            count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
-            drafts.append((words, tags, [item("photo", photo_url(index)) for _ in range(count)]))
-    recording = _paged(drafts, rng, config)
+    def random_fault(self, index: int) -> str:
+        rng = self.rng
+        if self.expected and rng.random() < 0.25:
+            held_urls = {url for urls in self.held.values() for url in urls}
+            failing = [
+                url
+                for url, fate in self.expected.items()
+                if fate != "DONE" and url not in held_urls
+            ]
+            if failing:
+                return rng.choice(failing)  # the same broken URL in many posts
+        if self.budget["timeouts"] and rng.random() < 0.1:
+            return self.forced("timeout", index)
+        if self.budget["slow"] and rng.random() < 0.15:
+            return self.forced("slow", index)
+        if rng.random() < 0.15:
+            return self.forced("unavailable", index)
+        return self.forced(f"host:{rng.choice(sorted(HOST_FAULTS))}", index)
+
+    def drafts(self) -> list[Draft]:
+        """Each post's words, hashtags and media, oldest first."""
+        rng = self.rng
+        drafts: list[Draft] = []
+        for index in range(self.config.posts):
+            roll = rng.random()
+            words = rng.choice(_WORDS)
+            tags = rng.choice(_CAT_TAGS) if rng.random() < 0.6 else rng.choice(_DOG_TAGS)
+            if roll < 0.05:
+                drafts.append((words, tags, []))
+            elif roll < 0.09:
+                kind: MediaType = rng.choice(("video", "animated_gif"))
+                drafts.append((words, tags, [self.item(kind, None)]))
+            elif roll < 0.13:
+                drafts.append((words, ("coffee",), [self.item("photo", self.photo_url(index))]))
+            elif roll < 0.17 and drafts:
+                # A retweet: an earlier post's media, same media keys and URLs.
+                with_media = [draft for draft in drafts if draft[2]]
+                media = list(rng.choice(with_media)[2]) if with_media else []
+                drafts.append(("RT " + words, tags, media))
+            else:
+                if rng.random() < 0.15:
+                    tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
+                count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
+                photos = [self.item("photo", self.photo_url(index)) for _ in range(count)]
+                drafts.append((words, tags, photos))
+        return drafts
+
+
+def build_chaos_stream(base_url: str, config: ChaosConfig) -> ChaosStream:
+    """``config.posts`` posts, newest first in pages; same base URL and config, same stream."""
+    builder = _StreamBuilder(base_url, config)
+    recording = _paged(builder.drafts(), builder.rng, config)
     # Their own generator: the stream above stays what it was for a seed.
     extra = random.Random(config.seed + 2)  # noqa: S311 - test data
     return ChaosStream(
         recording=recording,
-        expected=expected,
-        labels=labels,
-        invalid_urls=invalid,
-        aborted_urls=held["abort"],
-        timed_out_urls=held["execution-timeout"],
+        expected=builder.expected,
+        labels=builder.labels,
+        invalid_urls=builder.invalid,
+        aborted_urls=builder.held["abort"],
+        timed_out_urls=builder.held["execution-timeout"],
         poison_pages=_poison_pages(recording, config.poison_pages),
-        refused_media_keys=_refused_media(recording, expected, base, config, extra),
+        refused_media_keys=_refused_media(recording, builder.expected, builder.base, config, extra),
     )
 
 
@@ -297,7 +321,7 @@ def _refused_media(
 
 
 def _paged(
-    drafts: list[tuple[str, tuple[str, ...], list[MediaItem]]],
+    drafts: list[Draft],
     rng: random.Random,
     config: ChaosConfig,
 ) -> Recording:
