@@ -21,7 +21,7 @@ from tweetlens.chaos import (
     expected_message_keys,
     settle,
 )
-from tweetlens.demo_stream import build_recording, expected_outcome
+from tweetlens.demo_stream import FLAKY_PHOTO, PHOTO_LABELS, build_recording, expected_outcome
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
 
 BASE_URL = "https://localhost:8443"
@@ -89,6 +89,9 @@ def test_small_stream_carries_every_fault(small_config: ChaosConfig) -> None:
     assert (len(stream.aborted_urls), len(stream.timed_out_urls)) == (1, 1)
     assert {stream.expected[url] for url in stream.aborted_urls} == {ABORT_ERROR}
     assert {stream.expected[url] for url in stream.timed_out_urls} == {EXECUTION_TIMEOUT_ERROR}
+    # AND a held URL's other designed end, DONE on its next attempt, has the labels to check
+    for url in stream.aborted_urls + stream.timed_out_urls:
+        assert stream.labels[url] == list(PHOTO_LABELS[FLAKY_PHOTO])
 
 
 def _served_pages(recording_json: str) -> list[bytes]:

@@ -79,7 +79,7 @@ class ChaosStream:
     recording: Recording
     # Per unique photo URL: "DONE" or the dead-letter error it must end with.
     expected: dict[str, str]
-    # Per URL expected DONE: the labels the local labeler finds.
+    # Per URL that may end DONE: the labels the local labeler finds.
     labels: dict[str, list[str]]
     invalid_urls: list[str]
     # URLs whose first execution is aborted / timed out while it fetches.
@@ -179,6 +179,9 @@ class _StreamBuilder:
         if kind in self.held:
             url = f"{base}/faults/hold-{HOLD_MS}-chaos{seed}{kind}{index}"
             self.held[kind].append(url)
+            # The held attempt fails; a later post of the URL may start the next one, which
+            # the image host answers at once: DONE with the photo's labels is its other end.
+            self.labels[url] = list(PHOTO_LABELS[FLAKY_PHOTO])
             return self.failing(url, ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR)
         return self.broken_image(self.rng.choice(self.photo_names), index)
 
