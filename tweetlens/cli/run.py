@@ -164,7 +164,9 @@ def demo(seed: int, report_path: Path, time_scale: float, template: Path) -> Non
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    console.print(f"Starting the local cloud and deploying {template} ...")
+    here = Path.cwd()
+    shown = template.relative_to(here) if template.is_relative_to(here) else template
+    console.print(f"Starting the local cloud and deploying {shown} ...")
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("messages settled", total=None, status="")
 
