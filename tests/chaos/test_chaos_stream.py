@@ -21,8 +21,9 @@ from tweetlens.chaos import (
     expected_message_keys,
     settle,
 )
+from tweetlens.chaos.invariants import producer_letters
 from tweetlens.demo_stream import FLAKY_PHOTO, PHOTO_LABELS, build_recording, expected_outcome
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 
 BASE_URL = "https://localhost:8443"
 URL = f"{BASE_URL}/media/chelsea.jpg"
@@ -319,3 +320,48 @@ def test_a_failed_execution_without_its_letter_is_an_orphan() -> None:
     settled = settle({}, {}, [_execution("FAILED")], [])
     # THEN it is reported as an orphan: nothing accounts for it
     assert settled.orphan_executions == [_name()]
+
+
+def _producer_letter(body: dict[str, object] | str, error: str, reason: str = "why") -> DeadLetter:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return DeadLetter(PRODUCER_DLQ, "m", "r", text, error, reason, "", 1)
+
+
+def test_producer_letters_name_the_poison_page_and_the_refused_message() -> None:
+    # GIVEN a page letter with the page as X sent it, and a photo letter for a refused message
+    page = {"kind": "page", "raw": json.dumps({"meta": {"newest_id": "42"}, "data": []})}
+    refused_message = _body("7")
+    photo = {
+        "kind": "photo",
+        "post_id": "7",
+        "media_key": refused_message["media_key"],
+        "route": "cats",
+        "sqs_error_code": "InvalidMessageContents",
+        "raw": refused_message,
+    }
+    letters = [
+        _producer_letter(page, "UnreadablePage"),
+        _producer_letter(photo, "RejectedBySqs"),
+        _producer_letter({"kind": "post"}, "OtherError"),
+    ]
+    # WHEN they are read
+    read = producer_letters(letters)
+    # THEN the page is known by its newest id, the message by its (post, photo, route)
+    assert read.pages == {"42"}
+    assert read.refused == {("7", "3_7", "cats")}
+    assert read.by_error == {"OtherError": 1, "RejectedBySqs": 1, "UnreadablePage": 1}
+
+
+def test_a_letter_without_reason_or_readable_data_names_nothing() -> None:
+    # GIVEN a page letter cut short, one without a reason, and a body that is no JSON
+    cut = {"kind": "page", "raw": '{"meta": {"newest_id": "4', "raw_truncated": True}
+    whole = {"kind": "page", "raw": json.dumps({"meta": {"newest_id": "9"}})}
+    letters = [
+        _producer_letter(cut, "UnreadablePage"),
+        _producer_letter(whole, "UnreadablePage", reason=""),
+        _producer_letter("not json", "UnreadableDeadLetter"),
+    ]
+    # WHEN they are read / THEN they are counted, and none names a page or a message
+    read = producer_letters(letters)
+    assert (read.pages, read.refused) == (set(), set())
+    assert read.by_error == {"UnreadableDeadLetter": 1, "UnreadablePage": 2}

@@ -126,7 +126,7 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class _ProducerLetters:
+class ProducerLetters:
     """The producer's dead letters, as the chaos stream's poison and refusals need them."""
 
     by_error: dict[str, int]
@@ -136,7 +136,15 @@ class _ProducerLetters:
     refused: set[tuple[str, str, str]]
 
 
-def _producer_letters(letters: list[DeadLetter]) -> _ProducerLetters:
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def producer_letters(letters: list[DeadLetter]) -> ProducerLetters:
     by_error: Counter[str] = Counter()
     pages: set[str] = set()
     refused: set[tuple[str, str, str]] = set()
@@ -144,17 +152,19 @@ def _producer_letters(letters: list[DeadLetter]) -> _ProducerLetters:
         if letter.queue != PRODUCER_DLQ:
             continue
         by_error[letter.error] += 1
-        payload = json.loads(letter.body)
+        payload = _json_object(letter.body)
         if not letter.reason:
             continue
-        if payload.get("kind") == "page" and payload.get("raw"):
-            newest = json.loads(payload["raw"]).get("meta", {}).get("newest_id")
-            pages.add(str(newest))
+        if payload.get("kind") == "page":
+            # The page as X sent it: its meta names it (a cut raw body names nothing).
+            meta = _json_object(str(payload.get("raw") or "")).get("meta")
+            if isinstance(meta, dict) and meta.get("newest_id"):
+                pages.add(str(meta["newest_id"]))
         elif payload.get("kind") == "photo" and payload.get("sqs_error_code"):
-            message = payload.get("raw") or {}
-            if message.get("media_key") == payload.get("media_key"):
+            message = payload.get("raw")
+            if isinstance(message, dict) and message.get("media_key") == payload.get("media_key"):
                 refused.add(_message_key(payload))
-    return _ProducerLetters(dict(sorted(by_error.items())), pages, refused)
+    return ProducerLetters(dict(sorted(by_error.items())), pages, refused)
 
 
 @dataclass(frozen=True)
@@ -209,7 +219,7 @@ def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
     return second_executions, sum(n - 1 for n in done_per_url.values())
 
 
-def _faults_injected(run: ChaosRun, adopted: int, letters: _ProducerLetters) -> Invariant:
+def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> Invariant:
     faults, config = run.faults, run.config
     producer_kills = len(faults.producer_killer.killed)
     classifier_kills = len(faults.classifier_killer.killed)
@@ -260,7 +270,7 @@ class _Findings:
     publication: _Publication
     second_executions: int
     classified_twice: int
-    letters: _ProducerLetters
+    letters: ProducerLetters
     poison_unlettered: list[str]
     refused_unlettered: list[tuple[str, str, str]]
 
@@ -270,7 +280,7 @@ def _findings(run: ChaosRun, evidence: _Evidence) -> _Findings:
     incomplete, wrong_labels = _done_items(evidence.results, run.stream.labels)
     publication = _publication(run, evidence)
     second_executions, classified_twice = _second_classifications(evidence)
-    letters = _producer_letters(evidence.letters)
+    letters = producer_letters(evidence.letters)
     return _Findings(
         figures=figures,
         lost=figures["lost"] + figures["running"],
