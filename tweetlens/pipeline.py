@@ -17,10 +17,9 @@ from typing import Self
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
 from tweetlens.localcloud import LocalCloud, OpenCvLabeler
+from tweetlens.project import find_template
 from tweetlens.stack import write_local_state
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO_ROOT / "template.yaml"
 STACK_NAME = "tweetlens-local"
 PRODUCER = "ProducerFunction"
 
@@ -31,7 +30,8 @@ class LocalPipeline:
     def __init__(
         self,
         *,
-        template: Path = TEMPLATE,
+        # Default: template.yaml in the current directory (``tweetlens.project``).
+        template: Path | None = None,
         # A recording, or a function of the image server's base URL (known once it listens).
         recording: Recording | Callable[[str], Recording] | None = None,
         seed: int = 2026,
@@ -43,7 +43,7 @@ class LocalPipeline:
         execution_timeout_scale: float = 1.0,
         visibility_timeout_scale: float = 1.0,
     ) -> None:
-        self.template = template
+        self.template = find_template(template)
         self._recording = recording
         self.seed = seed
         self.time_scale = time_scale

@@ -52,7 +52,16 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
         "COLUMNS": "200",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tweetlens", "up", "--time-scale", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "up",
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+            "--time-scale",
+            "0.05",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

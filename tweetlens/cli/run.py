@@ -15,7 +15,6 @@ from rich.table import Table
 from tweetlens import demo as demo_job
 from tweetlens import report
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     template_option,
@@ -24,13 +23,14 @@ from tweetlens.cli.console import console_beside_cloud
 from tweetlens.console.server import DEFAULT_PORT
 from tweetlens.localcloud import LocalCloud, LocalCloudError, OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
+from tweetlens.project import is_tweetlens_template
 from tweetlens.stack import emulator_stack, state_file_path, write_local_state
 
 console = Console()
 
 
 def _is_this_app(template: Path) -> bool:
-    return template.resolve() == DEFAULT_TEMPLATE.resolve()
+    return is_tweetlens_template(template)
 
 
 def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
@@ -147,7 +147,8 @@ def up(
     show_default=True,
     help="Shrink Step Functions retries and waits.",
 )
-def demo(seed: int, report_path: Path, time_scale: float) -> None:
+@template_option
+def demo(seed: int, report_path: Path, time_scale: float, template: Path) -> None:
     """Run the whole pipeline on the local cloud with a recorded stream of about 50 posts.
 
     Waits until every message is classified, a duplicate, or in a dead-letter queue, then
@@ -165,7 +166,9 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    console.print("Starting the local cloud and deploying template.yaml ...")
+    here = Path.cwd()
+    shown = template.relative_to(here) if template.is_relative_to(here) else template
+    console.print(f"Starting the local cloud and deploying {shown} ...")
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("messages settled", total=None, status="")
 
@@ -175,7 +178,9 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
             )
 
         try:
-            result = demo_job.run_demo(seed=seed, time_scale=time_scale, on_progress=on_progress)
+            result = demo_job.run_demo(
+                seed=seed, time_scale=time_scale, template=template, on_progress=on_progress
+            )
         except (demo_job.DemoError, LocalCloudError) as error:
             raise click.ClickException(str(error)) from error
     _print_summary(result)
