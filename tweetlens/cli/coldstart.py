@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     template_option,
@@ -20,6 +19,7 @@ from tweetlens.localcloud.cloud import LocalCloud
 from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.labelers import OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
+from tweetlens.project import is_tweetlens_template
 
 console = Console()
 
@@ -63,7 +63,7 @@ def coldstart(
     overrides = parse_parameters(parameters)
     selected = list(functions) or None
     try:
-        if template.resolve() == DEFAULT_TEMPLATE.resolve():
+        if is_tweetlens_template(template):
             with LocalPipeline(
                 template=template, run_pollers=False, parameter_overrides=overrides
             ) as pipeline:
