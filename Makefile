@@ -7,6 +7,8 @@ SHELL := /bin/bash
 # The Lambda runtime is python3.12: the venv and `sam build` use the same interpreter.
 PYTHON312 ?= $(shell for p in $$(command -v python3.12) $(HOME)/.pyenv/versions/3.12*/bin/python3.12; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo "$$p"; break; }; done)
+# Sub-makes (make test) must use the same interpreter, not the venv's python3.12 on PATH.
+export PYTHON312
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -88,9 +90,12 @@ security: $(CHECKOV_STAMP) $(CFN_GUARD) $(CFN_TEMPLATE) ## checkov and cfn-guard
 	$(CFN_GUARD) test --rules-file guard/tweetlens.guard --test-data guard/tweetlens_tests.yaml
 	$(CFN_GUARD) validate --rules guard/tweetlens.guard --data template.yaml --data $(CFN_TEMPLATE) --show-summary all
 
+# Every function has its own Metadata (its checkov skips and their reasons), so SAM builds the
+# shared CodeUri once per function: --parallel runs those builds side by side, --cached skips
+# the ones whose code and requirements have not changed since the last build.
 .PHONY: build
 build: $(STAMP) ## sam build (what `sam deploy` ships)
-	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
+	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build --cached --parallel
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests: no network at all
@@ -128,8 +133,20 @@ screenshots: $(STAMP) browser ## Screenshots of the console from a real run (doc
 bench: $(STAMP) ## Benchmark baseline, STANDARD and EXPRESS on the local cloud (out/bench.json, out/bench.png)
 	$(BIN)/tweetlens bench $(BENCH_ARGS)
 
+# Two at a time on two cores: the static checks and the build together, then the unit tests
+# (CPU-bound) beside the local-cloud tests (mostly waiting on queues and executions), then the
+# browser tests. --output-sync keeps each target's output in one piece. `make test PARALLEL=`
+# runs everything one after the other (a loaded machine: the local cloud's task timeouts).
+PARALLEL ?= --no-print-directory -j2 --output-sync=target
+
+.PHONY: checks
+checks: lint check-template security build ## lint, template checks, scanners and sam build
+
 .PHONY: test
-test: lint check-template security build test-unit test-integration test-browser ## Everything CI runs
+test: $(STAMP) ## Everything CI runs
+	$(MAKE) $(PARALLEL) checks
+	$(MAKE) $(PARALLEL) test-unit test-integration
+	$(MAKE) --no-print-directory test-browser
 
 .PHONY: clean
 clean: ## Remove the venv and build output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # The X-Ray SDK opens a UDP socket when first imported; import it here, before pytest-socket
 # disables sockets for the unit tests, so the import cannot fail inside a test.
 import aws_xray_sdk.core  # noqa: F401
+
+# Collection imports moto, botocore's models, pydantic schemas: millions of objects that live
+# until the end. With the collector paused while they are made and frozen afterwards, no full
+# collection walks them again during the tests (see `pytest_collection_finish`).
+gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
+    gc.enable()
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tweetlens import accounting, trace
@@ -117,11 +118,13 @@ def run_demo(
     seed: int = 2026,
     time_scale: float = 0.02,
     timeout: float = 110.0,
+    template: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     workflow_type: str = "STANDARD",
 ) -> DemoResult:
     started = time.monotonic()
     with LocalPipeline(
+        template=template,
         recording=recording,
         seed=seed,
         time_scale=time_scale,

@@ -17,10 +17,9 @@ from typing import Self
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
 from tweetlens.localcloud import LocalCloud, OpenCvLabeler
+from tweetlens.project import find_template
 from tweetlens.stack import write_local_state
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO_ROOT / "template.yaml"
 STACK_NAME = "tweetlens-local"
 PRODUCER = "ProducerFunction"
 
@@ -31,7 +30,8 @@ class LocalPipeline:
     def __init__(
         self,
         *,
-        template: Path = TEMPLATE,
+        # Default: template.yaml in the current directory (``tweetlens.project``).
+        template: Path | None = None,
         # A recording, or a function of the image server's base URL (known once it listens).
         recording: Recording | Callable[[str], Recording] | None = None,
         seed: int = 2026,
@@ -41,8 +41,9 @@ class LocalPipeline:
         parameter_overrides: dict[str, str] | None = None,
         state_file: Path | None = None,
         execution_timeout_scale: float = 1.0,
+        visibility_timeout_scale: float = 1.0,
     ) -> None:
-        self.template = template
+        self.template = find_template(template)
         self._recording = recording
         self.seed = seed
         self.time_scale = time_scale
@@ -51,6 +52,7 @@ class LocalPipeline:
         self.parameter_overrides = dict(parameter_overrides or {})
         self.state_file = state_file
         self.execution_timeout_scale = execution_timeout_scale
+        self.visibility_timeout_scale = visibility_timeout_scale
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -95,6 +97,7 @@ class LocalPipeline:
                 run_schedules=self.run_schedules,
                 run_pollers=self.run_pollers,
                 execution_timeout_scale=self.execution_timeout_scale,
+                visibility_timeout_scale=self.visibility_timeout_scale,
             )
             self._cloud.start()
             if self.state_file is not None:
@@ -103,6 +106,9 @@ class LocalPipeline:
                     endpoint_url=self._cloud.endpoint_url,
                     region=self._cloud.region,
                     resources=dict(self._cloud.resources),
+                    template=self.template,
+                    parameter_overrides=self.parameter_overrides,
+                    functions=list(self._cloud.functions),
                 )
         except BaseException:
             self.stop()

@@ -70,11 +70,30 @@ def state_file_path() -> Path:
 
 
 def write_local_state(
-    path: Path, *, endpoint_url: str, region: str, resources: dict[str, str]
+    path: Path,
+    *,
+    endpoint_url: str,
+    region: str,
+    resources: dict[str, str],
+    template: Path | None = None,
+    parameter_overrides: dict[str, str] | None = None,
+    functions: list[str] | None = None,
 ) -> None:
-    """Written by `tweetlens up` so that other terminals can inspect the running cloud."""
+    """Written by `tweetlens up` so that other terminals can inspect the running cloud.
+
+    ``template``, ``parameter_overrides`` and ``functions`` (logical ids) let `tweetlens
+    invoke` decide whether the running cloud is the one it was asked for.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"endpoint_url": endpoint_url, "region": region, "resources": resources}
+    payload: dict[str, Any] = {
+        "endpoint_url": endpoint_url,
+        "region": region,
+        "resources": resources,
+    }
+    if template is not None:
+        payload["template"] = str(template.resolve())
+        payload["parameter_overrides"] = dict(parameter_overrides or {})
+        payload["functions"] = sorted(functions or [])
     path.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
 
 

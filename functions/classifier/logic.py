@@ -24,8 +24,10 @@ from pydantic import ValidationError
 from classifier.express import ExpressRetry, ExpressRunner
 from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from classifier.models import (
+    RECORD_OUTCOME_KEY,
     FailureMetric,
     Outcome,
+    RecordOutcomeLog,
     Rejection,
     RouteQueueEvent,
     RouteQueueRecord,
@@ -135,6 +137,10 @@ def parse_body(body: str) -> Rejection | PhotoMessage:
         errors = exc.errors(include_url=False, include_input=False)
         error = "NotJson" if any(e["type"] == "json_invalid" for e in errors) else "InvalidMessage"
         return Rejection(error=error, reason=_attribute_safe(summarize(exc, root="body")))
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _attribute_safe(text: str) -> str:
@@ -337,15 +343,21 @@ class Batch:
         self._execution = ""
         try:
             outcome = self._handle(record)
-            # One line per record with its outcome and the execution it started or joined: the
-            # per-route accounting (the demo, the chaos run, a Logs Insights query) reads
-            # these, not the aggregated metrics (docs/architecture.md, "Classifier outcomes").
-            logger.info(
-                RECORD_PROCESSED,
-                outcome=outcome.value,
+            # One line per record with its outcome and the execution it started or joined, as
+            # a versioned record under its own key: the per-route accounting (the demo, the
+            # chaos run, a Logs Insights query) reads it, not the aggregated metrics nor the
+            # line's words (docs/architecture.md, "Classifier outcomes").
+            keys = logger.get_current_keys()
+            logged = RecordOutcomeLog(
+                message_id=record.messageId,
+                outcome=outcome,
                 event_source_arn=record.eventSourceARN,
+                route=_str_or_none(keys.get("route")),
+                url_sha256=_str_or_none(keys.get("url_sha256")),
                 execution=self._execution,
             )
+            record_outcome = {RECORD_OUTCOME_KEY: logged.model_dump(mode="json")}
+            logger.info(RECORD_PROCESSED, extra=record_outcome)
             return outcome
         finally:
             logger.remove_keys(["message_id", "url_sha256", "route"])

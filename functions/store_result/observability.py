@@ -5,8 +5,11 @@ Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRIC
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
+
+from common.tracing import make_tracer
 
 logger = Logger()
-tracer = Tracer()
+# Without the X-Ray SDK's import cost where tracing is off (see common.tracing).
+tracer = make_tracer()
 metrics = Metrics()

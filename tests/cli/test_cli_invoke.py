@@ -1,16 +1,59 @@
-"""`tweetlens invoke`: one function of the template, once, on a fresh local cloud."""
+"""`tweetlens invoke` on a fresh local cloud: no `tweetlens up` runs this template.
+
+The calls through a running cloud are in ``test_cli_invoke_running`` (one emulator per
+process: a fresh cloud cannot start while a module's running one is up).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.cli_testkit import REPO_ROOT, event_file, run_cli
+from tests.cli.cli_testkit import REPO_ROOT, event_file, make_runner, run_cli, state_file_runner
+from tweetlens.stack import STATE_FILE_ENV, write_local_state
+
+
+@contextmanager
+def loopback_port(*, listening: bool) -> Iterator[int]:
+    """A loopback port that refuses connections (bound only) or accepts them (listening)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        if listening:
+            sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def _state_file(path: Path, port: int) -> Path:
+    """A state file of this repo's template, as `tweetlens up` writes it, at ``port``."""
+    write_local_state(
+        path,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region="us-east-1",
+        resources={"FetchImageFunction": "tweetlens-local-FetchImageFunction-X"},
+        template=REPO_ROOT / "template.yaml",
+        parameter_overrides={},
+        functions=["FetchImageFunction"],
+    )
+    return path
+
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> CliRunner:
+    """A runner that finds no running local cloud: every call deploys a fresh one."""
+    return make_runner(**{STATE_FILE_ENV: str(tmp_path / "no-local-cloud.json")})
+
 
 BLOCKED_MESSAGE = (
     "host '169.254.169.254' is an IP address literal (169.254.169.254); only host names are allowed"
@@ -190,3 +233,73 @@ def test_param_the_template_does_not_declare_is_one_clear_line(runner: CliRunner
     assert result.stderr == (
         "Error: parameter overrides not declared by the template: ['NoSuchParameter']\n"
     )
+
+
+def test_state_file_of_a_stopped_cloud_falls_back_to_a_fresh_one(tmp_path: Path) -> None:
+    # GIVEN a state file of this template at an endpoint where nothing listens (an `up` that
+    # was killed leaves it behind)
+    event = event_file("fetch_image_blocked.json")
+    with loopback_port(listening=False) as port:
+        state_file = _state_file(tmp_path / "local-cloud.json", port)
+
+        # WHEN a function is invoked
+        result = run_cli(
+            state_file_runner(state_file), "invoke", "FetchImageFunction", "-e", str(event)
+        )
+
+    # THEN a fresh cloud answered with the usual payload and framing
+    assert result.exit_code == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
+    assert (
+        sum(line.startswith("REPORT RequestId: ") for line in _framed_log_lines(result.stderr)) == 1
+    )
+
+
+def test_fresh_flag_deploys_even_when_a_cloud_answers(tmp_path: Path) -> None:
+    # GIVEN a state file of this template at an endpoint that accepts connections
+    event = event_file("fetch_image_blocked.json")
+    with loopback_port(listening=True) as port:
+        state_file = _state_file(tmp_path / "local-cloud.json", port)
+
+        # WHEN a function is invoked with --fresh
+        result = run_cli(
+            state_file_runner(state_file),
+            "invoke",
+            "FetchImageFunction",
+            "-e",
+            str(event),
+            "--fresh",
+        )
+
+    # THEN a fresh cloud answered (the listening socket never would)
+    assert result.exit_code == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
+    _framed_log_lines(result.stderr)
+
+
+def test_fresh_cloud_in_its_own_process_prints_only_the_function_s_logs(tmp_path: Path) -> None:
+    # GIVEN no running local cloud, and `tweetlens invoke` run as a command, as in a terminal
+    # (the emulator's modules are imported only then, after the command line set the log levels)
+    event = event_file("fetch_image_blocked.json")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        STATE_FILE_ENV: str(tmp_path / "no-local-cloud.json"),
+    }
+
+    # WHEN a function is invoked
+    result = subprocess.run(
+        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN stderr holds the function's framed logs and nothing of the local cloud's own
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
+    lines = _framed_log_lines(result.stderr)
+    assert not [line for line in lines if '"service":"localcloud"' in line]

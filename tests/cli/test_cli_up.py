@@ -29,6 +29,19 @@ def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
         time.sleep(0.2)
 
 
+def _invoke_in_a_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    event = REPO_ROOT / "events" / "fetch_image_blocked.json"
+    return subprocess.run(
+        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+        check=False,
+    )
+
+
 def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
     # GIVEN `tweetlens up` started in its own process, as in a terminal
     state_file = tmp_path / "state" / "local-cloud.json"
@@ -39,7 +52,16 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
         "COLUMNS": "200",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tweetlens", "up", "--time-scale", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "up",
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+            "--time-scale",
+            "0.05",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -57,6 +79,19 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.stderr
         assert result.stdout.splitlines()[-1] == "0 image(s)"
         assert state["endpoint_url"].startswith("http://127.0.0.1:")
+
+        # WHEN another terminal invokes a function twice, each time in a process of its own
+        invoked = [_invoke_in_a_process(env, tmp_path) for _ in range(2)]
+
+        # THEN the running cloud answered both: the second found its worker warm (no Init
+        # Duration), which a fresh cloud for each call never would
+        for call in invoked:
+            assert call.returncode == 1, call.stderr
+            assert json.loads(call.stdout)["errorType"] == "BlockedUrl"
+            lines = call.stderr.splitlines()
+            assert lines[0].startswith("START RequestId: "), lines[0]
+            assert lines[-1].startswith("REPORT RequestId: ")
+        assert "Init Duration" not in invoked[1].stderr.splitlines()[-1]
 
         # WHEN Ctrl-C is pressed
         process.send_signal(signal.SIGINT)

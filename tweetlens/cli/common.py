@@ -10,10 +10,11 @@ from typing import Any
 import click
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from tweetlens.project import TEMPLATE_NAME, TemplateNotFound, find_template
 from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+# Relative: the template of the project in the current directory (``tweetlens.project``).
+DEFAULT_TEMPLATE = Path(TEMPLATE_NAME)
 
 
 def stack_options[F: Callable[..., Any]](function: F) -> F:
@@ -29,13 +30,21 @@ def stack_options[F: Callable[..., Any]](function: F) -> F:
     )(function)
 
 
+def _template(_context: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    try:
+        return find_template(value)
+    except TemplateNotFound as error:
+        raise click.UsageError(str(error)) from error
+
+
 def template_option[F: Callable[..., Any]](function: F) -> F:
     return click.option(
         "--template",
         "-t",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=DEFAULT_TEMPLATE,
-        show_default="template.yaml of this repo",
+        default=None,
+        callback=_template,
+        show_default=f"./{TEMPLATE_NAME}",
         help="The SAM template to deploy into the local cloud.",
     )(function)
 

@@ -1,8 +1,7 @@
-"""Commands that run things on the local cloud: up, demo, invoke."""
+"""Commands that run things on the local cloud: up, demo (invoke has its own module)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
@@ -16,7 +15,6 @@ from rich.table import Table
 from tweetlens import demo as demo_job
 from tweetlens import report
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     template_option,
@@ -26,13 +24,14 @@ from tweetlens.cli.console import console_beside_cloud
 from tweetlens.console.server import DEFAULT_PORT
 from tweetlens.localcloud import LocalCloud, LocalCloudError, OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
+from tweetlens.project import is_tweetlens_template
 from tweetlens.stack import emulator_stack, state_file_path, write_local_state
 
 console = Console()
 
 
 def _is_this_app(template: Path) -> bool:
-    return template.resolve() == DEFAULT_TEMPLATE.resolve()
+    return is_tweetlens_template(template)
 
 
 def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
@@ -117,6 +116,9 @@ def up(
                 endpoint_url=cloud.endpoint_url,
                 region=cloud.region,
                 resources=dict(cloud.resources),
+                template=template,
+                parameter_overrides=overrides,
+                functions=list(cloud.functions),
             )
             try:
                 _print_resources(cloud.endpoint_url, dict(cloud.resources))
@@ -151,8 +153,11 @@ def up(
     show_default=True,
     help="Shrink Step Functions retries and waits.",
 )
+@template_option
 @workflow_type_option
-def demo(seed: int, report_path: Path, time_scale: float, workflow_type: str | None) -> None:
+def demo(
+    seed: int, report_path: Path, time_scale: float, template: Path, workflow_type: str | None
+) -> None:
     """Run the whole pipeline on the local cloud with a recorded stream of about 50 posts.
 
     Waits until every message is classified, a duplicate, or in a dead-letter queue, then
@@ -170,7 +175,9 @@ def demo(seed: int, report_path: Path, time_scale: float, workflow_type: str | N
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    console.print("Starting the local cloud and deploying template.yaml ...")
+    here = Path.cwd()
+    shown = template.relative_to(here) if template.is_relative_to(here) else template
+    console.print(f"Starting the local cloud and deploying {shown} ...")
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("messages settled", total=None, status="")
 
@@ -183,6 +190,7 @@ def demo(seed: int, report_path: Path, time_scale: float, workflow_type: str | N
             result = demo_job.run_demo(
                 seed=seed,
                 time_scale=time_scale,
+                template=template,
                 on_progress=on_progress,
                 workflow_type=workflow_type or "STANDARD",
             )
@@ -225,70 +233,3 @@ def _print_summary(result: demo_job.DemoResult) -> None:
         f"{len(result.rekognition_calls)} images (labelled twice: {twice}); "
         f"finished in {result.seconds:.1f} s"
     )
-
-
-@click.command()
-@click.argument("function")
-@click.option(
-    "--event",
-    "-e",
-    "event_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="JSON event file, e.g. one of events/.",
-)
-@template_option
-@parameter_option
-def invoke(function: str, event_path: Path, template: Path, parameters: tuple[str, ...]) -> None:
-    """Invoke one function of the template once, like `sam local invoke` but with no Docker.
-
-    Deploys the template into a fresh local cloud (no schedules, no pollers), invokes FUNCTION
-    (its logical id) with the event, prints its response and its REPORT line.
-
-    Example:
-
-        tweetlens invoke FetchImageFunction -e events/fetch_image_blocked.json
-    """
-    try:
-        event = json.loads(event_path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise click.ClickException(f"{event_path} is not JSON: {error}") from error
-    if not isinstance(event, dict):
-        # The local runtime hands the handler a JSON object, as every event source does.
-        raise click.ClickException(f"{event_path} is JSON but not an object; an event is one")
-    overrides = parse_parameters(parameters)
-    try:
-        if _is_this_app(template):
-            with LocalPipeline(
-                template=template, run_pollers=False, parameter_overrides=overrides
-            ) as pipeline:
-                _check_function(function, pipeline.cloud)
-                result = pipeline.cloud.invoke(function, event)
-        else:
-            with LocalCloud(
-                template,
-                parameter_overrides=overrides,
-                labeler=OpenCvLabeler(),
-                run_schedules=False,
-                run_pollers=False,
-            ) as cloud:
-                _check_function(function, cloud)
-                result = cloud.invoke(function, event)
-    except LocalCloudError as error:
-        raise click.ClickException(str(error)) from error
-    logs = result.logs.rstrip()
-    if logs:
-        click.echo(logs, err=True)
-    # The runtime frames logs as CloudWatch shows them (START ... END, REPORT): print the REPORT
-    # line on its own only when the logs do not already end with it, never twice.
-    if not logs.endswith(result.report):
-        click.echo(result.report, err=True)
-    click.echo(result.wire_payload())
-    if not result.ok:
-        raise SystemExit(1)
-
-
-def _check_function(function: str, cloud: LocalCloud) -> None:
-    if function not in cloud.functions:
-        known = ", ".join(sorted(cloud.functions))
-        raise click.ClickException(f"no function {function!r} in the template; functions: {known}")

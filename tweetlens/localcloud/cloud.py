@@ -15,7 +15,15 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tweetlens.localcloud import dynamodb, eventbus, express, s3policies, stepfunctions
+from tweetlens.localcloud import (
+    dynamodb,
+    eventbus,
+    express,
+    s3policies,
+    sfnclients,
+    sqs,
+    stepfunctions,
+)
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
@@ -44,7 +52,12 @@ from tweetlens.localcloud.pollers import (
 )
 from tweetlens.localcloud.rekognition import DetectLabelsQuota, RekognitionHook
 from tweetlens.localcloud.requestlog import RequestLog
-from tweetlens.localcloud.runtime import DEFAULT_CONCURRENCY, LambdaRuntime, install_lambda_hook
+from tweetlens.localcloud.runtime import (
+    DEFAULT_CONCURRENCY,
+    InitMeasurement,
+    LambdaRuntime,
+    install_lambda_hook,
+)
 from tweetlens.localcloud.scheduler import Scheduler
 from tweetlens.localcloud.statusevents import StatusChangeEmitter
 
@@ -71,6 +84,9 @@ class LocalCloud:
     it with ``ProvisionedThroughputExceededException``), ``detect_labels_latency`` the seconds
     each admitted call takes; both need a labeler and can be changed later. ``requests``
     counts what the application asks of every service.
+    ``visibility_timeout_scale`` runs SQS visibility timeouts on a faster clock (0.05: a
+    180 s timeout lasts 9 s) for tests of redelivery; function timeouts are not scaled, so
+    keep a scaled timeout above the longest batch.
     """
 
     def __init__(
@@ -90,6 +106,7 @@ class LocalCloud:
         detect_labels_tps: float | None = None,
         detect_labels_burst: int | None = None,
         detect_labels_latency: float = 0.0,
+        visibility_timeout_scale: float = 1.0,
     ) -> None:
         if function_concurrency < 1:
             raise ValueError("function_concurrency must be at least 1")
@@ -99,6 +116,9 @@ class LocalCloud:
             raise ValueError("time_scale must be positive")
         if execution_timeout_scale <= 0:
             raise ValueError("execution_timeout_scale must be positive")
+        if visibility_timeout_scale <= 0:
+            raise ValueError("visibility_timeout_scale must be positive")
+        self.visibility_timeout_scale = visibility_timeout_scale
         # Kept apart from time_scale: tasks run on the real clock, so shrinking a workflow's
         # TimeoutSeconds is only for tests that want an execution to time out.
         self.execution_timeout_scale = execution_timeout_scale
@@ -205,7 +225,9 @@ class LocalCloud:
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         express.install(self._patches, self.express)
+        sfnclients.install_client_cache(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
+        sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
         s3policies.install(self._patches)
@@ -350,6 +372,11 @@ class LocalCloud:
     def invoke(self, function_logical_id: str, event: Mapping[str, Any]) -> InvocationResult:
         """Invoke a function synchronously (logical id, name or ARN)."""
         return self._require_runtime().invoke(function_logical_id, dict(event))
+
+    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+        """The Init Duration of one fresh execution environment of ``function`` (see
+        ``LambdaRuntime.measure_init``); the function's environment is the deployed one."""
+        return self._require_runtime().measure_init(function)
 
     def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
         """Fire a schedule now, whatever its state, and invoke its function synchronously.

@@ -13,7 +13,12 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.moto_api._internal.models import moto_api_backend
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from tweetlens.localcloud.errors import EmulatorError
 from tweetlens.localcloud.requestlog import OBSERVER_USER_AGENT
@@ -26,6 +31,38 @@ DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 FAKE_ACCESS_KEY_ID = "localcloud"
 FAKE_SECRET_ACCESS_KEY = "localcloud"  # noqa: S105 - not a secret: the emulator accepts any key
+
+
+# How often the server's loop looks for a stop request. moto's ThreadedMotoServer keeps
+# socketserver's 0.5 s, which every stop waited out: a whole `tweetlens invoke` is ~3 s.
+SHUTDOWN_POLL_SECONDS = 0.02
+
+
+class _MotoServer:
+    """moto's ThreadedMotoServer (same application and request handler), stopping quickly."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._server: BaseWSGIServer = make_server(
+            host,
+            port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="localcloud-emulator",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # serve_forever closes the socket on its way out (werkzeug's server does).
+        self._server.shutdown()
+        self._thread.join()
 
 
 def free_port() -> int:
@@ -48,12 +85,17 @@ class Emulator:
     def __init__(self, region: str = DEFAULT_REGION) -> None:
         self.region = region
         self.port = 0
-        self._server: ThreadedMotoServer | None = None
+        self._server: _MotoServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_execute_state_machine = False
         self._clients: dict[str, Any] = {}
         self._observer_clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        # One session for every client: a new session loads botocore's service models again
+        # (about 0.1 s a client), one session reuses them. Sessions are not thread-safe, so
+        # clients are made under the lock; the clients themselves are.
+        self._session = boto3.session.Session()
+        self._session_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -75,11 +117,11 @@ class Emulator:
         moto_api_backend.reset()
         # One access-log line per request would drown the functions' own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
         try:
-            server.start()
+            server = _MotoServer(HOST, self.port)
         except OSError as exc:
             raise EmulatorError(f"cannot start moto on {HOST}:{self.port}: {exc}") from exc
+        server.start()
         self._server = server
         Emulator._running = self
         logger.info("Emulator started", endpoint_url=self.endpoint_url)
@@ -111,7 +153,8 @@ class Emulator:
         """
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self.new_client(service)
+                with self._session_lock:
+                    self._clients[service] = self._new_client(service)
             return self._clients[service]
 
     def observer_client(self, service: str) -> Any:
@@ -126,7 +169,11 @@ class Emulator:
 
     def new_client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
         """A fresh, uncached client (for a caller that wants its own connection pool)."""
-        return boto3.session.Session().client(
+        with self._session_lock:
+            return self._new_client(service, user_agent_extra=user_agent_extra)
+
+    def _new_client(self, service: str, *, user_agent_extra: str | None = None) -> Any:
+        return self._session.client(
             service,  # type: ignore[call-overload]
             region_name=self.region,
             endpoint_url=self.endpoint_url,

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,16 @@ def format_report(
     return "\t".join(fields)
 
 
+@dataclass(frozen=True)
+class InitMeasurement:
+    """One cold start's init phase: how long the handler's module took to import."""
+
+    init_ms: float
+    init_cpu_ms: float
+    error: LambdaError | None
+    logs: str
+
+
 class _WorkerTimeout(Exception):
     pass
 
@@ -91,6 +102,7 @@ class _Worker:
         os.close(log_fd)
         self.log_path = Path(log_name)
         self.init_ms = 0.0
+        self.init_cpu_ms = 0.0
         self.init_error: LambdaError | None = None
         self._buffer = b""
         self.process = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
@@ -114,6 +126,7 @@ class _Worker:
         if message.get("type") != "ready":
             raise WorkerError(f"worker of {self.function.name} sent {message!r} instead of ready")
         self.init_ms = float(message["init_ms"])
+        self.init_cpu_ms = float(message.get("init_cpu_ms", 0.0))
         if message.get("error"):
             self.init_error = _lambda_error(message["error"])
 
@@ -353,6 +366,30 @@ class LambdaRuntime:
                 self._in_flight -= 1
         self._record(result)
         return result
+
+    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+        """Start one fresh execution environment of ``function``, time its init, tear it down.
+
+        The worker is never pooled and runs no invocation: this is the Init Duration a cold
+        start would report, for ``function`` as deployed or for any configuration beside it
+        (another handler in another directory, with the same environment).
+        """
+        env = self.environment(function)
+        worker = _Worker(function, env)
+        try:
+            timeout = max(INIT_TIMEOUT_SECONDS, float(function.timeout))
+            try:
+                worker.wait_ready(timeout)
+            except (_WorkerTimeout, _WorkerExited) as exc:
+                raise WorkerError(f"worker of {function.name} did not start: {exc!r}") from exc
+            return InitMeasurement(
+                init_ms=worker.init_ms,
+                init_cpu_ms=worker.init_cpu_ms,
+                error=worker.init_error,
+                logs=worker.take_logs(),
+            )
+        finally:
+            worker.kill()
 
     def close(self) -> None:
         with self._lock:

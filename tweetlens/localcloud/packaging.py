@@ -1,0 +1,100 @@
+"""Packaging a SAM template for the local cloud, the way ``sam package`` does it.
+
+Local ``CodeUri`` directories are zipped (once per directory, deterministically) and state
+machine ``DefinitionUri`` files read; both are pointed at an artifacts bucket in the emulator."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from samcli.yamlhelper import yaml_parse
+
+from tweetlens.localcloud.errors import DeployError
+
+ARTIFACTS_BUCKET = "localcloud-artifacts"
+
+
+@dataclass
+class PackagedTemplate:
+    """A template whose local code and definitions point at the artifacts bucket."""
+
+    template: dict[str, Any]
+    code_uris: dict[str, Path]
+    definitions: dict[str, str]
+    uploads: dict[str, bytes]
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Parse a SAM/CloudFormation YAML or JSON template, keeping short-form intrinsics."""
+    try:
+        parsed = yaml_parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"cannot read template {path}: {exc}") from exc
+    if not isinstance(parsed, dict) or "Resources" not in parsed:
+        raise DeployError(f"{path} is not a CloudFormation template (no Resources)")
+    return parsed
+
+
+def zip_directory(directory: Path) -> bytes:
+    """A deterministic zip of a code directory, without byte-code caches."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                info = zipfile.ZipInfo(str(file.relative_to(directory)), (1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, file.read_bytes())
+    return buffer.getvalue()
+
+
+def package(template: dict[str, Any], template_dir: Path) -> PackagedTemplate:
+    """Point local CodeUri/DefinitionUri at the artifacts bucket, as ``sam package`` would."""
+    packaged = copy.deepcopy(template)
+    resources: dict[str, Any] = packaged["Resources"]
+    global_code_uri = packaged.get("Globals", {}).get("Function", {}).get("CodeUri")
+    code_uris: dict[str, Path] = {}
+    definitions: dict[str, str] = {}
+    uploads: dict[str, bytes] = {}
+    zipped: dict[Path, str] = {}
+    for logical_id, resource in resources.items():
+        properties = resource.setdefault("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function":
+            if "InlineCode" in properties or properties.get("PackageType") == "Image":
+                raise DeployError(
+                    f"{logical_id}: only functions with a local CodeUri can run in the local cloud"
+                )
+            code_uri = properties.get("CodeUri", global_code_uri)
+            if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
+                raise DeployError(
+                    f"{logical_id}: CodeUri must be a local directory, got {code_uri!r}"
+                )
+            directory = (template_dir / code_uri).resolve()
+            if not directory.is_dir():
+                raise DeployError(f"{logical_id}: CodeUri {directory} is not a directory")
+            if directory not in zipped:
+                archive = zip_directory(directory)
+                key = f"code/{hashlib.sha256(archive).hexdigest()}.zip"
+                uploads[key] = archive
+                zipped[directory] = key
+            code_uris[logical_id] = directory
+            properties["CodeUri"] = f"s3://{ARTIFACTS_BUCKET}/{zipped[directory]}"
+        elif resource.get("Type") == "AWS::Serverless::StateMachine":
+            uri = properties.get("DefinitionUri")
+            if isinstance(uri, str) and not uri.startswith("s3://"):
+                definition_path = (template_dir / uri).resolve()
+                try:
+                    text = definition_path.read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise DeployError(f"{logical_id}: cannot read DefinitionUri: {exc}") from exc
+                key = f"statemachine/{logical_id}/{hashlib.sha256(text.encode()).hexdigest()}.json"
+                uploads[key] = text.encode()
+                definitions[key] = text
+                properties["DefinitionUri"] = f"s3://{ARTIFACTS_BUCKET}/{key}"
+            elif uri is not None:
+                raise DeployError(f"{logical_id}: DefinitionUri must be a local file, got {uri!r}")
+    return PackagedTemplate(packaged, code_uris, definitions, uploads)

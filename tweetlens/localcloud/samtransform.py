@@ -1,0 +1,153 @@
+"""SAM's transform, offline, and the state machine definitions moto's CloudFormation cannot take.
+
+The translator runs with no AWS call (managed policy ARNs from its bundled map). moto ignores
+``DefinitionSubstitutions`` and cannot read ``DefinitionS3Location``: every state machine
+gets a literal definition, with substitutions applied once the stack's values exist."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.utils.py27hash_fix import (
+    to_py27_compatible_template,
+    undo_mark_unicode_str_in_template,
+)
+
+from tweetlens.localcloud.emulator import (
+    FAKE_ACCESS_KEY_ID,
+    FAKE_SECRET_ACCESS_KEY,
+)
+from tweetlens.localcloud.errors import DeployError
+
+
+class _NoManagedPolicyLookup:
+    """Managed-policy loader that never calls IAM: SAM falls back to its bundled name→ARN map."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def transform(
+    template: dict[str, Any], parameters: Mapping[str, str], region: str
+) -> dict[str, Any]:
+    """Run SAM's translator offline (same steps as ``samtranslator...transform``, with a region)."""
+    if "Transform" not in template:
+        return copy.deepcopy(template)
+    fragment = copy.deepcopy(template)
+    parameter_values: dict[str, Any] = dict(parameters)
+    to_py27_compatible_template(fragment, parameter_values)
+    # The translator needs a region for ARNs; a session built here keeps it from reading the
+    # developer's AWS configuration.
+    session = boto3.session.Session(
+        region_name=region,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+    )
+    translator = Translator(None, Parser(), boto_session=session)
+    policy_loader = _NoManagedPolicyLookup()
+    try:
+        transformed = translator.translate(
+            fragment, parameter_values=parameter_values, get_managed_policy_map=policy_loader.load
+        )
+    except InvalidDocumentException as exc:
+        reasons = "; ".join(str(cause) for cause in exc.causes)
+        raise DeployError(f"SAM transform failed: {reasons}") from exc
+    result: dict[str, Any] = undo_mark_unicode_str_in_template(transformed)
+    return result
+
+
+def _literal_join(value: Any) -> str | None:
+    join = value.get("Fn::Join") if isinstance(value, dict) and len(value) == 1 else None
+    if (
+        isinstance(join, list)
+        and len(join) == 2
+        and isinstance(join[0], str)
+        and isinstance(join[1], list)
+        and all(isinstance(part, str) for part in join[1])
+    ):
+        return join[0].join(join[1])
+    return None
+
+
+@dataclass(frozen=True)
+class PendingSubstitution:
+    """A state machine definition whose substitutions are applied after the stack exists."""
+
+    text: str
+    substitutions: dict[str, Any]
+
+
+# A valid definition the state machine holds until its real one is substituted; nothing can
+# start an execution before the deploy finishes.
+PLACEHOLDER_DEFINITION = json.dumps(
+    {"StartAt": "Deploying", "States": {"Deploying": {"Type": "Pass", "End": True}}}
+)
+_SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
+
+
+def fold_definition_substitutions(
+    template: dict[str, Any], definitions: Mapping[str, str]
+) -> dict[str, PendingSubstitution]:
+    """Give every state machine a literal ``DefinitionString``.
+
+    moto's CloudFormation ignores ``DefinitionSubstitutions`` and cannot read
+    ``DefinitionS3Location``. Its ``Fn::Sub`` cannot be used instead: it runs Python's
+    ``string.Template``, which turns the ASL context-object prefix ``$$`` into ``$``. So a
+    machine with substitutions is created with a placeholder and its real definition is
+    substituted here and set once the values exist (``apply_substitutions``).
+    """
+    pending: dict[str, PendingSubstitution] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        properties = resource.setdefault("Properties", {})
+        location = properties.pop("DefinitionS3Location", None)
+        if location is not None:
+            text = definitions.get(location.get("Key", "")) if isinstance(location, dict) else None
+            if text is None:
+                raise DeployError(f"{logical_id}: DefinitionS3Location must come from a local file")
+        elif "Definition" in properties:
+            text = json.dumps(properties.pop("Definition"))
+        elif isinstance(properties.get("DefinitionString"), str):
+            text = properties["DefinitionString"]
+        elif (joined := _literal_join(properties.get("DefinitionString"))) is not None:
+            # SAM writes an inline Definition as a Join of its pretty-printed lines.
+            text = joined
+        else:
+            # An intrinsic already builds the string; substitutions cannot be folded into it.
+            if "DefinitionSubstitutions" in properties:
+                raise DeployError(
+                    f"{logical_id}: DefinitionSubstitutions need a literal definition"
+                )
+            continue
+        substitutions = properties.pop("DefinitionSubstitutions", None)
+        if substitutions:
+            pending[logical_id] = PendingSubstitution(text, dict(substitutions))
+            properties["DefinitionString"] = PLACEHOLDER_DEFINITION
+        else:
+            properties["DefinitionString"] = text
+    return pending
+
+
+def substitute_definition(text: str, values: Mapping[str, Any]) -> str:
+    """Replace ``${Name}`` for each substitution Name, as Step Functions does."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        value = values[name]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return _SUBSTITUTION.sub(replace, text)
