@@ -12,8 +12,6 @@ from typing import Final
 
 import yaml
 
-from tweetlens.localcloud import LocalCloudError, load_template
-
 TEMPLATE_NAME: Final = "template.yaml"
 # Parameters only tweetlens's template declares: with them the commands replay posts and
 # serve the loopback image host (see ``tweetlens.pipeline``).
@@ -40,6 +38,10 @@ def find_template(given: Path | None = None, cwd: Path | None = None) -> Path:
 
 def is_tweetlens_template(path: Path) -> bool:
     """Whether ``path`` is tweetlens's own template (it takes the replay and image host)."""
+    # Imported here: the local cloud's package loads the emulator (seconds), which `invoke`
+    # through a running cloud never needs.
+    from tweetlens.localcloud import LocalCloudError, load_template  # noqa: PLC0415
+
     try:
         template = load_template(path)
     except (LocalCloudError, yaml.YAMLError):

@@ -32,7 +32,18 @@ def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
 def _invoke_in_a_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     event = REPO_ROOT / "events" / "fetch_image_blocked.json"
     return subprocess.run(
-        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "invoke",
+            "FetchImageFunction",
+            "-e",
+            str(event),
+            # The template `up` runs: the running cloud serves only a call for the same one.
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+        ],
         cwd=cwd,
         env=env,
         capture_output=True,

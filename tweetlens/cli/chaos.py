@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
-from tweetlens.cli.common import template_option
+from tweetlens.cli.common import template_option, terminal
 from tweetlens.localcloud import LocalCloudError
-
-console = Console()
 
 
 def print_report(report: ChaosReport) -> None:
@@ -52,11 +49,11 @@ def print_report(report: ChaosReport) -> None:
         ("wall time", f"{report.seconds:.1f} s"),
     ):
         figures.add_row(name, str(value))
-    console.print(figures)
+    terminal().print(figures)
     for url, runs in sorted(report.labelled_twice_executions.items()):
-        console.print(f"  labelled twice: {url}: {', '.join(runs)}", markup=False)
+        terminal().print(f"  labelled twice: {url}: {', '.join(runs)}", markup=False)
     for url, state in sorted(report.unexpected_outcomes.items()):
-        console.print(f"  {url} ended as {state}")
+        terminal().print(f"  {url} ended as {state}")
     checks = Table("invariant", "result", "detail", title="Invariants")
     for invariant in report.invariants:
         checks.add_row(
@@ -64,7 +61,7 @@ def print_report(report: ChaosReport) -> None:
             "[green]ok[/green]" if invariant.ok else "[red]BROKEN[/red]",
             invariant.detail,
         )
-    console.print(checks)
+    terminal().print(checks)
 
 
 @click.command()
@@ -106,7 +103,7 @@ def chaos(
         overrides["rekognition_rps"] = rekognition_rps
     config = ChaosConfig.for_posts(posts, seed, **overrides)
     try:
-        with console.status("chaos run…") as status:
+        with terminal().status("chaos run…") as status:
             report = run_chaos(config, template=template, on_progress=status.update)
     except (ChaosError, LocalCloudError) as exc:
         raise click.ClickException(str(exc)) from exc

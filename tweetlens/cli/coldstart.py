@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tweetlens.cli.common import (
     parameter_option,
     parse_parameters,
     template_option,
+    terminal,
 )
 from tweetlens.coldstart import DEFAULT_RUNS, ColdStartRecord, measure
 from tweetlens.localcloud.cloud import LocalCloud
@@ -20,8 +20,6 @@ from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.labelers import OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.project import is_tweetlens_template
-
-console = Console()
 
 
 @click.command("coldstart")
@@ -113,4 +111,4 @@ def _print(records: list[ColdStartRecord]) -> None:
             f"{record.limit:.1f}",
             "ok" if record.within_limit else "over",
         )
-    console.print(view)
+    terminal().print(view)

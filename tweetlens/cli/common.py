@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from tweetlens.project import TEMPLATE_NAME, TemplateNotFound, find_template
 from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Relative: the template of the project in the current directory (``tweetlens.project``).
 DEFAULT_TEMPLATE = Path(TEMPLATE_NAME)
@@ -105,3 +108,15 @@ def readable_errors() -> Iterator[None]:
 def open_stack(stack_name: str | None, region: str | None) -> DeployedStack:
     with readable_errors():
         return resolve_stack(stack_name, region)
+
+
+def terminal() -> Console:
+    """A console for standard output, sized for the terminal as it is now.
+
+    Made per use rather than once per module: rich reads ``COLUMNS`` when a console is made,
+    and commands are imported on first use, so a module-level console would keep the width
+    of whichever command line imported it first (in one process: the tests' CliRunner).
+    """
+    from rich.console import Console  # noqa: PLC0415 - `invoke` through a running cloud skips rich
+
+    return Console()

@@ -8,7 +8,6 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -18,6 +17,7 @@ from tweetlens.cli.common import (
     parameter_option,
     parse_parameters,
     template_option,
+    terminal,
     workflow_type_option,
 )
 from tweetlens.cli.console import console_beside_cloud
@@ -26,8 +26,6 @@ from tweetlens.localcloud import LocalCloud, LocalCloudError, OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.project import is_tweetlens_template
 from tweetlens.stack import emulator_stack, state_file_path, write_local_state
-
-console = Console()
 
 
 def _is_this_app(template: Path) -> bool:
@@ -38,7 +36,7 @@ def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
     view = Table("logical id", "physical id", title=f"Local cloud at {endpoint}")
     for logical_id, physical in sorted(resources.items()):
         view.add_row(logical_id, physical)
-    console.print(view)
+    terminal().print(view)
 
 
 @click.command()
@@ -105,7 +103,9 @@ def up(
                 _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources))
                 stack = demo_job.deployed(pipeline)
                 with console_beside_cloud(with_console, stack, pipeline.cloud, console_port):
-                    console.print(f"Images served at {pipeline.images.base_url}. Ctrl-C to stop.")
+                    terminal().print(
+                        f"Images served at {pipeline.images.base_url}. Ctrl-C to stop."
+                    )
                     stopped.wait()
             return
         with LocalCloud(
@@ -128,7 +128,7 @@ def up(
                     resources=dict(cloud.resources),
                 )
                 with console_beside_cloud(with_console, stack, cloud, console_port):
-                    console.print("Ctrl-C to stop.")
+                    terminal().print("Ctrl-C to stop.")
                     stopped.wait()
             finally:
                 state.unlink(missing_ok=True)
@@ -177,8 +177,8 @@ def demo(
     )
     here = Path.cwd()
     shown = template.relative_to(here) if template.is_relative_to(here) else template
-    console.print(f"Starting the local cloud and deploying {shown} ...")
-    with Progress(*columns, console=console, transient=False) as bar:
+    terminal().print(f"Starting the local cloud and deploying {shown} ...")
+    with Progress(*columns, console=terminal(), transient=False) as bar:
         task = bar.add_task("messages settled", total=None, status="")
 
         def on_progress(progress: demo_job.Progress) -> None:
@@ -198,7 +198,7 @@ def demo(
             raise click.ClickException(str(error)) from error
     _print_summary(result)
     written = report.write(result, report_path)
-    console.print(f"HTML report with thumbnails and execution traces: {written}")
+    terminal().print(f"HTML report with thumbnails and execution traces: {written}")
     problems = result.accounting.problems()
     if problems:
         raise click.ClickException("; ".join(problems))
@@ -224,11 +224,11 @@ def _print_summary(result: demo_job.DemoResult) -> None:
             reasons or "-",
             str(tally.lost),
         )
-    console.print(view)
+    terminal().print(view)
     labels = ", ".join(f"{name} x{count}" for name, count in result.labels.most_common())
-    console.print(f"Labels found: {labels or 'none'}")
+    terminal().print(f"Labels found: {labels or 'none'}")
     twice = sum(1 for calls in result.rekognition_calls.values() if calls > 1)
-    console.print(
+    terminal().print(
         f"DetectLabels calls: {sum(result.rekognition_calls.values())} for "
         f"{len(result.rekognition_calls)} images (labelled twice: {twice}); "
         f"finished in {result.seconds:.1f} s"

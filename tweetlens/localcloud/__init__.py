@@ -30,7 +30,13 @@ from tweetlens.localcloud.faults import (
     SendBatchFailures,
     compress_visibility_timeouts,
 )
-from tweetlens.localcloud.labelers import MAX_S3_OBJECT_BYTES, Labeler, LabelerError, OpenCvLabeler
+from tweetlens.localcloud.labelers import (
+    MAX_S3_OBJECT_BYTES,
+    Labeler,
+    LabelerError,
+    OpenCvLabeler,
+    PictureCachingLabeler,
+)
 from tweetlens.localcloud.models import (
     AsyncInvocationRecord,
     BusEvent,
@@ -80,6 +86,7 @@ __all__ = [
     "MessageLedger",
     "OpenCvLabeler",
     "PatchSet",
+    "PictureCachingLabeler",
     "RekognitionFaults",
     "RekognitionHook",
     "RuleTargetConfig",
