@@ -11,22 +11,60 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 
-# The classifier logs one "Record processed" line per record with its outcome.
-RECORD_PROCESSED = "Record processed"
+# The classifier logs one record per SQS record under this key, in a versioned schema
+# (docs/architecture.md, "Classifier outcomes"); the line's words are for people only.
+RECORD_OUTCOME_KEY = "record_outcome"
+RECORD_OUTCOME_VERSION = 1
 # The producer logs its run summary (the handler's response) as "Producer run finished".
 PRODUCER_FINISHED = "Producer run finished"
 STARTED = "ExecutionStarted"
+# WorkflowType=EXPRESS: the classifier waited for the execution, which classified the image
+# (an execution that found it a duplicate is logged Duplicate); one that failed for good is
+# logged ExecutionDeadLettered and settled by its workflow dead letter.
+CLASSIFIED = "Classified"
+DEAD_LETTERED = "ExecutionDeadLettered"
 # A duplicate: the URL is DONE or carried by another record of the batch (Duplicate), or an
 # execution for it is running (InFlight).
 CLASSIFIER_DUPLICATES = ("Duplicate", "InFlight")
 
 
+class AccountingError(Exception):
+    """The logs hold a record this tooling cannot read (another schema version)."""
+
+
+class ClassifierRecord(BaseModel):
+    """The classifier's record of one SQS record, version 1 (its ``RecordOutcomeLog``).
+
+    Fields the tooling does not read are allowed, so the classifier may add optional ones
+    within a version; a change of meaning is a new version, refused here by name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: Literal[1]
+    message_id: str
+    outcome: Literal[
+        "ExecutionStarted",
+        "Duplicate",
+        "InFlight",
+        "Rejected",
+        "Classified",
+        "ExecutionDeadLettered",
+    ]
+    event_source_arn: str
+    route: str | None = None
+    url_sha256: str | None = None
+    execution: str = ""
+
+
 class RecordOutcome(NamedTuple):
-    """One "Record processed" line of the classifier (docs/architecture.md)."""
+    """How the classifier ended one message (from its ``ClassifierRecord``)."""
 
     outcome: str
     # The route, or the source queue ARN when the record had no valid message.
@@ -100,18 +138,43 @@ def published_per_route(producer_payloads: Iterable[Mapping[str, Any]]) -> Count
     return published
 
 
-def _json_lines(log_texts: Iterable[str], message: str) -> Iterator[dict[str, Any]]:
-    """The JSON log lines whose ``message`` is ``message``."""
+def _json_lines(log_texts: Iterable[str], marker: str) -> Iterator[dict[str, Any]]:
+    """The JSON log lines (objects) whose text holds ``marker``."""
     for text in log_texts:
         for line in text.splitlines():
-            if message not in line:
+            if marker not in line:
                 continue
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and entry.get("message") == message:
+            if isinstance(entry, dict):
                 yield entry
+
+
+def classifier_records(log_texts: Iterable[str]) -> Iterator[ClassifierRecord]:
+    """Every ``record_outcome`` the classifier logged, in log order.
+
+    Raises ``AccountingError`` for a record of another schema version or shape: figures read
+    from records this tooling does not understand would be wrong, not merely incomplete.
+    """
+    for entry in _json_lines(log_texts, RECORD_OUTCOME_KEY):
+        raw = entry.get(RECORD_OUTCOME_KEY)
+        if raw is None:
+            continue
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if version != RECORD_OUTCOME_VERSION:
+            raise AccountingError(
+                f"a classifier {RECORD_OUTCOME_KEY} of version {version!r}; this tooling reads "
+                f"version {RECORD_OUTCOME_VERSION}: upgrade tweetlens"
+            )
+        try:
+            yield ClassifierRecord.model_validate(raw)
+        except ValidationError as error:
+            raise AccountingError(
+                f"a classifier {RECORD_OUTCOME_KEY} does not match version "
+                f"{RECORD_OUTCOME_VERSION}: {error.error_count()} problem(s)"
+            ) from error
 
 
 def producer_summaries(log_texts: Iterable[str]) -> list[dict[str, Any]]:
@@ -120,23 +183,24 @@ def producer_summaries(log_texts: Iterable[str]) -> list[dict[str, Any]]:
     For when the responses themselves are not at hand (a scheduled run's response goes nowhere).
     A run that died before its summary is missing: what it published counts as lost.
     """
-    return list(_json_lines(log_texts, PRODUCER_FINISHED))
+    return [
+        entry
+        for entry in _json_lines(log_texts, PRODUCER_FINISHED)
+        if entry.get("message") == PRODUCER_FINISHED
+    ]
 
 
 def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
-    """message id → its RecordOutcome, from the classifier's JSON logs.
+    """message id → its RecordOutcome, from the classifier's records (``classifier_records``).
 
     A record can be processed twice (its batch failed after it succeeded, and SQS redelivered
     it); it started an execution if either time did.
     """
     outcomes: dict[str, RecordOutcome] = {}
-    for entry in _json_lines(log_texts, RECORD_PROCESSED):
-        message_id = str(entry.get("message_id", ""))
-        where = str(entry.get("route") or entry.get("event_source_arn", ""))
-        outcome = str(entry.get("outcome", ""))
-        execution = str(entry.get("execution", ""))
-        if message_id not in outcomes or outcomes[message_id].outcome != STARTED:
-            outcomes[message_id] = RecordOutcome(outcome, where, execution)
+    for record in classifier_records(log_texts):
+        where = record.route or record.event_source_arn
+        if record.message_id not in outcomes or outcomes[record.message_id].outcome != STARTED:
+            outcomes[record.message_id] = RecordOutcome(record.outcome, where, record.execution)
     return outcomes
 
 
@@ -193,13 +257,18 @@ def account(
     def tally(route: str) -> RouteTally:
         return routes.setdefault(route, RouteTally())
 
+    # Express executions are not listed: their failures are counted from the classifier's lines.
+    failed = 0
     for outcome, where, _ in outcomes.values():
         route = route_of_source.get(where, where)
         if outcome in CLASSIFIER_DUPLICATES:
             tally(route).duplicates += 1
         elif outcome == STARTED:
             tally(route).started += 1
-    failed = 0
+        elif outcome == CLASSIFIED:
+            tally(route).classified += 1
+        elif outcome == DEAD_LETTERED:
+            failed += 1  # settled through its workflow dead letter, counted below
     for execution in executions:
         if execution.status == "DONE":
             tally(execution.route).classified += 1

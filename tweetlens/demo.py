@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tweetlens import accounting, trace
@@ -14,6 +15,7 @@ from tweetlens.dlq import DeadLetter, list_dead_letters
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.stack import DeployedStack, emulator_stack
+from tweetlens.trace import express_logs
 
 STATE_MACHINE = "ClassifyImageStateMachine"
 # A run reads every page unless the rate limit stops it; a few runs always drain the stream.
@@ -116,10 +118,18 @@ def run_demo(
     seed: int = 2026,
     time_scale: float = 0.02,
     timeout: float = 110.0,
+    template: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    workflow_type: str = "STANDARD",
 ) -> DemoResult:
     started = time.monotonic()
-    with LocalPipeline(recording=recording, seed=seed, time_scale=time_scale) as pipeline:
+    with LocalPipeline(
+        template=template,
+        recording=recording,
+        seed=seed,
+        time_scale=time_scale,
+        parameter_overrides=workflow_parameters(workflow_type),
+    ) as pipeline:
         assert pipeline.recording is not None
         stack = deployed(pipeline)
         payloads = run_producer(pipeline)
@@ -148,6 +158,12 @@ def run_demo(
         }
         sfn = stack.client("stepfunctions")
         traces = [trace.draw(sfn, execution.arn) for execution in tally.executions]
+        # Express executions are not listed: they are drawn from their logs (level ALL).
+        traces += [
+            trace.draw_express(stack, arn)
+            for arn in sorted({result.execution for result in results})
+            if express_logs.is_express(arn)
+        ]
         labels: Counter[str] = Counter()
         for result in results:
             labels.update(name for name, _ in result.labels)
@@ -164,6 +180,13 @@ def run_demo(
             seconds=time.monotonic() - started,
             rekognition_calls=rekognition.calls_by_source() if rekognition else {},
         )
+
+
+def workflow_parameters(workflow_type: str) -> dict[str, str]:
+    """Template parameters for a workflow type; EXPRESS logs ALL so traces can be drawn."""
+    if workflow_type == "EXPRESS":
+        return {"WorkflowType": "EXPRESS", "ExpressLogLevel": "ALL"}
+    return {"WorkflowType": workflow_type}
 
 
 def _describe(status: Any) -> str:

@@ -16,13 +16,19 @@ from typing import Self
 
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
-from tweetlens.localcloud import LocalCloud, OpenCvLabeler
+from tweetlens.localcloud import LocalCloud, OpenCvLabeler, PictureCachingLabeler
+from tweetlens.project import find_template
 from tweetlens.stack import write_local_state
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO_ROOT / "template.yaml"
 STACK_NAME = "tweetlens-local"
 PRODUCER = "ProducerFunction"
+
+
+# Step Functions timeouts (the workflow's and each task's) x 3 by default: here every function
+# runs on at most a few workers of 2 shared cores and the labeler is serialised, so a burst of
+# images queues where Lambda and Rekognition would scale out. The template's own values are
+# what AWS enforces; tests of timeouts pass their own scale.
+LOCAL_TIMEOUT_HEADROOM = 3.0
 
 
 class LocalPipeline:
@@ -31,7 +37,8 @@ class LocalPipeline:
     def __init__(
         self,
         *,
-        template: Path = TEMPLATE,
+        # Default: template.yaml in the current directory (``tweetlens.project``).
+        template: Path | None = None,
         # A recording, or a function of the image server's base URL (known once it listens).
         recording: Recording | Callable[[str], Recording] | None = None,
         seed: int = 2026,
@@ -40,10 +47,10 @@ class LocalPipeline:
         run_pollers: bool = True,
         parameter_overrides: dict[str, str] | None = None,
         state_file: Path | None = None,
-        execution_timeout_scale: float = 1.0,
+        execution_timeout_scale: float = LOCAL_TIMEOUT_HEADROOM,
         visibility_timeout_scale: float = 1.0,
     ) -> None:
-        self.template = template
+        self.template = find_template(template)
         self._recording = recording
         self.seed = seed
         self.time_scale = time_scale
@@ -89,7 +96,10 @@ class LocalPipeline:
                 self.template,
                 stack_name=STACK_NAME,
                 parameter_overrides=parameters,
-                labeler=OpenCvLabeler(),
+                # The local labeler spends about a second of CPU per photo, one photo at a
+                # time; the demo stream shows the same few pictures under many URLs, and the
+                # labeler is deterministic, so each picture is labelled once and remembered.
+                labeler=PictureCachingLabeler(OpenCvLabeler()),
                 time_scale=self.time_scale,
                 # The fetch function verifies TLS like in AWS; locally it trusts the image
                 # server's freshly generated CA instead of the public ones.

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
@@ -35,7 +36,11 @@ metrics.namespace = settings.metrics_namespace
 classifier = Classifier(
     settings=settings,
     sqs=boto3.client("sqs"),
-    stepfunctions=boto3.client("stepfunctions"),
+    # StartSyncExecution (EXPRESS) answers when the execution ends, up to Express's 5 minutes:
+    # the read timeout follows the claim lease, which outlasts it.
+    stepfunctions=boto3.client(
+        "stepfunctions", config=Config(read_timeout=settings.claim_lease_seconds)
+    ),
     dynamodb=boto3.client("dynamodb"),
     metrics=metrics,
     clock=time.time,
@@ -56,7 +61,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     A failed ResultsTable lookup (``DoneLookupFailed``) or an event that is not an SQS batch
     (``InvalidEvent``) also fails the invocation, before any record has been handled.
     """
-    batch = classifier.open_batch(classifier.check_event(event))
+    batch = classifier.open_batch(
+        classifier.check_event(event), remaining_ms=context.get_remaining_time_in_millis
+    )
     return process_partial_response(
         event=event, record_handler=batch.handle_record, processor=processor, context=context
     )

@@ -21,10 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
+from classifier.express import ExpressRetry, ExpressRunner
 from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from classifier.models import (
+    RECORD_OUTCOME_KEY,
     FailureMetric,
     Outcome,
+    RecordOutcomeLog,
     Rejection,
     RouteQueueEvent,
     RouteQueueRecord,
@@ -136,6 +139,10 @@ def parse_body(body: str) -> Rejection | PhotoMessage:
         return Rejection(error=error, reason=_attribute_safe(summarize(exc, root="body")))
 
 
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _attribute_safe(text: str) -> str:
     cleaned = _NOT_SQS_ATTRIBUTE_CHARS.sub("?", text)
     if len(cleaned) <= MAX_REASON_CHARS:
@@ -226,6 +233,15 @@ class Classifier:
         self.clock = clock
         self.sleep = sleep
         self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
+        self.express = ExpressRunner(
+            settings=settings,
+            stepfunctions=stepfunctions,
+            dynamodb=dynamodb,
+            sqs=sqs,
+            markers=self.markers,
+            clock=clock,
+            is_transient=is_transient,
+        )
 
     def check_event(self, event: object) -> list[dict[str, Any]]:
         """The event's records, once the whole event is known to be an SQS batch.
@@ -248,8 +264,15 @@ class Classifier:
 
     # The Batch it returns is no JSON document for X-Ray metadata.
     @tracer.capture_method(capture_response=False)
-    def open_batch(self, raw_records: Iterable[Mapping[str, Any]]) -> Batch:
+    def open_batch(
+        self,
+        raw_records: Iterable[Mapping[str, Any]],
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> Batch:
         """Validate every body and look up all their URLs in one go, before any record is handled.
+
+        ``remaining_ms`` is the invocation's time left (the Lambda context's): with EXPRESS, a
+        record is only run while an execution started now can end before the invocation does.
 
         Raises ``DoneLookupFailed`` when ResultsTable cannot answer: no record has been touched
         yet, so failing the whole invocation lets SQS hand the same batch back later.
@@ -292,7 +315,7 @@ class Classifier:
                 self.metrics, FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION
             )
             raise
-        return Batch(self, planned, claims)
+        return Batch(self, planned, claims, remaining_ms)
 
 
 class Batch:
@@ -303,8 +326,10 @@ class Batch:
         classifier: Classifier,
         planned: Mapping[_RecordKey, _Planned],
         claims: Mapping[str, Claim],
+        remaining_ms: Callable[[], int] | None = None,
     ) -> None:
         self._classifier = classifier
+        self._remaining_ms = remaining_ms
         self._settings = classifier.settings
         self._planned = planned
         self.claims = claims
@@ -318,15 +343,21 @@ class Batch:
         self._execution = ""
         try:
             outcome = self._handle(record)
-            # One line per record with its outcome and the execution it started or joined: the
-            # per-route accounting (the demo, the chaos run, a Logs Insights query) reads
-            # these, not the aggregated metrics (docs/architecture.md, "Classifier outcomes").
-            logger.info(
-                RECORD_PROCESSED,
-                outcome=outcome.value,
+            # One line per record with its outcome and the execution it started or joined, as
+            # a versioned record under its own key: the per-route accounting (the demo, the
+            # chaos run, a Logs Insights query) reads it, not the aggregated metrics nor the
+            # line's words (docs/architecture.md, "Classifier outcomes").
+            keys = logger.get_current_keys()
+            logged = RecordOutcomeLog(
+                message_id=record.messageId,
+                outcome=outcome,
                 event_source_arn=record.eventSourceARN,
+                route=_str_or_none(keys.get("route")),
+                url_sha256=_str_or_none(keys.get("url_sha256")),
                 execution=self._execution,
             )
+            record_outcome = {RECORD_OUTCOME_KEY: logged.model_dump(mode="json")}
+            logger.info(RECORD_PROCESSED, extra=record_outcome)
             return outcome
         finally:
             logger.remove_keys(["message_id", "url_sha256", "route"])
@@ -362,7 +393,27 @@ class Batch:
         if not planned.owns_url:
             logger.info("Another record of this batch carries this image", attempt=message.attempt)
             return self._count(Outcome.DUPLICATE)
+        if self._settings.workflow_type == "EXPRESS":
+            return self._run_express(record, message, claim)
         return self._start(record, message, claim)
+
+    def _run_express(
+        self, record: RouteQueueRecord, message: PhotoMessage, claim: Claim | None
+    ) -> Outcome:
+        try:
+            result = self._classifier.express.run(
+                message=message,
+                claim=claim,
+                source_queue_arn=record.eventSourceARN,
+                # The rejection marker's key: "this SQS message was dead-lettered".
+                letter_cause=f"{REJECTION_PREFIX}{record.eventSourceARN}#{record.messageId}",
+                remaining_ms=self._remaining_ms,
+            )
+        except ExpressRetry as exc:
+            self._count(FailureMetric.TRANSIENT if exc.transient else FailureMetric.CONFIGURATION)
+            raise
+        self._execution = result.execution
+        return self._count(result.outcome)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
         """One letter per message, however often its batch is delivered (see common.letters)."""

@@ -35,6 +35,10 @@ class Claim:
     status: str
     # ARN of the execution that claimed it last ("" when the item has none).
     execution: str
+    # Epoch seconds after which the claim is dead (0 when the item has none).
+    lease_expires_at: int = 0
+    # The route message the claiming execution runs, as JSON ("" when the item has none).
+    message: str = ""
 
     @property
     def done(self) -> bool:
@@ -72,7 +76,7 @@ def _claims_in_chunk(
         table: {
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
-            "ProjectionExpression": "pk, #status, #execution",
+            "ProjectionExpression": "pk, #status, #execution, lease_expires_at, message",
             "ExpressionAttributeNames": {"#status": "status", "#execution": "execution"},
         }
     }
@@ -88,6 +92,8 @@ def _claims_in_chunk(
             claims[item["pk"]["S"]] = Claim(
                 status=item.get("status", {}).get("S", ""),
                 execution=item.get("execution", {}).get("S", ""),
+                lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
+                message=item.get("message", {}).get("S", ""),
             )
         unprocessed: Mapping[str, KeysAndAttributesOutputTypeDef] = response.get(
             "UnprocessedKeys", {}

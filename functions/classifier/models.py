@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +76,34 @@ class Outcome(StrEnum):
     # An execution for the URL is running (a redelivery, or a message racing another).
     IN_FLIGHT = "InFlight"
     REJECTED = "Rejected"
+    # EXPRESS only: the synchronous execution succeeded (classified, or a duplicate by claim).
+    CLASSIFIED = "Classified"
+    # EXPRESS only: the execution failed for good; its one dead letter is sent.
+    DEAD_LETTERED = "ExecutionDeadLettered"
+
+
+# The structured log key of the classifier's one record per SQS record, and its schema's
+# version: the tooling's accounting reads this key, never the line's wording
+# (docs/architecture.md, "Classifier outcomes"). A change to the fields is a new version.
+RECORD_OUTCOME_KEY: Final = "record_outcome"
+RECORD_OUTCOME_VERSION: Final = 1
+
+
+class RecordOutcomeLog(BaseModel):
+    """How one SQS record ended, as logged under ``RECORD_OUTCOME_KEY``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = RECORD_OUTCOME_VERSION
+    message_id: str
+    outcome: Outcome
+    # The record's queue; the route (and its URL's digest) once its message was valid.
+    event_source_arn: str
+    route: str | None = None
+    url_sha256: str | None = None
+    # The execution the record started, or the one owning its URL (InFlight, a Duplicate of
+    # a DONE image); "" when there is none.
+    execution: str = ""
 
 
 class FailureMetric(StrEnum):

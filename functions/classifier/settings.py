@@ -7,7 +7,7 @@ deployment shows up as an init error instead of messages drifting into dead-lett
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
@@ -58,6 +58,11 @@ class ClassifierSettings(BaseModel):
         Json[Annotated[dict[Route, QueueUrl], Field(min_length=1)]],
         Field(alias="ROUTE_DLQ_URLS_BY_ROUTE"),
     ]
+    # EXPRESS: each image runs synchronously (StartSyncExecution) and the classifier owns its
+    # outcome; STANDARD: executions are started and closed by ExecutionCloserFunction.
+    workflow_type: Annotated[Literal["STANDARD", "EXPRESS"], Field(alias="WORKFLOW_TYPE")]
+    # Where an Express execution that failed for good is dead-lettered (EXPRESS only).
+    workflow_dlq_url: Annotated[QueueUrl | None, Field(alias="WORKFLOW_DLQ_URL")] = None
     claim_lease_seconds: Annotated[
         int, Field(alias="CLAIM_LEASE_SECONDS", ge=MIN_LEASE_SECONDS, le=MAX_LEASE_SECONDS)
     ]
@@ -76,6 +81,17 @@ class ClassifierSettings(BaseModel):
                 "exactly one route, and no other queue"
             )
         return self
+
+    @model_validator(mode="after")
+    def _express_needs_its_dead_letter_queue(self) -> Self:
+        if self.workflow_type == "EXPRESS" and self.workflow_dlq_url is None:
+            raise ValueError("WORKFLOW_TYPE EXPRESS needs WORKFLOW_DLQ_URL")
+        return self
+
+    def require_workflow_dlq_url(self) -> str:
+        if self.workflow_dlq_url is None:
+            raise InvalidSettings("WORKFLOW_DLQ_URL is not set")
+        return self.workflow_dlq_url
 
     def route_of_queue(self, queue_arn: str) -> str | None:
         """The route of a route queue, by its ARN; None for a queue this deployment lacks."""

@@ -46,6 +46,16 @@ class LetterMarkers:
         )
         return got.get("Attributes", {}).get("letter", {}).get("S") == SENT
 
+    def sent(self, cause: str) -> bool:
+        """Whether a letter for ``cause`` was sent, without recording anything."""
+        got = self.dynamodb.get_item(
+            TableName=self.table,
+            Key=self._key(cause),
+            ProjectionExpression="letter",
+            ConsistentRead=True,
+        )
+        return got.get("Item", {}).get("letter", {}).get("S") == SENT
+
     def mark_sent(self, cause: str) -> None:
         self.dynamodb.update_item(
             TableName=self.table,

@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from common.closing import MAX_CAUSE_CHARS, RESULT_SORT_KEY, mark_failed
 from common.letters import LetterMarkers
 from common.messages import ClassifyRequest, PhotoMessage, url_digest
 from execution_closer.models import (
@@ -39,12 +40,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
-RESULT_SORT_KEY = "RESULT"
 # Marker items of sent letters: pk = EXECUTION#<execution ARN> (never an https URL).
 MARKER_PREFIX = "EXECUTION#"
 OPEN = "OPEN"
-# A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
-MAX_CAUSE_CHARS = 4_096
 # Step Functions inputs are at most 256 KiB, as are SQS messages: keep room for the rest.
 MAX_RAW_INPUT_CHARS = 200_000
 
@@ -171,43 +169,15 @@ class Closer:
 
     # ------------------------------------------------------------------ one execution
     def _mark_failed(self, message: PhotoMessage, ended: EndedExecution) -> None:
-        try:
-            self.dynamodb.update_item(
-                TableName=self.settings.results_table,
-                Key={"pk": {"S": message.url}, "sk": {"S": RESULT_SORT_KEY}},
-                # The post's fields too, so a FAILED result reads like a DONE one.
-                UpdateExpression=(
-                    "SET #status = :failed, #error = :error, #cause = :cause, "
-                    "post_id = :post_id, media_key = :media_key, #text = :text, "
-                    "hashtags = :hashtags, #route = :route REMOVE open_claim"
-                ),
-                ConditionExpression="#execution = :me AND #status = :in_progress",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#execution": "execution",
-                    "#error": "error",
-                    "#cause": "cause",
-                    "#text": "text",
-                    "#route": "route",
-                },
-                ExpressionAttributeValues={
-                    ":failed": {"S": "FAILED"},
-                    ":in_progress": {"S": "IN_PROGRESS"},
-                    ":me": {"S": ended.arn},
-                    ":error": {"S": ended.error},
-                    ":cause": {"S": ended.cause[:MAX_CAUSE_CHARS]},
-                    ":post_id": {"S": message.post_id},
-                    ":media_key": {"S": message.media_key},
-                    ":text": {"S": message.text},
-                    ":hashtags": {"L": [{"S": tag} for tag in message.hashtags]},
-                    ":route": {"S": message.route},
-                },
-            )
-        except ClientError as error:
-            if not _conditional_check_failed(error):
-                raise
-            # Never claimed (it failed first), already closed, or taken over by a newer
-            # execution: the result item is not this execution's to change.
+        owned = mark_failed(
+            self.dynamodb,
+            self.settings.results_table,
+            message,
+            execution_arn=ended.arn,
+            error=ended.error,
+            cause=ended.cause,
+        )
+        if not owned:
             logger.info(
                 "Result item not owned by the ended execution; left alone",
                 execution=ended.arn,

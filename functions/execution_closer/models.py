@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The letter and the statuses are shared with the classifier, which closes Express executions.
+from common.closing import DetectedBy, ExecutionStatus, WorkflowDeadLetter
+
+__all__ = ["DetectedBy", "ExecutionStatus", "WorkflowDeadLetter"]
+
 STATUS_CHANGE = "Step Functions Execution Status Change"
 SCHEDULED = "Scheduled Event"
-
-
-class ExecutionStatus(StrEnum):
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    ABORTED = "ABORTED"
-    PENDING_REDRIVE = "PENDING_REDRIVE"
 
 
 # The statuses that need a dead letter.
@@ -40,11 +36,6 @@ DEFAULT_ERRORS = {
 MAX_EVENT_ERROR_CHARS = 256
 MAX_EVENT_CAUSE_CHARS = 32_768
 MAX_EVENT_INPUT_CHARS = 262_144
-
-
-class DetectedBy(StrEnum):
-    STATUS_CHANGE_EVENT = "status-change-event"
-    LEASE_SWEEP = "lease-sweep"
 
 
 class StatusChangeDetail(BaseModel):
@@ -101,21 +92,6 @@ class EndedExecution(BaseModel):
     input: str | None
     # The claim keeps the route message as JSON: the letter's source when the input is gone.
     claimed_message: str | None = None
-    detected_by: DetectedBy
-
-
-class WorkflowDeadLetter(BaseModel):
-    """Body of a message on WorkflowDeadLetterQueue (docs/architecture.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    # The route message when it could be recovered (replayable), else the raw input.
-    message: dict[str, Any] | None = None
-    input: Any = None
-    error: dict[str, str]
-    execution: str
-    status: ExecutionStatus
-    failed_state: str | None
     detected_by: DetectedBy
 
 

@@ -60,13 +60,15 @@ class RecordedPage(BaseModel):
         return self.body if self.body is not None else {}
 
 
-class Recording(BaseModel):
+class ReplayRecording(BaseModel):
+    """The replay recording as the producer reads it; pages stay JSON (``RecordedPage``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pages: Annotated[list[RecordedPage], Field(min_length=1)]
 
 
-def load_recording(uri: str, s3: S3Client | None = None) -> Recording:
+def load_recording(uri: str, s3: S3Client | None = None) -> ReplayRecording:
     """Read a recording from a local path or ``s3://bucket/key``."""
     try:
         if uri.startswith("s3://"):
@@ -79,7 +81,7 @@ def load_recording(uri: str, s3: S3Client | None = None) -> Recording:
         else:
             raw = Path(uri).read_bytes()
         # The standard library keeps a lone surrogate escape, which pydantic's parser refuses.
-        return Recording.model_validate(json.loads(raw))
+        return ReplayRecording.model_validate(json.loads(raw))
     except (OSError, ClientError, BotoCoreError) as error:
         raise RecordingError(f"cannot read recording {uri}: {error}") from error
     except ValueError as error:  # not JSON, or a ValidationError
@@ -89,7 +91,7 @@ def load_recording(uri: str, s3: S3Client | None = None) -> Recording:
 class ReplayAdapter(BaseAdapter):
     """Answers recent-search requests from a recording, as X would; 404 for anything else."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: ReplayRecording) -> None:
         super().__init__()
         self._pages = recording.pages
         self.requests: list[PreparedRequest] = []

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from producer.credentials import BearerTokenReader
 from producer.observability import tracer
 from producer.page import SearchPage, UnreadablePage, read_page
-from producer.replay import Recording, ReplayAdapter, load_recording
+from producer.replay import ReplayAdapter, ReplayRecording, load_recording
 from producer.settings import ProducerSettings
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def x_api_source(bearer_token: str) -> TweepySearch:
     return TweepySearch(client)
 
 
-def replay_source(recording: Recording) -> TweepySearch:
+def replay_source(recording: ReplayRecording) -> TweepySearch:
     client = _client(None)
     # Mounted for every URL so that a replaying producer can never reach the network.
     adapter = ReplayAdapter(recording)

@@ -24,7 +24,10 @@ class StoreRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     message: PhotoMessage
-    execution: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:[^\s]+:execution:[^\s]+$")]
+    # A Standard execution's ARN (":execution:") or an Express one's (":express:").
+    execution: Annotated[
+        str, Field(pattern=r"^arn:aws[a-z-]*:states:[^\s]+:(execution|express):[^\s]+$")
+    ]
     image_key: Annotated[str, Field(min_length=1, max_length=1_024)]
     # DynamoDB transactions hold at most 100 items: the result item plus MaxLabels (<= 50)
     # label puts leave room for the deletes of stale label items.

@@ -60,9 +60,12 @@ def test_duplicates_start_no_execution(report: BenchReport) -> None:
     # One execution per unique image: duplicates are caught before one starts.
     assert report.design("standard").executions == IMAGES
     assert report.design("standard").transitions_per_image > 0
-    # AWS lists no Express execution: the bench counts those the local cloud lists or that
-    # reported billingDetails, never more than one per unique image.
-    assert report.design("express").executions <= IMAGES
+    # AWS lists no Express execution: the bench counts those that reported billingDetails
+    # (the classifier logs each synchronous answer). Every image ran; Express has no name
+    # dedupe, so two copies of a URL received before either's claim exists, or a record whose
+    # execution was throttled for good and delivered again, run once more - at no DetectLabels
+    # call (test_nothing_is_lost_or_labelled_twice checks that).
+    assert report.design("express").executions >= IMAGES
 
 
 def test_costs_are_split_by_service(report: BenchReport) -> None:

@@ -12,17 +12,19 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.responses import SQSResponse
 
-from tweetlens.localcloud import PatchSet
-from tweetlens.localcloud.faults import (
+from tweetlens.localcloud import (
     CallerKiller,
+    DynamoDbRequestFaults,
     DynamoDbThrottleBursts,
     FaultError,
+    LabelerError,
+    LabelRequest,
     MessageLedger,
+    PatchSet,
     RekognitionFaults,
+    SendBatchFailures,
     compress_visibility_timeouts,
 )
-from tweetlens.localcloud.labelers import LabelerError
-from tweetlens.localcloud.rekognition import LabelRequest
 
 REGION = "us-east-1"
 # One attempt: the test must see the throttle itself, not botocore's retry of it.
@@ -148,6 +150,114 @@ def test_ledger_records_accepted_messages_of_its_queues(patches: PatchSet) -> No
     # THEN only the watched queue's messages are recorded, under SQS's message ids
     ids = [entry["MessageId"] for entry in sent["Successful"]]
     assert ledger.messages() == {ids[0]: ("watched", "a"), ids[1]: ("watched", "b")}
+
+
+@mock_aws
+def test_scripted_dynamodb_error_answers_the_next_matching_request_once(
+    patches: PatchSet,
+) -> None:
+    # GIVEN a table and one scripted failure of a PutItem for key "b"
+    dynamodb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRIES)
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    faults = DynamoDbRequestFaults()
+    faults.install(patches)
+    is_b = lambda body: body["Item"]["pk"]["S"] == "b"  # noqa: E731
+    faults.fail_next("PutItem", is_b, "ConditionalCheckFailedException", "scripted")
+    # WHEN "a", then "b" twice, are put
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    with pytest.raises(ClientError) as raised:
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+    # THEN only the first "b" failed, with the scripted error; every request was recorded
+    assert raised.value.response["Error"] == {
+        "Code": "ConditionalCheckFailedException",
+        "Message": "scripted",
+    }
+    assert dynamodb.scan(TableName="t")["Count"] == 2
+    assert (faults.count("PutItem", is_b), faults.count("PutItem", lambda _: True)) == (2, 3)
+
+
+def test_scripted_dynamodb_error_refuses_an_unwatched_operation() -> None:
+    # GIVEN / WHEN a failure of an operation it does not watch / THEN it is refused by name
+    with pytest.raises(FaultError, match="Query is not one of"):
+        DynamoDbRequestFaults().fail_next("Query", lambda _: True, "X", "y")
+
+
+def _entries(*bodies: str) -> list[dict[str, str]]:
+    return [{"Id": str(index), "MessageBody": body} for index, body in enumerate(bodies)]
+
+
+@mock_aws
+def test_send_batch_fails_one_entry_on_sqs_side_once(patches: PatchSet) -> None:
+    # GIVEN one transient entry failure on a watched queue, and a ledger of accepted messages
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="watched")["QueueUrl"]
+    ledger = MessageLedger({"watched"})
+    ledger.install(patches)
+    faults = SendBatchFailures({"watched"}, transient=1)
+    faults.install(patches)
+    # WHEN a batch is sent, then its failed entry again
+    first = sqs.send_message_batch(QueueUrl=queue, Entries=_entries("a", "b"))
+    retry = sqs.send_message_batch(QueueUrl=queue, Entries=_entries("a"))
+    # THEN the first entry failed on SQS's side and the rest of the batch was accepted
+    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in first["Failed"]] == [
+        ("0", "InternalError", False)
+    ]
+    assert [entry["Id"] for entry in first["Successful"]] == ["1"]
+    # AND the same message sent again is accepted: the failure passed
+    assert (len(retry["Successful"]), retry.get("Failed", [])) == (1, [])
+    assert sorted(body for _queue, body in ledger.messages().values()) == ["a", "b"]
+    assert (faults.transient_failures, faults.refusals) == (1, 0)
+
+
+@mock_aws
+def test_send_batch_refuses_a_chosen_message_every_time(patches: PatchSet) -> None:
+    # GIVEN a watched queue refusing the body "poison", and an unwatched queue
+    sqs = boto3.client("sqs", region_name=REGION)
+    watched = sqs.create_queue(QueueName="watched")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    faults = SendBatchFailures({"watched"}, transient=0, refuse=lambda body: body == "poison")
+    faults.install(patches)
+    # WHEN the body is sent twice to the watched queue and once to the other
+    sent = [
+        sqs.send_message_batch(QueueUrl=watched, Entries=_entries("ok", "poison")) for _ in range(2)
+    ]
+    elsewhere = sqs.send_message_batch(QueueUrl=other, Entries=_entries("poison"))
+    # THEN each time it is refused as the sender's fault, the rest accepted
+    assert [
+        [(f["Id"], f["Code"], f["SenderFault"]) for f in answer["Failed"]] for answer in sent
+    ] == [[("1", "InvalidMessageContents", True)]] * 2
+    assert [len(answer["Successful"]) for answer in sent] == [1, 1]
+    # AND the unwatched queue takes it
+    assert (len(elsewhere["Successful"]), elsewhere.get("Failed", [])) == (1, [])
+    assert (faults.transient_failures, faults.refusals) == (0, 2)
+
+
+@mock_aws
+def test_send_batch_with_every_entry_failed_sends_nothing(patches: PatchSet) -> None:
+    # GIVEN a queue refusing every body
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="watched")["QueueUrl"]
+    SendBatchFailures({"watched"}, transient=0, refuse=lambda _body: True).install(patches)
+    # WHEN a batch is sent
+    answer = sqs.send_message_batch(QueueUrl=queue, Entries=_entries("a", "b"))
+    # THEN every entry is refused and the queue stays empty
+    assert [f["Id"] for f in answer["Failed"]] == ["0", "1"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_send_batch_failures_refuse_a_negative_count() -> None:
+    # GIVEN / WHEN a negative number of transient failures / THEN it is refused
+    with pytest.raises(FaultError, match="transient must not be negative"):
+        SendBatchFailures({"q"}, transient=-1)
 
 
 @mock_aws

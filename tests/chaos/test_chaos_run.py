@@ -71,6 +71,20 @@ def test_the_crashes_were_survived(report: ChaosReport) -> None:
     assert report.dead_letters_refused == 1
 
 
+def test_poison_pages_and_refused_messages_end_as_producer_letters(report: ChaosReport) -> None:
+    # GIVEN the run's poison page and SendMessageBatch faults
+    # WHEN the producer's dead letters are read
+    # THEN three entries failed once on SQS's side (sent again, accepted), the refused photos'
+    # messages were refused (again each time a re-read page sent them), and the producer
+    # lettered exactly these: the poison page and the refused messages
+    assert report.poison_pages == 1
+    assert report.send_entries_failed_transiently == 3
+    assert report.send_entries_refused >= 2
+    assert set(report.producer_letters) == {"UnreadablePage", "RejectedBySqs"}
+    # (a refusal whose letter died with the killed producer is refused and lettered again)
+    assert 2 <= report.producer_letters["RejectedBySqs"] <= report.send_entries_refused
+
+
 def test_the_command_has_help() -> None:
     # GIVEN the chaos command
     # WHEN its help is asked for

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from requests import Request
+
 from common.messages import execution_name
+from producer.page import SearchPage, UnreadablePage, read_page
+from producer.replay import ReplayAdapter, ReplayRecording
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
     ABORT_ERROR,
@@ -17,8 +21,9 @@ from tweetlens.chaos import (
     expected_message_keys,
     settle,
 )
-from tweetlens.demo_stream import build_recording, expected_outcome
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.chaos.invariants import producer_letters
+from tweetlens.demo_stream import FLAKY_PHOTO, PHOTO_LABELS, build_recording, expected_outcome
+from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 
 BASE_URL = "https://localhost:8443"
 URL = f"{BASE_URL}/media/chelsea.jpg"
@@ -85,6 +90,75 @@ def test_small_stream_carries_every_fault(small_config: ChaosConfig) -> None:
     assert (len(stream.aborted_urls), len(stream.timed_out_urls)) == (1, 1)
     assert {stream.expected[url] for url in stream.aborted_urls} == {ABORT_ERROR}
     assert {stream.expected[url] for url in stream.timed_out_urls} == {EXECUTION_TIMEOUT_ERROR}
+    # AND a held URL's other designed end, DONE on its next attempt, has the labels to check
+    for url in stream.aborted_urls + stream.timed_out_urls:
+        assert stream.labels[url] == list(PHOTO_LABELS[FLAKY_PHOTO])
+
+
+def _served_pages(recording_json: str) -> list[bytes]:
+    """Every page in the order the producer's replay serves them, following next_token."""
+    adapter = ReplayAdapter(ReplayRecording.model_validate_json(recording_json))
+    url = "https://api.x.com/2/tweets/search/recent?query=cat"
+    bodies: list[bytes] = []
+    token: str | None = None
+    while True:
+        params = {"query": "cat", **({"next_token": token} if token else {})}
+        prepared = Request("GET", url.split("?", maxsplit=1)[0], params=params).prepare()
+        response = adapter.send(prepared)
+        assert response.status_code == 200
+        bodies.append(response.content)
+        token = json.loads(response.content)["meta"].get("next_token")
+        if token is None:
+            return bodies
+
+
+def test_poison_page_is_served_between_pages_and_read_as_unreadable(
+    small_config: ChaosConfig,
+) -> None:
+    # GIVEN a stream of two pages of 25 posts with one poison page
+    config = small_config.model_copy(update={"posts": 50, "poison_pages": 1})
+    stream = build_chaos_stream(BASE_URL, config)
+    # WHEN the producer's replay serves its recording and the producer reads each page
+    read = [read_page(body) for body in _served_pages(stream.recording_json())]
+    # THEN the poison page comes after the first page, unreadable but with a readable meta
+    assert [type(page).__name__ for page in read] == ["SearchPage", "UnreadablePage", "SearchPage"]
+    poison = read[1]
+    assert isinstance(poison, UnreadablePage)
+    assert poison.error == "includes.media: Input should be a valid list"
+    assert poison.meta is not None
+    assert poison.meta.newest_id == stream.poison_pages[0].newest_id
+    # AND its ids lie between the pages around it, so the stream stays newest first
+    first, last = read[0], read[2]
+    assert isinstance(first, SearchPage)
+    assert isinstance(last, SearchPage)
+    assert int(first.meta.oldest_id or 0) > int(poison.meta.newest_id or 0)
+    assert int(poison.meta.oldest_id or 0) > int(last.meta.newest_id or 0)
+    # AND the valid pages are served as built: every post of the recording, once
+    served_posts = [post.id for page in (first, last) for post in page.posts]
+    built_posts = [post.id for page in stream.recording.pages for post in page.body.data]
+    assert served_posts == built_posts
+
+
+def test_refused_photos_are_published_photos_without_another_fault(
+    small_config: ChaosConfig,
+) -> None:
+    # GIVEN a stream whose two photos SQS refuses
+    stream = build_chaos_stream(BASE_URL, small_config)
+    # WHEN the refused media keys are looked up
+    urls = {
+        media.media_key: media.url
+        for page in stream.recording.pages
+        for media in (page.body.includes.media if page.body.includes else [])
+    }
+    published = {key for _post, key, _route in expected_message_keys(stream.recording)}
+    # THEN there are two, each published on a route, each a plain image expected DONE
+    assert len(stream.refused_media_keys) == small_config.refused_photos == 2
+    assert set(stream.refused_media_keys) <= published
+    for key in stream.refused_media_keys:
+        url = urls[key]
+        assert url is not None
+        assert urlsplit(url).path.startswith("/media/")
+        assert stream.expected[url] == "DONE"
 
 
 def test_expected_keys_agree_with_the_demo_expectation() -> None:
@@ -246,3 +320,48 @@ def test_a_failed_execution_without_its_letter_is_an_orphan() -> None:
     settled = settle({}, {}, [_execution("FAILED")], [])
     # THEN it is reported as an orphan: nothing accounts for it
     assert settled.orphan_executions == [_name()]
+
+
+def _producer_letter(body: dict[str, object] | str, error: str, reason: str = "why") -> DeadLetter:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return DeadLetter(PRODUCER_DLQ, "m", "r", text, error, reason, "", 1)
+
+
+def test_producer_letters_name_the_poison_page_and_the_refused_message() -> None:
+    # GIVEN a page letter with the page as X sent it, and a photo letter for a refused message
+    page = {"kind": "page", "raw": json.dumps({"meta": {"newest_id": "42"}, "data": []})}
+    refused_message = _body("7")
+    photo = {
+        "kind": "photo",
+        "post_id": "7",
+        "media_key": refused_message["media_key"],
+        "route": "cats",
+        "sqs_error_code": "InvalidMessageContents",
+        "raw": refused_message,
+    }
+    letters = [
+        _producer_letter(page, "UnreadablePage"),
+        _producer_letter(photo, "RejectedBySqs"),
+        _producer_letter({"kind": "post"}, "OtherError"),
+    ]
+    # WHEN they are read
+    read = producer_letters(letters)
+    # THEN the page is known by its newest id, the message by its (post, photo, route)
+    assert read.pages == {"42"}
+    assert read.refused == {("7", "3_7", "cats")}
+    assert read.by_error == {"OtherError": 1, "RejectedBySqs": 1, "UnreadablePage": 1}
+
+
+def test_a_letter_without_reason_or_readable_data_names_nothing() -> None:
+    # GIVEN a page letter cut short, one without a reason, and a body that is no JSON
+    cut = {"kind": "page", "raw": '{"meta": {"newest_id": "4', "raw_truncated": True}
+    whole = {"kind": "page", "raw": json.dumps({"meta": {"newest_id": "9"}})}
+    letters = [
+        _producer_letter(cut, "UnreadablePage"),
+        _producer_letter(whole, "UnreadablePage", reason=""),
+        _producer_letter("not json", "UnreadableDeadLetter"),
+    ]
+    # WHEN they are read / THEN they are counted, and none names a page or a message
+    read = producer_letters(letters)
+    assert (read.pages, read.refused) == (set(), set())
+    assert read.by_error == {"UnreadableDeadLetter": 1, "UnreadablePage": 2}

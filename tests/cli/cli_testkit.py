@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
+from tweetlens import naming
 from tweetlens.cli import cli
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import STATE_FILE_ENV
@@ -45,7 +45,7 @@ def run_cli(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
 
 def execution_name(url: str, sequence: int = 1) -> str:
     """The contract's execution name: sha256(url) in hex, a dash, the attempt's sequence."""
-    return f"{hashlib.sha256(url.encode()).hexdigest()}-{sequence}"
+    return naming.execution_name(url, sequence)
 
 
 def _cells(line: str, border: str) -> list[str]:

@@ -332,7 +332,8 @@ def _timeline_states(lines: list[str]) -> list[str]:
     """State names of top-level timeline rows (`+0.013s  0.073s  Name  outcome`), in order."""
     states: list[str] = []
     for line in lines:
-        if not line.startswith("   +"):
+        # The offset is right-aligned: "   +0.5s" and "  +16.6s" are both rows.
+        if not line.lstrip().startswith("+"):
             continue
         name_and_outcome = line.split(None, 2)[2]
         if name_and_outcome.startswith("["):

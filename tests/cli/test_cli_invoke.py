@@ -289,7 +289,17 @@ def test_fresh_cloud_in_its_own_process_prints_only_the_function_s_logs(tmp_path
 
     # WHEN a function is invoked
     result = subprocess.run(
-        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "invoke",
+            "FetchImageFunction",
+            "-e",
+            str(event),
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

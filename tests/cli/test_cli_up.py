@@ -32,7 +32,18 @@ def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
 def _invoke_in_a_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     event = REPO_ROOT / "events" / "fetch_image_blocked.json"
     return subprocess.run(
-        [sys.executable, "-m", "tweetlens", "invoke", "FetchImageFunction", "-e", str(event)],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "invoke",
+            "FetchImageFunction",
+            "-e",
+            str(event),
+            # The template `up` runs: the running cloud serves only a call for the same one.
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+        ],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -52,7 +63,16 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
         "COLUMNS": "200",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tweetlens", "up", "--time-scale", "0.05"],
+        [
+            sys.executable,
+            "-m",
+            "tweetlens",
+            "up",
+            "--template",
+            str(REPO_ROOT / "template.yaml"),
+            "--time-scale",
+            "0.05",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -187,12 +187,13 @@ def classifier_log_entries(pipeline: LocalPipeline) -> list[dict[str, Any]]:
 
 
 def record_outcomes(pipeline: LocalPipeline, url: str) -> Counter[str]:
-    """How the classifier ended each record carrying ``url`` ("Record processed" lines)."""
+    """How the classifier ended each record carrying ``url`` (its ``record_outcome`` records)."""
     digest = url_digest(url)
+    logs = [json.dumps(entry) for entry in classifier_log_entries(pipeline)]
     return Counter(
-        str(entry["outcome"])
-        for entry in classifier_log_entries(pipeline)
-        if entry.get("message") == accounting.RECORD_PROCESSED and entry.get("url_sha256") == digest
+        record.outcome
+        for record in accounting.classifier_records(["\n".join(logs)])
+        if record.url_sha256 == digest
     )
 
 

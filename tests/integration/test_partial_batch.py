@@ -19,6 +19,7 @@ from tests.integration.pipeline_kit import (
     executions_of,
     settle,
 )
+from tweetlens.accounting import classifier_records
 from tweetlens.localcloud.pollers import POLL_WAIT_SECONDS
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
@@ -117,9 +118,9 @@ def test_only_the_failed_record_comes_back_until_it_is_dead_lettered(
         (entry["message_id"], entry["message"]) for entry in entries if "message_id" in entry
     )
     processed = [
-        (entry["message_id"], entry["outcome"])
-        for entry in entries
-        if entry.get("message") == "Record processed" and entry.get("message_id") in ids
+        (record.message_id, record.outcome)
+        for record in classifier_records([json.dumps(entry) for entry in entries])
+        if record.message_id in ids
     ]
     assert processed == [(ids[0], "ExecutionStarted"), (ids[2], "ExecutionStarted")]
     for url in (urls[0], urls[2]):

@@ -8,7 +8,7 @@ import pytest
 
 from producer.extract import extract_photos
 from producer.page import SearchPage, read_page_object
-from producer.replay import Recording as ProducerRecording
+from producer.replay import ReplayRecording
 from producer.routing import Router
 from tweetlens.demo_stream import (
     DEFAULT_ROUTES,
@@ -144,7 +144,7 @@ def test_expected_outcome_of_the_default_stream(recording: Recording) -> None:
 
 def test_producer_reads_the_recording_and_routes_as_expected(recording: Recording) -> None:
     # GIVEN the recording as JSON, read by the producer's own replay model
-    replayed = ProducerRecording.model_validate_json(recording.to_json())
+    replayed = ReplayRecording.model_validate_json(recording.to_json())
     router = Router({route: list(tags) for route, tags in DEFAULT_ROUTES.items()})
 
     # WHEN every page goes through the producer's extraction and routing

@@ -36,6 +36,12 @@ class ChaosConfig(BaseModel):
     execution_aborts: int = Field(default=1, ge=0, le=20)
     execution_timeouts: int = Field(default=1, ge=0, le=20)
     dead_letter_refusals: int = Field(default=1, ge=0, le=20)
+    # X API pages whose envelope fails validation (their meta still links the next page).
+    poison_pages: int = Field(default=1, ge=0, le=5)
+    # Photos whose route messages SendMessageBatch refuses as the sender's fault, every time.
+    refused_photos: int = Field(default=2, ge=0, le=20)
+    # Batch entries SQS fails on its side once (the rest of the batch is accepted).
+    transient_send_failures: int = Field(default=3, ge=0, le=50)
     fault_fraction: float = Field(default=0.12, ge=0, le=0.5)
     invalid_image_fraction: float = Field(default=0.02, ge=0, le=0.2)
     # Retries and waits at a quarter of real time: a throttled DetectLabels keeps about 15 s

@@ -30,6 +30,7 @@ from tweetlens.localcloud import (
     MessageLedger,
     PatchSet,
     RekognitionFaults,
+    SendBatchFailures,
     compress_visibility_timeouts,
 )
 from tweetlens.naming import image_key
@@ -46,6 +47,7 @@ class Faults:
     ledger: MessageLedger
     stopper: ExecutionStopper
     refusals: DeadLetterRefusals
+    send_failures: SendBatchFailures
     duplicate_ids: list[str] = field(default_factory=list)
     producer_crashes: int = 0
     producer_runs: int = 0
@@ -143,6 +145,14 @@ class ExecutionStopper:
         return None
 
 
+def _media_key(body: str) -> str | None:
+    try:
+        key = json.loads(body).get("media_key")
+    except (ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) else None
+
+
 def queue_name(url: str) -> str:
     """An SQS queue's name from its URL (moto's responses know queues by name)."""
     return url.rstrip("/").rsplit("/", 1)[-1]
@@ -156,6 +166,8 @@ def install_faults(
     images: ImageServer,
 ) -> Faults:
     bucket = cloud.resources["ImagesBucket"]
+    route_queues = {queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
+    refused = frozenset(stream.refused_media_keys)
     invalid_sources = {f"s3://{bucket}/{image_key(url)}" for url in stream.invalid_urls}
     faults = Faults(
         dynamodb=DynamoDbThrottleBursts(every=config.dynamodb_every, burst=config.dynamodb_burst),
@@ -174,18 +186,22 @@ def install_faults(
             handler=CLASSIFIER_HANDLER,
             after=config.kill_classifier_after_starts,
         ),
-        ledger=MessageLedger(
-            {queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
-        ),
+        ledger=MessageLedger(route_queues),
         stopper=ExecutionStopper(
             cloud, images, stream, cloud.resources[STATE_MACHINE], seconds=config.timeout_seconds
         ),
         refusals=DeadLetterRefusals(
             queue_name(cloud.resources[WORKFLOW_DLQ]), config.dead_letter_refusals
         ),
+        send_failures=SendBatchFailures(
+            route_queues,
+            transient=config.transient_send_failures,
+            refuse=lambda body: _media_key(body) in refused,
+        ),
     )
     faults.ledger.install(patches)
     faults.refusals.install(patches)
+    faults.send_failures.install(patches)
     compress_visibility_timeouts(patches, config.visibility_factor)
     faults.dynamodb.install(patches)
     faults.producer_killer.install(patches)

@@ -6,14 +6,15 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE
 from tweetlens.chaos.report import ChaosReport, Invariant
-from tweetlens.chaos.settle import settle
+from tweetlens.chaos.settle import Settlement, settle
 from tweetlens.chaos.stream import expected_message_keys
-from tweetlens.dlq import list_dead_letters
+from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
 from tweetlens.localcloud import LocalCloud
 from tweetlens.naming import image_key
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
@@ -61,36 +62,41 @@ def _open_claims(stack: DeployedStack) -> int:
     return int(found["Count"])
 
 
-def check(run: ChaosRun, started: float) -> ChaosReport:
-    """Settle every accepted message exactly once and test the invariants."""
-    stack, faults = run.stack, run.faults
-    ledger = faults.ledger.messages()
+@dataclass(frozen=True)
+class _Evidence:
+    """What the run left behind, read once."""
+
+    bodies: dict[str, dict[str, Any]]
+    executions: list[accounting.ExecutionOutcome]
+    letters: list[DeadLetter]
+    results: list[ImageResult]
+    settled: Settlement
+
+
+def _gather(run: ChaosRun) -> _Evidence:
+    stack = run.stack
+    ledger = run.faults.ledger.messages()
     bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
     executions = accounting.execution_outcomes(
         stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
     )
+    letters = list_dead_letters(stack, limit=100_000)
     settled = settle(
         bodies,
         accounting.classifier_outcomes(_classifier_logs(run.cloud)),
         executions,
-        list_dead_letters(stack, limit=100_000),
+        letters,
     )
-    fate = settled.fate
-    figures: Counter[str] = Counter(fate.values())
-    dead = {
-        key.removeprefix("dead:"): n
-        for key, n in sorted(figures.items())
-        if key.startswith("dead:")
-    }
-    lost = figures["lost"] + figures["running"]
-    # Answered DetectLabels calls per image; throttled calls are refused, not answered.
-    # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
-    # tried again by the next message for its URL, as every failed attempt is.
-    labelled_twice = sum(1 for n in faults.rekognition.labelled.values() if n > 1)
-    # For a broken invariant to be read: each such URL's executions and how they ended.
-    bucket = stack.resource("ImagesBucket")
-    twice = {source for source, n in faults.rekognition.accepted.items() if n > 1}
-    labelled_twice_executions = {
+    results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
+    return _Evidence(bodies, executions, letters, results, settled)
+
+
+def _labelled_twice_executions(run: ChaosRun, evidence: _Evidence) -> dict[str, list[str]]:
+    """For a broken invariant to be read: each URL labelled twice, its executions' ends."""
+    bucket = run.stack.resource("ImagesBucket")
+    twice = {source for source, n in run.faults.rekognition.accepted.items() if n > 1}
+    executions = evidence.executions
+    return {
         execution.url: [
             f"{e.name.rsplit('-', 1)[-1]}:{e.status}:{e.error}"
             for e in executions
@@ -100,17 +106,17 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         if f"s3://{bucket}/{image_key(execution.url)}" in twice
     }
 
-    results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
-    in_progress = [result.url for result in results if result.status == "IN_PROGRESS"]
-    leased = _open_claims(stack)
-    incomplete, wrong_labels = _done_items(results, run.stream.labels)
+
+def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
+    """URL → its final state, where it differs from the state its fault was designed to give."""
+    results = evidence.results
     final = {r.url: ("DONE" if r.status == "DONE" else r.error or r.status) for r in results}
     # Only published URLs: a photo under no route's hashtag is never fetched.
-    published_urls = {str(body["url"]) for body in bodies.values()}
+    published_urls = {str(body["url"]) for body in evidence.bodies.values()}
     # A held URL shown again by a later post (a retweet) gets its next attempt: DONE is its
     # other designed end.
     held = set(run.stream.aborted_urls) | set(run.stream.timed_out_urls)
-    unexpected_outcomes = {
+    return {
         url: final.get(url, "never claimed")
         for url, wanted in run.stream.expected.items()
         if url in published_urls
@@ -118,32 +124,203 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         and not (url in held and final.get(url) == "DONE")
     }
 
-    injected = set(faults.duplicate_ids)
-    producer_ids = [message_id for message_id in ledger if message_id not in injected]
+
+@dataclass(frozen=True)
+class ProducerLetters:
+    """The producer's dead letters, as the chaos stream's poison and refusals need them."""
+
+    by_error: dict[str, int]
+    # newest_id of each page lettered with its body and a reason.
+    pages: set[str]
+    # (post id, media key, route) of each refused message lettered with it and SQS's code.
+    refused: set[tuple[str, str, str]]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def producer_letters(letters: list[DeadLetter]) -> ProducerLetters:
+    by_error: Counter[str] = Counter()
+    pages: set[str] = set()
+    refused: set[tuple[str, str, str]] = set()
+    for letter in letters:
+        if letter.queue != PRODUCER_DLQ:
+            continue
+        by_error[letter.error] += 1
+        payload = _json_object(letter.body)
+        if not letter.reason:
+            continue
+        if payload.get("kind") == "page":
+            # The page as X sent it: its meta names it (a cut raw body names nothing).
+            meta = _json_object(str(payload.get("raw") or "")).get("meta")
+            if isinstance(meta, dict) and meta.get("newest_id"):
+                pages.add(str(meta["newest_id"]))
+        elif payload.get("kind") == "photo" and payload.get("sqs_error_code"):
+            message = payload.get("raw")
+            if isinstance(message, dict) and message.get("media_key") == payload.get("media_key"):
+                refused.add(_message_key(payload))
+    return ProducerLetters(dict(sorted(by_error.items())), pages, refused)
+
+
+@dataclass(frozen=True)
+class _Publication:
+    """What the producer published, against what the stream says it must."""
+
+    producer_ids: list[str]
+    skipped: list[tuple[str, str, str]]
+    unexpected: list[tuple[str, str, str]]
+    refused: list[tuple[str, str, str]]
+    republished: int
+
+
+def _publication(run: ChaosRun, evidence: _Evidence) -> _Publication:
+    injected = set(run.faults.duplicate_ids)
+    bodies = evidence.bodies
+    producer_ids = [message_id for message_id in bodies if message_id not in injected]
     published = Counter(_message_key(bodies[message_id]) for message_id in producer_ids)
     expected_keys = expected_message_keys(run.stream.recording)
-    skipped = [key for key in expected_keys if key not in published]
-    unexpected = [key for key in published if key not in expected_keys]
-    republished = sum(n - 1 for n in published.values() if n > 1)
-    # Copies of one (post, photo, route) - re-read by the producer or delivered twice: at
-    # most one of them may be worked on; the others end as duplicates.
+    refused_media = set(run.stream.refused_media_keys)
+    refused = [key for key in expected_keys if key[1] in refused_media]
+    return _Publication(
+        producer_ids=producer_ids,
+        skipped=[
+            key for key in expected_keys if key not in published and key[1] not in refused_media
+        ],
+        unexpected=[
+            key for key in published if key not in expected_keys or key[1] in refused_media
+        ],
+        refused=refused,
+        republished=sum(n - 1 for n in published.values() if n > 1),
+    )
+
+
+def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
+    """Copies of one message that each ended DONE, and URLs with more than one DONE execution.
+
+    Copies of one (post, photo, route) - re-read by the producer or delivered twice: at most
+    one of them may be worked on; the others end as duplicates. After a failed attempt a copy
+    starts the next one (only DONE or a running execution makes a copy a duplicate); what must
+    never happen is a second classification.
+    """
     copies: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for message_id, body in bodies.items():
+    for message_id, body in evidence.bodies.items():
         copies[_message_key(body)].append(message_id)
-    # After a failed attempt a copy starts the next one (only DONE or a running execution
-    # makes a copy a duplicate); what must never happen is a second classification.
+    fate = evidence.settled.fate
     second_executions = sum(
         max(0, sum(fate.get(message_id) == "done" for message_id in ids) - 1)
         for ids in copies.values()
     )
-    # A URL may have several executions (after one failed, a later message starts the next
-    # attempt), but only one may classify it.
-    done_per_url = Counter(execution.url for execution in executions if execution.status == "DONE")
+    done_per_url = Counter(e.url for e in evidence.executions if e.status == "DONE")
+    return second_executions, sum(n - 1 for n in done_per_url.values())
+
+
+def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> Invariant:
+    faults, config = run.faults, run.config
     producer_kills = len(faults.producer_killer.killed)
     classifier_kills = len(faults.classifier_killer.killed)
     dynamodb_throttled = sum(faults.dynamodb.throttled.values())
+    sends = faults.send_failures
+    return Invariant(
+        name="every fault was injected",
+        ok=producer_kills == 1
+        and faults.producer_crashes == 1
+        and classifier_kills == 1
+        and adopted <= classifier_kills
+        and dynamodb_throttled > 0
+        and faults.rekognition.throttled > 0
+        and faults.rekognition.invalid > 0
+        and len(faults.duplicate_ids) == config.duplicate_deliveries
+        and len(faults.stopper.aborted) == config.execution_aborts
+        and len(faults.stopper.timed_out) == config.execution_timeouts
+        and faults.refusals.refused == config.dead_letter_refusals
+        and sends.transient_failures == config.transient_send_failures
+        and sends.refusals >= len(run.stream.refused_media_keys)
+        and letters.by_error.get("UnreadablePage", 0) >= len(run.stream.poison_pages),
+        detail=(
+            f"producer killed {producer_kills}x, classifier killed {classifier_kills}x, "
+            f"{dynamodb_throttled} DynamoDB and {faults.rekognition.throttled} Rekognition "
+            f"throttles, {faults.rekognition.invalid} invalid images, "
+            f"{len(faults.duplicate_ids)} duplicate deliveries, "
+            f"{len(faults.stopper.aborted)} aborted and "
+            f"{len(faults.stopper.timed_out)} timed-out executions, "
+            f"{faults.refusals.refused} dead letter(s) refused, "
+            f"{len(run.stream.poison_pages)} poison page(s), "
+            f"{sends.transient_failures} batch entries failed on SQS's side, "
+            f"{sends.refusals} refused as the sender's fault"
+        ),
+    )
 
-    invariants = [
+
+@dataclass(frozen=True)
+class _Findings:
+    """What ``check`` read back, as the invariants and the report need it."""
+
+    figures: Counter[str]
+    lost: int
+    labelled_twice: int
+    in_progress: list[str]
+    leased: int
+    incomplete: list[str]
+    wrong_labels: list[str]
+    publication: _Publication
+    second_executions: int
+    classified_twice: int
+    letters: ProducerLetters
+    poison_unlettered: list[str]
+    refused_unlettered: list[tuple[str, str, str]]
+
+
+def _findings(run: ChaosRun, evidence: _Evidence) -> _Findings:
+    figures: Counter[str] = Counter(evidence.settled.fate.values())
+    incomplete, wrong_labels = _done_items(evidence.results, run.stream.labels)
+    publication = _publication(run, evidence)
+    second_executions, classified_twice = _second_classifications(evidence)
+    letters = producer_letters(evidence.letters)
+    return _Findings(
+        figures=figures,
+        lost=figures["lost"] + figures["running"],
+        # Answered DetectLabels calls per image; throttled calls are refused, not answered.
+        # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
+        # tried again by the next message for its URL, as every failed attempt is.
+        labelled_twice=sum(1 for n in run.faults.rekognition.labelled.values() if n > 1),
+        in_progress=[r.url for r in evidence.results if r.status == "IN_PROGRESS"],
+        leased=_open_claims(run.stack),
+        incomplete=incomplete,
+        wrong_labels=wrong_labels,
+        publication=publication,
+        second_executions=second_executions,
+        classified_twice=classified_twice,
+        letters=letters,
+        poison_unlettered=[
+            page.newest_id
+            for page in run.stream.poison_pages
+            if page.newest_id not in letters.pages
+        ],
+        refused_unlettered=[key for key in publication.refused if key not in letters.refused],
+    )
+
+
+def check(run: ChaosRun, started: float) -> ChaosReport:
+    """Settle every accepted message exactly once and test the invariants."""
+    evidence = _gather(run)
+    found = _findings(run, evidence)
+    return _report(run, evidence, found, _invariants(run, evidence.settled, found), started)
+
+
+def _invariants(run: ChaosRun, settled: Settlement, found: _Findings) -> list[Invariant]:
+    faults, publication = run.faults, found.publication
+    lost, labelled_twice = found.lost, found.labelled_twice
+    incomplete, wrong_labels = found.incomplete, found.wrong_labels
+    in_progress, leased = found.in_progress, found.leased
+    poison_unlettered, refused_unlettered = found.poison_unlettered, found.refused_unlettered
+    second_executions, classified_twice = found.second_executions, found.classified_twice
+    letters = found.letters
+    return [
         Invariant(
             name="every published message ends exactly once (DONE, duplicate or dead letter)",
             ok=lost == 0 and not settled.orphan_executions and run.idle,
@@ -169,67 +346,82 @@ def check(run: ChaosRun, started: float) -> ChaosReport:
         ),
         Invariant(
             name="the producer's checkpoint never skipped a post",
-            ok=not skipped and not unexpected,
-            detail=f"{len(skipped)} message(s) never published, {len(unexpected)} unexpected",
+            ok=not publication.skipped and not publication.unexpected,
+            detail=(
+                f"{len(publication.skipped)} message(s) never published, "
+                f"{len(publication.unexpected)} unexpected"
+            ),
+        ),
+        Invariant(
+            name="poison pages and refused messages end as producer dead letters",
+            ok=not poison_unlettered and not refused_unlettered,
+            detail=(
+                f"{len(run.stream.poison_pages) - len(poison_unlettered)} of "
+                f"{len(run.stream.poison_pages)} poison page(s) and "
+                f"{len(publication.refused) - len(refused_unlettered)} of "
+                f"{len(publication.refused)} refused message(s) lettered with reason and data"
+            ),
         ),
         Invariant(
             name="re-read posts and re-delivered messages are never classified twice",
-            ok=second_executions == 0 and max(done_per_url.values(), default=0) <= 1,
+            ok=second_executions == 0 and classified_twice == 0,
             detail=(
-                f"{republished} re-published after the crash, {len(injected)} delivered twice; "
+                f"{publication.republished} re-published after the crash, "
+                f"{len(faults.duplicate_ids)} delivered twice; "
                 f"{second_executions} second execution(s), "
-                f"{sum(n - 1 for n in done_per_url.values())} URL(s) classified twice"
+                f"{classified_twice} URL(s) classified twice"
             ),
         ),
-        Invariant(
-            name="every fault was injected",
-            ok=producer_kills == 1
-            and faults.producer_crashes == 1
-            and classifier_kills == 1
-            and settled.adopted <= classifier_kills
-            and dynamodb_throttled > 0
-            and faults.rekognition.throttled > 0
-            and faults.rekognition.invalid > 0
-            and len(injected) == run.config.duplicate_deliveries
-            and len(faults.stopper.aborted) == run.config.execution_aborts
-            and len(faults.stopper.timed_out) == run.config.execution_timeouts
-            and faults.refusals.refused == run.config.dead_letter_refusals,
-            detail=(
-                f"producer killed {producer_kills}x, classifier killed {classifier_kills}x, "
-                f"{dynamodb_throttled} DynamoDB and {faults.rekognition.throttled} Rekognition "
-                f"throttles, {faults.rekognition.invalid} invalid images, {len(injected)} "
-                f"duplicate deliveries, {len(faults.stopper.aborted)} aborted and "
-                f"{len(faults.stopper.timed_out)} timed-out executions, "
-                f"{faults.refusals.refused} dead letter(s) refused"
-            ),
-        ),
+        _faults_injected(run, settled.adopted, letters),
     ]
+
+
+def _report(
+    run: ChaosRun,
+    evidence: _Evidence,
+    found: _Findings,
+    invariants: list[Invariant],
+    started: float,
+) -> ChaosReport:
+    faults, settled, publication = run.faults, evidence.settled, found.publication
+    dead = {
+        key.removeprefix("dead:"): n
+        for key, n in sorted(found.figures.items())
+        if key.startswith("dead:")
+    }
     return ChaosReport(
         seed=run.config.seed,
         posts=run.config.posts,
         seconds=round(time.monotonic() - started, 1),
-        published=len(ledger),
-        published_by_producer=len(producer_ids),
-        duplicate_deliveries=len(injected),
-        republished_after_crash=republished,
-        done=figures["done"],
-        duplicates=figures["duplicate"],
+        published=len(evidence.bodies),
+        published_by_producer=len(publication.producer_ids),
+        duplicate_deliveries=len(faults.duplicate_ids),
+        republished_after_crash=publication.republished,
+        done=found.figures["done"],
+        duplicates=found.figures["duplicate"],
         dead_letters=dead,
-        lost=lost,
-        in_progress=len(in_progress),
-        labelled_twice=labelled_twice,
-        labelled_twice_executions=labelled_twice_executions,
-        unique_urls=len(published_urls),
+        producer_letters=found.letters.by_error,
+        lost=found.lost,
+        in_progress=len(found.in_progress),
+        labelled_twice=found.labelled_twice,
+        labelled_twice_executions=_labelled_twice_executions(run, evidence),
+        unique_urls=len({str(body["url"]) for body in evidence.bodies.values()}),
         rekognition_calls=sum(faults.rekognition.accepted.values()),
         rekognition_throttled=faults.rekognition.throttled,
-        dynamodb_throttled=dynamodb_throttled,
+        dynamodb_throttled=sum(faults.dynamodb.throttled.values()),
         producer_runs=faults.producer_runs,
         producer_crashes=faults.producer_crashes,
-        workers_killed={"producer": producer_kills, "classifier": classifier_kills},
+        workers_killed={
+            "producer": len(faults.producer_killer.killed),
+            "classifier": len(faults.classifier_killer.killed),
+        },
         adopted_executions=settled.adopted,
         executions_aborted=len(faults.stopper.aborted),
         executions_timed_out=len(faults.stopper.timed_out),
         dead_letters_refused=faults.refusals.refused,
-        unexpected_outcomes=unexpected_outcomes,
+        poison_pages=len(run.stream.poison_pages),
+        send_entries_failed_transiently=faults.send_failures.transient_failures,
+        send_entries_refused=faults.send_failures.refusals,
+        unexpected_outcomes=_unexpected_outcomes(run, evidence),
         invariants=invariants,
     )

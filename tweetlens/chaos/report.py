@@ -26,6 +26,8 @@ class ChaosReport(BaseModel):
     done: int
     duplicates: int
     dead_letters: dict[str, int]
+    # The producer's letters by error (UnreadablePage, RejectedBySqs, ...).
+    producer_letters: dict[str, int] = Field(default_factory=dict)
     lost: int
     in_progress: int
     labelled_twice: int
@@ -41,6 +43,9 @@ class ChaosReport(BaseModel):
     executions_aborted: int
     executions_timed_out: int
     dead_letters_refused: int
+    poison_pages: int = 0
+    send_entries_failed_transiently: int = 0
+    send_entries_refused: int = 0
     # URL → its final state, where it differs from the state its fault was designed to give.
     unexpected_outcomes: dict[str, str]
     invariants: list[Invariant]

@@ -18,7 +18,8 @@ from tweetlens.chaos.report import ChaosReport
 from tweetlens.chaos.stream import ChaosStream, build_chaos_stream
 from tweetlens.imageserver import ImageServer
 from tweetlens.localcloud import LocalCloud, OpenCvLabeler, PatchSet
-from tweetlens.pipeline import PRODUCER, STACK_NAME, TEMPLATE
+from tweetlens.pipeline import PRODUCER, STACK_NAME
+from tweetlens.project import find_template
 from tweetlens.stack import DeployedStack, emulator_stack
 
 
@@ -33,14 +34,16 @@ class ChaosRun:
 
 
 @contextmanager
-def chaos_cloud(config: ChaosConfig) -> Iterator[tuple[LocalCloud, ChaosStream, ImageServer]]:
-    """This repository's template on the local cloud, serving the chaos stream."""
+def chaos_cloud(
+    config: ChaosConfig, template: Path | None = None
+) -> Iterator[tuple[LocalCloud, ChaosStream, ImageServer]]:
+    """tweetlens's template (default: ./template.yaml) on the local cloud, serving the stream."""
     with ImageServer() as images, tempfile.TemporaryDirectory(prefix="tweetlens-chaos-") as work:
         stream = build_chaos_stream(images.base_url, config)
         recording_path = Path(work) / "x-api-recording.json"
-        recording_path.write_text(stream.recording.to_json(), encoding="utf-8")
+        recording_path.write_text(stream.recording_json(), encoding="utf-8")
         cloud = LocalCloud(
-            TEMPLATE,
+            find_template(template),
             stack_name=STACK_NAME,
             parameter_overrides={
                 "PostSource": "replay",
@@ -89,11 +92,14 @@ def deliver_duplicates(cloud: LocalCloud, faults: Faults, config: ChaosConfig) -
 
 
 def run_chaos(
-    config: ChaosConfig, *, on_progress: Callable[[str], None] | None = None
+    config: ChaosConfig,
+    *,
+    template: Path | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> ChaosReport:
     """Deploy, inject every fault, drive the stream through, wait for quiet, then check."""
     started = time.monotonic()
-    with chaos_cloud(config) as (cloud, stream, images):
+    with chaos_cloud(config, template) as (cloud, stream, images):
         patches = PatchSet()
         faults: Faults | None = None
         try:

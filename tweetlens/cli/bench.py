@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
 from tweetlens.bench.chart import draw_chart
@@ -19,9 +18,8 @@ from tweetlens.bench.options import (
 from tweetlens.bench.prices import PriceError
 from tweetlens.bench.report import print_report
 from tweetlens.bench.run import BenchError, run_bench
+from tweetlens.cli.common import terminal
 from tweetlens.localcloud.errors import LocalCloudError
-
-console = Console()
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:
@@ -154,7 +152,7 @@ def bench(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=terminal(),
     ) as progress:
 
         def on_progress(label: str, settled: int, total: int) -> None:
@@ -166,9 +164,9 @@ def bench(
             report = run_bench(options, on_progress=on_progress)
         except (BenchError, PriceError, LocalCloudError) as exc:
             raise click.ClickException(str(exc)) from exc
-    print_report(report, console)
+    print_report(report, terminal())
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "bench.json"
     json_path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     chart_path = draw_chart(report, out / "bench.png")
-    console.print(f"Wrote {json_path} and {chart_path}")
+    terminal().print(f"Wrote {json_path} and {chart_path}")

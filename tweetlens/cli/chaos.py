@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
+from tweetlens.cli.common import template_option, terminal
 from tweetlens.localcloud import LocalCloudError
-
-console = Console()
 
 
 def print_report(report: ChaosReport) -> None:
@@ -38,15 +38,22 @@ def print_report(report: ChaosReport) -> None:
             f"{report.executions_aborted} / {report.executions_timed_out}",
         ),
         ("dead letters refused by SQS (then sent)", report.dead_letters_refused),
+        ("poison X API pages served", report.poison_pages),
+        (
+            "SendMessageBatch entries failed (transient / refused)",
+            f"{report.send_entries_failed_transiently} / {report.send_entries_refused}",
+        ),
+        ("producer dead letters", sum(report.producer_letters.values())),
+        *((f"  {error}", n) for error, n in report.producer_letters.items()),
         ("URLs not ending as their fault was designed", len(report.unexpected_outcomes)),
         ("wall time", f"{report.seconds:.1f} s"),
     ):
         figures.add_row(name, str(value))
-    console.print(figures)
+    terminal().print(figures)
     for url, runs in sorted(report.labelled_twice_executions.items()):
-        console.print(f"  labelled twice: {url}: {', '.join(runs)}", markup=False)
+        terminal().print(f"  labelled twice: {url}: {', '.join(runs)}", markup=False)
     for url, state in sorted(report.unexpected_outcomes.items()):
-        console.print(f"  {url} ended as {state}")
+        terminal().print(f"  {url} ended as {state}")
     checks = Table("invariant", "result", "detail", title="Invariants")
     for invariant in report.invariants:
         checks.add_row(
@@ -54,7 +61,7 @@ def print_report(report: ChaosReport) -> None:
             "[green]ok[/green]" if invariant.ok else "[red]BROKEN[/red]",
             invariant.detail,
         )
-    console.print(checks)
+    terminal().print(checks)
 
 
 @click.command()
@@ -74,14 +81,18 @@ def print_report(report: ChaosReport) -> None:
     show_default=True,
     help="Seconds to wait for the pipeline to go idle.",
 )
-def chaos(posts: int, seed: int, rekognition_rps: float | None, timeout: float) -> None:
+@template_option
+def chaos(
+    posts: int, seed: int, rekognition_rps: float | None, timeout: float, template: Path
+) -> None:
     """Run the deployed template on the local cloud under every fault; check the invariants.
 
     Faults: image host 404/410/500, 503 then OK, resets, read timeouts, very slow bodies,
     bodies over 15 MB, text as an image, redirects to a private address; Rekognition
     throttling and InvalidImageFormatException; DynamoDB throttling bursts; a classifier
-    worker and the producer killed mid-invocation; duplicate deliveries. Exits 1 when an
-    invariant is broken.
+    worker and the producer killed mid-invocation; duplicate deliveries; a poison X API page;
+    SendMessageBatch entries failed once on SQS's side and refused as the sender's fault.
+    Exits 1 when an invariant is broken.
 
     Example:
 
@@ -92,8 +103,8 @@ def chaos(posts: int, seed: int, rekognition_rps: float | None, timeout: float) 
         overrides["rekognition_rps"] = rekognition_rps
     config = ChaosConfig.for_posts(posts, seed, **overrides)
     try:
-        with console.status("chaos run…") as status:
-            report = run_chaos(config, on_progress=status.update)
+        with terminal().status("chaos run…") as status:
+            report = run_chaos(config, template=template, on_progress=status.update)
     except (ChaosError, LocalCloudError) as exc:
         raise click.ClickException(str(exc)) from exc
     print_report(report)

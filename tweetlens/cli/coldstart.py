@@ -6,22 +6,20 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     template_option,
+    terminal,
 )
 from tweetlens.coldstart import DEFAULT_RUNS, ColdStartRecord, measure
 from tweetlens.localcloud.cloud import LocalCloud
 from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.labelers import OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
-
-console = Console()
+from tweetlens.project import is_tweetlens_template
 
 
 @click.command("coldstart")
@@ -63,7 +61,7 @@ def coldstart(
     overrides = parse_parameters(parameters)
     selected = list(functions) or None
     try:
-        if template.resolve() == DEFAULT_TEMPLATE.resolve():
+        if is_tweetlens_template(template):
             with LocalPipeline(
                 template=template, run_pollers=False, parameter_overrides=overrides
             ) as pipeline:
@@ -113,4 +111,4 @@ def _print(records: list[ColdStartRecord]) -> None:
             f"{record.limit:.1f}",
             "ok" if record.within_limit else "over",
         )
-    console.print(view)
+    terminal().print(view)

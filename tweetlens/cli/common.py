@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from tweetlens.project import TEMPLATE_NAME, TemplateNotFound, find_template
 from tweetlens.stack import DeployedStack, StackNotFound, resolve_stack
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Relative: the template of the project in the current directory (``tweetlens.project``).
+DEFAULT_TEMPLATE = Path(TEMPLATE_NAME)
 
 
 def stack_options[F: Callable[..., Any]](function: F) -> F:
@@ -29,13 +33,21 @@ def stack_options[F: Callable[..., Any]](function: F) -> F:
     )(function)
 
 
+def _template(_context: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    try:
+        return find_template(value)
+    except TemplateNotFound as error:
+        raise click.UsageError(str(error)) from error
+
+
 def template_option[F: Callable[..., Any]](function: F) -> F:
     return click.option(
         "--template",
         "-t",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=DEFAULT_TEMPLATE,
-        show_default="template.yaml of this repo",
+        default=None,
+        callback=_template,
+        show_default=f"./{TEMPLATE_NAME}",
         help="The SAM template to deploy into the local cloud.",
     )(function)
 
@@ -48,6 +60,16 @@ def parameter_option[F: Callable[..., Any]](function: F) -> F:
         multiple=True,
         metavar="KEY=VALUE",
         help="Override a template parameter (repeatable).",
+    )(function)
+
+
+def workflow_type_option[F: Callable[..., Any]](function: F) -> F:
+    return click.option(
+        "--workflow-type",
+        type=click.Choice(["STANDARD", "EXPRESS"]),
+        default=None,
+        help="Deploy with this WorkflowType (the template's default otherwise); EXPRESS also "
+        "logs executions at ALL so they can be traced.",
     )(function)
 
 
@@ -86,3 +108,15 @@ def readable_errors() -> Iterator[None]:
 def open_stack(stack_name: str | None, region: str | None) -> DeployedStack:
     with readable_errors():
         return resolve_stack(stack_name, region)
+
+
+def terminal() -> Console:
+    """A console for standard output, sized for the terminal as it is now.
+
+    Made per use rather than once per module: rich reads ``COLUMNS`` when a console is made,
+    and commands are imported on first use, so a module-level console would keep the width
+    of whichever command line imported it first (in one process: the tests' CliRunner).
+    """
+    from rich.console import Console  # noqa: PLC0415 - `invoke` through a running cloud skips rich
+
+    return Console()

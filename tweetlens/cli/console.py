@@ -11,15 +11,12 @@ from types import FrameType
 from typing import Any
 
 import click
-from rich.console import Console
 
-from tweetlens.cli.common import readable_errors
+from tweetlens.cli.common import readable_errors, terminal
 from tweetlens.console import CloudActivity, ConsoleData, ConsoleServer, NotLoopback, create_app
 from tweetlens.console.data import InvocationSource
 from tweetlens.console.server import DEFAULT_PORT
 from tweetlens.stack import DeployedStack, aws_stack, local_stack
-
-console = Console()
 
 
 def console_options[F: Callable[..., Any]](function: F) -> F:
@@ -70,7 +67,7 @@ def console_beside_cloud(
         return
     data = ConsoleData.fixed(stack, CloudActivity(cloud))
     with serving(data, "127.0.0.1", port) as server:
-        console.print(f"tweetlens console at {server.url}")
+        terminal().print(f"tweetlens console at {server.url}")
         yield
 
 
@@ -115,5 +112,5 @@ def console_command(host: str, port: int, stack_name: str | None, region: str | 
     else:
         data = ConsoleData(load_stack=local_stack, reload=True)
     with serving(data, host, port) as server:
-        console.print(f"tweetlens console at {server.url} (Ctrl-C to stop)")
+        terminal().print(f"tweetlens console at {server.url} (Ctrl-C to stop)")
         wait_for_ctrl_c()

@@ -7,15 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Column, Table
 
 from tweetlens import dlq as dead_letters
 from tweetlens import results as stored
-from tweetlens.cli.common import open_stack, readable_errors, stack_options
+from tweetlens.cli.common import open_stack, readable_errors, stack_options, terminal
 from tweetlens.trace import trace_execution
-
-console = Console()
 
 
 def _url_column() -> Column:
@@ -64,8 +61,8 @@ def results(
             )
             for hit in hits:
                 view.add_row(f"{hit.confidence:.1f}", hit.route, hit.post_id, hit.url)
-            console.print(view)
-            console.print(f"{len(hits)} image(s)")
+            terminal().print(view)
+            terminal().print(f"{len(hits)} image(s)")
             return
         items = stored.all_results(dynamodb, table)
     if as_json:
@@ -76,8 +73,8 @@ def results(
     for item in items:
         labels = ", ".join(f"{name} {confidence:.0f}" for name, confidence in item.labels[:4])
         view.add_row(item.status, item.route, labels or item.error, item.url)
-    console.print(view)
-    console.print(f"{len(items)} image(s)")
+    terminal().print(view)
+    terminal().print(f"{len(items)} image(s)")
 
 
 @click.command()
@@ -152,8 +149,8 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
         view.add_row(
             letter.queue, letter.route, letter.error, letter.reason[:120], str(letter.receive_count)
         )
-    console.print(view)
-    console.print(f"{len(letters)} dead letter(s)")
+    terminal().print(view)
+    terminal().print(f"{len(letters)} dead letter(s)")
 
 
 @dlq.command("redrive")

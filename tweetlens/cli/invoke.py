@@ -23,7 +23,6 @@ from botocore.config import Config
 
 from tweetlens.cli import quick_imports
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     readable_errors,
@@ -141,6 +140,7 @@ def invoke_fresh(
         from tweetlens.localcloud.labelers import OpenCvLabeler
         from tweetlens.localcloud.models import InvocationResult
         from tweetlens.pipeline import LocalPipeline
+        from tweetlens.project import is_tweetlens_template
 
     def call(cloud: LocalCloud) -> InvocationResult:
         if function not in cloud.functions:
@@ -148,7 +148,7 @@ def invoke_fresh(
         return cloud.invoke(function, event)
 
     try:
-        if template.resolve() == DEFAULT_TEMPLATE.resolve():
+        if is_tweetlens_template(template):
             with LocalPipeline(
                 template=template, run_pollers=False, parameter_overrides=overrides
             ) as pipeline:

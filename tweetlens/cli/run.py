@@ -8,41 +8,41 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tweetlens import demo as demo_job
 from tweetlens import report
 from tweetlens.cli.common import (
-    DEFAULT_TEMPLATE,
     parameter_option,
     parse_parameters,
     template_option,
+    terminal,
+    workflow_type_option,
 )
 from tweetlens.cli.console import console_beside_cloud
 from tweetlens.console.server import DEFAULT_PORT
 from tweetlens.localcloud import LocalCloud, LocalCloudError, OpenCvLabeler
 from tweetlens.pipeline import LocalPipeline
+from tweetlens.project import is_tweetlens_template
 from tweetlens.stack import emulator_stack, state_file_path, write_local_state
-
-console = Console()
 
 
 def _is_this_app(template: Path) -> bool:
-    return template.resolve() == DEFAULT_TEMPLATE.resolve()
+    return is_tweetlens_template(template)
 
 
 def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
     view = Table("logical id", "physical id", title=f"Local cloud at {endpoint}")
     for logical_id, physical in sorted(resources.items()):
         view.add_row(logical_id, physical)
-    console.print(view)
+    terminal().print(view)
 
 
 @click.command()
 @template_option
 @parameter_option
+@workflow_type_option
 @click.option(
     "--time-scale",
     type=click.FloatRange(0.001, 1.0),
@@ -61,8 +61,10 @@ def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
     help="Port of the web console (0: any free port).",
 )
 def up(
+    *,
     template: Path,
     parameters: tuple[str, ...],
+    workflow_type: str | None,
     time_scale: float,
     with_console: bool,
     console_port: int,
@@ -76,9 +78,11 @@ def up(
 
     Example:
 
-        tweetlens up --param ClassifierMaxConcurrency=2
+        tweetlens up --param ClassifierMaxConcurrency=2 --workflow-type EXPRESS
     """
     overrides = parse_parameters(parameters)
+    if workflow_type is not None:
+        overrides = demo_job.workflow_parameters(workflow_type) | overrides
     stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -99,7 +103,9 @@ def up(
                 _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources))
                 stack = demo_job.deployed(pipeline)
                 with console_beside_cloud(with_console, stack, pipeline.cloud, console_port):
-                    console.print(f"Images served at {pipeline.images.base_url}. Ctrl-C to stop.")
+                    terminal().print(
+                        f"Images served at {pipeline.images.base_url}. Ctrl-C to stop."
+                    )
                     stopped.wait()
             return
         with LocalCloud(
@@ -122,7 +128,7 @@ def up(
                     resources=dict(cloud.resources),
                 )
                 with console_beside_cloud(with_console, stack, cloud, console_port):
-                    console.print("Ctrl-C to stop.")
+                    terminal().print("Ctrl-C to stop.")
                     stopped.wait()
             finally:
                 state.unlink(missing_ok=True)
@@ -147,7 +153,11 @@ def up(
     show_default=True,
     help="Shrink Step Functions retries and waits.",
 )
-def demo(seed: int, report_path: Path, time_scale: float) -> None:
+@template_option
+@workflow_type_option
+def demo(
+    seed: int, report_path: Path, time_scale: float, template: Path, workflow_type: str | None
+) -> None:
     """Run the whole pipeline on the local cloud with a recorded stream of about 50 posts.
 
     Waits until every message is classified, a duplicate, or in a dead-letter queue, then
@@ -156,7 +166,7 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
 
     Example:
 
-        tweetlens demo --report out/report.html
+        tweetlens demo --report out/report.html --workflow-type EXPRESS
     """
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -165,8 +175,10 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    console.print("Starting the local cloud and deploying template.yaml ...")
-    with Progress(*columns, console=console, transient=False) as bar:
+    here = Path.cwd()
+    shown = template.relative_to(here) if template.is_relative_to(here) else template
+    terminal().print(f"Starting the local cloud and deploying {shown} ...")
+    with Progress(*columns, console=terminal(), transient=False) as bar:
         task = bar.add_task("messages settled", total=None, status="")
 
         def on_progress(progress: demo_job.Progress) -> None:
@@ -175,12 +187,18 @@ def demo(seed: int, report_path: Path, time_scale: float) -> None:
             )
 
         try:
-            result = demo_job.run_demo(seed=seed, time_scale=time_scale, on_progress=on_progress)
+            result = demo_job.run_demo(
+                seed=seed,
+                time_scale=time_scale,
+                template=template,
+                on_progress=on_progress,
+                workflow_type=workflow_type or "STANDARD",
+            )
         except (demo_job.DemoError, LocalCloudError) as error:
             raise click.ClickException(str(error)) from error
     _print_summary(result)
     written = report.write(result, report_path)
-    console.print(f"HTML report with thumbnails and execution traces: {written}")
+    terminal().print(f"HTML report with thumbnails and execution traces: {written}")
     problems = result.accounting.problems()
     if problems:
         raise click.ClickException("; ".join(problems))
@@ -206,11 +224,11 @@ def _print_summary(result: demo_job.DemoResult) -> None:
             reasons or "-",
             str(tally.lost),
         )
-    console.print(view)
+    terminal().print(view)
     labels = ", ".join(f"{name} x{count}" for name, count in result.labels.most_common())
-    console.print(f"Labels found: {labels or 'none'}")
+    terminal().print(f"Labels found: {labels or 'none'}")
     twice = sum(1 for calls in result.rekognition_calls.values() if calls > 1)
-    console.print(
+    terminal().print(
         f"DetectLabels calls: {sum(result.rekognition_calls.values())} for "
         f"{len(result.rekognition_calls)} images (labelled twice: {twice}); "
         f"finished in {result.seconds:.1f} s"

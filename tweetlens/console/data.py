@@ -81,7 +81,7 @@ class CloudActivity:
     copied out as they appear, so counts stay right after old invocations roll off.
     """
 
-    _MARKERS = (accounting.RECORD_PROCESSED, accounting.PRODUCER_FINISHED)
+    _MARKERS = (accounting.RECORD_OUTCOME_KEY, accounting.PRODUCER_FINISHED)
 
     def __init__(self, cloud: InvocationSource) -> None:
         self._cloud = cloud

@@ -7,7 +7,7 @@ the names exported here; the submodules are the package's own layout and may mov
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.cloud import LocalCloud
-from tweetlens.localcloud.deploy import Deployment
+from tweetlens.localcloud.deploy import Deployment, load_template
 from tweetlens.localcloud.errors import (
     DeployError,
     EmulatorError,
@@ -20,14 +20,23 @@ from tweetlens.localcloud.errors import (
 )
 from tweetlens.localcloud.faults import (
     CallerKiller,
+    DynamoDbRequestFaults,
     DynamoDbThrottleBursts,
+    FailedEntry,
     FaultError,
     KilledWorker,
     MessageLedger,
     RekognitionFaults,
+    SendBatchFailures,
     compress_visibility_timeouts,
 )
-from tweetlens.localcloud.labelers import MAX_S3_OBJECT_BYTES, Labeler, LabelerError, OpenCvLabeler
+from tweetlens.localcloud.labelers import (
+    MAX_S3_OBJECT_BYTES,
+    Labeler,
+    LabelerError,
+    OpenCvLabeler,
+    PictureCachingLabeler,
+)
 from tweetlens.localcloud.models import (
     AsyncInvocationRecord,
     BusEvent,
@@ -54,11 +63,13 @@ __all__ = [
     "CallerKiller",
     "DeployError",
     "Deployment",
+    "DynamoDbRequestFaults",
     "DynamoDbThrottleBursts",
     "EmulatorError",
     "EventDelivery",
     "EventRuleConfig",
     "EventSourceMappingConfig",
+    "FailedEntry",
     "FaultError",
     "FunctionConfig",
     "IdleStatus",
@@ -75,10 +86,12 @@ __all__ = [
     "MessageLedger",
     "OpenCvLabeler",
     "PatchSet",
+    "PictureCachingLabeler",
     "RekognitionFaults",
     "RekognitionHook",
     "RuleTargetConfig",
     "ScheduleExpressionError",
+    "SendBatchFailures",
     "StateMachineConfig",
     "StatusChangeEmitter",
     "UnknownResourceError",
@@ -87,4 +100,5 @@ __all__ = [
     "WorkerError",
     "compress_visibility_timeouts",
     "drop_fraction",
+    "load_template",
 ]

@@ -15,7 +15,15 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tweetlens.localcloud import dynamodb, eventbus, s3policies, sfnclients, sqs, stepfunctions
+from tweetlens.localcloud import (
+    dynamodb,
+    eventbus,
+    express,
+    s3policies,
+    sfnclients,
+    sqs,
+    stepfunctions,
+)
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
@@ -146,6 +154,7 @@ class LocalCloud:
         self._async: AsyncInvoker | None = None
         self._activity = Activity()
         self._interpreters: stepfunctions.Interpreters | None = None
+        self.express = express.ExpressExecutions(execution_timeout_scale=execution_timeout_scale)
         self.status_events = StatusChangeEmitter(
             self._put_status_event,
             declared_types={},
@@ -174,6 +183,7 @@ class LocalCloud:
                 self.status_events.declare_types(
                     {machine.arn: machine.type for machine in stack.state_machines.values()}
                 )
+                self.express.declare(stack.state_machines)
                 self._runtime = LambdaRuntime(
                     stack.functions,
                     endpoint_url=self._emulator.endpoint_url,
@@ -214,6 +224,7 @@ class LocalCloud:
             execution_timeout_scale=self.execution_timeout_scale,
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
+        express.install(self._patches, self.express)
         sfnclients.install_client_cache(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
@@ -407,6 +418,9 @@ class LocalCloud:
         It ends ``TIMED_OUT`` (error ``States.Timeout``, with its status-change event) once the
         state it is in returns. False when it was not running.
         """
+        running_express = self.express.running(execution_arn)
+        if running_express is not None:
+            return stepfunctions.time_out_execution(running_express)
         backend = stepfunctions_parser_backends[self.account_id][self.region]
         return stepfunctions.time_out_execution(backend.describe_execution(execution_arn))
 
@@ -477,6 +491,8 @@ class LocalCloud:
         sfn = self._emulator.observer_client("stepfunctions")
         for machine in self.state_machines.values():
             running += _running_executions(sfn, machine.arn)
+        # Express executions are not listed (as in AWS); the local cloud counts its own.
+        running += self.express.running_count()
         interpreters = 0 if self._interpreters is None else self._interpreters.running()
         # Read after the executions: a status change is counted from before it happens.
         events = self.status_events.pending() + self._require_bus().in_flight()

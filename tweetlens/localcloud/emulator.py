@@ -181,9 +181,11 @@ class Emulator:
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             # No client-side retries: the emulator is local and deterministic, and a caller
             # testing throttling or faults must see each error exactly once.
+            # No host prefix (StartSyncExecution's "sync-"): the emulator is one loopback host.
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": 1},
                 user_agent_extra=user_agent_extra,
+                inject_host_prefix=False,
             ),
         )
 

@@ -32,13 +32,6 @@ from typing import Any
 from tweetlens.localcloud.errors import LocalCloudError
 from tweetlens.localcloud.models import InputTransformerConfig, RuleTargetConfig
 
-PREDEFINED_VARIABLES = (
-    "aws.events.rule-arn",
-    "aws.events.rule-name",
-    "aws.events.event.ingestion-time",
-    "aws.events.event",
-    "aws.events.event.json",
-)
 MAX_PATHS = 100
 _SEGMENT = re.compile(r"\.([A-Za-z0-9_\-/]+|\*)|\[(\d+|\*)\]")
 _PLACEHOLDER = re.compile(r"<([^<>\s]+)>")

@@ -10,6 +10,11 @@ fault exactly where it would in AWS, on the wire of the service it calls.
   ``InvalidImageFormatException`` for chosen images; counts the calls it let through.
 * ``CallerKiller`` - SIGKILLs the local Lambda worker process that made the Nth matching
   call of an API action, right after the call took effect: a function dying mid-invocation.
+* ``DynamoDbRequestFaults`` - chosen DynamoDB requests (by operation and request body) answered
+  with a chosen DynamoDB error before the table sees them; every request recorded.
+* ``SendBatchFailures`` - SendMessageBatch entries failed as SQS fails them: some entries of
+  a batch once, on SQS's side (``SenderFault: false``), the rest accepted; chosen messages
+  every time as the sender's fault (``SenderFault: true``, ``InvalidMessageContents``).
 * ``MessageLedger`` - records every message accepted by chosen SQS queues (id and body), so
   a run can be accounted for even when the sender died before reporting what it sent.
 * ``compress_visibility_timeouts`` - SQS visibility timeouts pass ``factor`` times faster,
@@ -32,7 +37,7 @@ from aws_lambda_powertools import Logger
 from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time_millis
 from moto.dynamodb.responses import DynamoHandler
-from moto.sqs.models import Message, Queue
+from moto.sqs.models import Message, Queue, SQSBackend
 
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.labelers import LabelerError
@@ -109,6 +114,80 @@ class DynamoDbThrottleBursts:
             return original(handler)
 
         return throttled
+
+
+DynamoDbRequest = dict[str, Any]
+
+
+class DynamoDbRequestFaults:
+    """Scripted DynamoDB errors: the next matching request of an operation fails, once.
+
+    ``fail_next("PutItem", matches, "ConditionalCheckFailedException", "…")`` answers the next
+    PutItem whose parsed request body ``matches`` with that error, before the table sees it;
+    the failures are used up in the order they were scripted. Every request of the watched
+    operations is recorded (``count``).
+    """
+
+    OPERATIONS: Final = {
+        "PutItem": "put_item",
+        "UpdateItem": "update_item",
+        "DeleteItem": "delete_item",
+        "TransactWriteItems": "transact_write_items",
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: list[tuple[str, Callable[[DynamoDbRequest], bool], str, str]] = []
+        self.requests: list[tuple[str, DynamoDbRequest]] = []
+
+    def fail_next(
+        self,
+        operation: str,
+        matches: Callable[[DynamoDbRequest], bool],
+        code: str,
+        message: str,
+    ) -> None:
+        if operation not in self.OPERATIONS:
+            raise FaultError(f"{operation} is not one of {sorted(self.OPERATIONS)}")
+        with self._lock:
+            self._failures.append((operation, matches, code, message))
+
+    def count(self, operation: str, matches: Callable[[DynamoDbRequest], bool]) -> int:
+        with self._lock:
+            return sum(1 for seen, body in self.requests if seen == operation and matches(body))
+
+    def install(self, patches: PatchSet) -> None:
+        for operation, method in self.OPERATIONS.items():
+            patches.replace(
+                DynamoHandler, method, self._checked(operation, getattr(DynamoHandler, method))
+            )
+
+    def _checked(self, operation: str, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        faults = self
+
+        def handler(response: Any) -> Any:
+            # moto has already parsed the JSON request body into a dict when this runs.
+            faults._check(operation, dict(response.body))
+            return original(response)
+
+        return handler
+
+    def _check(self, operation: str, body: DynamoDbRequest) -> None:
+        with self._lock:
+            self.requests.append((operation, body))
+            scripted = next(
+                (
+                    failure
+                    for failure in self._failures
+                    if failure[0] == operation and failure[1](body)
+                ),
+                None,
+            )
+            if scripted is None:
+                return
+            self._failures.remove(scripted)
+        _operation, _matches, code, message = scripted
+        raise JsonRESTError(f"com.amazonaws.dynamodb.v20120810#{code}", message)
 
 
 class RekognitionFaults:
@@ -222,6 +301,101 @@ class CallerKiller:
             self.killed.append(killed)
         logger.info("Killing a worker mid-invocation", pid=pid, action=self.action)
         os.kill(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class FailedEntry:
+    queue: str
+    body: str
+    code: str
+    sender_fault: bool
+
+
+class SendBatchFailures:
+    """SendMessageBatch entries that fail while the rest of their batch is accepted.
+
+    On ``queue_names`` only. The first entry of a batch fails on SQS's side (``InternalError``,
+    ``SenderFault: false``) until ``transient`` such failures were injected, each body once: the
+    same message sent again is accepted, as a retry after a passing fault is. An entry whose
+    body ``refuse`` picks fails as the sender's fault (``InvalidMessageContents``,
+    ``SenderFault: true``) every time it is sent: sending it again cannot help. A failed entry
+    never reaches the queue (nor a ``MessageLedger``).
+    """
+
+    TRANSIENT_CODE: Final = "InternalError"
+    PERMANENT_CODE: Final = "InvalidMessageContents"
+
+    def __init__(
+        self,
+        queue_names: Collection[str],
+        *,
+        transient: int,
+        refuse: Callable[[str], bool] = lambda _body: False,
+    ) -> None:
+        if transient < 0:
+            raise FaultError("transient must not be negative")
+        self.queue_names = frozenset(queue_names)
+        self.transient = transient
+        self._refuse = refuse
+        self._lock = threading.Lock()
+        self._failed_once: set[str] = set()
+        self.failed: list[FailedEntry] = []
+
+    @property
+    def transient_failures(self) -> int:
+        return sum(not entry.sender_fault for entry in self.failed)
+
+    @property
+    def refusals(self) -> int:
+        return sum(entry.sender_fault for entry in self.failed)
+
+    def install(self, patches: PatchSet) -> None:
+        original = SQSBackend.send_message_batch
+        faults = self
+
+        def send_message_batch(
+            backend: Any, queue_name: str, entries: dict[str, dict[str, Any]]
+        ) -> tuple[list[Message], list[dict[str, Any]]]:
+            if queue_name not in faults.queue_names:
+                return original(backend, queue_name, entries)
+            kept, failed = faults._split(queue_name, entries)
+            messages, errors = original(backend, queue_name, kept) if kept else ([], [])
+            return messages, [*failed, *errors]
+
+        patches.replace(SQSBackend, "send_message_batch", send_message_batch)
+
+    def _split(
+        self, queue_name: str, entries: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        kept: dict[str, dict[str, Any]] = {}
+        failed: list[dict[str, Any]] = []
+        with self._lock:
+            for position, (key, entry) in enumerate(entries.items()):
+                body = str(entry["MessageBody"])
+                if self._refuse(body):
+                    failure = FailedEntry(queue_name, body, self.PERMANENT_CODE, True)
+                    message = "chaos: SQS refused the message as the sender's fault"
+                elif (
+                    position == 0
+                    and self.transient_failures < self.transient
+                    and body not in self._failed_once
+                ):
+                    self._failed_once.add(body)
+                    failure = FailedEntry(queue_name, body, self.TRANSIENT_CODE, False)
+                    message = "chaos: SQS failed the entry on its side"
+                else:
+                    kept[key] = entry
+                    continue
+                self.failed.append(failure)
+                failed.append(
+                    {
+                        "Id": entry["Id"],
+                        "SenderFault": failure.sender_fault,
+                        "Code": failure.code,
+                        "Message": message,
+                    }
+                )
+        return kept, failed
 
 
 class MessageLedger:

@@ -77,6 +77,22 @@ class EventRuleConfig(_Frozen):
     targets: list[RuleTargetConfig]
 
 
+class StateMachineLogging(_Frozen):
+    """A state machine's ``LoggingConfiguration`` as the template declares it."""
+
+    level: Literal["ALL", "ERROR", "FATAL", "OFF"]
+    include_execution_data: bool = False
+    # ``arn:aws:logs:<region>:<account>:log-group:<name>:*``
+    log_group_arn: str | None = None
+
+    @property
+    def log_group_name(self) -> str:
+        if self.log_group_arn is None:
+            return ""
+        _, _, rest = self.log_group_arn.partition(":log-group:")
+        return rest.removesuffix(":*")
+
+
 class StateMachineConfig(_Frozen):
     """A state machine, with its definition after substitutions and its declared type."""
 
@@ -85,6 +101,7 @@ class StateMachineConfig(_Frozen):
     name: str
     definition: str
     type: Literal["STANDARD", "EXPRESS"]
+    logging: StateMachineLogging | None = None
 
 
 class LambdaError(_Frozen):

@@ -29,6 +29,7 @@ from tweetlens.localcloud.models import (
     EventSourceMappingConfig,
     FunctionConfig,
     StateMachineConfig,
+    StateMachineLogging,
     TargetKind,
 )
 
@@ -227,5 +228,19 @@ class StackReader:
                 name=described["name"],
                 definition=described["definition"],
                 type=machine_type,
+                logging=_logging_of(clean_json(declared.get("LoggingConfiguration"), resource_map)),
             )
         return machines
+
+
+def _logging_of(declared: Any) -> StateMachineLogging | None:
+    """A machine's declared ``LoggingConfiguration`` (moto's CloudFormation drops it)."""
+    if not isinstance(declared, dict) or "Level" not in declared:
+        return None
+    destinations = declared.get("Destinations") or []
+    group = destinations[0].get("CloudWatchLogsLogGroup", {}) if destinations else {}
+    return StateMachineLogging(
+        level=str(declared["Level"]),
+        include_execution_data=str(declared.get("IncludeExecutionData", False)).lower() == "true",
+        log_group_arn=group.get("LogGroupArn"),
+    )

@@ -116,7 +116,6 @@ class RekognitionHook:
         self.latency_seconds = _checked_latency(latency_seconds)
         self._lock = threading.Lock()
         self._by_source: Counter[str] = Counter()
-        self._by_digest: Counter[str] = Counter()
         self._throttled = 0
         self._answered: Counter[str] = Counter()
 
@@ -138,11 +137,6 @@ class RekognitionHook:
         """DetectLabels calls per ``s3://bucket/key`` (or ``bytes:sha256:…`` for inline bytes)."""
         with self._lock:
             return dict(self._by_source)
-
-    def calls_by_digest(self) -> dict[str, int]:
-        """DetectLabels calls per sha256 of the image bytes, whatever their source."""
-        with self._lock:
-            return dict(self._by_digest)
 
     def install(self, patches: PatchSet) -> None:
         hook = self
@@ -172,7 +166,6 @@ class RekognitionHook:
         digest = hashlib.sha256(image).hexdigest()
         with self._lock:
             self._by_source[source] += 1
-            self._by_digest[digest] += 1
         request = LabelRequest(source, digest, image, max_labels, min_confidence)
         try:
             if self.fault_injector is not None:

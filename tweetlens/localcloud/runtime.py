@@ -335,6 +335,9 @@ class LambdaRuntime:
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
             "AWS_SESSION_TOKEN": "localcloud",
             "AWS_ENDPOINT_URL": self._endpoint_url,
+            # StartSyncExecution's host prefix ("sync-") would turn the emulator's loopback
+            # address into a host name that does not exist.
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
             # No X-Ray daemon runs locally; Powertools' Tracer would try to reach one.
             "POWERTOOLS_TRACE_DISABLED": "true",
         }

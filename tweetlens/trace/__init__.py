@@ -12,6 +12,7 @@ from tweetlens.trace.drawing import render_html, render_svg
 from tweetlens.trace.lookup import (
     DrawnTrace,
     draw,
+    draw_express,
     execution_history,
     resolve_execution_arn,
     state_machine_arns,
@@ -42,6 +43,7 @@ __all__ = [
     "Transition",
     "build_trace",
     "draw",
+    "draw_express",
     "execution_history",
     "render_html",
     "render_svg",

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tweetlens.stack import DeployedStack, StackNotFound
+from tweetlens.trace import express_logs
 from tweetlens.trace.drawing import render_html, render_svg
 from tweetlens.trace.model import ExecutionTrace
 from tweetlens.trace.replay import build_trace
@@ -64,22 +65,58 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 def draw(sfn: Any, execution_arn: str) -> DrawnTrace:
     described = sfn.describe_execution(executionArn=execution_arn)
-    machine = sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])
+    return _drawn(
+        sfn,
+        state_machine_arn=described["stateMachineArn"],
+        events=execution_history(sfn, execution_arn),
+        execution_arn=execution_arn,
+        name=str(described["name"]),
+        status=str(described["status"]),
+        execution_input=str(described.get("input") or "{}"),
+    )
+
+
+def draw_express(stack: DeployedStack, execution_arn: str) -> DrawnTrace:
+    """An Express execution, drawn from its execution logs (Step Functions keeps no history)."""
+    history = express_logs.read_history(stack, execution_arn)
+    return _drawn(
+        stack.client("stepfunctions"),
+        state_machine_arn=history.state_machine_arn,
+        events=history.events,
+        execution_arn=execution_arn,
+        name=history.name,
+        status=history.status,
+        execution_input=history.input,
+    )
+
+
+def _drawn(
+    sfn: Any,
+    *,
+    state_machine_arn: str,
+    events: list[dict[str, Any]],
+    execution_arn: str,
+    name: str,
+    status: str,
+    execution_input: str,
+) -> DrawnTrace:
+    machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
     definition = json.loads(machine["definition"])
-    built = build_trace(definition, execution_history(sfn, execution_arn))
-    name = str(described["name"])
+    built = build_trace(definition, events)
     return DrawnTrace(
         execution_arn=execution_arn,
         execution_name=name,
-        status=str(described["status"]),
+        status=status,
         timeline="\n".join(render_timeline(built)),
         svg=render_svg(definition, built),
         html=render_html(definition, built, title=f"Execution {name}"),
         trace=built,
-        input=str(described.get("input") or "{}"),
+        input=execution_input,
     )
 
 
 def trace_execution(stack: DeployedStack, execution: str) -> DrawnTrace:
+    if express_logs.is_express(execution):
+        return draw_express(stack, execution)
     sfn = stack.client("stepfunctions")
     return draw(sfn, resolve_execution_arn(stack, execution))

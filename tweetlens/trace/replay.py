@@ -91,78 +91,97 @@ def _iteration(
     return iteration_of.get(within[-1])
 
 
-def build_trace(
-    definition: Mapping[str, Any], events: Sequence[Mapping[str, object]]
-) -> ExecutionTrace:
-    """Replay a history against its definition; see the module docstring."""
-    index = state_index(definition)
-    history = _parse_events(events)
-    visits: list[StateVisit] = []
-    open_visits: list[StateVisit] = []
-    visit_of_event: dict[int, StateVisit] = {}
-    iteration_of: dict[str, int] = {}
-    iteration_of_event: dict[int, int] = {}
-    status: ExecutionStatus = "RUNNING"
-    stopped_at: datetime.datetime | None = None
-    execution_error: StepError | None = None
+class _Replay:
+    """The state of a history replay: visits so far, open ones, and what each event belongs to."""
 
-    for event in history:
+    def __init__(self, index: Mapping[str, tuple[str, tuple[str, ...]]]) -> None:
+        self.index = index
+        self.visits: list[StateVisit] = []
+        self.open_visits: list[StateVisit] = []
+        self.visit_of_event: dict[int, StateVisit] = {}
+        self.iteration_of: dict[str, int] = {}
+        self.iteration_of_event: dict[int, int] = {}
+        self.status: ExecutionStatus = "RUNNING"
+        self.stopped_at: datetime.datetime | None = None
+        self.execution_error: StepError | None = None
+
+    def event(self, event: HistoryEvent) -> None:
         kind = event.type
         if kind.endswith("StateEntered"):
-            name = str(event.details().get("name", ""))
-            state_type, within = index.get(name, (kind.removesuffix("StateEntered"), ()))
-            entered = StateVisit(
-                name=name,
-                type=state_type,
-                within=within,
-                iteration=_iteration(
-                    event, within, iteration_of, iteration_of_event, visit_of_event
-                ),
-                entered_at=event.timestamp,
-            )
-            visits.append(entered)
-            open_visits.append(entered)
-            visit_of_event[event.id] = entered
+            self.entered(event)
         elif kind.endswith("StateExited"):
-            exited_name = str(event.details().get("name", ""))
-            exited = _latest_named(open_visits, exited_name)
-            if exited is not None:
-                exited.exited_at = event.timestamp
-                open_visits.remove(exited)
-                visit_of_event[event.id] = exited
+            self.exited(event)
         elif kind == "MapIterationStarted":
             details = event.details()
-            iteration_of[str(details.get("name", ""))] = int(details.get("index", 0))
-            iteration_of_event[event.id] = int(details.get("index", 0))
+            self.iteration_of[str(details.get("name", ""))] = int(details.get("index", 0))
+            self.iteration_of_event[event.id] = int(details.get("index", 0))
         elif kind.startswith(("Map", "Parallel")):
             # Container events chain to inner states' events: attribute them by scope.
-            container = _latest_open(open_visits, lambda v: v.type in _CONTAINER_TYPES)
+            container = _latest_open(self.open_visits, lambda v: v.type in _CONTAINER_TYPES)
             if container is not None and kind in _FAILURE_EVENTS:
                 container.errors.append(_error_of(event))
                 container.last_attempt_failed = True
         elif kind in _ATTEMPT_EVENTS or kind in _FAILURE_EVENTS or kind in _SUCCESS_EVENTS:
-            visit = visit_of_event.get(event.previous_event_id) or _latest_open(
-                open_visits, lambda v: v.type not in _CONTAINER_TYPES
-            )
-            if visit is None:
-                continue
-            visit_of_event[event.id] = visit
-            if kind in _ATTEMPT_EVENTS:
-                visit.attempts += 1
-                visit.last_attempt_failed = False
-            elif kind in _FAILURE_EVENTS:
-                visit.errors.append(_error_of(event))
-                visit.last_attempt_failed = True
-            else:
-                visit.last_attempt_failed = False
+            self.task(event)
         elif kind in _END_STATUS:
-            status = _END_STATUS[kind]
-            stopped_at = event.timestamp
-            if status != "SUCCEEDED":
-                execution_error = _error_of(event)
-        elif event.previous_event_id in visit_of_event:
-            visit_of_event[event.id] = visit_of_event[event.previous_event_id]
+            self.status = _END_STATUS[kind]
+            self.stopped_at = event.timestamp
+            if self.status != "SUCCEEDED":
+                self.execution_error = _error_of(event)
+        elif event.previous_event_id in self.visit_of_event:
+            self.visit_of_event[event.id] = self.visit_of_event[event.previous_event_id]
 
+    def entered(self, event: HistoryEvent) -> None:
+        name = str(event.details().get("name", ""))
+        state_type, within = self.index.get(name, (event.type.removesuffix("StateEntered"), ()))
+        iteration = _iteration(
+            event, within, self.iteration_of, self.iteration_of_event, self.visit_of_event
+        )
+        entered = StateVisit(
+            name=name,
+            type=state_type,
+            within=within,
+            iteration=iteration,
+            entered_at=event.timestamp,
+        )
+        self.visits.append(entered)
+        self.open_visits.append(entered)
+        self.visit_of_event[event.id] = entered
+
+    def exited(self, event: HistoryEvent) -> None:
+        exited = _latest_named(self.open_visits, str(event.details().get("name", "")))
+        if exited is not None:
+            exited.exited_at = event.timestamp
+            self.open_visits.remove(exited)
+            self.visit_of_event[event.id] = exited
+
+    def task(self, event: HistoryEvent) -> None:
+        """An attempt of a task starting, failing or succeeding."""
+        visit = self.visit_of_event.get(event.previous_event_id) or _latest_open(
+            self.open_visits, lambda v: v.type not in _CONTAINER_TYPES
+        )
+        if visit is None:
+            return
+        self.visit_of_event[event.id] = visit
+        if event.type in _ATTEMPT_EVENTS:
+            visit.attempts += 1
+            visit.last_attempt_failed = False
+        elif event.type in _FAILURE_EVENTS:
+            visit.errors.append(_error_of(event))
+            visit.last_attempt_failed = True
+        else:
+            visit.last_attempt_failed = False
+
+
+def build_trace(
+    definition: Mapping[str, Any], events: Sequence[Mapping[str, object]]
+) -> ExecutionTrace:
+    """Replay a history against its definition; see the module docstring."""
+    history = _parse_events(events)
+    replay = _Replay(state_index(definition))
+    for event in history:
+        replay.event(event)
+    visits, status = replay.visits, replay.status
     transitions = _transitions(visits)
     for visit in visits:
         visit.outcome = _outcome(visit, status)
@@ -171,16 +190,16 @@ def build_trace(
             for visit in visits:
                 if visit.name == transition.source and visit.outcome == "caught":
                     visit.caught_to = transition.target
-    failed_state, error = _failure(visits, status, execution_error)
+    failed_state, error = _failure(visits, status, replay.execution_error)
     return ExecutionTrace(
         status=status,
         started_at=history[0].timestamp,
-        stopped_at=stopped_at,
+        stopped_at=replay.stopped_at,
         visits=visits,
         transitions=transitions,
         failed_state=failed_state,
         error=error,
-        execution_error=execution_error,
+        execution_error=replay.execution_error,
     )
 
 

@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from execution_closer.models import MAX_EVENT_INPUT_CHARS, StatusChangeEvent
+from execution_closer.models import (
+    MAX_EVENT_CAUSE_CHARS,
+    MAX_EVENT_INPUT_CHARS,
+    StatusChangeEvent,
+)
 from execution_closer.settings import CloserSettings
 from tests.conftest import EVENTS_DIR, FakeLambdaContext
 
@@ -33,8 +37,10 @@ STATUSES = "'RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED' or 'PENDING
 class EventRow:
     case: str  # key in events/bad_input_execution_closer_events.json
     message: str  # InvalidEvent's message
-    # The sample keeps the file small: the test grows detail.input to this many characters.
+    # The sample keeps the file small: the test grows detail.input / detail.cause to this many
+    # characters.
     input_chars: int | None = None
+    cause_chars: int | None = None
 
 
 EVENT_TABLE = [
@@ -74,6 +80,14 @@ EVENT_TABLE = [
         f"detail.input: String should have at most {MAX_EVENT_INPUT_CHARS} characters",
         input_chars=MAX_EVENT_INPUT_CHARS + 1,
     ),
+    EventRow("missing_state_machine_arn", "detail.stateMachineArn: Field required"),
+    EventRow("empty_execution_arn", "detail.executionArn: String should have at least 1 character"),
+    EventRow("status_not_a_string", f"detail.status: Input should be {STATUSES}"),
+    EventRow(
+        "huge_cause",
+        f"detail.cause: String should have at most {MAX_EVENT_CAUSE_CHARS} characters",
+        cause_chars=MAX_EVENT_CAUSE_CHARS + 1,
+    ),
 ]
 
 
@@ -112,6 +126,8 @@ def load_case(row: EventRow) -> Any:
     event = json.loads((EVENTS_DIR / CASES).read_text(encoding="utf-8"))[row.case]
     if row.input_chars is not None:
         event["detail"]["input"] = "x" * row.input_chars
+    if row.cause_chars is not None:
+        event["detail"]["cause"] = "x" * row.cause_chars
     return event
 
 

@@ -21,7 +21,7 @@ from store_result.models import StoreRequest
 from tests.conftest import EVENTS_DIR, FakeLambdaContext
 
 CASES = "bad_input_store_result.json"
-EXECUTION_PATTERN = r"'^arn:aws[a-z-]*:states:[^\s]+:execution:[^\s]+$'"
+EXECUTION_PATTERN = r"'^arn:aws[a-z-]*:states:[^\s]+:(execution|express):[^\s]+$'"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class Cloud:
                 {"cats": self.cats_dlq_url, "dogs": self.dogs_dlq_url}
             ),
             "CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS),
+            "WORKFLOW_TYPE": "STANDARD",
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
 

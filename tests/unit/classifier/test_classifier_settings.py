@@ -12,6 +12,7 @@ CATS_ARN = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-CatsQueue-Xb8k2LmQ9
 CATS_DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-CatsDeadLetterQueue-H"
 LOCAL_DLQ = "http://127.0.0.1:5001/123456789012/tweetlens-dev-DogsDeadLetterQueue-L"
 DOGS_ARN = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-DogsQueue-Pf5Rj2Yc8Dm"
+WORKFLOW_DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-WorkflowDLQ-W"
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:ClassifyImage-a1B2"
 VALID = {
     "RESULTS_TABLE": "tweetlens-dev-ResultsTable-1QX7Z3K9ABCD",
@@ -19,6 +20,8 @@ VALID = {
     "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
     "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ, "dogs": LOCAL_DLQ}),
     "CLAIM_LEASE_SECONDS": "900",
+    "WORKFLOW_TYPE": "EXPRESS",
+    "WORKFLOW_DLQ_URL": WORKFLOW_DLQ,
     "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
     "AWS_REGION": "us-east-1",
 }
@@ -41,6 +44,8 @@ def test_valid_environment_is_parsed() -> None:
             "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}),
             "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ, "dogs": LOCAL_DLQ}),
             "CLAIM_LEASE_SECONDS": "900",
+            "WORKFLOW_TYPE": "EXPRESS",
+            "WORKFLOW_DLQ_URL": WORKFLOW_DLQ,
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
     )
@@ -49,6 +54,8 @@ def test_valid_environment_is_parsed() -> None:
     assert settings.route_dlq_urls == {CATS_ARN: CATS_DLQ, DOGS_ARN: LOCAL_DLQ}
     assert settings.route_dlq_urls_by_route == {"cats": CATS_DLQ, "dogs": LOCAL_DLQ}
     assert settings.claim_lease_seconds == 900
+    assert settings.workflow_type == "EXPRESS"
+    assert settings.workflow_dlq_url == WORKFLOW_DLQ
     assert settings.metrics_namespace == "tweetlens"
 
 
@@ -60,6 +67,7 @@ def test_valid_environment_is_parsed() -> None:
         "ROUTE_DLQ_URLS",
         "ROUTE_DLQ_URLS_BY_ROUTE",
         "CLAIM_LEASE_SECONDS",
+        "WORKFLOW_TYPE",
         "POWERTOOLS_METRICS_NAMESPACE",
     ],
 )
@@ -138,6 +146,15 @@ def test_missing_variable_is_named(name: str) -> None:
             "CLAIM_LEASE_SECONDS: Input should be greater than or equal to 60",
         ),
         (
+            {"WORKFLOW_DLQ_URL": ""},
+            "WORKFLOW_DLQ_URL: String should match pattern "
+            "'^https?://[^\\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$'",
+        ),
+        (
+            {"WORKFLOW_TYPE": "express"},
+            "WORKFLOW_TYPE: Input should be 'STANDARD' or 'EXPRESS'",
+        ),
+        (
             {"POWERTOOLS_METRICS_NAMESPACE": ""},
             "POWERTOOLS_METRICS_NAMESPACE: String should have at least 1 character",
         ),
@@ -162,3 +179,25 @@ def test_route_queues_are_named_by_their_dead_letter_queue() -> None:
     assert settings.route_of_queue(CATS_ARN) == "cats"
     assert settings.route_of_queue(DOGS_ARN) == "dogs"
     assert settings.route_of_queue("arn:aws:sqs:us-east-1:123456789012:MyQueue") is None
+
+
+def test_express_without_its_dead_letter_queue_is_refused() -> None:
+    # GIVEN an EXPRESS environment without WORKFLOW_DLQ_URL
+    environ = {key: value for key, value in VALID.items() if key != "WORKFLOW_DLQ_URL"}
+
+    # WHEN it is loaded THEN the error says what EXPRESS needs
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(environ)
+    assert str(raised.value) == (
+        "invalid ClassifierFunction environment: environment: Value error, "
+        "WORKFLOW_TYPE EXPRESS needs WORKFLOW_DLQ_URL"
+    )
+
+
+def test_standard_needs_no_workflow_dead_letter_queue() -> None:
+    # GIVEN a STANDARD environment without WORKFLOW_DLQ_URL (the closer letters executions)
+    environ = {key: value for key, value in VALID.items() if key != "WORKFLOW_DLQ_URL"}
+
+    # WHEN it is loaded THEN it is valid and has no workflow dead-letter queue
+    settings = load_settings(environ | {"WORKFLOW_TYPE": "STANDARD"})
+    assert settings.workflow_dlq_url is None

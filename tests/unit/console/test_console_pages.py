@@ -536,10 +536,13 @@ def test_the_overview_beside_the_cloud_counts_published_and_lost(stack: Stack) -
         *(
             {
                 "message": "Record processed",
-                "message_id": f"m{n}",
-                "outcome": "Duplicate",
-                "route": "cats",
-                "event_source_arn": arn,
+                "record_outcome": {
+                    "version": 1,
+                    "message_id": f"m{n}",
+                    "outcome": "Duplicate",
+                    "route": "cats",
+                    "event_source_arn": arn,
+                },
             }
             for n in range(2)
         ),

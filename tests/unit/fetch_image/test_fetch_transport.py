@@ -7,7 +7,6 @@ all use the original host name, and that transport failures become the named err
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import threading
@@ -18,13 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fetch_image.errors import BlockedUrl, ImageHostError
 from fetch_image.transport import pinned_https_opener, system_resolver
+from tweetlens.tls import write_certificates
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -32,43 +28,12 @@ SERVER_NAME = "images.test"
 LOOPBACK = "127.0.0.1"
 
 
-def _self_signed(common_name: str, directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for ``common_name`` (its own CA), as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / f"{common_name}.crt"
-    key_path = directory / f"{common_name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @dataclass
 class ImageServer:
     """What the loopback server saw, and where it listens."""
 
     port: int
-    cert_path: Path
+    ca_path: Path
     server_names: list[str | None] = field(default_factory=list)
     requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -117,11 +82,11 @@ def _handler_for(server: ImageServer, png: bytes) -> type[BaseHTTPRequestHandler
 
 @pytest.fixture
 def image_server(tmp_path: Path, png_bytes: bytes) -> Iterator[ImageServer]:
-    """A TLS server on 127.0.0.1 presenting a certificate for images.test."""
-    cert_path, key_path = _self_signed(SERVER_NAME, tmp_path)
+    """A TLS server on 127.0.0.1 presenting a certificate for images.test (a CA of its own)."""
+    certificates = write_certificates(tmp_path, SERVER_NAME)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    record = ImageServer(port=0, cert_path=cert_path)
+    context.load_cert_chain(certificates.chain, certificates.key)
+    record = ImageServer(port=0, ca_path=certificates.ca)
     context.sni_callback = lambda _sock, name, _ctx: record.server_names.append(name)
     httpd = ThreadingHTTPServer((LOOPBACK, 0), _handler_for(record, png_bytes))
     httpd.daemon_threads = True
@@ -156,8 +121,8 @@ def _open(server: ImageServer, host: str, target: str, read_timeout: float = 5.0
 def test_connects_to_the_address_and_verifies_the_host_name(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
 ) -> None:
-    # GIVEN a trust store holding only the server's certificate, via SSL_CERT_FILE
-    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    # GIVEN a trust store holding only the server's CA, via SSL_CERT_FILE
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.ca_path))
     # WHEN the opener asks 127.0.0.1 for images.test's image
     body = _open(image_server, SERVER_NAME, "/cat.png?size=small")
     # THEN TLS verified the certificate for images.test, sent as SNI and as the Host header
@@ -176,7 +141,7 @@ def test_certificate_for_another_name_is_refused(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a trusted certificate that names images.test only
-    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.ca_path))
     # WHEN the opener connects to the same address as another host
     # THEN verification fails (a refusal), and no request is sent
     with pytest.raises(BlockedUrl) as raised:
@@ -190,8 +155,8 @@ def test_untrusted_certificate_is_refused(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # GIVEN a trust store holding some other certificate
-    other_cert, _ = _self_signed("unrelated.test", tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(other_cert))
+    other = write_certificates(tmp_path, "unrelated.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca))
     # WHEN the opener connects with the right host name
     # THEN the chain does not verify, and no request is sent
     with pytest.raises(BlockedUrl) as raised:
@@ -204,7 +169,7 @@ def test_slow_answer_is_a_read_timeout(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a server that takes 1.5 s to answer
-    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.ca_path))
     # WHEN the opener waits at most 0.3 s for it
     # THEN it is a transient host error
     with pytest.raises(ImageHostError) as raised:
@@ -216,7 +181,7 @@ def test_trickling_body_is_handed_over_piece_by_piece(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
 ) -> None:
     # GIVEN a server that sends its body one byte every 0.2 s
-    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.ca_path))
     response = pinned_https_opener(
         address=LOOPBACK,
         port=image_server.port,
@@ -240,7 +205,7 @@ def test_body_cut_short_is_a_host_error(
     image_server: ImageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a server that hangs up before sending the length it announced
-    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.cert_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(image_server.ca_path))
     # WHEN the body is read
     # THEN it is a transient host error, not a short image
     with pytest.raises(ImageHostError) as raised:

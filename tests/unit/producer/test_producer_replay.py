@@ -13,7 +13,13 @@ import tweepy
 from moto import mock_aws
 
 from producer.page import SearchPage
-from producer.replay import RecordedPage, Recording, RecordingError, ReplayAdapter, load_recording
+from producer.replay import (
+    RecordedPage,
+    RecordingError,
+    ReplayAdapter,
+    ReplayRecording,
+    load_recording,
+)
 from producer.source import (
     RateLimit,
     RateLimited,
@@ -30,11 +36,11 @@ TOKEN_PAGE_1 = "b26v89c19zqg8o3fpzhm4ixbbpfq9ubyr2zd6bmyoyjh9"
 
 
 @pytest.fixture
-def photos() -> Recording:
-    return Recording.model_validate(load_event("x_api_search_photos.json"))
+def photos() -> ReplayRecording:
+    return ReplayRecording.model_validate(load_event("x_api_search_photos.json"))
 
 
-def test_search_sends_the_documented_parameters(photos: Recording) -> None:
+def test_search_sends_the_documented_parameters(photos: ReplayRecording) -> None:
     # GIVEN a tweepy client whose session answers from the recording
     client = tweepy.Client(return_type=requests.Response)
     adapter = ReplayAdapter(photos)
@@ -63,7 +69,7 @@ def test_search_sends_the_documented_parameters(photos: Recording) -> None:
     }
 
 
-def test_first_page_without_token(photos: Recording) -> None:
+def test_first_page_without_token(photos: ReplayRecording) -> None:
     # GIVEN the replay source WHEN searched without a token
     result = replay_source(photos).search(QUERY, since_id=None, next_token=None, max_results=10)
 
@@ -77,7 +83,7 @@ def test_first_page_without_token(photos: Recording) -> None:
     assert result.rate_limit == RateLimit(limit=450, remaining=449, reset=1732700900)
 
 
-def test_token_leads_to_the_following_page(photos: Recording) -> None:
+def test_token_leads_to_the_following_page(photos: ReplayRecording) -> None:
     # GIVEN the replay source WHEN searched with page one's next_token
     result = replay_source(photos).search(
         QUERY, since_id=None, next_token=TOKEN_PAGE_1, max_results=10
@@ -94,7 +100,7 @@ def test_token_leads_to_the_following_page(photos: Recording) -> None:
     assert result.rate_limit == RateLimit(limit=450, remaining=448, reset=1732700900)
 
 
-def test_unknown_token_is_a_bad_request(photos: Recording) -> None:
+def test_unknown_token_is_a_bad_request(photos: ReplayRecording) -> None:
     # GIVEN the replay source WHEN searched with a token no page issued
     with pytest.raises(XApiError) as raised:
         replay_source(photos).search(QUERY, since_id=None, next_token="bogus", max_results=10)
@@ -105,7 +111,7 @@ def test_unknown_token_is_a_bad_request(photos: Recording) -> None:
     )
 
 
-def test_since_id_drops_older_posts_their_media_and_the_next_page(photos: Recording) -> None:
+def test_since_id_drops_older_posts_their_media_and_the_next_page(photos: ReplayRecording) -> None:
     # GIVEN a checkpoint at the third post of page one
     session = requests.Session()
     session.mount("https://", ReplayAdapter(photos))
@@ -130,7 +136,7 @@ def test_since_id_drops_older_posts_their_media_and_the_next_page(photos: Record
     }
 
 
-def test_since_id_newer_than_everything_gives_an_empty_page(photos: Recording) -> None:
+def test_since_id_newer_than_everything_gives_an_empty_page(photos: ReplayRecording) -> None:
     # GIVEN a checkpoint at the newest post WHEN searched since it
     result = replay_source(photos).search(
         QUERY, since_id="1861704939338346519", next_token=None, max_results=10
@@ -142,7 +148,7 @@ def test_since_id_newer_than_everything_gives_an_empty_page(photos: Recording) -
 
 def test_recorded_429_raises_rate_limited() -> None:
     # GIVEN a recording whose first answer is 429
-    recording = Recording.model_validate(load_event("x_api_search_too_many_requests.json"))
+    recording = ReplayRecording.model_validate(load_event("x_api_search_too_many_requests.json"))
 
     # WHEN searched THEN tweepy's TooManyRequests becomes RateLimited with the reset time
     with pytest.raises(RateLimited) as raised:
@@ -152,7 +158,7 @@ def test_recorded_429_raises_rate_limited() -> None:
 
 def test_recorded_401_raises_x_api_error() -> None:
     # GIVEN a recorded 401 (a revoked token)
-    recording = Recording(
+    recording = ReplayRecording(
         pages=[RecordedPage(status=401, body={"title": "Unauthorized", "status": 401})]
     )
 
@@ -161,7 +167,7 @@ def test_recorded_401_raises_x_api_error() -> None:
         replay_source(recording).search(QUERY, since_id=None, next_token=None, max_results=10)
 
 
-def test_api_x_com_host_is_answered_too(photos: Recording) -> None:
+def test_api_x_com_host_is_answered_too(photos: ReplayRecording) -> None:
     # GIVEN a session with the adapter WHEN the same endpoint is called on api.x.com
     session = requests.Session()
     session.mount("https://", ReplayAdapter(photos))
@@ -180,7 +186,7 @@ def test_api_x_com_host_is_answered_too(photos: Recording) -> None:
         "https://example.com/2/tweets/search/recent?query=x",
     ],
 )
-def test_anything_else_is_not_found(photos: Recording, url: str) -> None:
+def test_anything_else_is_not_found(photos: ReplayRecording, url: str) -> None:
     # GIVEN a session with the adapter WHEN another endpoint or host is called
     session = requests.Session()
     session.mount("https://", ReplayAdapter(photos))
@@ -189,7 +195,7 @@ def test_anything_else_is_not_found(photos: Recording, url: str) -> None:
     assert session.get(url).status_code == 404
 
 
-def test_search_without_query_is_a_bad_request(photos: Recording) -> None:
+def test_search_without_query_is_a_bad_request(photos: ReplayRecording) -> None:
     session = requests.Session()
     session.mount("https://", ReplayAdapter(photos))
     response = session.get("https://api.twitter.com/2/tweets/search/recent")

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from producer.credentials import BearerTokenError
 from producer.observability import logger
-from producer.replay import Recording, ReplayAdapter
+from producer.replay import ReplayAdapter, ReplayRecording
 from tests.unit.producer.producer_testkit import (
     REGION,
     ROUTES,
@@ -54,7 +54,7 @@ def x_api(aws: Aws) -> Iterator[list[tuple[str, Any]]]:
 
     Patched inside the moto mock (which patches the same method) and undone before it ends.
     """
-    replay = ReplayAdapter(Recording.model_validate(load_event("x_api_search_photos.json")))
+    replay = ReplayAdapter(ReplayRecording.model_validate(load_event("x_api_search_photos.json")))
     calls: list[tuple[str, Any]] = []
 
     def send(self: HTTPAdapter, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:

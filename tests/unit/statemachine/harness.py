@@ -34,14 +34,13 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.responses import DynamoHandler
 from moto.rekognition.responses import RekognitionResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from samcli.yamlhelper import yaml_parse
 
 from common.messages import ClassifyRequest, execution_name
 from fetch_image.transport import RawResponse
-from tweetlens.localcloud import PatchSet
+from tweetlens.localcloud import DynamoDbRequestFaults, PatchSet
 from tweetlens.localcloud import stepfunctions as step_functions_fixes
 from tweetlens.localcloud.sfnclients import install_client_cache
 
@@ -215,33 +214,6 @@ class FakeRekognition:
         return json.dumps(outcome)
 
 
-# ------------------------------------------------------------------------ dynamodb faults
-Request = dict[str, Any]
-
-
-@dataclass
-class DynamoDBFaults:
-    """Answers chosen PutItem/UpdateItem calls with a DynamoDB error before the table sees them."""
-
-    failures: list[tuple[str, Callable[[Request], bool], str, str]] = field(default_factory=list)
-    requests: list[tuple[str, Request]] = field(default_factory=list)
-
-    def fail_next(
-        self, operation: str, matches: Callable[[Request], bool], code: str, message: str
-    ) -> None:
-        self.failures.append((operation, matches, code, message))
-
-    def check(self, operation: str, request: Request) -> None:
-        self.requests.append((operation, request))
-        for index, (failing, matches, code, message) in enumerate(self.failures):
-            if failing == operation and matches(request):
-                del self.failures[index]
-                raise JsonRESTError(f"com.amazonaws.dynamodb.v20120810#{code}", message)
-
-    def count(self, operation: str, matches: Callable[[Request], bool]) -> int:
-        return sum(1 for seen, request in self.requests if seen == operation and matches(request))
-
-
 # ------------------------------------------------------------------------ the workflow
 @dataclass
 class ExecutionResult:
@@ -264,7 +236,7 @@ class Workflow:
     dead_letter_queue_url: str
     host: FakeImageHost
     rekognition: FakeRekognition
-    dynamodb_faults: DynamoDBFaults
+    dynamodb_faults: DynamoDbRequestFaults
     lambdas: LambdaRunner
     retry_waits: list[float]
     substitutions: dict[str, str]
@@ -401,12 +373,12 @@ class _IgnoreStatusChanges:
         return None
 
 
-def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def fast_retry_waits(patches: PatchSet) -> list[float]:
     """Record the interpreter's Retry waits instead of sleeping them; returns the record."""
     waits: list[float] = []
     # retrier_decl calls time.sleep(interval) through its own module reference to ``time``;
     # replacing that reference leaves every other sleep in the process alone.
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=waits.append))
+    patches.replace(retrier_decl, "time", SimpleNamespace(sleep=waits.append))
     return waits
 
 
@@ -501,43 +473,25 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     }.items():
         monkeypatch.setenv(name, value)
     template = load_template()
-    # The local cloud's own moto fixes: AWS's aws-sdk error names (Rekognition.*), and
-    # executions that end as in AWS (StopExecution aborts at once, timeouts are TIMED_OUT).
+    # Every change to moto goes through one PatchSet, undone when the workflow closes: the
+    # local cloud's own fixes (AWS's aws-sdk error names, executions that end as in AWS), its
+    # DynamoDB request faults, and this harness's edges of the world.
     patches = PatchSet()
     step_functions_fixes.install(patches, time_scale=1.0)
     step_functions_fixes.install_end_states(patches, _IgnoreStatusChanges())
     # As in the local cloud: one client per service for the interpreter's tasks.
     install_client_cache(patches)
-    retry_waits = fast_retry_waits(monkeypatch)
+    retry_waits = fast_retry_waits(patches)
 
     host = FakeImageHost()
     rekognition = FakeRekognition(default=load_recorded("detect_labels_cat.json"))
-    faults = DynamoDBFaults()
+    faults = DynamoDbRequestFaults()
+    faults.install(patches)
 
     def detect_labels(response: RekognitionResponse) -> str:
         return rekognition.detect_labels(response.body)
 
-    original_update_item = DynamoHandler.update_item
-    original_put_item = DynamoHandler.put_item
-    original_transact_write_items = DynamoHandler.transact_write_items
-
-    # moto has already parsed the JSON request body into a dict when these run.
-    def update_item(handler: DynamoHandler) -> Any:
-        faults.check("UpdateItem", dict(handler.body))
-        return original_update_item(handler)
-
-    def put_item(handler: DynamoHandler) -> Any:
-        faults.check("PutItem", dict(handler.body))
-        return original_put_item(handler)
-
-    def transact_write_items(handler: DynamoHandler) -> Any:
-        faults.check("TransactWriteItems", dict(handler.body))
-        return original_transact_write_items(handler)
-
-    monkeypatch.setattr(RekognitionResponse, "detect_labels", detect_labels)
-    monkeypatch.setattr(DynamoHandler, "update_item", update_item)
-    monkeypatch.setattr(DynamoHandler, "put_item", put_item)
-    monkeypatch.setattr(DynamoHandler, "transact_write_items", transact_write_items)
+    patches.replace(RekognitionResponse, "detect_labels", detect_labels)
 
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
@@ -560,7 +514,7 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             return runner.invoke(function, event)
 
-        monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke_lambda)
+        patches.replace(LambdaFunction, "_invoke_lambda", invoke_lambda)
 
         iam = boto3.client("iam", region_name=REGION)
         role_arn = iam.create_role(

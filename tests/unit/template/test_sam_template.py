@@ -72,6 +72,8 @@ TRANSIENT_ERRORS = {
 }
 # Express workflows run at most 5 minutes; the ASL is shared by both workflow types.
 EXPRESS_LIMIT_SECONDS = 300
+# Lambda runs a function for at most 15 minutes.
+LAMBDA_TIMEOUT_LIMIT_SECONDS = 900
 # The classifier's lease covers the workflow's timeout plus the gap between its clock reading
 # and the execution's start.
 LEASE_MARGIN_SECONDS = 30
@@ -377,18 +379,47 @@ def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, An
 # ------------------------------------------------------------------------ queues
 
 
+def by_workflow_type(value: Any) -> dict[str, Any]:
+    """A value that depends on WorkflowType (``Fn::If IsExpress``), for each type."""
+    condition, express, standard = value["Fn::If"]
+    assert condition == "IsExpress"
+    return {"EXPRESS": express, "STANDARD": standard}
+
+
 def test_route_queue_visibility_is_six_times_the_classifier_timeout(cfn: dict[str, Any]) -> None:
     # WHEN the classifier's timeout and the queues its event source mappings read are listed
-    timeout = cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"]
+    timeouts = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
     mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
     consumed = sorted(
         mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for mapping in mappings
     )
 
-    # THEN they are the route queues, each visible again only after 6 x the timeout
+    # THEN they are the route queues, each visible again only after 6 x the timeout, for
+    # either workflow type
     assert consumed == sorted(ROUTE_QUEUES)
     for queue in consumed:
-        assert cfn["Resources"][queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+        visibility = by_workflow_type(cfn["Resources"][queue]["Properties"]["VisibilityTimeout"])
+        for workflow_type, timeout in timeouts.items():
+            assert visibility[workflow_type] >= 6 * timeout, (queue, workflow_type)
+
+
+def test_express_timeouts_chain(cfn: dict[str, Any], asl: dict[str, Any]) -> None:
+    # WHEN the EXPRESS side of every timeout on an image's way is read
+    variables = cfn["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    lease = int(variables["CLAIM_LEASE_SECONDS"])
+    timeout = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
+    visibility = {
+        queue: by_workflow_type(cfn["Resources"][queue]["Properties"]["VisibilityTimeout"])
+        for queue in ROUTE_QUEUES
+    }
+
+    # THEN the workflow ends within Express's limit, the lease outlasts it, the classifier
+    # waits at least a lease for a record it starts and then has time left for the rest, and
+    # a message comes back only after 6 x that timeout
+    assert asl["TimeoutSeconds"] <= EXPRESS_LIMIT_SECONDS < lease < timeout["EXPRESS"]
+    assert timeout["EXPRESS"] <= LAMBDA_TIMEOUT_LIMIT_SECONDS
+    for queue, seconds in visibility.items():
+        assert seconds["EXPRESS"] >= 6 * timeout["EXPRESS"], queue
 
 
 def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) -> None:
@@ -476,12 +507,14 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
         ),
         "ClassifierFunction": (
             "classifier.app.lambda_handler",
-            30,
+            {"Fn::If": ["IsExpress", 600, 30]},
             sorted(
                 [
                     "POWERTOOLS_SERVICE_NAME",
                     "RESULTS_TABLE",
                     "STATE_MACHINE_ARN",
+                    "WORKFLOW_TYPE",
+                    "WORKFLOW_DLQ_URL",
                     "ROUTE_DLQ_URLS",
                     "ROUTE_DLQ_URLS_BY_ROUTE",
                     "CLAIM_LEASE_SECONDS",
@@ -723,11 +756,12 @@ def test_lambda_task_timeouts_equal_their_functions(
 
 
 def test_only_the_classifier_starts_executions(cfn: dict[str, Any]) -> None:
-    # WHEN every role's statements granting states:StartExecution are listed
+    # WHEN every role's statements granting states:StartExecution or StartSyncExecution
     starters = {
         role
         for role, statement in role_statements(cfn)
-        if "states:StartExecution" in as_list(statement["Action"])
+        if {"states:StartExecution", "states:StartSyncExecution"}
+        & set(as_list(statement["Action"]))
     }
 
     # THEN only the classifier, which validates every input with pydantic, may start one
@@ -741,8 +775,13 @@ def test_state_machine_logs_and_traces_without_execution_data(sam: dict[str, Any
     # THEN its type is a parameter, it is traced, and its logs keep errors but no post text
     assert properties["Type"] == {"Ref": "WorkflowType"}
     assert properties["Tracing"] == {"Enabled": True}
-    assert properties["Logging"]["Level"] == "ERROR"
-    assert properties["Logging"]["IncludeExecutionData"] is False
+    # (an EXPRESS stack logs at ExpressLogLevel, with data only at ALL)
+    assert properties["Logging"]["Level"] == {
+        "Fn::If": ["IsExpress", {"Ref": "ExpressLogLevel"}, "ERROR"]
+    }
+    assert properties["Logging"]["IncludeExecutionData"] == {
+        "Fn::If": ["LogsExpressExecutionData", True, False]
+    }
 
 
 def alarm_summary(properties: dict[str, Any]) -> tuple[Any, ...]:
@@ -1196,6 +1235,7 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
             [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
         ),
         "StartClassifications": (["states:StartExecution"], {"Ref": "ClassifyImageStateMachine"}),
+        "RunClassifications": (["states:StartSyncExecution"], {"Ref": "ClassifyImageStateMachine"}),
         "CheckClaimOwners": (
             ["states:DescribeExecution"],
             {
@@ -1212,6 +1252,68 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
                 {"Fn::GetAtt": ["DogsDeadLetterQueue", "Arn"]},
             ],
         ),
+        "ReadLetterMarkers": (["dynamodb:GetItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "CloseClaims": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "SendToWorkflowDeadLetterQueue": (
+            ["sqs:SendMessage"],
+            {"Fn::GetAtt": ["WorkflowDeadLetterQueue", "Arn"]},
+        ),
+    }
+
+
+def classifier_sids_by_workflow_type(cfn: dict[str, Any]) -> dict[str, set[str]]:
+    """The classifier role's statement ids as a stack of each workflow type has them."""
+    role = cfn["Resources"]["ClassifierFunctionRole"]["Properties"]
+    [policy] = role["Policies"]
+    found: dict[str, set[str]] = {"EXPRESS": set(), "STANDARD": set()}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if "Fn::If" not in statement:
+            for sids in found.values():
+                sids.add(statement["Sid"])
+            continue
+        for workflow_type, side in by_workflow_type(statement).items():
+            if side != {"Ref": "AWS::NoValue"}:
+                found[workflow_type].add(side["Sid"])
+    return found
+
+
+def test_classifier_role_follows_the_workflow_type(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier role is read as each workflow type deploys it
+    found = classifier_sids_by_workflow_type(cfn)
+
+    # THEN STANDARD starts and describes executions; EXPRESS runs them synchronously and
+    # closes them itself (markers, claims, workflow letters), and neither has the other's
+    common = {
+        "PollRouteQueues",
+        "ReadResults",
+        "MarkRejections",
+        "SendPoisonToRouteDeadLetterQueues",
+    }
+    assert found == {
+        "STANDARD": common | {"StartClassifications", "CheckClaimOwners"},
+        "EXPRESS": common
+        | {
+            "RunClassifications",
+            "ReadLetterMarkers",
+            "CloseClaims",
+            "SendToWorkflowDeadLetterQueue",
+        },
+    }
+
+
+def test_express_classifier_touches_only_markers_and_result_items(cfn: dict[str, Any]) -> None:
+    # WHEN the EXPRESS-only DynamoDB statements of the classifier are read
+    conditions = {
+        statement["Sid"]: statement["Condition"]
+        for role, statement in role_statements(cfn)
+        if role == "ClassifierFunctionRole"
+        and statement["Sid"] in {"ReadLetterMarkers", "CloseClaims"}
+    }
+
+    # THEN markers are read by their prefix and only result items (keyed by URL) are closed
+    assert conditions == {
+        "ReadLetterMarkers": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REJECTION#*"]}},
+        "CloseClaims": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["https://*"]}},
     }
 
 

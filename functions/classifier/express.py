@@ -1,0 +1,293 @@
+"""Run one new image as a synchronous Express execution and settle how it ended.
+
+With ``WORKFLOW_TYPE=EXPRESS`` the classifier starts each new image with
+``StartSyncExecution`` and waits: the event source mapping's ``MaximumConcurrency`` then bounds
+the images in flight, hence the DetectLabels calls. Express has no name idempotency and Step
+Functions neither describes Express executions nor reports their end, so the classifier, which
+receives the final status, owns what the execution closer does for Standard:
+
+* ``SUCCEEDED``: done (classified, or found a duplicate by its claim);
+* a transient failure (throttled or unavailable after the workflow's own retries): the claim
+  is closed (FAILED, so the redelivery takes it over at once) and the record is left on its
+  queue for SQS to deliver again;
+* any other failure or ``TIMED_OUT``: the claim is closed and exactly one dead letter goes to
+  the workflow dead-letter queue, in the closer's shape. A marker per SQS message (the one
+  rejections use) keeps it to one letter however often the message is delivered.
+
+Duplicates cost no execution: a DONE result is skipped before this module is reached, a live
+claim means another delivery is running the image and waiting for it, and a message already
+dead-lettered is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from classifier.lookup import Claim
+from classifier.models import Outcome
+from classifier.observability import logger
+from classifier.settings import ClassifierSettings
+from common.closing import (
+    MAX_CAUSE_CHARS,
+    DetectedBy,
+    ExecutionStatus,
+    WorkflowDeadLetter,
+    mark_failed,
+)
+from common.letters import LetterMarkers
+from common.messages import NO_EXECUTION, ClassifyRequest, PhotoMessage, url_digest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import StartSyncExecutionOutputTypeDef
+
+# Errors an execution ends with that say "not now" rather than "never": the names the workflow
+# itself retries (statemachine/classify_image.asl.json), once its retries are spent.
+TRANSIENT_EXECUTION_ERRORS = frozenset(
+    {
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded",
+        "DynamoDB.InternalServerErrorException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Rekognition.ThrottlingException",
+        "Rekognition.ProvisionedThroughputExceededException",
+        "Rekognition.InternalServerErrorException",
+        "ResultStoreBusy",
+    }
+)
+
+
+class ExpressRetry(Exception):
+    """The record is left on its queue: SQS delivers it again later.
+
+    ``transient`` is False when waiting will not help (the deployment is broken): the redrive
+    policy then moves the message to its route's dead-letter queue.
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ExpressResult:
+    outcome: Outcome
+    # The execution's ARN, or "" when none ran.
+    execution: str = ""
+
+
+@dataclass(frozen=True)
+class ExpressRunner:
+    """Long-lived per container, like the ``Classifier`` that holds it."""
+
+    settings: ClassifierSettings
+    stepfunctions: SFNClient
+    dynamodb: DynamoDBClient
+    sqs: SQSClient
+    markers: LetterMarkers
+    clock: Callable[[], float]
+    is_transient: Callable[[Exception], bool]
+
+    def run(
+        self,
+        *,
+        message: PhotoMessage,
+        claim: Claim | None,
+        source_queue_arn: str,
+        letter_cause: str,
+        remaining_ms: Callable[[], int] | None,
+    ) -> ExpressResult:
+        """Run the image to its end unless another delivery owns it; see the module doc."""
+        now = int(self.clock())
+        if claim is not None and claim.in_progress and claim.lease_expires_at > now:
+            # Another delivery started an execution for this image and is waiting for it; its
+            # outcome is that delivery's to settle. (An ended execution's claim is closed at
+            # once; only a classifier that died mid-wait leaves one, and its message comes back
+            # after the visibility timeout, which outlasts the lease.)
+            if _same_message(claim.message, message):
+                # This very message, delivered twice at once: deleting this copy would lose it
+                # if that delivery fails transiently and counts on SQS to deliver it again.
+                # Left queued, it comes back after the visibility timeout, once settled.
+                logger.info("This message is running in another delivery; left on the queue")
+                raise ExpressRetry(
+                    "the same message is running in another delivery", transient=True
+                )
+            logger.info("An execution for this image is running", execution=claim.execution)
+            return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
+        if self._guard(lambda: self.markers.sent(letter_cause), "read the letter marker"):
+            logger.info("Message already dead-lettered; not running it again")
+            return ExpressResult(Outcome.DEAD_LETTERED)
+        if remaining_ms is not None and remaining_ms() < self.settings.claim_lease_seconds * 1_000:
+            # An execution may take the whole Express limit: one started now could outlive
+            # this invocation, whose records would then all be delivered again.
+            logger.info("Too little time left to wait for an execution; deferred")
+            raise ExpressRetry("deferred: too little time left in this invocation", transient=True)
+        supersedes = (
+            claim.execution
+            if claim is not None and claim.in_progress and claim.execution
+            else NO_EXECUTION
+        )
+        response = self._start(message, source_queue_arn, supersedes, now)
+        arn = response["executionArn"]
+        # billingDetails (duration and memory billed) is what an Express execution costs.
+        logger.info(
+            "Execution ended",
+            execution_arn=arn,
+            status=str(response.get("status")),
+            billing_details=response.get("billingDetails"),
+        )
+        status = _ended_status(response.get("status"))
+        if status is ExecutionStatus.SUCCEEDED:
+            # The workflow ends {"status": "DONE", ...} or, when its claim found the image
+            # taken (a duplicate racing this one), {"status": "DUPLICATE"}.
+            duplicate = _output_status(response.get("output")) == "DUPLICATE"
+            logger.info("Execution succeeded", execution_arn=arn, duplicate=duplicate)
+            return ExpressResult(Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn)
+        error = response.get("error") or (
+            "States.Timeout" if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
+        )
+        cause = response.get("cause") or ""
+        self._guard(
+            lambda: mark_failed(
+                self.dynamodb,
+                self.settings.results_table,
+                message,
+                execution_arn=arn,
+                error=error,
+                cause=cause,
+            ),
+            "close the claim",
+        )
+        if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
+            logger.warning("Execution failed transiently; record will be retried", error=error)
+            raise ExpressRetry(f"execution {arn} failed with {error}", transient=True)
+        self._letter(
+            message, arn=arn, status=status, error=error, cause=cause, letter_cause=letter_cause
+        )
+        return ExpressResult(Outcome.DEAD_LETTERED, arn)
+
+    def _start(
+        self, message: PhotoMessage, source_queue_arn: str, supersedes: str, now: int
+    ) -> StartSyncExecutionOutputTypeDef:
+        request = ClassifyRequest(
+            message=message,
+            requested_at=now,
+            lease_expires_at=now + self.settings.claim_lease_seconds,
+            source_queue_arn=source_queue_arn,
+            supersedes=supersedes,
+        )
+        try:
+            return self.stepfunctions.start_sync_execution(
+                stateMachineArn=self.settings.state_machine_arn,
+                # Names need not be unique in Express; the URL's digest makes logs searchable.
+                name=url_digest(message.url),
+                input=request.model_dump_json(),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            transient = self.is_transient(exc)
+            if transient:
+                logger.warning("StartSyncExecution failed; record will be retried")
+            else:
+                logger.error(
+                    "StartSyncExecution refused a valid message; check the deployment",
+                    state_machine_arn=self.settings.state_machine_arn,
+                    exc_info=True,
+                )
+            raise ExpressRetry(f"StartSyncExecution failed: {exc}", transient=transient) from exc
+
+    def _letter(
+        self,
+        message: PhotoMessage,
+        *,
+        arn: str,
+        status: ExecutionStatus,
+        error: str,
+        cause: str,
+        letter_cause: str,
+    ) -> None:
+        if self._guard(lambda: self.markers.already_sent(letter_cause), "mark the letter"):
+            return
+        letter = WorkflowDeadLetter(
+            message=message.model_dump(),
+            error={"Error": error, "Cause": cause[:MAX_CAUSE_CHARS]},
+            execution=arn,
+            status=status,
+            failed_state=None,
+            detected_by=DetectedBy.SYNC_RESULT,
+        )
+        self._guard(
+            lambda: self.sqs.send_message(
+                QueueUrl=self.settings.require_workflow_dlq_url(),
+                MessageBody=letter.model_dump_json(),
+            ),
+            "send the dead letter",
+        )
+        self._guard(lambda: self.markers.mark_sent(letter_cause), "mark the letter sent")
+        logger.warning(
+            "Execution dead-lettered",
+            execution=arn,
+            status=status.value,
+            error=error,
+            detected_by=DetectedBy.SYNC_RESULT.value,
+        )
+
+    def _guard[T](self, call: Callable[[], T], what: str) -> T:
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as exc:
+            transient = self.is_transient(exc)
+            logger.error("Could not " + what, transient=transient, exc_info=True)
+            raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
+
+
+# What a synchronous Express execution can end as (ABORTED is not documented for it, and is
+# closed like any other unsuccessful end if it ever comes).
+ENDED_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.ABORTED,
+    }
+)
+
+
+def _ended_status(value: object) -> ExecutionStatus:
+    """The answer's status; anything else leaves the record queued, named, as a deployment
+    problem (its claim's lease ends before the message is delivered again)."""
+    try:
+        status = ExecutionStatus(str(value))
+    except ValueError:
+        status = None
+    if status not in ENDED_STATUSES:
+        logger.error("StartSyncExecution answered no end status", status=str(value)[:64])
+        raise ExpressRetry(
+            f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
+        )
+    return status
+
+
+def _same_message(claimed: str, message: PhotoMessage) -> bool:
+    try:
+        return PhotoMessage.model_validate_json(claimed) == message
+    except ValueError:
+        return False
+
+
+def _output_status(output: str | None) -> str:
+    try:
+        parsed = json.loads(output or "{}")
+    except ValueError:
+        return ""
+    return str(parsed.get("status", "")) if isinstance(parsed, dict) else ""

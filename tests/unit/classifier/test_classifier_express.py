@@ -1,0 +1,574 @@
+"""ClassifierFunction with WORKFLOW_TYPE=EXPRESS: one synchronous execution per new image.
+
+moto's in-process Step Functions has no StartSyncExecution, so ``SyncStepFunctions`` plays
+the service at the edge: it claims the URL as the workflow's first state would (a conditional
+write on moto's DynamoDB) and answers with the status a test chooses. Everything else (the
+batch pre-pass, the claim, the markers, the dead-letter queue) is the real code on moto.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from boto3.dynamodb.types import TypeDeserializer
+
+from classifier.express import ExpressRetry
+from classifier.logic import Classifier
+from classifier.models import RouteQueueRecord
+from classifier.settings import load_settings
+from common.messages import NO_EXECUTION, url_digest
+from tests.unit.classifier.classifier_testkit import (
+    CLAIM_LEASE_SECONDS,
+    RESULTS_TABLE,
+    Cloud,
+    client_error,
+    load_event,
+    no_sleep,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+NOW = 1_732_700_000
+EXPRESS_ARN_PREFIX = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:"
+_deserializer = TypeDeserializer()
+
+
+class SyncStepFunctions:
+    """StartSyncExecution at the edge: claims the URL, then answers ``answer(n)`` for the n-th
+    execution (``status``, and ``error``/``cause`` for a failure), or raises ``refuse``."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        answer: Callable[[int], dict[str, str]],
+        refuse: Exception | None = None,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._answer = answer
+        self._refuse = refuse
+        self.started: list[dict[str, Any]] = []
+
+    def start_sync_execution(self, **kwargs: Any) -> dict[str, Any]:
+        if self._refuse is not None:
+            raise self._refuse
+        self.started.append(kwargs)
+        arn = f"{EXPRESS_ARN_PREFIX}{kwargs['name']}:run-{len(self.started)}"
+        request = json.loads(kwargs["input"])
+        self._dynamodb.put_item(
+            TableName=RESULTS_TABLE,
+            Item={
+                "pk": {"S": request["message"]["url"]},
+                "sk": {"S": "RESULT"},
+                "status": {"S": "IN_PROGRESS"},
+                "execution": {"S": arn},
+                "lease_expires_at": {"N": str(request["lease_expires_at"])},
+                "open_claim": {"S": "OPEN"},
+                # As the Claim Image state writes it (States.JsonToString).
+                "message": {"S": json.dumps(request["message"], separators=(",", ":"))},
+            },
+        )
+        return {"executionArn": arn, **self._answer(len(self.started))}
+
+
+class FailingSQS:
+    """SendMessage refused ``failures`` times, then moto's SQS."""
+
+    def __init__(self, real: SQSClient, failures: int) -> None:
+        self._real = real
+        self._failures = failures
+
+    def send_message(self, **kwargs: Any) -> Any:
+        if self._failures > 0:
+            self._failures -= 1
+            raise client_error("InternalError", "try again", "SendMessage", status=500)
+        return self._real.send_message(**kwargs)
+
+
+def succeeded(_: int) -> dict[str, str]:
+    return {"status": "SUCCEEDED", "output": "{}"}
+
+
+def failed_with(error: str, cause: str = "why") -> Callable[[int], dict[str, str]]:
+    return lambda _: {"status": "FAILED", "error": error, "cause": cause}
+
+
+def express_classifier(
+    cloud: Cloud,
+    metrics: Metrics,
+    stepfunctions: SyncStepFunctions,
+    *,
+    sqs: object | None = None,
+    workflow_dlq_url: str,
+) -> Classifier:
+    environment = cloud.environment() | {
+        "WORKFLOW_TYPE": "EXPRESS",
+        "WORKFLOW_DLQ_URL": workflow_dlq_url,
+    }
+    return Classifier(
+        settings=load_settings(environment),
+        sqs=cast("SQSClient", sqs or cloud.sqs),
+        stepfunctions=cast("SFNClient", stepfunctions),
+        dynamodb=cloud.dynamodb,
+        metrics=metrics,
+        clock=lambda: NOW + 0.75,
+        sleep=no_sleep,
+    )
+
+
+def process(
+    classifier: Classifier, event: dict[str, Any], remaining_ms: Callable[[], int] | None = None
+) -> PartialItemFailureResponse:
+    batch = classifier.open_batch(event["Records"], remaining_ms=remaining_ms)
+    processor = BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord)
+    return process_partial_response(
+        event=event, record_handler=batch.handle_record, processor=processor
+    )
+
+
+def counted(metrics: Metrics) -> dict[str, float]:
+    return {name: sum(entry["Value"]) for name, entry in metrics.metric_set.items()}
+
+
+def result_of(cloud: Cloud, url: str) -> dict[str, Any]:
+    item = cloud.dynamodb.get_item(
+        TableName=RESULTS_TABLE, Key={"pk": {"S": url}, "sk": {"S": "RESULT"}}
+    )["Item"]
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+@pytest.fixture
+def workflow_dlq(cloud: Cloud) -> str:
+    url: str = cloud.sqs.create_queue(QueueName="tweetlens-dev-WorkflowDeadLetterQueue-W")[
+        "QueueUrl"
+    ]
+    return url
+
+
+@pytest.fixture
+def event() -> dict[str, Any]:
+    return load_event("classifier_sqs_replay.json")
+
+
+def _url(event: dict[str, Any]) -> str:
+    return str(json.loads(event["Records"][0]["body"])["url"])
+
+
+def _letters(cloud: Cloud, queue_url: str) -> list[dict[str, Any]]:
+    return [json.loads(letter["body"]) for letter in cloud.dead_letters(queue_url)]
+
+
+def test_succeeded_execution_classifies_the_image(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a new image whose execution succeeds
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN its record is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN one synchronous execution ran with the classifier's request, named by the URL
+    assert response == {"batchItemFailures": []}
+    (started,) = sfn.started
+    assert started["name"] == url_digest(_url(event))
+    assert json.loads(started["input"]) == {
+        "message": json.loads(event["Records"][0]["body"]),
+        "requested_at": NOW,
+        "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
+        "source_queue_arn": event["Records"][0]["eventSourceARN"],
+        "supersedes": NO_EXECUTION,
+    }
+    assert counted(metrics) == {"Classified": 1}
+    assert _letters(cloud, workflow_dlq) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            failed_with("ImageNotFound", "404 from the host"),
+            ("FAILED", "ImageNotFound", "404 from the host"),
+        ),
+        (lambda _: {"status": "TIMED_OUT"}, ("TIMED_OUT", "States.Timeout", "")),
+        (lambda _: {"status": "FAILED"}, ("FAILED", "ExecutionFailed", "")),
+    ],
+    ids=["failed", "timed-out", "failed-without-error"],
+)
+def test_permanent_failure_is_dead_lettered_once_and_closes_the_claim(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    answer: Callable[[int], dict[str, str]],
+    expected: tuple[str, str, str],
+) -> None:
+    event = load_event("classifier_sqs_replay.json")
+    status, error, cause = expected
+    # GIVEN a new image whose execution ends without success, for good
+    sfn = SyncStepFunctions(cloud.dynamodb, answer)
+
+    # WHEN its record is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN the record is done with, and one letter in the closer's shape says why
+    assert response == {"batchItemFailures": []}
+    arn = f"{EXPRESS_ARN_PREFIX}{url_digest(_url(event))}:run-1"
+    assert _letters(cloud, workflow_dlq) == [
+        {
+            "message": json.loads(event["Records"][0]["body"]),
+            "input": None,
+            "error": {"Error": error, "Cause": cause},
+            "execution": arn,
+            "status": status,
+            "failed_state": None,
+            "detected_by": "sync-result",
+        }
+    ]
+    # AND the claim is closed: FAILED, out of the sweep's index
+    result = result_of(cloud, _url(event))
+    assert (result["status"], result["error"], result["execution"]) == ("FAILED", error, arn)
+    assert "open_claim" not in result
+    assert counted(metrics) == {"ExecutionDeadLettered": 1}
+
+
+def test_redelivered_dead_lettered_message_runs_no_execution(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a message whose execution failed for good and was dead-lettered
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound"))
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+
+    # WHEN SQS delivers the same message again (a duplicate, or a batch that failed whole)
+    response = process(classifier, event)
+
+    # THEN no second execution runs and no second letter is sent
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert counted(metrics) == {"ExecutionDeadLettered": 2}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Rekognition.ThrottlingException",
+        "Rekognition.InternalServerErrorException",
+        "Lambda.TooManyRequestsException",
+        "DynamoDB.ThrottlingException",
+        "ResultStoreBusy",
+    ],
+)
+def test_transient_execution_failure_is_a_batch_item_failure(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any], error: str
+) -> None:
+    # GIVEN an execution that fails with an error the workflow retried and gave up on
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with(error))
+
+    # WHEN the record is processed
+    # THEN it is left on its queue (the only record: Powertools raises for the whole batch)
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert failure.transient is True
+    # AND no letter is sent, and the claim is closed so the redelivery can take it at once
+    assert _letters(cloud, workflow_dlq) == []
+    assert result_of(cloud, _url(event))["status"] == "FAILED"
+    assert counted(metrics) == {"TransientFailure": 1}
+
+
+def test_transient_failure_then_redelivery_classifies(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution throttled for good, then one that succeeds
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: (
+            {"status": "SUCCEEDED", "output": "{}"}
+            if n > 1
+            else {"status": "FAILED", "error": "Rekognition.ThrottlingException", "cause": "slow"}
+        ),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+
+    # WHEN SQS delivers the message again, inside the first claim's lease
+    response = process(classifier, event)
+
+    # THEN the second execution runs and classifies it; nothing was dead-lettered
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"TransientFailure": 1, "Classified": 1}
+
+
+@pytest.mark.parametrize(
+    ("refusal", "expected"),
+    [
+        (
+            client_error("ThrottlingException", "Rate exceeded", "StartSyncExecution"),
+            (True, "TransientFailure"),
+        ),
+        (
+            client_error("ServiceUnavailable", "later", "StartSyncExecution", 503),
+            (True, "TransientFailure"),
+        ),
+        (
+            client_error("AccessDeniedException", "no", "StartSyncExecution"),
+            (False, "ConfigurationError"),
+        ),
+        (
+            client_error("StateMachineTypeNotSupported", "STANDARD", "StartSyncExecution"),
+            (False, "ConfigurationError"),
+        ),
+    ],
+    ids=["throttled", "unavailable", "access-denied", "standard-machine"],
+)
+def test_refused_start_is_a_batch_item_failure(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    refusal: Exception,
+    expected: tuple[bool, str],
+) -> None:
+    event = load_event("classifier_sqs_replay.json")
+    transient, metric = expected
+    # GIVEN StartSyncExecution refuses to start
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded, refuse=refusal)
+
+    # WHEN the record is processed THEN it stays on its queue, told transient or not
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert failure.transient is transient
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {metric: 1}
+
+
+def test_done_image_runs_no_execution(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the image is already DONE
+    cloud.put_result(_url(event), "DONE", f"{EXPRESS_ARN_PREFIX}x:run-0")
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN a duplicate message for it is processed THEN no execution runs
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def test_live_claim_makes_the_duplicate_in_flight_without_an_execution(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN another post's message for the image is running its execution (a live lease)
+    owner = f"{EXPRESS_ARN_PREFIX}x:run-0"
+    other_post = json.loads(event["Records"][0]["body"]) | {"post_id": "1"}
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": owner},
+            "lease_expires_at": {"N": str(NOW + 100)},
+            "message": {"S": json.dumps(other_post)},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the duplicate is processed THEN it is in flight: no execution, deleted from its queue
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"InFlight": 1}
+
+
+def test_expired_claim_is_superseded(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a claim whose lease expired (its classifier died while waiting)
+    owner = f"{EXPRESS_ARN_PREFIX}x:run-0"
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": owner},
+            "lease_expires_at": {"N": str(NOW - 1)},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the message comes back THEN a new execution runs, taking the claim over
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+    assert response == {"batchItemFailures": []}
+    (started,) = sfn.started
+    assert json.loads(started["input"])["supersedes"] == owner
+    assert counted(metrics) == {"Classified": 1}
+
+
+def test_too_little_time_left_defers_the_record(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an invocation with less time left than an execution may take (the lease)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(
+            express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq),
+            event,
+            remaining_ms=lambda: CLAIM_LEASE_SECONDS * 1_000 - 1,
+        )
+
+    # THEN no execution starts and the record is left for SQS to deliver again
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert failure.transient is True
+    assert sfn.started == []
+    assert counted(metrics) == {"TransientFailure": 1}
+
+
+def test_refused_letter_is_retried_and_sent_once(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that fails for good, and SQS refusing the first letter
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound"))
+    sqs = FailingSQS(cloud.sqs, failures=1)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+
+    # WHEN the record is processed, then delivered again
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+    response = process(classifier, event)
+
+    # THEN the redelivery ran the image again (the claim was closed) and sent one letter
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
+
+
+def test_batch_mixes_outcomes_and_fails_only_the_transient_record(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str
+) -> None:
+    # GIVEN a batch of new images where the third execution is throttled for good
+    event = load_event("classifier_sqs_batch.json")
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: (
+            {"status": "FAILED", "error": "Rekognition.ThrottlingException"}
+            if n == 3
+            else {"status": "SUCCEEDED", "output": "{}"}
+        ),
+    )
+
+    # WHEN the batch is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN only the record whose execution was throttled is left on the queue
+    third = json.loads(sfn.started[2]["input"])["message"]["url"]
+    failing = [r["messageId"] for r in event["Records"] if f'"url":"{third}"' in r["body"]]
+    assert response == {"batchItemFailures": [{"itemIdentifier": failing[0]}]}
+    assert counted(metrics)["TransientFailure"] == 1
+    assert counted(metrics)["Classified"] == len(sfn.started) - 1
+
+
+def test_execution_that_found_a_duplicate_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution whose claim found the image taken (it ends in the Duplicate state)
+    sfn = SyncStepFunctions(
+        cloud.dynamodb, lambda _: {"status": "SUCCEEDED", "output": '{"status":"DUPLICATE"}'}
+    )
+
+    # WHEN the record is processed THEN it is counted a duplicate, not a classification
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+    assert response == {"batchItemFailures": []}
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "PENDING_REDRIVE", "succeeded", ""])
+def test_answer_without_an_end_status_is_a_named_failure(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, status: str
+) -> None:
+    # GIVEN StartSyncExecution answers a status that is no end of an execution
+    event = load_event("classifier_sqs_replay.json")
+    sfn = SyncStepFunctions(cloud.dynamodb, lambda _: {"status": status})
+
+    # WHEN the record is processed THEN it stays on its queue with an error naming the status
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert (str(failure), failure.transient) == (
+        f"StartSyncExecution answered status {status!r}, not an end",
+        False,
+    )
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"ConfigurationError": 1}
+
+
+def test_same_message_running_elsewhere_is_left_on_its_queue(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN this very message is running in another delivery (SQS delivered it twice at once)
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": f"{EXPRESS_ARN_PREFIX}x:run-0"},
+            "lease_expires_at": {"N": str(NOW + 100)},
+            "message": {"S": event["Records"][0]["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the second copy is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+
+    # THEN it runs nothing and stays queued: deleting it would lose the message if the other
+    # delivery fails transiently and counts on SQS to deliver it again
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert (str(failure), failure.transient) == (
+        "the same message is running in another delivery",
+        True,
+    )
+    assert sfn.started == []
+    assert counted(metrics) == {"TransientFailure": 1}
