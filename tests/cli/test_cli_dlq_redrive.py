@@ -40,6 +40,9 @@ def queues_stack_template() -> dict[str, Any]:
     template = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
+        # The queues' settings follow WorkflowType (IsExpress): its default applies.
+        "Parameters": template["Parameters"],
+        "Conditions": template["Conditions"],
         "Resources": {
             name: resource
             for name, resource in template["Resources"].items()
