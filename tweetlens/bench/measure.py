@@ -69,6 +69,8 @@ class Measurement(BaseModel):
     functions: dict[str, FunctionUse]
     requests: RequestStats
     lambda_log_bytes: int
+    # What the state machines logged to their log groups (Express execution logs by level).
+    workflow_log_bytes: int = 0
 
     @property
     def p50_ms(self) -> float:
@@ -262,6 +264,22 @@ def _log_group_records(cloud: LocalCloud) -> Iterator[Any]:
             continue
 
 
+def workflow_log_bytes(cloud: LocalCloud) -> int:
+    """Bytes of the log events in the stack's log groups: what a workflow's logging level
+    costs at CloudWatch Logs ingestion (Lambda's own logs are counted from the invocations)."""
+    logs = cloud.observer_client("logs")
+    total = 0
+    for logical_id, name in cloud.resources.items():
+        if not logical_id.endswith("LogGroup"):
+            continue
+        try:
+            for page in logs.get_paginator("filter_log_events").paginate(logGroupName=name):
+                total += sum(len(event["message"].encode("utf-8")) for event in page["events"])
+        except logs.exceptions.ResourceNotFoundException:
+            continue
+    return total
+
+
 def _billing_details(records: Iterator[Any]) -> Iterator[tuple[float, float]]:
     for record in records:
         yield from _find_billing(record)
@@ -355,4 +373,5 @@ def measure(
         functions=functions,
         requests=requests,
         lambda_log_bytes=log_bytes,
+        workflow_log_bytes=workflow_log_bytes(cloud),
     )

@@ -126,7 +126,7 @@ def costs(measurement: Measurement, prices: PriceTable) -> Costs:
         use.invocations * p.lambda_request.usd + use.gb_seconds * p.lambda_arm64_gb_second.usd
         for use in measurement.functions.values()
     )
-    log_bytes = measurement.lambda_log_bytes + stats.logs_put_bytes
+    log_bytes = measurement.lambda_log_bytes + measurement.workflow_log_bytes + stats.logs_put_bytes
     per_image = {
         "rekognition": measurement.detect_labels_billed * p.rekognition_image.usd,
         "stepfunctions": stepfunctions,

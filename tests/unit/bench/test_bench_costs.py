@@ -137,3 +137,12 @@ def test_the_chart_is_drawn_with_the_sweep(tmp_path: Path) -> None:
     # WHEN it is drawn / THEN a PNG is written
     path = draw_chart(report, tmp_path / "bench.png")
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_workflow_logs_are_priced_beside_the_functions_logs() -> None:
+    # GIVEN 100 images whose functions logged 1/1000 GB and whose workflow logged as much again
+    # (an Express machine logging ALL)
+    base = costs(_measurement(), load_prices())
+    with_workflow_logs = costs(_measurement(workflow_log_bytes=1024**3 // 1000), load_prices())
+    # THEN the workflow's log bytes are ingested logs too: the Logs figure doubles
+    assert with_workflow_logs.cloudwatch_logs == pytest.approx(2 * base.cloudwatch_logs)
