@@ -30,7 +30,7 @@ def client() -> Iterator[Any]:
                 "dynamodb",
                 region_name="us-east-1",
                 aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 - moto's fake key
+                aws_secret_access_key="testing",
             )
             ddb.create_table(
                 TableName=RANGED,
@@ -71,7 +71,9 @@ def _seed(ddb: Any) -> None:
             TableName=RANGED, Item={"pk": {"S": "url"}, "sk": {"S": f"L#{n}"}, "n": {"N": str(n)}}
         )
         ddb.put_item(TableName=FLAT, Item={"pk": {"S": f"k{n}"}, "v": {"S": "old"}})
-    ddb.put_item(TableName=RANGED, Item={"pk": {"S": "url"}, "sk": {"S": "RESULT"}, "v": {"S": "old"}})
+    ddb.put_item(
+        TableName=RANGED, Item={"pk": {"S": "url"}, "sk": {"S": "RESULT"}, "v": {"S": "old"}}
+    )
 
 
 def test_a_cancelled_transaction_undoes_its_puts_updates_and_deletes(client: Any) -> None:

@@ -15,7 +15,15 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tweetlens.localcloud import dispatch, dynamodb, eventbus, s3policies, sfnclients, sqs, stepfunctions
+from tweetlens.localcloud import (
+    dispatch,
+    dynamodb,
+    eventbus,
+    s3policies,
+    sfnclients,
+    sqs,
+    stepfunctions,
+)
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker

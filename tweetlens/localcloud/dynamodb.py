@@ -108,7 +108,9 @@ def snapshot_table(table: Table, keys: set[tuple[DynamoType, DynamoType | None]]
     return snapshot
 
 
-def touched_keys(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> TouchedKeys | None:
+def touched_keys(
+    backend: DynamoDBBackend, transact_items: list[dict[str, Any]]
+) -> TouchedKeys | None:
     """The keys each table's items are written at, or None when they cannot all be read."""
     touched: TouchedKeys = {}
     try:
