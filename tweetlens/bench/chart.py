@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # The object API, not pyplot: no global figure state and no display backend to choose.
 from matplotlib.figure import Figure
@@ -29,9 +30,8 @@ def draw_chart(report: BenchReport, path: Path) -> Path:
 
     throughput = axes[0]
     throughput.bar(names, [d.images_per_second for d in report.designs], color="#4c72b0")
-    throughput.axhline(report.options.quota_tps, color="#c44e52", linestyle="--", label="quota")
+    _quota_line(throughput, report)
     throughput.set_title("Unique images per second")
-    throughput.legend()
 
     latency = axes[1]
     positions = range(len(names))
@@ -65,10 +65,9 @@ def draw_chart(report: BenchReport, path: Path) -> Path:
         sweep = axes[3]
         concurrencies = [point.concurrency for point in report.sweep]
         sweep.plot(concurrencies, [point.images_per_second for point in report.sweep], marker="o")
-        sweep.axhline(report.options.quota_tps, color="#c44e52", linestyle="--", label="quota")
+        _quota_line(sweep, report)
         sweep.set_xlabel("ClassifierMaxConcurrency")
         sweep.set_title("EXPRESS: images/s by concurrency")
-        sweep.legend()
 
     figure.suptitle(
         f"tweetlens bench: {report.unique_images} unique images, "
@@ -77,3 +76,10 @@ def draw_chart(report: BenchReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     return path
+
+
+def _quota_line(axes: Any, report: BenchReport) -> None:
+    """The DetectLabels quota as a dashed line (none drawn when the run had no quota)."""
+    if report.options.quota_tps is not None:
+        axes.axhline(report.options.quota_tps, color="#c44e52", linestyle="--", label="quota")
+        axes.legend()

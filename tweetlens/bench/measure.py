@@ -107,6 +107,31 @@ def read_results(cloud: LocalCloud, design: Design) -> dict[str, float | None]:
     return results
 
 
+def count_results(cloud: LocalCloud, design: Design) -> int:
+    """How many finished results the table holds, for the progress bar.
+
+    ``Select=COUNT`` with the result filter as a ``FilterExpression``: the emulator still reads
+    every item, but answers a number instead of serialising the whole table every second (a
+    profile of a 300-image bench found 13 % of the emulator's time in that serialisation).
+    """
+    dynamodb = cloud.observer_client("dynamodb")
+    arguments: dict[str, Any] = {
+        "TableName": cloud.resources[design.results_table],
+        "Select": "COUNT",
+    }
+    if design.result_filter:
+        arguments["FilterExpression"] = " AND ".join(
+            f"#k{n} = :v{n}" for n in range(len(design.result_filter))
+        )
+        arguments["ExpressionAttributeNames"] = {
+            f"#k{n}": key for n, (key, _) in enumerate(design.result_filter)
+        }
+        arguments["ExpressionAttributeValues"] = {
+            f":v{n}": {"S": value} for n, (_, value) in enumerate(design.result_filter)
+        }
+    return sum(int(page["Count"]) for page in dynamodb.get_paginator("scan").paginate(**arguments))
+
+
 def dead_letters(cloud: LocalCloud) -> list[tuple[set[str], str]]:
     """Every letter on the stack's dead-letter queues: (URLs it names, its error)."""
     sqs = cloud.observer_client("sqs")

@@ -68,7 +68,8 @@ class BenchOptions(BaseModel):
     duplicate_share: float = 0.25
     fetch_latency_ms: int = 150
     detect_labels_latency_ms: int = 300
-    quota_tps: float = 5.0
+    # None: no DetectLabels quota at all (measures the local cloud itself, not the limiter).
+    quota_tps: float | None = 5.0
     # ClassifierMaxConcurrency. One value: STANDARD and EXPRESS run with it. Several: a sweep,
     # EXPRESS runs once per value and STANDARD with the largest.
     concurrency: tuple[int, ...] = (5,)
@@ -103,9 +104,12 @@ class BenchOptions(BaseModel):
         ):
             if not 0 <= value <= MAX_LATENCY_MS:
                 raise LatencyError(f"{name} must be 0 to {MAX_LATENCY_MS} ms, got {value}")
-        if not (math.isfinite(self.quota_tps) and 0 < self.quota_tps <= 10_000):
+        if self.quota_tps is not None and not (
+            math.isfinite(self.quota_tps) and 0 < self.quota_tps <= 10_000
+        ):
             raise QuotaError(
-                f"--quota must be a positive number of requests/s up to 10000, got {self.quota_tps}"
+                f"--quota must be a positive number of requests/s up to 10000, or none; "
+                f"got {self.quota_tps}"
             )
         if not self.concurrency:
             raise ConcurrencyError("--concurrency needs at least one value")

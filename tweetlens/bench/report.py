@@ -65,7 +65,7 @@ class DesignReport(BaseModel):
     images_per_second: float
     p50_latency_ms: float
     p95_latency_ms: float
-    quota_share: float  # images/s as a share of the DetectLabels quota
+    quota_share: float | None  # images/s as a share of the DetectLabels quota (None: no quota)
     detect_labels_calls: int
     detect_labels_billed: int
     throttles: int
@@ -88,7 +88,7 @@ class SweepPoint(BaseModel):
 
     concurrency: int
     images_per_second: float
-    quota_share: float
+    quota_share: float | None
     throttles: int
     dead_letters: int
     lost: int
@@ -160,7 +160,7 @@ def design_report(
         images_per_second=rate,
         p50_latency_ms=measurement.p50_ms,
         p95_latency_ms=measurement.p95_ms,
-        quota_share=rate / options.quota_tps,
+        quota_share=None if options.quota_tps is None else rate / options.quota_tps,
         detect_labels_calls=measurement.detect_labels_calls,
         detect_labels_billed=measurement.detect_labels_billed,
         throttles=measurement.throttles,
@@ -188,13 +188,13 @@ def print_report(report: BenchReport, console: Console) -> None:
         title=(
             f"tweetlens bench: {report.unique_images} unique images + "
             f"{report.duplicate_posts} duplicate posts, DetectLabels quota "
-            f"{report.options.quota_tps:g}/s"
+            f"{quota_text(report.options.quota_tps)}"
         ),
     )
     rows: list[tuple[str, list[str]]] = [
         ("concurrency", [str(d.concurrency or "-") for d in report.designs]),
         ("unique images/s", [f"{d.images_per_second:.2f}" for d in report.designs]),
-        ("share of the quota", [f"{100 * d.quota_share:.0f} %" for d in report.designs]),
+        ("share of the quota", [share_text(d.quota_share) for d in report.designs]),
         ("p50 latency", [f"{d.p50_latency_ms / 1000:.2f} s" for d in report.designs]),
         ("p95 latency", [f"{d.p95_latency_ms / 1000:.2f} s" for d in report.designs]),
         (
@@ -247,7 +247,7 @@ def print_report(report: BenchReport, console: Console) -> None:
             sweep.add_row(
                 str(point.concurrency),
                 f"{point.images_per_second:.2f}",
-                f"{100 * point.quota_share:.0f} %",
+                share_text(point.quota_share),
                 str(point.throttles),
                 str(point.dead_letters),
                 str(point.lost),
@@ -260,3 +260,11 @@ def _letters(design: DesignReport) -> str:
         return "0"
     reasons = ", ".join(f"{k} {v}" for k, v in design.dead_letter_errors.items())
     return f"{design.dead_letters} ({reasons})"
+
+
+def quota_text(quota_tps: float | None) -> str:
+    return "none" if quota_tps is None else f"{quota_tps:g}/s"
+
+
+def share_text(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f} %"

@@ -13,6 +13,7 @@ from tweetlens.bench.options import (
     BenchOptionError,
     BenchOptions,
     ConcurrencyError,
+    QuotaError,
     TemplateParameterError,
 )
 from tweetlens.bench.prices import PriceError
@@ -30,6 +31,16 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
         raise ConcurrencyError(
             f"--concurrency takes integers separated by commas (e.g. 2,5,10), got {text!r}"
         ) from exc
+
+
+def parse_quota(text: str) -> float | None:
+    """A number of requests/s, or ``none``; anything else is a ``QuotaError``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise QuotaError(f"--quota takes requests/s (e.g. 5) or none, got {text!r}") from exc
 
 
 def parse_parameters(params: tuple[str, ...]) -> dict[str, str]:
@@ -60,10 +71,12 @@ def parse_parameters(params: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option(
     "--quota",
-    type=float,
-    default=5.0,
+    default="5",
     show_default=True,
-    help="DetectLabels quota (requests/s); beyond it: ProvisionedThroughputExceededException.",
+    help=(
+        "DetectLabels quota (requests/s); beyond it: ProvisionedThroughputExceededException. "
+        "'none': no quota (measures the local cloud itself)."
+    ),
 )
 @click.option(
     "--concurrency",
@@ -105,7 +118,7 @@ def bench(
     duplicates: float,
     fetch_latency_ms: int,
     detect_latency_ms: int,
-    quota: float,
+    quota: str,
     concurrency: str,
     designs: str,
     params: tuple[str, ...],
@@ -130,6 +143,9 @@ def bench(
         tweetlens bench --images 200 --quota 10 --concurrency 2,5,10
 
         tweetlens bench --designs baseline,standard --detect-latency-ms 0
+
+        tweetlens bench --designs standard --images 1000 --duplicates 0 \\
+            --fetch-latency-ms 0 --detect-latency-ms 0 --quota none
     """
     try:
         options = BenchOptions.checked(
@@ -137,7 +153,7 @@ def bench(
             duplicate_share=duplicates,
             fetch_latency_ms=fetch_latency_ms,
             detect_labels_latency_ms=detect_latency_ms,
-            quota_tps=quota,
+            quota_tps=parse_quota(quota),
             concurrency=parse_concurrency(concurrency),
             designs=tuple(part.strip() for part in designs.split(",") if part.strip()),
             parameters=parse_parameters(params),

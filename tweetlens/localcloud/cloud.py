@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tweetlens.localcloud import (
+    dispatch,
     dynamodb,
     eventbus,
     express,
@@ -217,6 +218,7 @@ class LocalCloud:
             )
 
     def _install_fixes(self) -> None:
+        dispatch.install_backend_lookup_cache(self._patches)
         self.requests.install(self._patches)
         stepfunctions.install(
             self._patches,

@@ -85,6 +85,23 @@ def test_design_report_derives_rates_and_invariants() -> None:
     assert report.p50_latency_ms == pytest.approx(1049.5)
 
 
+def test_without_a_quota_there_is_no_share_of_it() -> None:
+    # GIVEN a run with no DetectLabels quota
+    options = BenchOptions.checked(quota_tps=None)
+    # WHEN its report is derived
+    report = design_report(
+        _measurement(done=100),
+        name="standard",
+        title="t",
+        concurrency=5,
+        options=options,
+        prices=load_prices(),
+    )
+    # THEN the rate is measured and the share of a quota is absent, not a division by none
+    assert report.images_per_second == pytest.approx(5.0)
+    assert report.quota_share is None
+
+
 def test_a_price_table_missing_a_price_is_refused(tmp_path: Path) -> None:
     # GIVEN a table without the Rekognition price
     text = (Path(__file__).parents[3] / "tweetlens/bench/prices.toml").read_text()

@@ -17,6 +17,7 @@ from tweetlens.bench.options import (
     TemplateParameterError,
 )
 from tweetlens.cli import cli
+from tweetlens.cli.bench import parse_quota
 
 
 def test_defaults_are_valid() -> None:
@@ -68,6 +69,19 @@ def test_a_bad_option_gets_its_named_error(
     assert message in str(raised.value)
 
 
+def test_no_quota_is_none() -> None:
+    # GIVEN --quota none (the local cloud measured without the limiter) / WHEN checked
+    options = BenchOptions.checked(quota_tps=None)
+    # THEN it is accepted as no quota
+    assert options.quota_tps is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [("none", None), ("NONE", None), ("7.5", 7.5)])
+def test_the_quota_option_reads_a_rate_or_none(text: str, expected: float | None) -> None:
+    # GIVEN --quota as typed / WHEN parsed / THEN a rate, or None for no quota
+    assert parse_quota(text) == expected
+
+
 def test_a_sweep_is_several_concurrencies() -> None:
     options = BenchOptions.checked(concurrency=(2, 5, 10))
     assert options.is_sweep is True
@@ -80,6 +94,7 @@ def test_a_sweep_is_several_concurrencies() -> None:
         (["--concurrency", "1,2,5,10"], "Error: ConcurrencyError: --concurrency values"),
         (["--concurrency", "2,five"], "Error: ConcurrencyError: --concurrency takes integers"),
         (["--quota", "-5"], "Error: QuotaError: --quota must be a positive number"),
+        (["--quota", "unlimited"], "Error: QuotaError: --quota takes requests/s (e.g. 5) or none"),
         (["--designs", "baseline,lambda"], "Error: DesignChoiceError: --designs must be"),
         (["--duplicates", "-1"], "Error: DuplicateShareError:"),
         (["--fetch-latency-ms", "-3"], "Error: LatencyError: --fetch-latency-ms"),
