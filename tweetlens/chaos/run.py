@@ -51,6 +51,7 @@ def chaos_cloud(
                 "AllowedImageHosts": images.host,
                 "ImageHostAllowedNetworks": images.allowed_network,
                 "ScheduleEnabled": "false",
+                "WorkflowType": config.workflow_type,
             },
             labeler=OpenCvLabeler(),
             time_scale=config.time_scale,
