@@ -97,6 +97,14 @@ def _labelled_twice_executions(run: ChaosRun, evidence: _Evidence) -> dict[str, 
     bucket = run.stack.resource("ImagesBucket")
     twice = {source for source, n in run.faults.rekognition.accepted.items() if n > 1}
     executions = evidence.executions
+    if run.config.workflow_type == "EXPRESS":
+        # Express executions are not listed: each message for the URL, with how it ended.
+        by_url: dict[str, list[str]] = defaultdict(list)
+        for message_id, body in evidence.bodies.items():
+            url = str(body["url"])
+            if f"s3://{bucket}/{image_key(url)}" in twice:
+                by_url[url].append(f"{message_id[:8]}:{evidence.settled.fate.get(message_id)}")
+        return dict(by_url)
     return {
         execution.url: [
             f"{e.name.rsplit('-', 1)[-1]}:{e.status}:{e.error}"
