@@ -25,7 +25,7 @@ def _record(message_id: str, outcome: str, execution: str = "") -> ClassifierRec
     return ClassifierRecord(
         version=1,
         message_id=message_id,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         event_source_arn=QUEUE,
         route="cats",
         execution=execution,
