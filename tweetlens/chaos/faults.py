@@ -49,6 +49,11 @@ class Faults:
     stopper: ExecutionStopper
     refusals: DeadLetterRefusals
     send_failures: SendBatchFailures
+    # The compressed visibility timeouts, restored before the run is read back: listing the
+    # dead letters holds each one invisible for a minute (``tweetlens.dlq.HOLD_SECONDS``);
+    # compressed to 10 s, letters listed first reappear while a long queue is still being
+    # listed, a receive then returns only letters already seen, and the listing stops short.
+    visibility: PatchSet = field(default_factory=PatchSet)
     duplicate_ids: list[str] = field(default_factory=list)
     producer_crashes: int = 0
     producer_runs: int = 0
@@ -223,7 +228,7 @@ def install_faults(
     faults.ledger.install(patches)
     faults.refusals.install(patches)
     faults.send_failures.install(patches)
-    compress_visibility_timeouts(patches, config.visibility_factor)
+    compress_visibility_timeouts(faults.visibility, config.visibility_factor)
     faults.dynamodb.install(patches)
     faults.producer_killer.install(patches)
     if faults.classifier_killer is not None:
