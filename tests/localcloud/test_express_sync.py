@@ -195,4 +195,3 @@ def test_log_level_chooses_events(level: str, types: list[str]) -> None:
     assert [m["type"] for m in messages] == types
     assert all("input" not in m["details"] for m in messages)
     assert [r["timestamp"] for r in records] == [int(m["event_timestamp"]) for m in messages]
-
