@@ -6,7 +6,8 @@ import pytest
 
 from tweetlens.chaos import ChaosConfig, ChaosReport, run_chaos
 
-pytestmark = pytest.mark.integration
+# About 12.5 minutes (one 720 s visibility timeout waited out): `make test-slow`, not `make test`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Every dead-letter reason the stream's faults give under EXPRESS (no aborts: StopExecution
 # does not apply to a synchronous Express execution).
