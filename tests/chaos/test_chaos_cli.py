@@ -81,3 +81,26 @@ def test_a_run_that_cannot_finish_is_a_click_error(monkeypatch: pytest.MonkeyPat
     # THEN it says why and exits 1 without a traceback
     assert result.exit_code == 1
     assert "Error: the producer failed: Runtime.ImportModuleError" in result.output
+
+
+def test_workflow_type_express_is_passed_to_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the command with --workflow-type EXPRESS
+    seen: list[ChaosConfig] = []
+
+    def run(config: ChaosConfig, **_: object) -> ChaosReport:
+        seen.append(config)
+        return _report(ok=True)
+
+    monkeypatch.setattr(chaos_command, "run_chaos", run)
+    # WHEN it runs
+    result = CliRunner().invoke(
+        chaos_command.chaos, ["--posts", "40", "--workflow-type", "EXPRESS"]
+    )
+    # THEN the run is EXPRESS, without aborts, waiting out the 720 s compressed visibility
+    assert result.exit_code == 0
+    config = seen[0]
+    assert (config.workflow_type, config.execution_aborts, config.timeout_seconds) == (
+        "EXPRESS",
+        0,
+        1320.0,
+    )

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 STATE_MACHINE: Final = "ClassifyImageStateMachine"
 ROUTE_QUEUES: Final = {"cats": "CatsQueue", "dogs": "DogsQueue"}
 PRODUCER_HANDLER: Final = "producer.app.lambda_handler"
 CLASSIFIER_HANDLER: Final = "classifier.app.lambda_handler"
 MAX_PRODUCER_RUNS: Final = 10
+# Route queues' VisibilityTimeout and ClassifierFunction's Timeout in template.yaml, per
+# WorkflowType: a compressed visibility must stay above the function's timeout, or a batch
+# still running comes back and is worked on twice at once.
+QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 180, "EXPRESS": 3600}
+CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 30, "EXPRESS": 600}
+# EXPRESS: 3600 s x 1/5 = 720 s, above the classifier's 600 s (the local runtime enforces it).
+EXPRESS_VISIBILITY_FACTOR: Final = 1 / 5
+
+WorkflowType = Literal["STANDARD", "EXPRESS"]
 
 
 class ChaosError(Exception):
@@ -24,12 +33,17 @@ class ChaosConfig(BaseModel):
 
     posts: int = Field(ge=20, le=5_000)
     seed: int
+    # The template's WorkflowType. EXPRESS: the classifier waits on StartSyncExecution and owns
+    # every outcome; executions are never listed, so settlement reads the classifier's records.
+    workflow_type: WorkflowType = "STANDARD"
     page_size: int = Field(default=25, ge=10, le=100)
     rekognition_rps: float = Field(default=4.0, gt=0)
     dynamodb_every: int = Field(default=40, ge=1)
     dynamodb_burst: int = Field(default=2, ge=1)
     kill_producer_after_batches: int = Field(default=5, ge=1)
-    kill_classifier_after_starts: int = Field(default=6, ge=1)
+    # The classifier worker that made this StartExecution (EXPRESS: StartSyncExecution) call
+    # is SIGKILLed before it reads the answer; None: no classifier worker is killed.
+    kill_classifier_after_starts: int | None = Field(default=6, ge=1)
     duplicate_deliveries: int = Field(default=10, ge=0)
     timeouts: int = Field(default=2, ge=0)
     slow_bodies: int = Field(default=3, ge=0)
@@ -58,20 +72,47 @@ class ChaosConfig(BaseModel):
     visibility_factor: float = Field(default=1 / 6, gt=0, le=1)
     timeout_seconds: float = Field(default=600.0, gt=0)
 
+    @model_validator(mode="after")
+    def _fits_the_workflow_type(self) -> Self:
+        if self.workflow_type == "EXPRESS" and self.execution_aborts:
+            # StopExecution does not apply to synchronous Express executions.
+            raise ValueError("EXPRESS executions cannot be aborted: execution_aborts must be 0")
+        visibility = QUEUE_VISIBILITY_SECONDS[self.workflow_type] * self.visibility_factor
+        if visibility < CLASSIFIER_TIMEOUT_SECONDS[self.workflow_type]:
+            raise ValueError(
+                f"visibility_factor {self.visibility_factor:g} makes the route queues' "
+                f"visibility {visibility:g} s, below the classifier's "
+                f"{CLASSIFIER_TIMEOUT_SECONDS[self.workflow_type]} s timeout"
+            )
+        return self
+
+    @property
+    def kill_recovery_seconds(self) -> float:
+        """How long a killed classifier worker's batch stays invisible before SQS redelivers it."""
+        return QUEUE_VISIBILITY_SECONDS[self.workflow_type] * self.visibility_factor
+
     @classmethod
-    def for_posts(cls, posts: int, seed: int, **overrides: Any) -> ChaosConfig:
+    def for_posts(
+        cls, posts: int, seed: int, workflow_type: WorkflowType = "STANDARD", **overrides: Any
+    ) -> ChaosConfig:
         small = posts < 200
+        express = workflow_type == "EXPRESS"
         defaults: dict[str, Any] = {
             "posts": posts,
             "seed": seed,
+            "workflow_type": workflow_type,
             # A small run makes fewer DetectLabels calls: a lower quota still makes them collide.
             "rekognition_rps": 3.0 if small else 4.0,
             "timeouts": 1 if small else 2,
             "slow_bodies": 1 if small else 3,
             "duplicate_deliveries": max(3, posts // 50),
-            "execution_aborts": 1 if small else 2,
+            "execution_aborts": 0 if express else 1 if small else 2,
             "execution_timeouts": 1 if small else 2,
             "kill_producer_after_batches": 3 if small else 12,
         }
+        if express:
+            defaults["visibility_factor"] = EXPRESS_VISIBILITY_FACTOR
+            # The killed worker's batch comes back only after the visibility timeout.
+            defaults["timeout_seconds"] = 600.0 + QUEUE_VISIBILITY_SECONDS["EXPRESS"] / 5
         defaults.update(overrides)
         return cls.model_validate(defaults)

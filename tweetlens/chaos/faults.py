@@ -43,11 +43,17 @@ class Faults:
     dynamodb: DynamoDbThrottleBursts
     rekognition: RekognitionFaults
     producer_killer: CallerKiller
-    classifier_killer: CallerKiller
+    # None when the run kills no classifier worker (``kill_classifier_after_starts`` None).
+    classifier_killer: CallerKiller | None
     ledger: MessageLedger
     stopper: ExecutionStopper
     refusals: DeadLetterRefusals
     send_failures: SendBatchFailures
+    # The compressed visibility timeouts, restored before the run is read back: listing the
+    # dead letters holds each one invisible for a minute (``tweetlens.dlq.HOLD_SECONDS``);
+    # compressed to 10 s, letters listed first reappear while a long queue is still being
+    # listed, a receive then returns only letters already seen, and the listing stops short.
+    visibility: PatchSet = field(default_factory=PatchSet)
     duplicate_ids: list[str] = field(default_factory=list)
     producer_crashes: int = 0
     producer_runs: int = 0
@@ -85,6 +91,9 @@ class ExecutionStopper:
     the URL's first execution is in Fetch Image: it is stopped (as an operator would) or its
     timeout is made to elapse. The execution is found by its input, as an operator would
     find it (the tooling does not import the functions' code for their naming rule).
+    Express executions are not listed by ListExecutions: with ``express`` they are found among
+    the local cloud's running synchronous executions, and only timed out (StopExecution does
+    not apply to them).
     """
 
     def __init__(
@@ -95,7 +104,9 @@ class ExecutionStopper:
         state_machine: str,
         *,
         seconds: float,
+        express: bool = False,
     ) -> None:
+        self._express = express
         self._seconds = seconds
         self._cloud = cloud
         self._images = images
@@ -136,6 +147,12 @@ class ExecutionStopper:
                     self.timed_out.append(url)
 
     def _running_execution_of(self, sfn: Any, url: str) -> str | None:
+        if self._express:
+            for arn, execution_input in self._cloud.express.running_inputs().items():
+                message = (execution_input or {}).get("message") or {}
+                if message.get("url") == url:
+                    return arn
+            return None
         listed = sfn.list_executions(stateMachineArn=self._state_machine, statusFilter="RUNNING")
         for summary in listed["executions"]:
             described = sfn.describe_execution(executionArn=summary["executionArn"])
@@ -180,15 +197,24 @@ def install_faults(
             handler=PRODUCER_HANDLER,
             after=config.kill_producer_after_batches,
         ),
-        classifier_killer=CallerKiller(
+        # EXPRESS: the worker dies waiting on StartSyncExecution, once the execution ended and
+        # before it reads the answer; its batch comes back after the visibility timeout.
+        classifier_killer=None
+        if config.kill_classifier_after_starts is None
+        else CallerKiller(
             StepFunctionResponse,
-            "start_execution",
+            "start_sync_execution" if config.workflow_type == "EXPRESS" else "start_execution",
             handler=CLASSIFIER_HANDLER,
             after=config.kill_classifier_after_starts,
         ),
         ledger=MessageLedger(route_queues),
         stopper=ExecutionStopper(
-            cloud, images, stream, cloud.resources[STATE_MACHINE], seconds=config.timeout_seconds
+            cloud,
+            images,
+            stream,
+            cloud.resources[STATE_MACHINE],
+            seconds=config.timeout_seconds,
+            express=config.workflow_type == "EXPRESS",
         ),
         refusals=DeadLetterRefusals(
             queue_name(cloud.resources[WORKFLOW_DLQ]), config.dead_letter_refusals
@@ -202,10 +228,11 @@ def install_faults(
     faults.ledger.install(patches)
     faults.refusals.install(patches)
     faults.send_failures.install(patches)
-    compress_visibility_timeouts(patches, config.visibility_factor)
+    compress_visibility_timeouts(faults.visibility, config.visibility_factor)
     faults.dynamodb.install(patches)
     faults.producer_killer.install(patches)
-    faults.classifier_killer.install(patches)
+    if faults.classifier_killer is not None:
+        faults.classifier_killer.install(patches)
     if cloud.rekognition is None:
         raise ChaosError("the local cloud has no Rekognition hook")
     cloud.rekognition.fault_injector = faults.rekognition

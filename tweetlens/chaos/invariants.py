@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE
 from tweetlens.chaos.report import ChaosReport, Invariant
-from tweetlens.chaos.settle import Settlement, settle
+from tweetlens.chaos.settle import Settlement, settle, settle_express
 from tweetlens.chaos.stream import expected_message_keys
 from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
 from tweetlens.localcloud import LocalCloud
@@ -77,16 +77,17 @@ def _gather(run: ChaosRun) -> _Evidence:
     stack = run.stack
     ledger = run.faults.ledger.messages()
     bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
-    executions = accounting.execution_outcomes(
-        stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
-    )
     letters = list_dead_letters(stack, limit=100_000)
-    settled = settle(
-        bodies,
-        accounting.classifier_outcomes(_classifier_logs(run.cloud)),
-        executions,
-        letters,
-    )
+    logs = _classifier_logs(run.cloud)
+    executions: list[accounting.ExecutionOutcome] = []
+    if run.config.workflow_type == "EXPRESS":
+        # Express executions are never listed: the classifier's records say how each ended.
+        settled = settle_express(bodies, list(accounting.classifier_records(logs)), letters)
+    else:
+        executions = accounting.execution_outcomes(
+            stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
+        )
+        settled = settle(bodies, accounting.classifier_outcomes(logs), executions, letters)
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     return _Evidence(bodies, executions, letters, results, settled)
 
@@ -96,6 +97,14 @@ def _labelled_twice_executions(run: ChaosRun, evidence: _Evidence) -> dict[str, 
     bucket = run.stack.resource("ImagesBucket")
     twice = {source for source, n in run.faults.rekognition.accepted.items() if n > 1}
     executions = evidence.executions
+    if run.config.workflow_type == "EXPRESS":
+        # Express executions are not listed: each message for the URL, with how it ended.
+        by_url: dict[str, list[str]] = defaultdict(list)
+        for message_id, body in evidence.bodies.items():
+            url = str(body["url"])
+            if f"s3://{bucket}/{image_key(url)}" in twice:
+                by_url[url].append(f"{message_id[:8]}:{evidence.settled.fate.get(message_id)}")
+        return dict(by_url)
     return {
         execution.url: [
             f"{e.name.rsplit('-', 1)[-1]}:{e.status}:{e.error}"
@@ -216,20 +225,29 @@ def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
         for ids in copies.values()
     )
     done_per_url = Counter(e.url for e in evidence.executions if e.status == "DONE")
+    if not evidence.executions:
+        # EXPRESS: no listed executions; each Classified record is one execution that ended DONE.
+        done_per_url = Counter(
+            str(evidence.bodies[message_id]["url"])
+            for message_id, end in fate.items()
+            if end == "done"
+        )
     return second_executions, sum(n - 1 for n in done_per_url.values())
 
 
 def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> Invariant:
     faults, config = run.faults, run.config
     producer_kills = len(faults.producer_killer.killed)
-    classifier_kills = len(faults.classifier_killer.killed)
+    killer = faults.classifier_killer
+    classifier_kills = len(killer.killed) if killer is not None else 0
+    kills_wanted = 0 if config.kill_classifier_after_starts is None else 1
     dynamodb_throttled = sum(faults.dynamodb.throttled.values())
     sends = faults.send_failures
     return Invariant(
         name="every fault was injected",
         ok=producer_kills == 1
         and faults.producer_crashes == 1
-        and classifier_kills == 1
+        and classifier_kills == kills_wanted
         and adopted <= classifier_kills
         and dynamodb_throttled > 0
         and faults.rekognition.throttled > 0
@@ -392,6 +410,7 @@ def _report(
     return ChaosReport(
         seed=run.config.seed,
         posts=run.config.posts,
+        workflow_type=run.config.workflow_type,
         seconds=round(time.monotonic() - started, 1),
         published=len(evidence.bodies),
         published_by_producer=len(publication.producer_ids),
@@ -413,7 +432,9 @@ def _report(
         producer_crashes=faults.producer_crashes,
         workers_killed={
             "producer": len(faults.producer_killer.killed),
-            "classifier": len(faults.classifier_killer.killed),
+            "classifier": 0
+            if faults.classifier_killer is None
+            else len(faults.classifier_killer.killed),
         },
         adopted_executions=settled.adopted,
         executions_aborted=len(faults.stopper.aborted),

@@ -18,6 +18,7 @@ class ChaosReport(BaseModel):
 
     seed: int
     posts: int
+    workflow_type: str = "STANDARD"
     seconds: float
     published: int
     published_by_producer: int

@@ -51,6 +51,7 @@ def chaos_cloud(
                 "AllowedImageHosts": images.host,
                 "ImageHostAllowedNetworks": images.allowed_network,
                 "ScheduleEnabled": "false",
+                "WorkflowType": config.workflow_type,
             },
             labeler=OpenCvLabeler(),
             time_scale=config.time_scale,
@@ -116,6 +117,9 @@ def run_chaos(
                     )
 
             status = cloud.wait_until_idle(timeout=config.timeout_seconds, on_progress=progress)
+            # Real visibility timeouts again before the dead-letter queues are listed (see
+            # Faults.visibility): nothing is in flight any more once the pipeline is idle.
+            faults.visibility.restore()
             stack = emulator_stack(
                 endpoint_url=cloud.endpoint_url,
                 region=cloud.region,
@@ -126,4 +130,5 @@ def run_chaos(
         finally:
             if faults is not None:
                 faults.stopper.stop()
+                faults.visibility.restore()
             patches.restore()

@@ -93,3 +93,85 @@ def settle(
         fate[starter] = "lost"  # logged as started, yet no such execution exists
         orphans.append(name)
     return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted)
+
+
+# How a record's outcomes rank when a message was handled more than once (its batch failed
+# after it was settled, or SQS delivered it again): the one that settled it wins.
+_EXPRESS_RANK: Final = {
+    accounting.CLASSIFIED: 0,
+    accounting.DEAD_LETTERED: 1,
+    "Duplicate": 2,
+    "InFlight": 2,
+}
+
+
+def _message_key(message: Any) -> tuple[str, str, str] | None:
+    if not isinstance(message, dict):
+        return None
+    return (str(message.get("post_id")), str(message.get("media_key")), str(message.get("route")))
+
+
+def settle_express(
+    bodies: Mapping[str, Mapping[str, Any]],
+    records: list[accounting.ClassifierRecord],
+    letters: list[DeadLetter],
+) -> Settlement:
+    """``settle`` for WorkflowType=EXPRESS, from the classifier's records and the letters.
+
+    Express executions are never listed: the classifier waited for each and logged how its
+    record ended. ``Classified`` is done; ``Duplicate`` and ``InFlight`` are duplicates;
+    ``ExecutionDeadLettered`` is settled by the workflow dead letter of the execution it names
+    - or, when it names none (an earlier delivery of the same message sent the letter, and
+    its marker stopped a second one), by the letter carrying this message. A record that
+    logged nothing (its worker was killed, or it was left queued) counts only through a later
+    delivery. A workflow letter no record accounts for is an orphan.
+    """
+    by_arn: dict[str, DeadLetter] = {}
+    by_message: dict[tuple[str, str, str], list[DeadLetter]] = defaultdict(list)
+    route_letters: dict[str, DeadLetter] = {}
+    for letter in letters:
+        if letter.queue == WORKFLOW_DLQ:
+            body = json.loads(letter.body)
+            by_arn[str(body.get("execution", ""))] = letter
+            key = _message_key(body.get("message"))
+            if key is not None:
+                by_message[key].append(letter)
+        else:
+            route_letters[letter.message_id] = letter
+
+    best: dict[str, accounting.ClassifierRecord] = {}
+    for logged in records:
+        held = best.get(logged.message_id)
+        if held is None or _EXPRESS_RANK.get(logged.outcome, 3) < _EXPRESS_RANK.get(
+            held.outcome, 3
+        ):
+            best[logged.message_id] = logged
+
+    fate: dict[str, str] = {}
+    accounted: set[str] = set()
+    for message_id, body in bodies.items():
+        record = best.get(message_id)
+        outcome = record.outcome if record is not None else ""
+        if message_id in route_letters:
+            fate[message_id] = "dead:" + route_letters[message_id].error
+        elif outcome == accounting.CLASSIFIED:
+            fate[message_id] = "done"
+        elif outcome in accounting.CLASSIFIER_DUPLICATES:
+            fate[message_id] = "duplicate"
+        elif outcome == accounting.DEAD_LETTERED and record is not None:
+            earlier = by_message.get(_message_key(dict(body)) or ("", "", ""), [])
+            found = by_arn.get(record.execution) or (earlier[0] if earlier else None)
+            if found is None:
+                fate[message_id] = "lost"  # logged as dead-lettered, yet no letter holds it
+            else:
+                fate[message_id] = "dead:" + found.error
+                accounted.add(str(json.loads(found.body).get("execution", "")))
+        else:
+            fate[message_id] = "lost"
+    accounted.update(
+        logged.execution
+        for logged in records
+        if logged.outcome == accounting.DEAD_LETTERED and logged.execution
+    )
+    orphans = sorted(arn for arn in by_arn if arn not in accounted)
+    return Settlement(fate=fate, orphan_executions=orphans, adopted=0)

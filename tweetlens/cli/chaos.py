@@ -8,12 +8,17 @@ import click
 from rich.table import Table
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
+from tweetlens.chaos.config import WorkflowType
 from tweetlens.cli.common import template_option, terminal
 from tweetlens.localcloud import LocalCloudError
 
 
 def print_report(report: ChaosReport) -> None:
-    figures = Table("figure", "value", title=f"Chaos run: {report.posts} posts, seed {report.seed}")
+    figures = Table(
+        "figure",
+        "value",
+        title=(f"Chaos run ({report.workflow_type}): {report.posts} posts, seed {report.seed}"),
+    )
     for name, value in (
         ("published (accepted by SQS)", report.published),
         ("  by the producer", report.published_by_producer),
@@ -75,15 +80,28 @@ def print_report(report: ChaosReport) -> None:
     "[default: 4, or 3 under 200 posts].",
 )
 @click.option(
+    "--workflow-type",
+    type=click.Choice(["STANDARD", "EXPRESS"]),
+    default="STANDARD",
+    show_default=True,
+    help="The template's WorkflowType. EXPRESS: the classifier waits on StartSyncExecution; "
+    "no aborts (they do not apply), executions timed out while they fetch.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=10),
-    default=600.0,
-    show_default=True,
-    help="Seconds to wait for the pipeline to go idle.",
+    default=None,
+    help="Seconds to wait for the pipeline to go idle [default: 600; EXPRESS 1320, as a "
+    "killed worker's batch comes back only after its 720 s compressed visibility timeout].",
 )
 @template_option
-def chaos(
-    posts: int, seed: int, rekognition_rps: float | None, timeout: float, template: Path
+def chaos(  # noqa: PLR0917 - click passes every option by name or position
+    posts: int,
+    seed: int,
+    rekognition_rps: float | None,
+    workflow_type: WorkflowType,
+    timeout: float | None,
+    template: Path,
 ) -> None:
     """Run the deployed template on the local cloud under every fault; check the invariants.
 
@@ -91,17 +109,22 @@ def chaos(
     bodies over 15 MB, text as an image, redirects to a private address; Rekognition
     throttling and InvalidImageFormatException; DynamoDB throttling bursts; a classifier
     worker and the producer killed mid-invocation; duplicate deliveries; a poison X API page;
-    SendMessageBatch entries failed once on SQS's side and refused as the sender's fault.
+    SendMessageBatch entries failed once on SQS's side and refused as the sender's fault;
+    STANDARD executions aborted and timed out, EXPRESS ones timed out.
     Exits 1 when an invariant is broken.
 
     Example:
 
         tweetlens chaos --posts 500 --seed 7
+
+        tweetlens chaos --posts 500 --seed 7 --workflow-type EXPRESS
     """
-    overrides: dict[str, float] = {"timeout_seconds": timeout}
+    overrides: dict[str, float] = {}
+    if timeout is not None:
+        overrides["timeout_seconds"] = timeout
     if rekognition_rps is not None:
         overrides["rekognition_rps"] = rekognition_rps
-    config = ChaosConfig.for_posts(posts, seed, **overrides)
+    config = ChaosConfig.for_posts(posts, seed, workflow_type, **overrides)
     try:
         with terminal().status("chaos run…") as status:
             report = run_chaos(config, template=template, on_progress=status.update)

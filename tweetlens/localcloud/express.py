@@ -117,6 +117,15 @@ class ExpressExecutions:
         with self._lock:
             return self._running.get(execution_arn)
 
+    def running_inputs(self) -> dict[str, Any]:
+        """ARN → input (parsed JSON) of each running Express execution, for fault injection.
+
+        Express executions are not listed by ``ListExecutions``: a fault that picks one to time
+        out (``LocalCloud.time_out_execution``) finds it here, by what it was started with.
+        """
+        with self._lock:
+            return {arn: execution.input_data for arn, execution in self._running.items()}
+
     def running_count(self) -> int:
         with self._lock:
             return len(self._running)
