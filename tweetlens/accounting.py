@@ -61,6 +61,9 @@ class ClassifierRecord(BaseModel):
     route: str | None = None
     url_sha256: str | None = None
     execution: str = ""
+    # EXPRESS: what the record's execution billed, StartSyncExecution's billingDetails
+    # (billedDurationInMilliseconds, billedMemoryUsedInMB); left out when none ran.
+    billing: dict[str, int] | None = None
 
 
 class RecordOutcome(NamedTuple):

@@ -16,7 +16,11 @@ receives the final status, owns what the execution closer does for Standard:
 
 Duplicates cost no execution: a DONE result is skipped before this module is reached, a live
 claim means another delivery is running the image and waiting for it, and a message already
-dead-lettered is not run again.
+dead-lettered is not run again. A duplicate racing the first copy (published at once, in
+another invocation) is stopped by the *reservation*: before it starts an execution, the
+classifier writes the result item with the Claim Image state's condition, owned by
+``reservation:<SQS message id>``, and the execution's claim takes it over (``supersedes``).
+Only one copy's reservation succeeds; the others find the item held, and run nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +28,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from classifier.lookup import Claim
+from classifier.lookup import (
+    FAILED_STATUS,
+    IN_PROGRESS_STATUS,
+    OPEN_CLAIM,
+    RESULT_SORT_KEY,
+    Claim,
+    claim_of,
+)
 from classifier.models import Outcome
 from classifier.observability import logger
 from classifier.settings import ClassifierSettings
@@ -40,7 +51,15 @@ from common.closing import (
     mark_failed,
 )
 from common.letters import LetterMarkers
-from common.messages import NO_EXECUTION, ClassifyRequest, PhotoMessage, url_digest
+from common.messages import (
+    NO_EXECUTION,
+    ClassifyRequest,
+    PhotoMessage,
+    express_execution_name,
+    message_token,
+    owner_token,
+    reservation_id,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -85,6 +104,8 @@ class ExpressResult:
     outcome: Outcome
     # The execution's ARN, or "" when none ran.
     execution: str = ""
+    # What the execution billed (StartSyncExecution's billingDetails); None when none ran.
+    billing: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,7 @@ class ExpressRunner:
         self,
         *,
         message: PhotoMessage,
+        message_id: str,
         claim: Claim | None,
         source_queue_arn: str,
         letter_cause: str,
@@ -110,21 +132,9 @@ class ExpressRunner:
     ) -> ExpressResult:
         """Run the image to its end unless another delivery owns it; see the module doc."""
         now = int(self.clock())
+        token = message_token(message_id)
         if claim is not None and claim.in_progress and claim.lease_expires_at > now:
-            # Another delivery started an execution for this image and is waiting for it; its
-            # outcome is that delivery's to settle. (An ended execution's claim is closed at
-            # once; only a classifier that died mid-wait leaves one, and its message comes back
-            # after the visibility timeout, which outlasts the lease.)
-            if _same_message(claim.message, message):
-                # This very message, delivered twice at once: deleting this copy would lose it
-                # if that delivery fails transiently and counts on SQS to deliver it again.
-                # Left queued, it comes back after the visibility timeout, once settled.
-                logger.info("This message is running in another delivery; left on the queue")
-                raise ExpressRetry(
-                    "the same message is running in another delivery", transient=True
-                )
-            logger.info("An execution for this image is running", execution=claim.execution)
-            return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
+            return self._owned_elsewhere(claim, message, token)
         if self._guard(lambda: self.markers.sent(letter_cause), "read the letter marker"):
             logger.info("Message already dead-lettered; not running it again")
             return ExpressResult(Outcome.DEAD_LETTERED)
@@ -138,64 +148,140 @@ class ExpressRunner:
             if claim is not None and claim.in_progress and claim.execution
             else NO_EXECUTION
         )
-        response = self._start(message, source_queue_arn, supersedes, now)
+        reservation = reservation_id(message_id)
+        taken = self._reserve(message, reservation, supersedes, now)
+        if taken is not None:
+            return self._owned_elsewhere(taken, message, token)
+        response = self._start(message, message_id, source_queue_arn, reservation, now)
         arn = response["executionArn"]
-        # billingDetails (duration and memory billed) is what an Express execution costs.
-        logger.info(
-            "Execution ended",
-            execution_arn=arn,
-            status=str(response.get("status")),
-            billing_details=response.get("billingDetails"),
-        )
         status = _ended_status(response.get("status"))
+        # billingDetails (duration and memory billed) is what an Express execution costs; it
+        # rides on the record's one outcome line (Batch.handle_record), not a line of its own.
+        billing = response.get("billingDetails")
         if status is ExecutionStatus.SUCCEEDED:
             # The workflow ends {"status": "DONE", ...} or, when its claim found the image
             # taken (a duplicate racing this one), {"status": "DUPLICATE"}.
             duplicate = _output_status(response.get("output")) == "DUPLICATE"
-            logger.info("Execution succeeded", execution_arn=arn, duplicate=duplicate)
-            return ExpressResult(Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn)
+            return ExpressResult(
+                Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn, _billed(billing)
+            )
         error = response.get("error") or (
             "States.Timeout" if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
         )
         cause = response.get("cause") or ""
-        self._guard(
-            lambda: mark_failed(
-                self.dynamodb,
-                self.settings.results_table,
-                message,
-                execution_arn=arn,
-                error=error,
-                cause=cause,
-            ),
-            "close the claim",
-        )
+        # The execution owns the claim once its Claim Image state ran; one that failed before
+        # leaves the reservation, closed the same way so no sweep dead-letters it again.
+        if not self._close(message, arn, error, cause):
+            self._close(message, reservation, error, cause)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
-            logger.warning("Execution failed transiently; record will be retried", error=error)
+            logger.warning(
+                "Execution failed transiently; record will be retried", execution=arn, error=error
+            )
             raise ExpressRetry(f"execution {arn} failed with {error}", transient=True)
         self._letter(
             message, arn=arn, status=status, error=error, cause=cause, letter_cause=letter_cause
         )
-        return ExpressResult(Outcome.DEAD_LETTERED, arn)
+        return ExpressResult(Outcome.DEAD_LETTERED, arn, _billed(billing))
+
+    def _owned_elsewhere(self, claim: Claim, message: PhotoMessage, token: str) -> ExpressResult:
+        """Settle a record whose URL another delivery holds (a live claim or reservation) or
+        that is already DONE: no execution runs for it."""
+        if claim.done:
+            return ExpressResult(Outcome.DUPLICATE, claim.execution)
+        if not claim.in_progress:
+            # Not an item the reservation's condition refuses (or no item came with the
+            # refusal): the next delivery reads where it stands.
+            raise ExpressRetry(
+                f"result item is {claim.status or 'unreadable'}; read again on redelivery",
+                transient=True,
+            )
+        # Another delivery reserved the image or runs its execution and waits for it; its
+        # outcome is that delivery's to settle. (An ended execution's claim is closed at once;
+        # only a classifier that died mid-wait leaves one, and its message comes back after
+        # the visibility timeout, which outlasts the lease.)
+        if _same_delivery(claim, message, token):
+            # This very message, delivered twice at once: deleting this copy would lose it if
+            # that delivery fails transiently and counts on SQS to deliver it again. Left
+            # queued, it comes back after the visibility timeout, once settled.
+            logger.info("This message is running in another delivery; left on the queue")
+            raise ExpressRetry("the same message is running in another delivery", transient=True)
+        return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
+
+    def _reserve(
+        self, message: PhotoMessage, reservation: str, supersedes: str, now: int
+    ) -> Claim | None:
+        """Reserve the URL's result item for this message; the item that refused it, if any.
+
+        The condition is the Claim Image state's, so a reservation is taken exactly where an
+        execution's claim would be, but without the state's ``execution = me``: a reservation
+        of this same message id is another delivery of it, left to settle (the claim's own
+        ``me`` covers a retried write of one execution, which a new delivery is not). The
+        execution then takes the reservation over through ``supersedes``; a duplicate racing
+        this one is refused here, before an execution is started for it.
+        """
+        try:
+            self.dynamodb.update_item(
+                TableName=self.settings.results_table,
+                Key={"pk": {"S": message.url}, "sk": {"S": RESULT_SORT_KEY}},
+                UpdateExpression=(
+                    "SET #status = :in_progress, #execution = :me, "
+                    "lease_expires_at = :lease_expires_at, open_claim = :open, message = :message"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #status = :failed OR "
+                    "(#status = :in_progress AND lease_expires_at < :requested_at) OR "
+                    "#execution = :supersedes"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#execution": "execution"},
+                ExpressionAttributeValues={
+                    ":in_progress": {"S": IN_PROGRESS_STATUS},
+                    ":failed": {"S": FAILED_STATUS},
+                    ":open": {"S": OPEN_CLAIM},
+                    ":me": {"S": reservation},
+                    ":supersedes": {"S": supersedes},
+                    ":lease_expires_at": {"N": str(now + self.settings.claim_lease_seconds)},
+                    ":requested_at": {"N": str(now)},
+                    ":message": {"S": message.model_dump_json()},
+                },
+                # The item that refused the write, in the error: no read for a duplicate.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                self._refused(exc, "reserve the image")
+            return claim_of(exc.response.get("Item", {}))  # type: ignore[arg-type]
+        except BotoCoreError as exc:
+            self._refused(exc, "reserve the image")
+        return None
 
     def _start(
-        self, message: PhotoMessage, source_queue_arn: str, supersedes: str, now: int
+        self,
+        message: PhotoMessage,
+        message_id: str,
+        source_queue_arn: str,
+        reservation: str,
+        now: int,
     ) -> StartSyncExecutionOutputTypeDef:
         request = ClassifyRequest(
             message=message,
             requested_at=now,
             lease_expires_at=now + self.settings.claim_lease_seconds,
             source_queue_arn=source_queue_arn,
-            supersedes=supersedes,
+            supersedes=reservation,
         )
         try:
             return self.stepfunctions.start_sync_execution(
                 stateMachineArn=self.settings.state_machine_arn,
-                # Names need not be unique in Express; the URL's digest makes logs searchable.
-                name=url_digest(message.url),
+                # Express does not dedupe names; this one names the URL and the message.
+                name=express_execution_name(message.url, message_id),
                 input=request.model_dump_json(),
             )
         except (ClientError, BotoCoreError) as exc:
             transient = self.is_transient(exc)
+            # Nothing runs: release the reservation at once rather than let its lease (and
+            # the closer's sweep, with a dead letter) end it. If an execution did start and
+            # only the answer was lost, it owns the claim and this finds nothing to close.
+            self._close(message, reservation, "StartSyncExecutionFailed", str(exc))
             if transient:
                 logger.warning("StartSyncExecution failed; record will be retried")
             else:
@@ -205,6 +291,25 @@ class ExpressRunner:
                     exc_info=True,
                 )
             raise ExpressRetry(f"StartSyncExecution failed: {exc}", transient=transient) from exc
+
+    def _close(self, message: PhotoMessage, owner: str, error: str, cause: str) -> bool:
+        """Mark the claim FAILED if ``owner`` still holds it; whether it did."""
+        return self._guard(
+            lambda: mark_failed(
+                self.dynamodb,
+                self.settings.results_table,
+                message,
+                execution_arn=owner,
+                error=error,
+                cause=cause,
+            ),
+            "close the claim",
+        )
+
+    def _refused(self, exc: Exception, what: str) -> NoReturn:
+        transient = self.is_transient(exc)
+        logger.error("Could not " + what, transient=transient, exc_info=True)
+        raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
 
     def _letter(
         self,
@@ -246,9 +351,7 @@ class ExpressRunner:
         try:
             return call()
         except (ClientError, BotoCoreError) as exc:
-            transient = self.is_transient(exc)
-            logger.error("Could not " + what, transient=transient, exc_info=True)
-            raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
+            self._refused(exc, what)
 
 
 # What a synchronous Express execution can end as (ABORTED is not documented for it, and is
@@ -276,6 +379,22 @@ def _ended_status(value: object) -> ExecutionStatus:
             f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
         )
     return status
+
+
+def _same_delivery(claim: Claim, message: PhotoMessage, token: str) -> bool:
+    """Whether the claim's owner is this SQS message (another delivery of it)."""
+    owner = owner_token(claim.execution)
+    if owner is None:
+        # A claim named before executions carried their message: only its content tells.
+        return _same_message(claim.message, message)
+    return owner == token
+
+
+def _billed(billing: object) -> dict[str, int] | None:
+    """StartSyncExecution's billingDetails, as logged with the record's outcome."""
+    if not isinstance(billing, dict):
+        return None
+    return {key: int(value) for key, value in billing.items() if isinstance(value, int | float)}
 
 
 def _same_message(claimed: str, message: PhotoMessage) -> bool:

@@ -335,32 +335,51 @@ class Batch:
         self.claims = claims
         # Name of the execution the record being handled started or joined ("" for none).
         self._execution = ""
+        # What the record's Express execution billed (StartSyncExecution's billingDetails).
+        self._billing: dict[str, int] | None = None
+        # URL -> how the batch's record owning it ended (None: left on its queue) and the
+        # execution it started or joined; its copies later in the batch are settled from it.
+        self._owner_outcomes: dict[str, tuple[Outcome | None, str]] = {}
 
     @tracer.capture_method
     def handle_record(self, record: RouteQueueRecord) -> Outcome:
         """Record handler for Powertools' ``BatchProcessor``: an exception = batch item failure."""
         logger.append_keys(message_id=record.messageId)
         self._execution = ""
+        self._billing = None
         try:
             outcome = self._handle(record)
-            # One line per record with its outcome and the execution it started or joined, as
-            # a versioned record under its own key: the per-route accounting (the demo, the
-            # chaos run, a Logs Insights query) reads it, not the aggregated metrics nor the
-            # line's words (docs/architecture.md, "Classifier outcomes").
-            keys = logger.get_current_keys()
-            logged = RecordOutcomeLog(
-                message_id=record.messageId,
-                outcome=outcome,
-                event_source_arn=record.eventSourceARN,
-                route=_str_or_none(keys.get("route")),
-                url_sha256=_str_or_none(keys.get("url_sha256")),
-                execution=self._execution,
-            )
-            record_outcome = {RECORD_OUTCOME_KEY: logged.model_dump(mode="json")}
-            logger.info(RECORD_PROCESSED, extra=record_outcome)
-            return outcome
+        except Exception:
+            self._settle(record, None)
+            raise
         finally:
+            keys = dict(logger.get_current_keys())
+            # The record carries them: the outcome line need not repeat them as keys.
             logger.remove_keys(["message_id", "url_sha256", "route"])
+        self._settle(record, outcome)
+        # One line per record with its outcome and the execution it started or joined, as a
+        # versioned record under its own key: the per-route accounting (the demo, the chaos
+        # run, a Logs Insights query) reads it, not the aggregated metrics nor the line's words
+        # (docs/architecture.md, "Classifier outcomes"). It is the only INFO line of a record
+        # that went as expected: CloudWatch Logs bills every byte, per image.
+        logged = RecordOutcomeLog(
+            message_id=record.messageId,
+            outcome=outcome,
+            event_source_arn=record.eventSourceARN,
+            route=_str_or_none(keys.get("route")),
+            url_sha256=_str_or_none(keys.get("url_sha256")),
+            execution=self._execution,
+            billing=self._billing,
+        )
+        record_outcome = {RECORD_OUTCOME_KEY: logged.model_dump(mode="json", exclude_none=True)}
+        logger.info(RECORD_PROCESSED, extra=record_outcome)
+        return outcome
+
+    def _settle(self, record: RouteQueueRecord, outcome: Outcome | None) -> None:
+        """Remember how the record owning a URL ended, for the batch's other copies of it."""
+        planned = self._planned.get(_key(record))
+        if planned is not None and planned.owns_url and isinstance(planned.parsed, PhotoMessage):
+            self._owner_outcomes[planned.parsed.url] = (outcome, self._execution)
 
     def _handle(self, record: RouteQueueRecord) -> Outcome:
         planned = self._planned.get(_key(record))
@@ -387,15 +406,26 @@ class Batch:
             )
         claim = self.claims.get(message.url)
         if claim is not None and claim.done:
-            logger.info("Image already classified; not starting", attempt=message.attempt)
+            # The outcome line says so (Duplicate, with the execution that classified it).
             self._execution = _name_of(claim.execution)
             return self._count(Outcome.DUPLICATE)
         if not planned.owns_url:
-            logger.info("Another record of this batch carries this image", attempt=message.attempt)
-            return self._count(Outcome.DUPLICATE)
+            return self._copy_of_owner(message)
         if self._settings.workflow_type == "EXPRESS":
             return self._run_express(record, message, claim)
         return self._start(record, message, claim)
+
+    def _copy_of_owner(self, message: PhotoMessage) -> Outcome:
+        """Settle a record whose URL an earlier record of this batch carries, from how that
+        record ended: records run one after the other, so its outcome is known, and this one
+        costs no request and no execution. Whatever it was, the URL is taken care of: done,
+        running, dead-lettered, or left on its queue for SQS to deliver again (this copy is
+        then redundant with it)."""
+        owner_outcome, owner_execution = self._owner_outcomes.get(message.url, (None, ""))
+        self._execution = owner_execution
+        if owner_outcome is None:
+            logger.info("Copy of a record left on its queue in this batch", attempt=message.attempt)
+        return self._count(Outcome.DUPLICATE)
 
     def _run_express(
         self, record: RouteQueueRecord, message: PhotoMessage, claim: Claim | None
@@ -403,6 +433,7 @@ class Batch:
         try:
             result = self._classifier.express.run(
                 message=message,
+                message_id=record.messageId,
                 claim=claim,
                 source_queue_arn=record.eventSourceARN,
                 # The rejection marker's key: "this SQS message was dead-lettered".
@@ -413,6 +444,7 @@ class Batch:
             self._count(FailureMetric.TRANSIENT if exc.transient else FailureMetric.CONFIGURATION)
             raise
         self._execution = result.execution
+        self._billing = result.billing
         return self._count(result.outcome)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:

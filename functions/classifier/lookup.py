@@ -13,6 +13,7 @@ from classifier.observability import logger
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
         KeysAndAttributesOutputTypeDef,
         KeysAndAttributesUnionTypeDef,
     )
@@ -26,6 +27,9 @@ UNPROCESSED_BACKOFF_SECONDS = 0.05
 RESULT_SORT_KEY = "RESULT"
 DONE_STATUS = "DONE"
 IN_PROGRESS_STATUS = "IN_PROGRESS"
+FAILED_STATUS = "FAILED"
+# open_claim of a claim the closer's sweep watches (the sparse OpenClaims index).
+OPEN_CLAIM = "OPEN"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,16 @@ class Claim:
     @property
     def in_progress(self) -> bool:
         return self.status == IN_PROGRESS_STATUS
+
+
+def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
+    """A result item (DynamoDB's typed attributes) as a ``Claim``; an empty item has no status."""
+    return Claim(
+        status=item.get("status", {}).get("S", ""),
+        execution=item.get("execution", {}).get("S", ""),
+        lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
+        message=item.get("message", {}).get("S", ""),
+    )
 
 
 class DoneLookupFailed(Exception):
@@ -89,12 +103,7 @@ def _claims_in_chunk(
         except (ClientError, BotoCoreError) as exc:
             raise DoneLookupFailed(f"BatchGetItem on {table} failed: {exc}") from exc
         for item in response.get("Responses", {}).get(table, []):
-            claims[item["pk"]["S"]] = Claim(
-                status=item.get("status", {}).get("S", ""),
-                execution=item.get("execution", {}).get("S", ""),
-                lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
-                message=item.get("message", {}).get("S", ""),
-            )
+            claims[item["pk"]["S"]] = claim_of(item)
         unprocessed: Mapping[str, KeysAndAttributesOutputTypeDef] = response.get(
             "UnprocessedKeys", {}
         )

@@ -104,6 +104,9 @@ class RecordOutcomeLog(BaseModel):
     # The execution the record started, or the one owning its URL (InFlight, a Duplicate of
     # a DONE image); "" when there is none.
     execution: str = ""
+    # EXPRESS: what the record's execution billed, StartSyncExecution's billingDetails
+    # (billedDurationInMilliseconds, billedMemoryUsedInMB); left out when none ran.
+    billing: dict[str, int] | None = None
 
 
 class FailureMetric(StrEnum):

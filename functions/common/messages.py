@@ -8,6 +8,7 @@ classifier reads it, the state machine carries it and the workflow dead-letter q
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -23,6 +24,16 @@ EXECUTION_NAME_HASH_CHARS = 64
 MAX_EXECUTION_SEQUENCE = 10**15 - 1
 # ``ClassifyRequest.supersedes`` when the execution takes over no earlier one.
 NO_EXECUTION = "-"
+# WorkflowType=EXPRESS: the classifier reserves a URL's result item for one SQS message before
+# it starts the execution, whose claim takes the reservation over (``supersedes``). The item's
+# ``execution`` is then ``reservation:<message token>``: never an ARN, so the closer's sweep
+# knows there is no execution to describe.
+RESERVATION_PREFIX = "reservation:"
+# An Express execution is named ``<first 40 hex of the URL digest>-<message token>``: 40 + 1 +
+# 39 = 80, Step Functions' limit. An SQS message id (a UUID, 36 characters) is its own token.
+EXPRESS_NAME_HASH_CHARS = 40
+_TOKEN_SAFE = re.compile(r"[A-Za-z0-9_-]{1,39}")
+TOKEN_HASH_CHARS = 36
 
 
 class PhotoMessage(BaseModel):
@@ -78,6 +89,46 @@ def execution_sequence(execution: str) -> int:
     """The sequence number at the end of an execution name or ARN; 0 when there is none."""
     _, _, tail = execution.rpartition("-")
     return int(tail) if tail.isdigit() and len(tail) <= 15 else 0
+
+
+def message_token(message_id: str) -> str:
+    """An SQS message id as it appears in an Express execution name and a reservation.
+
+    A real message id is a UUID and is kept as it is (searchable in the logs); anything else a
+    hand-made event may carry is hashed into the characters an execution name allows.
+    """
+    if _TOKEN_SAFE.fullmatch(message_id):
+        return message_id
+    return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:TOKEN_HASH_CHARS]
+
+
+def express_execution_name(url: str, message_id: str) -> str:
+    """The name of the Express execution one SQS message runs for an image URL.
+
+    Express does not dedupe by name; the name says which message owns the URL's claim, so a
+    copy of a running message is told from another post of the same image.
+    """
+    return f"{url_digest(url)[:EXPRESS_NAME_HASH_CHARS]}-{message_token(message_id)}"
+
+
+def reservation_id(message_id: str) -> str:
+    """The ``execution`` of a result item reserved for one SQS message (EXPRESS)."""
+    return f"{RESERVATION_PREFIX}{message_token(message_id)}"
+
+
+def owner_token(execution: str) -> str | None:
+    """The message token of a claim's owner: a reservation, or an Express execution named by
+    ``express_execution_name``; None for anything else (a Standard execution, an older name)."""
+    if execution.startswith(RESERVATION_PREFIX):
+        return execution.removeprefix(RESERVATION_PREFIX) or None
+    # arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<run id>
+    parts = execution.split(":")
+    if len(parts) != 9 or parts[5] != "express":
+        return None
+    name = parts[7]
+    if len(name) <= EXPRESS_NAME_HASH_CHARS + 1 or name[EXPRESS_NAME_HASH_CHARS] != "-":
+        return None
+    return name[EXPRESS_NAME_HASH_CHARS + 1 :]
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from common.closing import MAX_CAUSE_CHARS, RESULT_SORT_KEY, mark_failed
 from common.letters import LetterMarkers
-from common.messages import ClassifyRequest, PhotoMessage, url_digest
+from common.messages import RESERVATION_PREFIX, ClassifyRequest, PhotoMessage, url_digest
 from execution_closer.models import (
     DEFAULT_ERRORS,
     UNSUCCESSFUL,
@@ -66,7 +66,10 @@ class Closer:
         if markers.already_sent(MARKER_PREFIX + ended.arn):
             logger.info("Execution already dead-lettered", execution=ended.arn)
             return self._count(CloseOutcome.ALREADY_CLOSED)
-        execution_input = ended.input if ended.input is not None else self._input_of(ended.arn)
+        reservation = ended.arn.startswith(RESERVATION_PREFIX)
+        execution_input = (
+            ended.input if ended.input is not None or reservation else self._input_of(ended.arn)
+        )
         message = _message_of(execution_input) or _claimed_message(ended.claimed_message)
         if message is not None:
             self._mark_failed(message, ended)
@@ -76,7 +79,7 @@ class Closer:
             error={"Error": ended.error, "Cause": ended.cause[:MAX_CAUSE_CHARS]},
             execution=ended.arn,
             status=ended.status,
-            failed_state=self._failed_state(ended.arn),
+            failed_state=None if reservation else self._failed_state(ended.arn),
             detected_by=ended.detected_by,
         )
         self.sqs.send_message(
@@ -115,6 +118,18 @@ class Closer:
     def _ended_from_claim(self, item: dict[str, Any]) -> EndedExecution | None:
         arn = item.get("execution", {}).get("S", "")
         claimed = item.get("message", {}).get("S")
+        if arn.startswith(RESERVATION_PREFIX):
+            # EXPRESS: the classifier reserved the image and died (or lost its answer) before
+            # an execution took the reservation over; there is no execution to describe.
+            return EndedExecution(
+                arn=arn,
+                status=ExecutionStatus.TIMED_OUT,
+                error="LeaseExpired",
+                cause="the classifier's reservation expired before an execution took it over",
+                input=None,
+                claimed_message=claimed,
+                detected_by=DetectedBy.LEASE_SWEEP,
+            )
         try:
             described = self.stepfunctions.describe_execution(executionArn=arn)
         except ClientError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -22,12 +23,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from classifier.express import ExpressRetry
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
 from classifier.settings import load_settings
-from common.messages import NO_EXECUTION, url_digest
+from common.messages import express_execution_name, reservation_id
 from tests.unit.classifier.classifier_testkit import (
     CLAIM_LEASE_SECONDS,
     RESULTS_TABLE,
@@ -44,12 +46,16 @@ if TYPE_CHECKING:
 
 NOW = 1_732_700_000
 EXPRESS_ARN_PREFIX = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:"
+DUPLICATE_OUTPUT = '{"status":"DUPLICATE"}'
 _deserializer = TypeDeserializer()
 
 
 class SyncStepFunctions:
-    """StartSyncExecution at the edge: claims the URL, then answers ``answer(n)`` for the n-th
-    execution (``status``, and ``error``/``cause`` for a failure), or raises ``refuse``."""
+    """StartSyncExecution at the edge: claims the URL as the Claim Image state does (the same
+    conditional write on moto's DynamoDB, ``supersedes`` included), then answers ``answer(n)``
+    for the n-th execution (``status``, and ``error``/``cause`` for a failure), or raises
+    ``refuse``. A claim refused by its condition ends the execution DUPLICATE, as the
+    workflow's Duplicate state does."""
 
     def __init__(
         self,
@@ -68,19 +74,36 @@ class SyncStepFunctions:
         self.started.append(kwargs)
         arn = f"{EXPRESS_ARN_PREFIX}{kwargs['name']}:run-{len(self.started)}"
         request = json.loads(kwargs["input"])
-        self._dynamodb.put_item(
-            TableName=RESULTS_TABLE,
-            Item={
-                "pk": {"S": request["message"]["url"]},
-                "sk": {"S": "RESULT"},
-                "status": {"S": "IN_PROGRESS"},
-                "execution": {"S": arn},
-                "lease_expires_at": {"N": str(request["lease_expires_at"])},
-                "open_claim": {"S": "OPEN"},
-                # As the Claim Image state writes it (States.JsonToString).
-                "message": {"S": json.dumps(request["message"], separators=(",", ":"))},
-            },
-        )
+        try:
+            self._dynamodb.update_item(
+                TableName=RESULTS_TABLE,
+                Key={"pk": {"S": request["message"]["url"]}, "sk": {"S": "RESULT"}},
+                UpdateExpression=(
+                    "SET #status = :in_progress, #execution = :me, "
+                    "lease_expires_at = :lease_expires_at, open_claim = :open, message = :message"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #status = :failed OR "
+                    "(#status = :in_progress AND lease_expires_at < :requested_at) OR "
+                    "#execution = :me OR #execution = :supersedes"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#execution": "execution"},
+                ExpressionAttributeValues={
+                    ":in_progress": {"S": "IN_PROGRESS"},
+                    ":failed": {"S": "FAILED"},
+                    ":open": {"S": "OPEN"},
+                    ":me": {"S": arn},
+                    ":supersedes": {"S": request["supersedes"]},
+                    ":lease_expires_at": {"N": str(request["lease_expires_at"])},
+                    ":requested_at": {"N": str(request["requested_at"])},
+                    # As the Claim Image state writes it (States.JsonToString).
+                    ":message": {"S": json.dumps(request["message"], separators=(",", ":"))},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return {"executionArn": arn, "status": "SUCCEEDED", "output": DUPLICATE_OUTPUT}
         return {"executionArn": arn, **self._answer(len(self.started))}
 
 
@@ -167,6 +190,12 @@ def _url(event: dict[str, Any]) -> str:
     return str(json.loads(event["Records"][0]["body"])["url"])
 
 
+def _arn(event: dict[str, Any], run: int, record: int = 0) -> str:
+    """The ARN SyncStepFunctions gives the ``run``-th execution, started for ``record``."""
+    name = express_execution_name(_url(event), event["Records"][record]["messageId"])
+    return f"{EXPRESS_ARN_PREFIX}{name}:run-{run}"
+
+
 def _letters(cloud: Cloud, queue_url: str) -> list[dict[str, Any]]:
     return [json.loads(letter["body"]) for letter in cloud.dead_letters(queue_url)]
 
@@ -182,17 +211,22 @@ def test_succeeded_execution_classifies_the_image(
         express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
     )
 
-    # THEN one synchronous execution ran with the classifier's request, named by the URL
+    # THEN one synchronous execution ran with the classifier's request, named by the URL and
+    # the message, taking over the reservation the classifier wrote for the message
     assert response == {"batchItemFailures": []}
     (started,) = sfn.started
-    assert started["name"] == url_digest(_url(event))
+    message_id = event["Records"][0]["messageId"]
+    assert started["name"] == express_execution_name(_url(event), message_id)
     assert json.loads(started["input"]) == {
         "message": json.loads(event["Records"][0]["body"]),
         "requested_at": NOW,
         "lease_expires_at": NOW + CLAIM_LEASE_SECONDS,
         "source_queue_arn": event["Records"][0]["eventSourceARN"],
-        "supersedes": NO_EXECUTION,
+        "supersedes": reservation_id(message_id),
     }
+    assert (
+        result_of(cloud, _url(event))["execution"] == f"{EXPRESS_ARN_PREFIX}{started['name']}:run-1"
+    )
     assert counted(metrics) == {"Classified": 1}
     assert _letters(cloud, workflow_dlq) == []
 
@@ -228,7 +262,7 @@ def test_permanent_failure_is_dead_lettered_once_and_closes_the_claim(
 
     # THEN the record is done with, and one letter in the closer's shape says why
     assert response == {"batchItemFailures": []}
-    arn = f"{EXPRESS_ARN_PREFIX}{url_digest(_url(event))}:run-1"
+    arn = _arn(event, 1)
     assert _letters(cloud, workflow_dlq) == [
         {
             "message": json.loads(event["Records"][0]["body"]),
@@ -425,13 +459,17 @@ def test_expired_claim_is_superseded(
     )
     sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
 
-    # WHEN the message comes back THEN a new execution runs, taking the claim over
+    # WHEN the message comes back THEN its reservation takes the expired claim over and a new
+    # execution runs, taking the reservation over in turn
     response = process(
         express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
     )
     assert response == {"batchItemFailures": []}
     (started,) = sfn.started
-    assert json.loads(started["input"])["supersedes"] == owner
+    assert json.loads(started["input"])["supersedes"] == reservation_id(
+        event["Records"][0]["messageId"]
+    )
+    assert result_of(cloud, _url(event))["execution"] == _arn(event, 1)
     assert counted(metrics) == {"Classified": 1}
 
 
@@ -572,3 +610,335 @@ def test_same_message_running_elsewhere_is_left_on_its_queue(
     )
     assert sfn.started == []
     assert counted(metrics) == {"TransientFailure": 1}
+
+
+# ------------------------------------------------------------------ duplicates, no execution
+def _copy(event: dict[str, Any], message_id: str, **changes: Any) -> dict[str, Any]:
+    """Another SQS message of the event's first post's image (another post, or the same
+    content sent twice), as its own record."""
+    record = dict(event["Records"][0])
+    body = json.loads(record["body"]) | changes
+    return record | {
+        "messageId": message_id,
+        "receiptHandle": f"receipt-{message_id}",
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def _outcomes(caplog: pytest.LogCaptureFixture) -> dict[str, dict[str, Any]]:
+    """The record_outcome of every record processed, by message id, from the log records."""
+    records = [
+        cast("dict[str, Any]", entry.record_outcome)
+        for entry in caplog.records
+        if hasattr(entry, "record_outcome")
+    ]
+    return {record["message_id"]: record for record in records}
+
+
+class CountingDynamoDB:
+    """moto's DynamoDB, counting the write requests made through it."""
+
+    def __init__(self, real: DynamoDBClient) -> None:
+        self._real = real
+        self.writes: list[str] = []
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self.writes.append(kwargs["Key"]["pk"]["S"])
+        return self._real.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+SECOND = "5e0c1a7b-0b1d-4f4e-9c3a-00000000d002"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [(succeeded, "Classified", 0), (failed_with("Lambda.ServiceException"), None, 1)],
+    ids=["first-classified", "first-left-on-queue"],
+)
+def test_same_batch_copy_is_settled_from_the_first_without_a_request(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    caplog: pytest.LogCaptureFixture,
+    first: tuple[Callable[[int], dict[str, str]], str | None, int],
+) -> None:
+    answer, first_outcome, failures = first
+    event = load_event("classifier_sqs_replay.json")
+    # GIVEN one batch with two posts of the same image
+    batch = {"Records": [event["Records"][0], _copy(event, SECOND, post_id="1")]}
+    sfn = SyncStepFunctions(cloud.dynamodb, answer)
+    dynamodb = CountingDynamoDB(cloud.dynamodb)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    classifier.dynamodb = cast("DynamoDBClient", dynamodb)
+    classifier.express = replace(classifier.express, dynamodb=cast("DynamoDBClient", dynamodb))
+    caplog.clear()
+
+    # WHEN the batch is processed
+    response = process(classifier, batch)
+
+    # THEN one execution ran, for the first; the copy cost no execution and no write of its
+    # own (one reservation, plus the claim's closing when the first failed), and is a
+    # duplicate of the first's execution whatever became of it
+    first_id = event["Records"][0]["messageId"]
+    assert len(sfn.started) == 1
+    assert dynamodb.writes == [_url(event)] * (1 + failures)
+    assert response == {"batchItemFailures": [{"itemIdentifier": first_id}] * failures}
+    outcomes = _outcomes(caplog)
+    assert outcomes[SECOND]["outcome"] == "Duplicate"
+    assert outcomes[SECOND]["execution"] == (_arn(event, 1) if first_outcome else "")
+    assert (first_id in outcomes) is (first_outcome is not None)
+
+
+def test_reservation_lost_to_a_live_claim_runs_no_execution(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    event: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN the batch's lookup found the image new, then another post's classifier reserved it
+    # (the two were published at once and delivered to concurrent invocations)
+    other = reservation_id(SECOND)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": other},
+            "lease_expires_at": {"N": str(NOW + 100)},
+            "open_claim": {"S": "OPEN"},
+            "message": {"S": _copy(event, SECOND, post_id="1")["body"]},
+        },
+    )
+    caplog.clear()
+
+    # WHEN this post's record is handled
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+
+    # THEN its reservation is refused: no execution, in flight with the owner, deleted from its
+    # queue, and the owner's reservation is untouched
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"InFlight": 1}
+    assert _outcomes(caplog)[event["Records"][0]["messageId"]]["execution"] == other
+    assert result_of(cloud, _url(event))["execution"] == other
+
+
+def test_reservation_lost_to_a_done_result_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the image became DONE after the batch's lookup
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    cloud.put_result(_url(event), "DONE", f"{EXPRESS_ARN_PREFIX}x:run-0")
+
+    # WHEN its record is handled THEN the refused reservation makes it a duplicate, no execution
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def test_reservation_of_this_same_message_leaves_it_on_its_queue(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN another delivery of this very message reserved the image after the lookup
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    mine = reservation_id(event["Records"][0]["messageId"])
+    cloud.put_result(_url(event), "IN_PROGRESS", mine)
+    cloud.dynamodb.update_item(
+        TableName=RESULTS_TABLE,
+        Key={"pk": {"S": _url(event)}, "sk": {"S": "RESULT"}},
+        UpdateExpression="SET lease_expires_at = :lease",
+        ExpressionAttributeValues={":lease": {"N": str(NOW + 100)}},
+    )
+
+    # WHEN this delivery is handled
+    with pytest.raises(BatchProcessingError) as raised:
+        process_partial_response(
+            event=event,
+            record_handler=batch.handle_record,
+            processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+        )
+
+    # THEN it neither retakes the reservation nor runs: it stays queued until that one settles
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert str(failure) == "the same message is running in another delivery"
+    assert sfn.started == []
+    assert result_of(cloud, _url(event))["execution"] == mine
+
+
+def test_reservation_takes_over_a_failed_item(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the image's last execution failed (its claim FAILED)
+    cloud.put_result(_url(event), "FAILED", f"{EXPRESS_ARN_PREFIX}x:run-0")
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN a message for it is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN the reservation takes the item over and the execution takes the reservation over
+    assert response == {"batchItemFailures": []}
+    (started,) = sfn.started
+    assert json.loads(started["input"])["supersedes"] == reservation_id(
+        event["Records"][0]["messageId"]
+    )
+    result = result_of(cloud, _url(event))
+    assert (result["status"], result["execution"]) == ("IN_PROGRESS", _arn(event, 1))
+    assert counted(metrics) == {"Classified": 1}
+
+
+class Crash(Exception):
+    """The classifier's process dies: nothing after this point runs."""
+
+
+class CrashingStepFunctions:
+    def start_sync_execution(self, **kwargs: Any) -> dict[str, Any]:
+        raise Crash
+
+
+def test_crash_after_reservation_holds_copies_until_the_lease_ends(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a classifier that reserved the image and died before its execution started
+    crashing = express_classifier(
+        cloud,
+        metrics,
+        cast("SyncStepFunctions", CrashingStepFunctions()),
+        workflow_dlq_url=workflow_dlq,
+    )
+    with pytest.raises(BatchProcessingError):
+        process(crashing, event)
+    reserved = result_of(cloud, _url(event))
+    assert (reserved["status"], reserved["execution"], reserved["open_claim"]) == (
+        "IN_PROGRESS",
+        reservation_id(event["Records"][0]["messageId"]),
+        "OPEN",
+    )
+    assert reserved["lease_expires_at"] == NOW + CLAIM_LEASE_SECONDS
+
+    # WHEN another post of the image arrives inside the reservation's lease
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    copy = {"Records": [_copy(event, SECOND, post_id="1")]}
+    response = process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), copy)
+
+    # THEN it runs nothing (the crashed message comes back after its visibility timeout)
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+
+    # AND WHEN the crashed message comes back after the lease (visibility timeout > lease)
+    later = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    later.clock = lambda: NOW + CLAIM_LEASE_SECONDS + 1
+    later.express = replace(later.express, clock=later.clock)
+    response = process(later, event)
+
+    # THEN its reservation takes the expired one over and the image is classified
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert counted(metrics)["Classified"] == 1
+
+
+def test_refused_start_releases_the_reservation(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN StartSyncExecution is throttled for this message
+    refusal = client_error("ThrottlingException", "Rate exceeded", "StartSyncExecution")
+    refused = SyncStepFunctions(cloud.dynamodb, succeeded, refuse=refusal)
+    with pytest.raises(BatchProcessingError):
+        process(express_classifier(cloud, metrics, refused, workflow_dlq_url=workflow_dlq), event)
+
+    # THEN its reservation is closed at once (FAILED, out of the sweep's index), not left to
+    # hold the image for a lease
+    released = result_of(cloud, _url(event))
+    assert (released["status"], released["error"]) == ("FAILED", "StartSyncExecutionFailed")
+    assert "open_claim" not in released
+
+    # AND another post of the image runs right away
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    copy = {"Records": [_copy(event, SECOND, post_id="1")]}
+    response = process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), copy)
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+
+
+def test_execution_failing_before_its_claim_closes_the_reservation(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that fails in its Claim Image state (the reservation is still there)
+    class FailsBeforeClaim:
+        def start_sync_execution(self, **kwargs: Any) -> dict[str, Any]:
+            return {
+                "executionArn": f"{EXPRESS_ARN_PREFIX}{kwargs['name']}:run-1",
+                "status": "FAILED",
+                "error": "DynamoDB.AmazonDynamoDBException",
+                "cause": "validation",
+            }
+
+    classifier = express_classifier(
+        cloud, metrics, cast("SyncStepFunctions", FailsBeforeClaim()), workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN its record is processed
+    process(classifier, event)
+
+    # THEN the reservation is closed like the execution's claim would be: FAILED, no sweep
+    result = result_of(cloud, _url(event))
+    assert (result["status"], result["execution"], result["error"]) == (
+        "FAILED",
+        reservation_id(event["Records"][0]["messageId"]),
+        "DynamoDB.AmazonDynamoDBException",
+    )
+    assert "open_claim" not in result
+    assert len(_letters(cloud, workflow_dlq)) == 1
+
+
+def test_same_content_from_another_message_is_in_flight_not_left_queued(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN another SQS message with exactly this content runs the image (the execution's
+    # name carries that message's id)
+    owner = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-0"
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "IN_PROGRESS"},
+            "execution": {"S": owner},
+            "lease_expires_at": {"N": str(NOW + 100)},
+            "message": {"S": event["Records"][0]["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN this message is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN it is a duplicate in flight, deleted now rather than after its visibility timeout
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"InFlight": 1}
