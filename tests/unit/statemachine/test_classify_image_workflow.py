@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from common.messages import ClassifyRequest, execution_name, url_digest
+from common.messages import ClassifyRequest, execution_name, reservation_id, url_digest
 from tests.unit.statemachine.harness import (
     ACCOUNT_ID,
     IMAGES_BUCKET,
@@ -295,6 +295,45 @@ def test_claim_of_an_ended_execution_is_taken_over_inside_its_lease(workflow: Wo
     assert item is not None
     assert (item["status"], item["execution"]) == ("DONE", execution_arn(request, 8))
     assert item == {**done_item(workflow, request, recorded, "jpg"), "execution": item["execution"]}
+
+
+def test_claim_takes_over_the_classifiers_reservation(workflow: Workflow) -> None:
+    # GIVEN the image reserved by the classifier for one SQS message (WorkflowType=EXPRESS),
+    # with a live lease, as it writes it before StartSyncExecution
+    base = load_request(CAT)
+    reservation = reservation_id("5e0c1a7b-0b1d-4f4e-9c3a-00000000e001")
+    request = base.model_copy(update={"supersedes": reservation})
+    recorded = load_recorded("detect_labels_cat.json")
+    workflow.put_result_item({**claim_attributes(base), "execution": reservation})
+    serve_image(workflow)
+
+    # WHEN the execution started for that message, naming the reservation, runs
+    result = workflow.run(request, sequence=3)
+
+    # THEN its claim takes the reservation over and the image is classified by it
+    assert result.status == "SUCCEEDED"
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert (item["status"], item["execution"]) == ("DONE", execution_arn(request, 3))
+    assert item == {**done_item(workflow, request, recorded, "jpg"), "execution": item["execution"]}
+
+
+def test_reservation_for_another_message_makes_the_execution_a_duplicate(
+    workflow: Workflow,
+) -> None:
+    # GIVEN the image reserved for another SQS message, its lease live
+    request = load_request(CAT)
+    other = reservation_id("5e0c1a7b-0b1d-4f4e-9c3a-00000000e002")
+    reserved = {**claim_attributes(request), "execution": other}
+    workflow.put_result_item(reserved)
+
+    # WHEN an execution that does not name that reservation runs
+    result = workflow.run(request)
+
+    # THEN it leaves the reservation alone: a duplicate, nothing fetched
+    assert result.output == {"status": "DUPLICATE"}
+    assert workflow.states_entered(result.arn) == DUPLICATE_STATES
+    assert workflow.result_item(request.message.url) == reserved
 
 
 def test_later_success_replaces_stale_label_items(workflow: Workflow) -> None:

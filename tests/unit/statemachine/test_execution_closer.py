@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from common.messages import ClassifyRequest
+from common.messages import ClassifyRequest, reservation_id
 from execution_closer.closer import MAX_CAUSE_CHARS, Closer
 from execution_closer.models import CloseOutcome
 from tests.unit.statemachine.harness import (
@@ -342,6 +342,70 @@ def test_sweep_closes_a_claim_whose_execution_cannot_be_described(
     item = workflow.result_item(request.message.url)
     assert item is not None
     assert item["status"] == "FAILED"
+
+
+def test_sweep_closes_an_expired_reservation_without_describing_it(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN an EXPRESS classifier reserved the image and died before its execution started:
+    # the reservation's lease expired and no execution ever owned the claim
+    request = load_request(CAT)
+    reservation = reservation_id("5e0c1a7b-0b1d-4f4e-9c3a-00000000e003")
+    workflow.put_result_item(
+        {
+            "pk": request.message.url,
+            "sk": "RESULT",
+            "status": "IN_PROGRESS",
+            "execution": reservation,
+            "lease_expires_at": Decimal(LONG_AGO),
+            "open_claim": "OPEN",
+            "message": request.message.model_dump_json(),
+        }
+    )
+    described = _count_describes(closer)
+
+    # WHEN the sweep runs
+    outcomes = closer.sweep()
+
+    # THEN it closes the reservation like any expired claim: one letter with the reserved
+    # message, claim FAILED and out of the index; there was no execution to ask about
+    assert outcomes == [CloseOutcome.DEAD_LETTERED]
+    [letter] = workflow.dead_letters()
+    assert (
+        letter["execution"],
+        letter["error"]["Error"],
+        letter["detected_by"],
+        letter["failed_state"],
+        letter["message"],
+    ) == (reservation, "LeaseExpired", "lease-sweep", None, request.message.model_dump())
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert (item["status"], "open_claim" in item) == ("FAILED", False)
+    assert described == []
+
+    # AND a second sweep finds nothing more to close
+    assert closer.sweep() == []
+
+
+def _count_describes(closer: Closer) -> list[str]:
+    """The executions the closer asks Step Functions about, from now on."""
+    asked: list[str] = []
+    real = closer.stepfunctions
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            attribute = getattr(real, name)
+            if name not in {"describe_execution", "get_execution_history", "get_paginator"}:
+                return attribute
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                asked.append(str(kwargs.get("executionArn", name)))
+                return attribute(*args, **kwargs)
+
+            return call
+
+    object.__setattr__(closer, "stepfunctions", Counting())
+    return asked
 
 
 # ------------------------------------------------------------------------ the handler
