@@ -1402,3 +1402,45 @@ def test_every_function_starts_without_looking_for_pydantic_plugins(sam: dict[st
     # THEN pydantic's plugin discovery (a read of every installed distribution's entry points
     # at the first model of a cold start) is off: no function uses a plugin
     assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+
+
+def test_classifier_updates_result_items_only_under_express(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier role's UpdateItem statements are read as each workflow type deploys it
+    role = cfn["Resources"]["ClassifierFunctionRole"]["Properties"]
+    [policy] = role["Policies"]
+    updates: dict[str, dict[str, Any]] = {"EXPRESS": {}, "STANDARD": {}}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        sides = (
+            by_workflow_type(statement)
+            if "Fn::If" in statement
+            else {"EXPRESS": statement, "STANDARD": statement}
+        )
+        for workflow_type, side in sides.items():
+            if side != {"Ref": "AWS::NoValue"} and "dynamodb:UpdateItem" in as_list(side["Action"]):
+                updates[workflow_type][side["Sid"]] = (
+                    as_list(side["Action"]),
+                    side["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+                )
+
+    # THEN both write rejection markers; only EXPRESS, which reserves and closes claims itself
+    # (the reservation before StartSyncExecution), writes result items, keyed by URL, with
+    # UpdateItem alone
+    markers = (["dynamodb:UpdateItem"], ["REJECTION#*"])
+    assert updates == {
+        "STANDARD": {"MarkRejections": markers},
+        "EXPRESS": {
+            "MarkRejections": markers,
+            "CloseClaims": (["dynamodb:UpdateItem"], ["https://*"]),
+        },
+    }
+
+
+def test_express_classifier_waits_with_the_least_memory(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    # WHEN the classifier's memory is read for each workflow type
+    memory = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["MemorySize"])
+
+    # THEN EXPRESS, which spends each image waiting for its execution, has Lambda's minimum;
+    # STANDARD keeps the functions' default
+    assert memory == {"EXPRESS": 128, "STANDARD": sam["Globals"]["Function"]["MemorySize"]}
