@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from common.messages import EXPRESS_NAME_HASH_CHARS, url_digest
 from tests.integration.pipeline_kit import (
     CLASSIFIER,
     PostSpec,
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 STATE_MACHINE = "ClassifyImageStateMachine"
 LOG_GROUP = "ClassifyImageLogGroup"
+DUPLICATE_POSTS = 6
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +168,39 @@ def test_permanent_failure_is_one_letter(
     # AND its trace shows where it failed
     drawn = trace.trace_execution(stack, body["execution"])
     assert (drawn.status, drawn.trace.failed_state) == ("FAILED", "Fetch Image")
+
+
+def test_concurrent_duplicates_run_no_execution(
+    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings
+) -> None:
+    # GIVEN six posts of one new photo published at once, half to each route: the two route
+    # queues have mappings of their own, so copies reach concurrent classifier invocations
+    # (and, within one queue, the same batch)
+    url = pipeline.images.media_url(pipeline.images.photo_names[2])
+    recording = recordings.build(
+        [
+            PostSpec(f"Same photo {i}", ("cat",) if i % 2 else ("dog",), (url,))
+            for i in range(DUPLICATE_POSTS)
+        ]
+    )
+    calls_before = detect_labels_calls(pipeline)
+
+    # WHEN the producer publishes them and the pipeline settles
+    publish(pipeline, recording)
+    settle(pipeline)
+
+    # THEN one execution ran for the photo, and one DetectLabels call: every other post was
+    # settled as a duplicate by the batch or by the reservation, none by an execution
+    started = [
+        record["execution_arn"]
+        for record in express_log_records(pipeline)
+        if record["type"] == "ExecutionStarted"
+        and f":{url_digest(url)[:EXPRESS_NAME_HASH_CHARS]}-" in record["execution_arn"]
+    ]
+    assert len(started) == 1
+    assert detect_labels_calls(pipeline) == calls_before + 1
+    outcomes = record_outcomes(pipeline, url)
+    assert outcomes.pop("Classified") == 1
+    assert sum(outcomes.values()) == DUPLICATE_POSTS - 1
+    assert set(outcomes) <= {"Duplicate", "InFlight"}
+    assert result_item(stack, url)["status"] == "DONE"
