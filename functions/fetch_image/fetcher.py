@@ -252,7 +252,10 @@ def fetch_to_s3(
         clock=clock,
     )
     result = store(request, image, s3)
-    logger.info(
+    # DEBUG: at Stage=prod every image's fetch is already told by the ImageFetched and
+    # ImageBytes metrics, the result item's image_key and StoreResult's one line, and
+    # CloudWatch Logs bills each byte per image; Stage=dev still shows it.
+    logger.debug(
         "Image stored",
         host=image.host,
         redirects=image.redirects,
