@@ -371,7 +371,12 @@ class Batch:
             execution=self._execution,
             billing=self._billing,
         )
-        record_outcome = {RECORD_OUTCOME_KEY: logged.model_dump(mode="json", exclude_none=True)}
+        # ``billing`` only when an execution billed something: other fields keep their shape.
+        record_outcome = {
+            RECORD_OUTCOME_KEY: logged.model_dump(
+                mode="json", exclude={"billing"} if logged.billing is None else None
+            )
+        }
         logger.info(RECORD_PROCESSED, extra=record_outcome)
         return outcome
 

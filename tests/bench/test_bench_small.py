@@ -61,11 +61,14 @@ def test_duplicates_start_no_execution(report: BenchReport) -> None:
     assert report.design("standard").executions == IMAGES
     assert report.design("standard").transitions_per_image > 0
     # AWS lists no Express execution: the bench counts those that reported billingDetails
-    # (the classifier logs each synchronous answer). Every image ran; Express has no name
-    # dedupe, so two copies of a URL received before either's claim exists, or a record whose
-    # execution was throttled for good and delivered again, run once more - at no DetectLabels
-    # call (test_nothing_is_lost_or_labelled_twice checks that).
-    assert report.design("express").executions >= IMAGES
+    # (the classifier logs each synchronous answer with its record). Duplicates run none: a
+    # copy in the same batch is settled from the first, one in a concurrent invocation is
+    # refused by the first's reservation. Only a record whose execution failed transiently
+    # (throttled past the workflow's retries) and was delivered again runs once more.
+    express = report.design("express")
+    assert express.executions >= IMAGES
+    if express.throttles == 0:
+        assert express.executions == IMAGES
 
 
 def test_costs_are_split_by_service(report: BenchReport) -> None:
