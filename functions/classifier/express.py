@@ -174,8 +174,12 @@ class ExpressRunner:
         if not self._close(message, arn, error, cause):
             self._close(message, reservation, error, cause)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
+            # No outcome line follows for a record left queued: its billing goes on this one.
             logger.warning(
-                "Execution failed transiently; record will be retried", execution=arn, error=error
+                "Execution failed transiently; record will be retried",
+                execution=arn,
+                error=error,
+                billing=_billed(billing),
             )
             raise ExpressRetry(f"execution {arn} failed with {error}", transient=True)
         self._letter(

@@ -8,6 +8,7 @@ batch pre-pass, the claim, the markers, the dead-letter queue) is the real code 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -942,3 +943,42 @@ def test_same_content_from_another_message_is_in_flight_not_left_queued(
     assert response == {"batchItemFailures": []}
     assert sfn.started == []
     assert counted(metrics) == {"InFlight": 1}
+
+
+BILLING = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 700}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("SUCCEEDED", "Record processed"),
+        ("FAILED", "Execution failed transiently; record will be retried"),
+    ],
+    ids=["classified", "left-on-queue"],
+)
+def test_what_an_execution_billed_is_logged_once(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[str, str],
+) -> None:
+    status, logged_on = case
+    event = load_event("classifier_sqs_replay.json")
+    # GIVEN an execution whose answer carries billingDetails (what the bench prices)
+    answer = {"status": status, "output": "{}", "error": "Lambda.ServiceException"}
+    sfn = SyncStepFunctions(cloud.dynamodb, lambda _: answer | {"billingDetails": BILLING})
+    caplog.clear()
+
+    # WHEN its record is processed, whether it ends or is left on its queue
+    with contextlib.suppress(BatchProcessingError):
+        process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+
+    # THEN exactly one line carries the billing: the record's outcome, or the retry warning
+    billed = [
+        entry.getMessage()
+        for entry in caplog.records
+        if BILLING
+        in (getattr(entry, "billing", None), getattr(entry, "record_outcome", {}).get("billing"))
+    ]
+    assert billed == [logged_on]
