@@ -49,6 +49,8 @@ class LocalPipeline:
         state_file: Path | None = None,
         execution_timeout_scale: float = LOCAL_TIMEOUT_HEADROOM,
         visibility_timeout_scale: float = 1.0,
+        # Deploy only what this function needs (``LocalCloud``'s ``only_function``).
+        only_function: str | None = None,
     ) -> None:
         self.template = find_template(template)
         self._recording = recording
@@ -60,6 +62,7 @@ class LocalPipeline:
         self.state_file = state_file
         self.execution_timeout_scale = execution_timeout_scale
         self.visibility_timeout_scale = visibility_timeout_scale
+        self.only_function = only_function
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -108,6 +111,7 @@ class LocalPipeline:
                 run_pollers=self.run_pollers,
                 execution_timeout_scale=self.execution_timeout_scale,
                 visibility_timeout_scale=self.visibility_timeout_scale,
+                only_function=self.only_function,
             )
             self._cloud.start()
             if self.state_file is not None:

@@ -136,23 +136,20 @@ def invoke_fresh(
     # The emulator's modules, imported only here (see the module's docstring).
     with quick_imports():
         from tweetlens.localcloud.cloud import LocalCloud
-        from tweetlens.localcloud.errors import LocalCloudError
+        from tweetlens.localcloud.errors import LocalCloudError, UnknownFunctionError
         from tweetlens.localcloud.labelers import OpenCvLabeler
-        from tweetlens.localcloud.models import InvocationResult
         from tweetlens.pipeline import LocalPipeline
         from tweetlens.project import is_tweetlens_template
-
-    def call(cloud: LocalCloud) -> InvocationResult:
-        if function not in cloud.functions:
-            raise click.ClickException(_unknown_function(function, frozenset(cloud.functions)))
-        return cloud.invoke(function, event)
 
     try:
         if is_tweetlens_template(template):
             with LocalPipeline(
-                template=template, run_pollers=False, parameter_overrides=overrides
+                template=template,
+                run_pollers=False,
+                parameter_overrides=overrides,
+                only_function=function,
             ) as pipeline:
-                result = call(pipeline.cloud)
+                result = pipeline.cloud.invoke(function, event)
         else:
             with LocalCloud(
                 template,
@@ -160,8 +157,11 @@ def invoke_fresh(
                 labeler=OpenCvLabeler(),
                 run_schedules=False,
                 run_pollers=False,
+                only_function=function,
             ) as cloud:
-                result = call(cloud)
+                result = cloud.invoke(function, event)
+    except UnknownFunctionError as error:
+        raise click.ClickException(_unknown_function(function, error.functions)) from error
     except LocalCloudError as error:
         raise click.ClickException(str(error)) from error
     return InvokeOutcome(
