@@ -16,7 +16,7 @@ from typing import Self
 
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
-from tweetlens.localcloud import LocalCloud, OpenCvLabeler, PictureCachingLabeler
+from tweetlens.localcloud import Labeler, LocalCloud, OpenCvLabeler, PictureCachingLabeler
 from tweetlens.project import find_template
 from tweetlens.stack import write_local_state
 
@@ -51,6 +51,8 @@ class LocalPipeline:
         visibility_timeout_scale: float = 1.0,
         # Deploy only what this function needs (``LocalCloud``'s ``only_function``).
         only_function: str | None = None,
+        # Default: OpenCV's labeler, each picture labelled once (see ``start``).
+        labeler: Labeler | None = None,
     ) -> None:
         self.template = find_template(template)
         self._recording = recording
@@ -63,6 +65,7 @@ class LocalPipeline:
         self.execution_timeout_scale = execution_timeout_scale
         self.visibility_timeout_scale = visibility_timeout_scale
         self.only_function = only_function
+        self._labeler = labeler
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -102,7 +105,7 @@ class LocalPipeline:
                 # The local labeler spends about a second of CPU per photo, one photo at a
                 # time; the demo stream shows the same few pictures under many URLs, and the
                 # labeler is deterministic, so each picture is labelled once and remembered.
-                labeler=PictureCachingLabeler(OpenCvLabeler()),
+                labeler=self._labeler or PictureCachingLabeler(OpenCvLabeler()),
                 time_scale=self.time_scale,
                 # The fetch function verifies TLS like in AWS; locally it trusts the image
                 # server's freshly generated CA instead of the public ones.

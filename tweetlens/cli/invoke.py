@@ -137,7 +137,11 @@ def invoke_fresh(
     with quick_imports():
         from tweetlens.localcloud.cloud import LocalCloud
         from tweetlens.localcloud.errors import LocalCloudError, UnknownFunctionError
-        from tweetlens.localcloud.labelers import OpenCvLabeler
+        from tweetlens.localcloud.labelers import (
+            DeferredLabeler,
+            OpenCvLabeler,
+            PictureCachingLabeler,
+        )
         from tweetlens.pipeline import LocalPipeline
         from tweetlens.project import is_tweetlens_template
 
@@ -148,13 +152,14 @@ def invoke_fresh(
                 run_pollers=False,
                 parameter_overrides=overrides,
                 only_function=function,
+                labeler=DeferredLabeler(lambda: PictureCachingLabeler(OpenCvLabeler())),
             ) as pipeline:
                 result = pipeline.cloud.invoke(function, event)
         else:
             with LocalCloud(
                 template,
                 parameter_overrides=overrides,
-                labeler=OpenCvLabeler(),
+                labeler=DeferredLabeler(OpenCvLabeler),
                 run_schedules=False,
                 run_pollers=False,
                 only_function=function,

@@ -15,14 +15,15 @@ import copy
 import hashlib
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import cv2
-import cv2.data
-import numpy as np
-from cv2.typing import MatLike
+# OpenCV and numpy (about 0.2 s to import) are imported where a picture is looked at: a local
+# cloud that never labels one (most `tweetlens invoke` calls) does without them.
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 # Rekognition's documented limits for DetectLabels.
 MAX_S3_OBJECT_BYTES: Final = 15 * 1024 * 1024
@@ -214,6 +215,9 @@ def _validate_parameters(max_labels: int, min_confidence: float) -> None:
 
 
 def _decode_gray(image: bytes) -> MatLike:
+    import cv2  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
     declared = _declared_size(image)
     if declared is not None and declared[0] * declared[1] > MAX_DECODED_PIXELS:
         raise LabelerError(
@@ -247,6 +251,9 @@ class OpenCvLabeler:
     """
 
     def __init__(self, cascade_dir: Path | None = None) -> None:
+        import cv2  # noqa: PLC0415
+        import cv2.data  # noqa: PLC0415
+
         directory = cascade_dir if cascade_dir is not None else Path(cv2.data.haarcascades)
         self._cascades: list[tuple[_Detector, Any]] = []
         # A CascadeClassifier is not thread-safe, and the emulator serves requests on many
@@ -279,6 +286,9 @@ class OpenCvLabeler:
         return kept[:max_labels]
 
     def _detect(self, gray: MatLike) -> list[_Detection]:
+        import cv2  # noqa: PLC0415
+        import numpy as np  # noqa: PLC0415
+
         height, width = gray.shape[:2]
         scale = min(1.0, _WORK_MAX_SIDE_PX / max(height, width))
         work = (
@@ -328,6 +338,8 @@ def _to_original(
     height: int,
 ) -> _Box:
     """Map a detection in the padded, rotated work image back to original pixels."""
+    import numpy as np  # noqa: PLC0415
+
     x, y, w, h = (float(v) for v in rect)
     x, y = x - pad, y - pad
     corners = np.array([[x, y, 1.0], [x + w, y, 1.0], [x, y + h, 1.0], [x + w, y + h, 1.0]])
@@ -430,6 +442,9 @@ class PictureCachingLabeler:
     def detect_labels(
         self, image: bytes, *, max_labels: int, min_confidence: float
     ) -> list[dict[str, Any]]:
+        import cv2  # noqa: PLC0415
+        import numpy as np  # noqa: PLC0415
+
         pixels = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
         if pixels is None or pixels.size == 0:
             return self._inner.detect_labels(
@@ -447,3 +462,22 @@ class PictureCachingLabeler:
             self._answers[key] = copy.deepcopy(labels)
             self.misses += 1
         return labels
+
+
+class DeferredLabeler:
+    """A labeler built on its first call: a cloud that may never label a picture (one
+    ``tweetlens invoke``) neither imports OpenCV nor loads its cascades."""
+
+    def __init__(self, build: Callable[[], Labeler]) -> None:
+        self._build = build
+        self._inner: Labeler | None = None
+        self._lock = threading.Lock()
+
+    def detect_labels(
+        self, image: bytes, *, max_labels: int, min_confidence: float
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._inner is None:
+                self._inner = self._build()
+            inner = self._inner
+        return inner.detect_labels(image, max_labels=max_labels, min_confidence=min_confidence)
