@@ -209,7 +209,7 @@ class LocalCloud:
                     self._start_pollers(stack.event_source_mappings)
                 self._scheduler = Scheduler(
                     stack.schedules,
-                    events=self._emulator.client("events"),
+                    events=self._emulator.lazy_client("events"),
                     deliver=self._require_bus().deliver_scheduled,
                     account_id=ACCOUNT_ID,
                     region=self._emulator.region,
@@ -255,8 +255,8 @@ class LocalCloud:
             stack.rules,
             account_id=ACCOUNT_ID,
             region=self._emulator.region,
-            sqs=self._emulator.client("sqs"),
-            stepfunctions=self._emulator.client("stepfunctions"),
+            sqs=self._emulator.lazy_client("sqs"),
+            stepfunctions=self._emulator.lazy_client("stepfunctions"),
             async_invoker=self._async,
             activity=self._activity,
         )
