@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from collections.abc import Callable
@@ -255,3 +256,29 @@ def test_copying_the_project_elsewhere_reuses_its_transform(
     _transform(copy / "template.yaml", {"Alias": "live", "Stage": "dev"})
     # THEN the key (the template's content and its code's digest) matched: no second run
     assert len(translations) == 1
+
+
+def test_every_way_of_copying_the_values_counts_as_reading_them() -> None:
+    # GIVEN parameter values that record what is read
+    read: set[str] = set()
+    values = samtransform._ReadRecorder({"Alias": "live", "Stage": "dev"}, read)
+    # WHEN they are only tested for membership
+    assert "Alias" in values
+    # THEN nothing counts as read
+    assert read == set()
+    # AND each copy CPython could make without calling back counts as reading every value
+    copies: list[Callable[[dict[str, Any]], object]] = [
+        dict,
+        lambda v: {**v},
+        {}.update,
+        lambda v: list(v.items()),
+    ]
+    for copy_values in copies:
+        read.clear()
+        copy_values(values)
+        assert read == {"Alias", "Stage"}
+    # AND a deep copy (the translator makes one) reports its reads to the same set
+    read.clear()
+    copied = copy.deepcopy(values)
+    assert copied["Stage"] == "dev"
+    assert read == {"Stage"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -53,6 +53,11 @@ class _ReadRecorder(dict[str, Any]):
     def get(self, name: str, default: Any = None) -> Any:
         self.read.add(name)
         return super().get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        # Defined so that CPython's dict(x), {**x} and update(x) take their slow path through
+        # keys() and __getitem__ (recorded) instead of copying the values unseen.
+        return super().__iter__()
 
     def items(self) -> Any:
         self.read.update(self.keys())
