@@ -270,7 +270,7 @@ def test_every_way_of_copying_the_values_counts_as_reading_them() -> None:
     copies: list[Callable[[dict[str, Any]], object]] = [
         dict,
         lambda v: {**v},
-        lambda v: {}.update(v),  # noqa: PLW0108 - one fresh target per call
+        lambda v: dict[str, Any]().update(v),
         lambda v: list(v.items()),
     ]
     for copy_values in copies:
