@@ -328,3 +328,38 @@ def test_fresh_cloud_holds_only_what_the_function_needs() -> None:
             "ImagesBucketPolicy",
         ]
         assert sorted(cloud.functions) == ["FetchImageFunction"]
+
+
+def test_fresh_cloud_in_its_own_process_ends_with_click_s_error_and_status(
+    tmp_path: Path,
+) -> None:
+    # GIVEN `tweetlens invoke` run as a command (it ends without the interpreter's teardown once
+    # its cloud is stopped) for a function the template lacks
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        STATE_FILE_ENV: str(tmp_path / "no-local-cloud.json"),
+    }
+    command = [sys.executable, "-m", "tweetlens", "invoke", "NoSuchFunction"]
+    event = ["-e", str(event_file("producer_scheduled.json"))]
+    template = ["--template", str(REPO_ROOT / "template.yaml")]
+
+    # WHEN it runs
+    result = subprocess.run(
+        [*command, *event, *template],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN click's one-line error and exit status 1 still come out whole
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: no function 'NoSuchFunction' in the template; functions: "
+        "ClassifierFunction, ExecutionCloserFunction, FetchImageFunction, ProducerFunction, "
+        "StoreResultFunction\n"
+    )

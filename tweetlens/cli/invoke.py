@@ -23,7 +23,7 @@ import boto3
 import click
 from botocore.config import Config
 
-from tweetlens.cli import quick_imports
+from tweetlens.cli import quick_imports, skip_interpreter_teardown
 from tweetlens.cli.common import (
     parameter_option,
     parse_parameters,
@@ -190,6 +190,9 @@ def invoke_fresh(
         raise click.ClickException(_unknown_function(function, error.functions)) from error
     except LocalCloudError as error:
         raise click.ClickException(str(error)) from error
+    finally:
+        # The cloud is stopped (workers killed, servers closed, temporary files removed).
+        skip_interpreter_teardown()
     return InvokeOutcome(
         logs=result.logs, report=result.report, payload=result.wire_payload(), ok=result.ok
     )
