@@ -1,7 +1,9 @@
-"""The deployed template on the local cloud: one pipeline per test module.
+"""The deployed template on the local cloud: one pipeline per test module by default.
 
-Each module gets its own ``LocalPipeline`` (this repo's ``template.yaml``, the loopback image
-server, the replayed X API); helpers to feed and read it are in ``pipeline_kit``.
+Each module here gets its own ``LocalPipeline`` (this repo's ``template.yaml``, the loopback
+image server, the replayed X API); the modules of ``shared/`` share one (see its conftest).
+Only one local cloud runs per process, so a module that needs a fresh pipeline or changes the
+stack's configuration stays here. Helpers to feed and read a pipeline are in ``pipeline_kit``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Helpers for driving the deployed template on the local cloud with small recordings.
 
-Each module gets its own ``LocalPipeline`` (this repo's ``template.yaml``, the loopback image
-server, the replayed X API). A test describes the posts it needs, ``publish`` writes them as
-the producer's replay recording and fires the producer's schedule, and ``settle`` waits until
-nothing moves. Post ids only ever grow, so the producer's ``since_id`` checkpoint reads every
-new recording of a module and nothing of the ones before.
+A module (or the folder ``shared/``) gets a ``LocalPipeline`` (this repo's ``template.yaml``,
+the loopback image server, the replayed X API). A test describes the posts it needs,
+``publish`` writes them as the producer's replay recording and fires the producer's schedule,
+and ``settle`` waits until nothing moves. Post ids only ever grow, so the producer's
+``since_id`` checkpoint reads every new recording of a pipeline and nothing of the ones before.
 """
 
 from __future__ import annotations
