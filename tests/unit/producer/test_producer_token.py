@@ -162,6 +162,7 @@ def test_token_is_cached_across_invocations(
     assert [authorization for authorization, _ in x_api] == [f"Bearer {TOKEN}"] * 3
 
 
+@pytest.mark.no_application_metrics
 def test_missing_secret_is_a_named_error_without_any_request(
     aws: Aws,
     x_api_env: Callable[[str], dict[str, str]],
