@@ -33,9 +33,13 @@ def recordings() -> Recordings:
 
 
 @pytest.fixture(scope="package")
-def pipeline() -> Iterator[LocalPipeline]:
-    """This repo's template deployed in the local cloud, shared by every module here."""
-    with LocalPipeline() as started:
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    """This repo's template deployed in the local cloud, shared by every module here.
+
+    With a state file, through which the CLI (``tweetlens dlq redrive``) finds it.
+    """
+    state_file = tmp_path_factory.mktemp("shared-pipeline") / "local-cloud.json"
+    with LocalPipeline(state_file=state_file) as started:
         yield started
 
 
