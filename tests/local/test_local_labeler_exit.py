@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from tweetlens.imageserver import IMAGES_DIR
 from tweetlens.localcloud.labelers import LabelerError, _NativeGate
 
 # Two daemon threads label a photo in a loop, as moto's request handlers do, and the main
@@ -20,11 +21,11 @@ from tweetlens.localcloud.labelers import LabelerError, _NativeGate
 EXITING_WHILE_LABELLING = textwrap.dedent(
     """
     import sys, threading, time
-    from tweetlens.imageserver import IMAGES_DIR
+    from pathlib import Path
     from tweetlens.localcloud.labelers import LabelerError, OpenCvLabeler
 
     labeler = OpenCvLabeler()
-    image = (IMAGES_DIR / "chelsea.jpg").read_bytes()
+    image = Path(sys.argv[1]).read_bytes()
     started = threading.Barrier(3)
 
     def label_forever() -> None:
@@ -48,7 +49,7 @@ def test_exit_while_threads_are_inside_opencv_keeps_the_exit_status() -> None:
     # GIVEN a process whose daemon threads are labelling when it exits with status 3
     # WHEN it runs to the end
     done = subprocess.run(
-        [sys.executable, "-c", EXITING_WHILE_LABELLING],
+        [sys.executable, "-c", EXITING_WHILE_LABELLING, str(IMAGES_DIR / "chelsea.jpg")],
         capture_output=True,
         text=True,
         timeout=120,
