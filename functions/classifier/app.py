@@ -51,7 +51,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatc
     """Start one execution per new image URL; report only the records worth retrying.
 
     When every record fails, Powertools' ``BatchProcessingError`` is raised instead of listing
-    them all: the invocation fails and SQS delivers the whole batch again, which is the same effect.
+    them all: the invocation fails and SQS delivers the whole batch again, the same effect.
     A failed ResultsTable lookup (``DoneLookupFailed``) or an event that is not an SQS batch
     (``InvalidEvent``) also fails the invocation, before any record has been handled.
     """

@@ -1,10 +1,10 @@
 """boto3 clients made on first use, for the calls only some invocations make.
 
 Each client costs a cold start its service model (JSON read and parsed), its endpoint rules and
-its class: 7 to 15 ms of CPU beside the first client's session (``tweetlens coldstart``,
-2026-12-02). A client every invocation needs is made at init, where Lambda's init phase pays
-for it; a client only some invocations need (the dead-letter queue's, used when a message is
-rejected or an execution closed) is made by the first invocation that calls it, and kept.
+its class: 7 to 15 ms of CPU beside the first client's session (measured 2026-12-02). A client
+every invocation needs is made at init, where Lambda's init phase pays for it; a client only
+some invocations need (the dead-letter queue's, used when a message is rejected or an
+execution closed) is made by the first invocation that calls it, and kept.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ class _FirstUse:
         return self._client is not None
 
     def __getattr__(self, name: str) -> Any:
-        # Only attributes this object lacks land here: everything the client offers.
+        # Only attributes this object lacks land here: everything the client offers, and this
+        # object's own two while an instance is rebuilt without __init__ (copy, pickle).
+        if name in {"_make", "_client"}:
+            raise AttributeError(name)
         if self._client is None:
             self._client = self._make()
         return getattr(self._client, name)

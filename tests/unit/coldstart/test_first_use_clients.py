@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 from common.clients import made, on_first_use
@@ -48,3 +49,15 @@ def test_a_client_made_at_init_counts_as_made() -> None:
     # GIVEN an ordinary client object
     # WHEN asked whether it exists THEN it does
     assert made(SimpleNamespace()) is True
+
+
+def test_a_copy_of_an_unused_stand_in_makes_no_client() -> None:
+    # GIVEN a client wrapped for first use, never used
+    factory = Factory()
+    client = on_first_use(factory)
+
+    # WHEN it is copied (an instance rebuilt without __init__)
+    copied = copy.copy(client)
+
+    # THEN the copy is a stand-in too and nothing was made
+    assert (factory.calls, made(copied)) == (0, False)
