@@ -50,6 +50,9 @@ FIRST_MEDIA_ID = 1_949_000_000_000_000_000
 AUTHOR_ID = "1400000000000000007"
 # Every wait is bounded: a pipeline that stops moving fails the test instead of hanging it.
 SETTLE_SECONDS = 90.0
+# The template's default WorkflowType is EXPRESS: modules of STANDARD-only behaviour (listed and
+# named executions, the execution closer, aborts, status-change events) deploy with this.
+STANDARD = {"WorkflowType": "STANDARD"}
 
 _deserializer = TypeDeserializer()
 

@@ -148,7 +148,8 @@ def _drawn(
 
 
 def trace_execution(stack: DeployedStack, execution: str) -> DrawnTrace:
-    if express_logs.is_express(execution):
-        return draw_express(stack, execution)
-    sfn = stack.client("stepfunctions")
-    return draw(sfn, resolve_execution_arn(stack, execution))
+    """An execution by ARN or name, drawn from its history (Standard) or its logs (Express)."""
+    arn = resolve_execution_arn(stack, execution)
+    if express_logs.is_express(arn):
+        return draw_express(stack, arn)
+    return draw(stack.client("stepfunctions"), arn)
