@@ -162,9 +162,7 @@ def test_a_template_without_a_workflow_type_default_asks_for_one(
     template.write_text(text.replace("    Default: EXPRESS\n", "", 1), encoding="utf-8")
     seen = _configs_of_runs(monkeypatch)
     # WHEN the command runs over it without --workflow-type
-    result = CliRunner().invoke(
-        chaos_command.chaos, ["--posts", "40", "--template", str(template)]
-    )
+    result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40", "--template", str(template)])
     # THEN it asks for the option and runs nothing
     assert result.exit_code == 2
     assert "declares no WorkflowType default of STANDARD or EXPRESS: pass --workflow-type" in (

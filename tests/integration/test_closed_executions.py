@@ -46,6 +46,7 @@ def workflow_parameters() -> dict[str, str]:
     """STANDARD: aborts, the execution closer's status-change path and its sweep, named attempts."""
     return STANDARD
 
+
 SWEEP_RULE = "ExecutionCloserFunctionSweepExpiredClaims"
 HOLD_MS = 1_500
 WAIT_SECONDS = 30.0

@@ -373,7 +373,8 @@ def test_console_lists_express_executions_from_the_log_group(
     for url, status in ((settled.cat, "SUCCEEDED"), (settled.gone, "FAILED")):
         ref = ":".join(arns[url].split(":")[-2:])
         row = re.search(rf'<tr data-status="(\w+)">\s*<td><a href="/executions/{ref}"', every)
-        assert row is not None and row.group(1) == status, (url, every)
+        assert row is not None, (url, every)
+        assert row.group(1) == status
     assert url_digest(settled.cat) not in failed
     # AND the failed execution's page is drawn from its logs, with where and why it failed
     assert detail.status_code == 200

@@ -36,6 +36,7 @@ def workflow_parameters() -> dict[str, str]:
     """STANDARD: letters from the closer's status-change events, listed and named executions."""
     return STANDARD
 
+
 # What FetchImageFunction says for each broken route of the loopback image host.
 FAILURES: dict[str, tuple[str, str]] = {
     "404": ("ImageNotFound", "'localhost' answered 404: the image is gone"),

@@ -34,6 +34,7 @@ def workflow_parameters() -> dict[str, str]:
     """STANDARD: the described, named execution; EXPRESS's happy path is in test_express_sync."""
     return STANDARD
 
+
 RESULT_ATTRIBUTES = {
     "pk",
     "sk",

@@ -33,6 +33,7 @@ def workflow_parameters() -> dict[str, str]:
     """STANDARD: StartExecution refused for one execution name, its record retried by SQS."""
     return STANDARD
 
+
 # The template's CatsQueue: maxReceiveCount of its redrive policy.
 MAX_RECEIVE_COUNT = 5
 # The template's 180 s visibility timeout would make five receives last fifteen minutes. Eight

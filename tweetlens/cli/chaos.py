@@ -149,6 +149,5 @@ def _template_workflow_type(template: Path) -> WorkflowType:
     if declared == "EXPRESS":
         return "EXPRESS"
     raise click.UsageError(
-        f"{template} declares no WorkflowType default of STANDARD or EXPRESS: "
-        "pass --workflow-type"
+        f"{template} declares no WorkflowType default of STANDARD or EXPRESS: pass --workflow-type"
     )
