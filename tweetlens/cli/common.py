@@ -69,8 +69,8 @@ def workflow_type_option[F: Callable[..., Any]](function: F) -> F:
         type=click.Choice(["STANDARD", "EXPRESS"]),
         default=None,
         help="Deploy with this WorkflowType (default: the template's, EXPRESS for tweetlens's "
-        "own). Locally, EXPRESS logs every execution (ExpressLogLevel=ALL) so it can be "
-        "traced.",
+        "own). tweetlens's template is deployed with ExpressLogLevel=ALL, so every Express "
+        "execution can be listed and traced.",
     )(function)
 
 
