@@ -449,9 +449,11 @@ def _logged_executions(
             ),
         )
     offset = _offset(token)
+    # One more than the page: whether there is a next page. A status filter needs them all.
+    enough = offset + limit + 1 if status is None else None
     found = [
         execution
-        for execution in express_logs.logged_executions(stack, logging)
+        for execution in express_logs.logged_executions(stack, logging, enough=enough)
         if status is None or execution.status == status
     ]
     page = found[offset : offset + limit]

@@ -40,6 +40,11 @@ EXECUTION_EVENTS_PATTERN = (
 )
 # How many start and end records a listing reads at most.
 MAX_LISTED_RECORDS = 20_000
+# A listing reads the log group backwards from now in windows that double, from the first to
+# at most the look-back (Standard executions are listed for 90 days): a page of recent
+# executions costs a request or two, a name looked up across 90 days about 16.
+FIRST_WINDOW = datetime.timedelta(minutes=5)
+LOOK_BACK = datetime.timedelta(days=90)
 
 
 class ExpressHistoryNotFound(StackNotFound):
@@ -163,34 +168,47 @@ def logged_executions(
     logging: WorkflowLogging,
     *,
     name: str | None = None,
+    enough: int | None = None,
+    now: datetime.datetime | None = None,
     max_records: int = MAX_LISTED_RECORDS,
 ) -> list[LoggedExecution]:
     """The Express executions of the log groups, newest first (``name``: only those).
 
     Read from the records that start and end an execution, so only a machine logging ``ALL``
-    has every one (``ERROR`` logs no start, and only failures). At most ``max_records``
-    records are read: a console page, not an archive.
+    has every one (``ERROR`` logs no start, and only failures). CloudWatch Logs returns records
+    oldest first, so the groups are read backwards in doubling windows up to ``LOOK_BACK``,
+    stopping once ``enough`` executions have started (a page's worth) or ``max_records``
+    records were read: a console page, not an archive.
     """
     marker = logging.state_machine_arn.replace(":stateMachine:", EXPRESS_MARKER, 1) + ":"
     wanted = f"{marker}{name}:" if name is not None else marker
     started: dict[str, datetime.datetime] = {}
     ended: dict[str, tuple[str, datetime.datetime]] = {}
     logs = stack.client("logs")
-    records = itertools.chain.from_iterable(
-        _matching(logs, group, EXECUTION_EVENTS_PATTERN) for group in logging.log_groups
-    )
-    for record in itertools.islice(records, max_records):
-        arn = str(record.get("execution_arn", ""))
-        event_type = str(record.get("type", ""))
-        if not arn.startswith(wanted) or event_type not in EXECUTION_EVENTS:
-            continue
-        moment = datetime.datetime.fromtimestamp(
-            int(record["event_timestamp"]) / 1_000, tz=datetime.UTC
+    end = now or datetime.datetime.now(datetime.UTC)
+    oldest = end - LOOK_BACK
+    window = FIRST_WINDOW
+    read = 0
+    while end > oldest and read < max_records and (enough is None or len(started) < enough):
+        start = max(end - window, oldest)
+        span = {"startTime": _millis(start), "endTime": _millis(end) - 1}
+        records = itertools.chain.from_iterable(
+            _matching(logs, group, EXECUTION_EVENTS_PATTERN, span) for group in logging.log_groups
         )
-        if event_type == "ExecutionStarted":
-            started[arn] = moment
-        else:
-            ended[arn] = (ENDED[event_type], moment)
+        for record in itertools.islice(records, max_records - read):
+            read += 1
+            arn = str(record.get("execution_arn", ""))
+            event_type = str(record.get("type", ""))
+            if not arn.startswith(wanted) or event_type not in EXECUTION_EVENTS:
+                continue
+            moment = datetime.datetime.fromtimestamp(
+                int(record["event_timestamp"]) / 1_000, tz=datetime.UTC
+            )
+            if event_type == "ExecutionStarted":
+                started[arn] = moment
+            else:
+                ended[arn] = (ENDED[event_type], moment)
+        end, window = start, window * 2
     found = [
         LoggedExecution(
             execution_arn=arn,
@@ -201,12 +219,16 @@ def logged_executions(
         )
         for arn in set(started) | set(ended)
     ]
-    oldest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    earliest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     return sorted(
         found,
-        key=lambda e: (e.started_at or e.stopped_at or oldest, e.execution_arn),
+        key=lambda e: (e.started_at or e.stopped_at or earliest, e.execution_arn),
         reverse=True,
     )
+
+
+def _millis(moment: datetime.datetime) -> int:
+    return int(moment.timestamp() * 1_000)
 
 
 def read_history(stack: DeployedStack, execution_arn: str) -> ExpressHistory:
@@ -245,8 +267,10 @@ def _records(logs: Any, group: str, execution_arn: str) -> Iterator[dict[str, An
     yield from _matching(logs, group, f'"{execution_arn}"')
 
 
-def _matching(logs: Any, group: str, pattern: str) -> Iterator[dict[str, Any]]:
-    request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern}
+def _matching(
+    logs: Any, group: str, pattern: str, span: dict[str, int] | None = None
+) -> Iterator[dict[str, Any]]:
+    request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern, **(span or {})}
     while True:
         try:
             page = logs.filter_log_events(**request)

@@ -177,3 +177,23 @@ def test_below_all_the_page_says_why_express_executions_are_missing(
         "execution here (its logs then hold the post text, and cost CloudWatch Logs ingestion), "
         "or with WorkflowType=STANDARD to have them listed."
     )
+
+
+def test_executions_days_apart_are_all_listed(stack: Stack) -> None:
+    # GIVEN one Express execution logged two days ago and one a minute ago (the log group is
+    # read backwards from now, in windows that double)
+    machine = express_machine(stack, "ALL")
+    log_execution(stack, machine, FIRST_ID, failed=True, at=-2 * 86_400)
+    log_execution(stack, machine, SECOND_ID, failed=False, at=0)
+
+    # WHEN they are listed, all and failed only
+    every = data.executions(stack.deployed)
+    failed = data.executions(stack.deployed, status="FAILED")
+
+    # THEN both are found, newest first, and the filter finds the old failure
+    assert [(row.status, row.ref) for row in every.rows] == [
+        ("SUCCEEDED", f"{NAME}:{SECOND_ID}"),
+        ("FAILED", f"{NAME}:{FIRST_ID}"),
+    ]
+    assert [row.ref for row in failed.rows] == [f"{NAME}:{FIRST_ID}"]
+    assert every.next_token is None
