@@ -156,7 +156,11 @@ def settled(pipeline: LocalPipeline, stack: DeployedStack, recordings: Recording
 
 
 def letters_for(settled: Settled, url: str) -> list[dict[str, Any]]:
-    bodies = [json.loads(letter.body) for letter in settled.letters]
+    return letters_for_bodies(settled.letters, url)
+
+
+def letters_for_bodies(letters: list[DeadLetter], url: str) -> list[dict[str, Any]]:
+    bodies = [json.loads(letter.body) for letter in letters]
     return [body for body in bodies if body["message"]["url"] == url]
 
 
@@ -381,3 +385,54 @@ def test_console_lists_express_executions_from_the_log_group(
     assert 'id="execution-status">FAILED<' in detail.text
     assert 'id="failed-state">Fetch Image<' in detail.text
     assert client.get(link.group(1) + "/trace.svg").status_code == 200
+
+
+def test_redriven_workflow_letters_run_again_as_new_attempts(
+    pipeline: LocalPipeline, stack: DeployedStack, settled: Settled
+) -> None:
+    # GIVEN the module's three workflow letters: the 404 photo's and the 410 photo's two
+    # (last in the module: it runs the gone photos again)
+    assert pipeline.state_file is not None
+    before = {url: letters_for(settled, url) for url in (settled.gone, settled.gone_twice)}
+    assert [len(letters) for letters in before.values()] == [1, 2]
+
+    # WHEN `tweetlens dlq redrive` sends the workflow letters back and the pipeline settles
+    result = run_cli(
+        state_file_runner(pipeline.state_file),
+        "dlq",
+        "redrive",
+        "--queue",
+        WORKFLOW_DLQ,
+        "--yes",
+    )
+    settle(pipeline)
+
+    # THEN each went back to its route queue as the next attempt
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "WorkflowDeadLetterQueue: 3 message(s) sent back\n",
+    )
+    # AND the 404 photo's ran again in a new Express execution, failed the same way, and is
+    # one new letter with attempt 1 (what was sent back left the queue)
+    after = {
+        url: letters_for_bodies(dead_letters_of(stack, WORKFLOW_DLQ), url)
+        for url in (settled.gone, settled.gone_twice)
+    }
+    old_executions = {body["execution"] for letters in before.values() for body in letters}
+    assert [
+        (body["message"]["attempt"], body["error"]["Error"]) for body in after[settled.gone]
+    ] == [(1, "ImageNotFound")]
+    assert record_outcomes(pipeline, settled.gone) == {"ExecutionDeadLettered": 2}
+    # AND the 410 photo's two messages came back together: one ran and was lettered again;
+    # the other ran again after it, or was a duplicate of it while it ran (caught by the
+    # classifier, or by the claim of an execution it started)
+    outcomes = record_outcomes(pipeline, settled.gone_twice)
+    assert sum(outcomes.values()) == 4
+    assert set(outcomes) <= {"ExecutionDeadLettered", "InFlight", "Duplicate"}
+    assert outcomes["ExecutionDeadLettered"] in {3, 4}
+    assert len(after[settled.gone_twice]) == outcomes["ExecutionDeadLettered"] - 2
+    assert {body["message"]["attempt"] for body in after[settled.gone_twice]} == {1}
+    new_executions = {body["execution"] for letters in after.values() for body in letters}
+    assert not new_executions & old_executions
+    # AND none of them reached DetectLabels
+    assert detect_labels_calls(pipeline, stack, settled.gone) == 0
