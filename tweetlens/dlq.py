@@ -8,9 +8,10 @@ Three kinds of dead-letter queue hold tweetlens messages:
 * ``WorkflowDeadLetterQueue``: ``{"message", "input", "error", "execution", "status",
   "failed_state", "detected_by"}`` written for every ClassifyImage execution that failed, timed
   out or was aborted: by the classifier from its synchronous result under ``WorkflowType``
-  EXPRESS (the default), by ExecutionCloserFunction under STANDARD. ``message`` is the route message when it
-  could be recovered; otherwise it is null and ``input`` holds the execution input as it came
-  (only a hand-started execution can carry one that is not a ClassifyRequest);
+  EXPRESS (the default), by ExecutionCloserFunction under STANDARD. ``message`` is the route
+  message when it could be recovered; otherwise it is null and ``input`` holds the execution
+  input as it came (only a hand-started execution can carry one that is not a
+  ClassifyRequest);
 * ``ProducerDeadLetterQueue``: what the producer could not read or send, as a letter
   ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
