@@ -37,7 +37,7 @@ from tweetlens import trace
 from tweetlens.console import ConsoleData
 from tweetlens.demo import deployed
 from tweetlens.demo_stream import PHOTO_LABELS, Recording
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, redrive
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.results import RESULTS_TABLE, LabelHit, images_with_label
 from tweetlens.stack import DeployedStack
@@ -109,22 +109,28 @@ class Settled:
     crew: str
     gone: str
     gone_twice: str
+    blocked: str
     first: Recording
     summary: dict[str, Any]
+    # The workflow letters after the first run, and after the second.
+    first_letters: list[DeadLetter]
     letters: list[DeadLetter]
+    redriven: dict[str, int]
 
 
 @pytest.fixture(scope="module")
 def settled(pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings) -> Settled:
     """Every scenario of the module, published together so that the pipeline settles twice.
 
-    First run: a cat photo, one photo in five posts on both routes, a gone photo (404) and
-    another (410). Second run, once the first settled: the 410 photo posted again, and the cat
-    photo's message delivered twice more by SQS (duplicates of a DONE image).
+    First run: a cat photo, one photo in five posts on both routes, a gone photo (404),
+    another (410) and a blocked one. Second run, once the first settled: the 410 photo posted
+    again, the cat photo's message delivered twice more by SQS (duplicates of a DONE image), and
+    the blocked photo's workflow letter sent back by `tweetlens dlq redrive`'s library code.
     """
     cat = pipeline.images.media_url("chelsea")
     crew = pipeline.images.media_url("astronaut")
     gone, gone_twice = pipeline.images.fault_url("404"), pipeline.images.fault_url("410")
+    blocked = pipeline.images.fault_url("redirect-private")
     first = recordings.build(
         [
             PostSpec("Window patrol", ("cat",), (cat,)),
@@ -135,23 +141,34 @@ def settled(pipeline: LocalPipeline, stack: DeployedStack, recordings: Recording
             PostSpec("Still the crew", ("cat",), (crew,)),
             PostSpec("Gone", ("cat",), (gone,)),
             PostSpec("Gone once", ("cat",), (gone_twice,)),
+            PostSpec("Off limits", ("cat",), (blocked,)),
         ]
     )
     summary = publish(pipeline, first)
     settle(pipeline)
+    first_letters = dead_letters_of(stack, WORKFLOW_DLQ)
     publish(pipeline, recordings.build([PostSpec("Gone again", ("cat",), (gone_twice,))]))
     message = route_message(first, cat, "cats")
     send_to_cats_queue(stack, message)
     send_to_cats_queue(stack, message)
+    to_redrive = {
+        letter.message_id
+        for letter in first_letters
+        if json.loads(letter.body)["message"]["url"] == blocked
+    }
+    redriven = redrive(stack, queue=WORKFLOW_DLQ, message_ids=to_redrive)
     settle(pipeline)
     return Settled(
         cat=cat,
         crew=crew,
         gone=gone,
         gone_twice=gone_twice,
+        blocked=blocked,
         first=first,
         summary=summary,
+        first_letters=first_letters,
         letters=dead_letters_of(stack, WORKFLOW_DLQ),
+        redriven=redriven,
     )
 
 
@@ -192,7 +209,7 @@ def test_cat_photo_is_fetched_labelled_and_stored(
     key = f"images/{url_digest(url)}.jpg"
 
     # THEN the classifier ran it to DONE itself, with one DetectLabels call
-    assert settled.summary["published"] == {"cats": 7, "dogs": 2}
+    assert settled.summary["published"] == {"cats": 8, "dogs": 2}
     assert record_outcomes(pipeline, url)["Classified"] == 1
     assert detect_labels_calls(pipeline, stack, url) == 1
     # AND the result item holds the post, the labels and the Express execution that stored it
@@ -387,52 +404,22 @@ def test_console_lists_express_executions_from_the_log_group(
     assert client.get(link.group(1) + "/trace.svg").status_code == 200
 
 
-def test_redriven_workflow_letters_run_again_as_new_attempts(
+def test_a_redriven_workflow_letter_runs_again_as_the_next_attempt(
     pipeline: LocalPipeline, stack: DeployedStack, settled: Settled
 ) -> None:
-    # GIVEN the module's three workflow letters: the 404 photo's and the 410 photo's two
-    # (last in the module: it runs the gone photos again)
-    assert pipeline.state_file is not None
-    before = {url: letters_for(settled, url) for url in (settled.gone, settled.gone_twice)}
-    assert [len(letters) for letters in before.values()] == [1, 2]
+    # GIVEN the blocked photo's workflow letter, sent back to its route queue (module fixture)
+    [first] = letters_for_bodies(settled.first_letters, settled.blocked)
 
-    # WHEN `tweetlens dlq redrive` sends the workflow letters back and the pipeline settles
-    result = run_cli(
-        state_file_runner(pipeline.state_file),
-        "dlq",
-        "redrive",
-        "--queue",
-        WORKFLOW_DLQ,
-        "--yes",
-    )
-    settle(pipeline)
+    # WHEN the pipeline has settled again
+    [again] = letters_for(settled, settled.blocked)
 
-    # THEN each went back to its route queue as the next attempt
-    assert (result.exit_code, result.stdout) == (
-        0,
-        "WorkflowDeadLetterQueue: 3 message(s) sent back\n",
-    )
-    # AND the 404 photo's ran again in a new Express execution, failed the same way, and is
-    # one new letter with attempt 1 (what was sent back left the queue)
-    after = {
-        url: letters_for_bodies(dead_letters_of(stack, WORKFLOW_DLQ), url)
-        for url in (settled.gone, settled.gone_twice)
-    }
-    old_executions = {body["execution"] for letters in before.values() for body in letters}
-    assert [
-        (body["message"]["attempt"], body["error"]["Error"]) for body in after[settled.gone]
-    ] == [(1, "ImageNotFound")]
-    assert record_outcomes(pipeline, settled.gone) == {"ExecutionDeadLettered": 2}
-    # AND the 410 photo's two messages came back together: one ran and was lettered again;
-    # the other ran again after it, or was a duplicate of it while it ran (caught by the
-    # classifier, or by the claim of an execution it started)
-    outcomes = record_outcomes(pipeline, settled.gone_twice)
-    assert sum(outcomes.values()) == 4
-    assert set(outcomes) <= {"ExecutionDeadLettered", "InFlight", "Duplicate"}
-    assert outcomes["ExecutionDeadLettered"] in {3, 4}
-    assert len(after[settled.gone_twice]) == outcomes["ExecutionDeadLettered"] - 2
-    assert {body["message"]["attempt"] for body in after[settled.gone_twice]} == {1}
-    new_executions = {body["execution"] for letters in after.values() for body in letters}
-    assert not new_executions & old_executions
-    # AND none of them reached DetectLabels
-    assert detect_labels_calls(pipeline, stack, settled.gone) == 0
+    # THEN the letter went back as the next attempt of its message, which ran again in a new
+    # Express execution (its failed claim taken over), failed the same way, and is one letter
+    assert settled.redriven[WORKFLOW_DLQ] == 1
+    assert again["message"] == {**first["message"], "attempt": 1}
+    assert (again["error"]["Error"], again["detected_by"]) == ("BlockedUrl", "sync-result")
+    assert again["execution"] != first["execution"]
+    assert result_item(stack, settled.blocked)["execution"] == again["execution"]
+    assert record_outcomes(pipeline, settled.blocked) == {"ExecutionDeadLettered": 2}
+    # AND neither run reached DetectLabels
+    assert detect_labels_calls(pipeline, stack, settled.blocked) == 0
