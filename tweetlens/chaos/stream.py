@@ -20,14 +20,17 @@ from tweetlens.demo_stream import (
     FLAKY_PHOTO,
     PHOTO_LABELS,
     RATE_WINDOW_SECONDS,
-    Attachments,
-    Entities,
-    Hashtag,
     MediaItem,
-    MediaType,
-    Post,
     Recording,
     paginate,
+)
+from tweetlens_xapi.models import (
+    PHOTO,
+    MediaType,
+    XAttachments,
+    XEntities,
+    XHashtag,
+    XPost,
 )
 
 # Each TRICKLE part arrives within the fetch function's 10 s read timeout; the body as a
@@ -97,7 +100,7 @@ class ChaosStream:
         """
         pages: list[dict[str, Any]] = []
         for index, page in enumerate(self.recording.pages):
-            pages.append(page.model_dump(mode="json", exclude_none=True))
+            pages.append(page.model_dump(mode="json", exclude_unset=True, exclude_none=True))
             pages.extend(
                 {"status": 200, "headers": dict(page.headers), "body": poison.body}
                 for poison in self.poison_pages
@@ -232,7 +235,7 @@ class _StreamBuilder:
                 kind: MediaType = rng.choice(("video", "animated_gif"))
                 drafts.append((words, tags, [self.item(kind, None)]))
             elif roll < 0.13:
-                drafts.append((words, ("coffee",), [self.item("photo", self.photo_url(index))]))
+                drafts.append((words, ("coffee",), [self.item(PHOTO, self.photo_url(index))]))
             elif roll < 0.17 and drafts:
                 # A retweet: an earlier post's media, same media keys and URLs.
                 with_media = [draft for draft in drafts if draft[2]]
@@ -242,7 +245,7 @@ class _StreamBuilder:
                 if rng.random() < 0.15:
                     tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
                 count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
-                photos = [self.item("photo", self.photo_url(index)) for _ in range(count)]
+                photos = [self.item(PHOTO, self.photo_url(index)) for _ in range(count)]
                 drafts.append((words, tags, photos))
         return drafts
 
@@ -271,8 +274,13 @@ def _poison_pages(recording: Recording, count: int) -> list[PoisonPage]:
     poison: list[PoisonPage] = []
     for number in range(count):
         after = max(0, (number + 1) * len(pages) // (count + 1) - 1)
-        above = int(pages[after].body.meta.oldest_id)
-        below = int(pages[after + 1].body.meta.newest_id) if after + 1 < len(pages) else 0
+        # The pages' own ids (a written page is never empty, so its meta ids are the same).
+        above = min(int(post.id) for post in pages[after].body.data)
+        below = (
+            max(int(post.id) for post in pages[after + 1].body.data)
+            if after + 1 < len(pages)
+            else 0
+        )
         # Several poison pages after one page share its gap, newest first.
         siblings = sum(1 for page in poison if page.after == after)
         newest = above - 1 - siblings * 3
@@ -328,25 +336,25 @@ def _paged(
     rng: random.Random,
     config: ChaosConfig,
 ) -> Recording:
-    posts: list[tuple[Post, list[MediaItem]]] = []
+    posts: list[tuple[XPost, list[MediaItem]]] = []
     post_id = _FIRST_POST_ID
     moment = DEFAULT_START
     for index, (words, tags, items) in enumerate(drafts):
         post_id += rng.randint(10_000_000, 900_000_000)
         moment += datetime.timedelta(seconds=rng.randint(1, 30))
         text = words
-        hashtags: list[Hashtag] = []
+        hashtags: list[XHashtag] = []
         for tag in tags:
             start = len(text) + 1
             text += f" #{tag}"
-            hashtags.append(Hashtag(start=start, end=len(text), tag=tag))
-        post = Post(
+            hashtags.append(XHashtag(start=start, end=len(text), tag=tag))
+        post = XPost(
             id=str(post_id),
             text=text,
             created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             author_id=str(1_400_000_000_000_000_000 + index % 97),
-            entities=Entities(hashtags=hashtags) if hashtags else None,
-            attachments=Attachments(media_keys=[m.media_key for m in items]) if items else None,
+            entities=XEntities(hashtags=hashtags) if hashtags else None,
+            attachments=XAttachments(media_keys=[m.media_key for m in items]) if items else None,
         )
         posts.append((post, items))
     return paginate(
@@ -371,7 +379,7 @@ def expected_message_keys(recording: Recording) -> Counter[tuple[str, str, str]]
             photos = [
                 key
                 for key in (post.attachments.media_keys if post.attachments else [])
-                if key in media and media[key].type == "photo" and media[key].url
+                if key in media and media[key].type == PHOTO and media[key].url
             ]
             tags = {tag.tag.lower() for tag in (post.entities.hashtags if post.entities else [])}
             for route, wanted in route_tags.items():

@@ -28,8 +28,8 @@ from producer.source import (
     read_rate_limit,
     replay_source,
 )
-from producer.xapi_models import XMeta
 from tests.unit.producer.producer_testkit import EVENTS, load_event
+from tweetlens_xapi.models import XMeta
 
 QUERY = "(#cat OR #kitten OR #dog) has:images -is:retweet"
 TOKEN_PAGE_1 = "b26v89c19zqg8o3fpzhm4ixbbpfq9ubyr2zd6bmyoyjh9"
