@@ -15,7 +15,6 @@ must fail and with which error, and which labels the local labeler must find.
 from __future__ import annotations
 
 import datetime
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +36,7 @@ from tweetlens_xapi.models import (
     XPost,
     XPostsPage,
 )
+from tweetlens_xapi.recording import RecordedPage, ReplayRecording
 
 # Routes and hashtags as the template's defaults (CatHashtags, DogHashtags).
 DEFAULT_ROUTES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -83,14 +83,21 @@ class Page(_Strict):
 
 
 class Recording(_Strict):
-    """The producer's replay recording: recent-search pages, newest first."""
+    """The producer's replay recording, pages typed: recent-search pages, newest first."""
 
     pages: Annotated[list[Page], Field(min_length=1)]
 
+    def replay(self) -> ReplayRecording:
+        """The recording as the producer reads it (each body as X sends it)."""
+        return ReplayRecording(
+            pages=[
+                RecordedPage(status=page.status, headers=page.headers, body=page.body.x_json())
+                for page in self.pages
+            ]
+        )
+
     def to_json(self) -> str:
-        # Unset and None fields left out, as X leaves them out (``XPage.errors`` among them).
-        dumped = self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
-        return json.dumps(dumped, indent=2) + "\n"
+        return self.replay().to_json()
 
 
 class ExpectedOutcome(_Strict):

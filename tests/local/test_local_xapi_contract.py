@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 
 from producer.page import SearchPage, read_page_object
-from producer.replay import ReplayRecording
 from tweetlens.chaos.config import ChaosConfig
 from tweetlens.chaos.stream import build_chaos_stream
 from tweetlens.demo_stream import Recording, build_recording
+from tweetlens_xapi.recording import ReplayRecording
 
 BASE = "https://localhost:4443"
 STREAMS = {

@@ -6,7 +6,6 @@ Same base URL and config, same stream; ``expected`` says how each unique URL mus
 from __future__ import annotations
 
 import datetime
-import json
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from tweetlens_xapi.models import (
     XHashtag,
     XPost,
 )
+from tweetlens_xapi.recording import RecordedPage, ReplayRecording
 
 # Each TRICKLE part arrives within the fetch function's 10 s read timeout; the body as a
 # whole takes three pauses.
@@ -98,20 +98,21 @@ class ChaosStream:
         Pages are relinked in their served order (X's next_token is opaque: any unique
         string will do), so each poison page sits between the pages around it.
         """
-        pages: list[dict[str, Any]] = []
-        for index, page in enumerate(self.recording.pages):
-            pages.append(page.model_dump(mode="json", exclude_unset=True, exclude_none=True))
-            pages.extend(
-                {"status": 200, "headers": dict(page.headers), "body": poison.body}
-                for poison in self.poison_pages
-                if poison.after == index
+        served: list[tuple[RecordedPage, dict[str, Any]]] = []
+        for index, page in enumerate(self.recording.replay().pages):
+            served.append((page, page.json_body))
+            served.extend(
+                (page, poison.body) for poison in self.poison_pages if poison.after == index
             )
-        for number, served in enumerate(pages):
-            meta = served["body"]["meta"]
-            meta.pop("next_token", None)
-            if number < len(pages) - 1:
+        pages: list[RecordedPage] = []
+        for number, (page, body) in enumerate(served):
+            meta = {name: value for name, value in body["meta"].items() if name != "next_token"}
+            if number < len(served) - 1:
                 meta["next_token"] = f"chaos-served-{number + 1:04d}"
-        return json.dumps({"pages": pages}, indent=2) + "\n"
+            pages.append(
+                RecordedPage(status=page.status, headers=page.headers, body={**body, "meta": meta})
+            )
+        return ReplayRecording(pages=pages).to_json()
 
 
 Draft = tuple[str, tuple[str, ...], list[MediaItem]]

@@ -209,7 +209,9 @@ print(json.dumps({{"page": producer.page.__file__, "models": models.__file__}}))
     )
 
     # THEN the build carries the package's files, and the producer reads pages with it
-    assert sorted(_shipped_files(built)) == sorted(_shipped_files(SOURCE))
+    assert sorted(_shipped_files(built)) == sorted(_shipped_files(SOURCE)), (
+        "the build output is older than functions/: make build"
+    )
     assert result == {
         "page": str(PRODUCER_BUILD / "producer" / "page.py"),
         "models": str(built / "models.py"),
