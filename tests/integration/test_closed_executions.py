@@ -20,6 +20,7 @@ from moto.sqs.responses import SQSResponse
 
 from common.messages import url_digest
 from tests.integration.pipeline_kit import (
+    STANDARD,
     PostSpec,
     Recordings,
     dead_letters_of,
@@ -38,6 +39,13 @@ from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workflow_parameters() -> dict[str, str]:
+    """STANDARD: aborts, the execution closer's status-change path and its sweep, named attempts."""
+    return STANDARD
+
 
 SWEEP_RULE = "ExecutionCloserFunctionSweepExpiredClaims"
 HOLD_MS = 1_500

@@ -10,6 +10,7 @@ import pytest
 
 from common.messages import url_digest
 from tests.integration.pipeline_kit import (
+    STANDARD,
     PostSpec,
     Recordings,
     dead_letters_of,
@@ -28,6 +29,13 @@ from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workflow_parameters() -> dict[str, str]:
+    """STANDARD: letters from the closer's status-change events, listed and named executions."""
+    return STANDARD
+
 
 # What FetchImageFunction says for each broken route of the loopback image host.
 FAILURES: dict[str, tuple[str, str]] = {

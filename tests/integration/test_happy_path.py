@@ -9,6 +9,7 @@ import pytest
 
 from common.messages import url_digest
 from tests.integration.pipeline_kit import (
+    STANDARD,
     PostSpec,
     Recordings,
     execution_arn,
@@ -26,6 +27,13 @@ from tweetlens.results import RESULTS_TABLE, LabelHit, images_with_label
 from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workflow_parameters() -> dict[str, str]:
+    """STANDARD: the described, named execution; EXPRESS's happy path is in test_express_sync."""
+    return STANDARD
+
 
 RESULT_ATTRIBUTES = {
     "pk",

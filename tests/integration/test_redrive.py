@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.integration.pipeline_kit import (
+    STANDARD,
     PostSpec,
     Recordings,
     dead_letters_of,
@@ -44,9 +45,12 @@ class Redriven:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    """The module's pipeline, with the state file through which the CLI finds it."""
+    """The module's pipeline, with the state file through which the CLI finds it.
+
+    STANDARD: a workflow letter comes back as the next named attempt (``sha256(url)-2``).
+    """
     state_file = tmp_path_factory.mktemp("redrive") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file) as started:
+    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as started:
         yield started
 
 
