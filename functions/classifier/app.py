@@ -12,6 +12,18 @@ import time
 from typing import Any
 
 import boto3
+
+# Imported before anything that imports pydantic: Powertools' batch types import every parser
+# model (for type hints only) when pydantic is already loaded, a cold-start cost for nothing.
+# tests/unit/coldstart pins that the parser package stays out of the function. The batch
+# package's own import (asyncio and every event class, ~26 ms) is kept on purpose: the
+# partial-batch contract is Powertools' to maintain, not ours (README, Cold start).
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -20,10 +32,6 @@ from classifier.models import RouteQueueRecord
 from classifier.observability import logger, metrics, tracer
 from classifier.settings import load_settings
 from common.clients import on_first_use
-
-# Powertools' BatchProcessor semantics without importing its batch package (asyncio and every
-# event class, ~26 ms of a cold start); tests/unit/coldstart pins both (common.sqs_batch).
-from common.sqs_batch import PartialBatchResponse, process_partial_response
 
 settings = load_settings(os.environ)
 # Metrics read the namespace when observability was imported; use the value just validated.
@@ -42,22 +50,27 @@ classifier = Classifier(
     clock=time.time,
     sleep=time.sleep,
 )
+# Powertools types ``model`` as one of its parser models; it only calls ``model_validate``.
+processor = BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord)  # type: ignore[arg-type]
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Start one execution per new image URL; report only the records worth retrying.
 
-    When every record fails, Powertools' ``BatchProcessingError`` is raised instead of listing
-    them all: the invocation fails and SQS delivers the whole batch again, the same effect.
+    When every record fails, Powertools raises ``BatchProcessingError`` instead of listing them
+    all: the invocation fails and SQS delivers the whole batch again, which is the same effect.
     A failed ResultsTable lookup (``DoneLookupFailed``) or an event that is not an SQS batch
     (``InvalidEvent``) also fails the invocation, before any record has been handled.
     """
-    records = classifier.check_event(event)
-    batch = classifier.open_batch(records, remaining_ms=context.get_remaining_time_in_millis)
-    return process_partial_response(records, batch.handle_record, RouteQueueRecord)
+    batch = classifier.open_batch(
+        classifier.check_event(event), remaining_ms=context.get_remaining_time_in_millis
+    )
+    return process_partial_response(
+        event=event, record_handler=batch.handle_record, processor=processor, context=context
+    )
 
 
 # Last statement of init: everything above is long-lived (see common.coldstart).

@@ -144,15 +144,6 @@ def test_every_handler_starts_and_ends_init_with_common_coldstart(package: str) 
     assert (first_import, last) == ("import common.coldstart", "common.coldstart.init_done()")
 
 
-# Powertools' batch package: its __init__ loads asyncio (for the async processor) and the
-# data_classes package, whose __init__ imports every event class; the classifier uses
-# common.sqs_batch instead (tests/unit/coldstart/test_sqs_batch.py compares the two).
-BATCH_PACKAGES = (
-    "asyncio",
-    "aws_lambda_powertools.utilities.batch",
-    "aws_lambda_powertools.utilities.data_classes",
-)
-
 # A valid ExecutionCloserFunction environment, tracing off as outside Lambda.
 CLOSER_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -187,19 +178,6 @@ def _run_around_init(
         text=True,
         check=True,
     ).stdout.strip()
-
-
-def test_the_classifier_init_never_loads_powertools_batch_package() -> None:
-    # GIVEN a fresh interpreter with a valid ClassifierFunction environment
-    # WHEN the handler module is imported
-    loaded = _run_around_init(
-        "classifier.app",
-        CLASSIFIER_ENVIRONMENT,
-        f"print(sorted(m for m in {BATCH_PACKAGES!r} if m in sys.modules))",
-    )
-
-    # THEN neither asyncio nor Powertools' batch or data_classes package was loaded
-    assert loaded == "[]"
 
 
 def test_the_classifier_init_makes_its_sqs_client_only_on_first_use() -> None:
