@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.pipeline_kit import Recordings, settle
+from tests.integration.pipeline_kit import STANDARD, Recordings, settle
 from tweetlens.demo import deployed
 from tweetlens.dlq import DLQ_SUFFIX
 from tweetlens.pipeline import LocalPipeline
@@ -36,10 +36,13 @@ def recordings() -> Recordings:
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
     """This repo's template deployed in the local cloud, shared by every module here.
 
-    With a state file, through which the CLI (``tweetlens dlq redrive``) finds it.
+    STANDARD: these modules test what only Standard executions have (listed, described and
+    named executions, aborts, the execution closer, redrive as the next named attempt); the
+    schedule's tests hold for either type. With a state file, through which the CLI
+    (``tweetlens dlq redrive``) finds it.
     """
     state_file = tmp_path_factory.mktemp("shared-pipeline") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file) as started:
+    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as started:
         yield started
 
 

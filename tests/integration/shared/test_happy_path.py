@@ -27,6 +27,7 @@ from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
 
+
 RESULT_ATTRIBUTES = {
     "pk",
     "sk",

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from producer.credentials import BearerTokenError
 from producer.observability import logger
-from producer.replay import ReplayAdapter, ReplayRecording
+from producer.replay import ReplayAdapter
 from tests.unit.producer.producer_testkit import (
     REGION,
     ROUTES,
@@ -25,6 +25,7 @@ from tests.unit.producer.producer_testkit import (
     FakeLambdaContext,
     load_event,
 )
+from tweetlens_xapi.recording import ReplayRecording
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAFh7xQEAAAAAq3ZpTXcyWk9rS2xBcDRvV2ZUQ1ZqUXJi%3DnG5bTqRzLw8XkY2vPc"
 TOKEN_NAME = "tweetlens/x-bearer-token"
