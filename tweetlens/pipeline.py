@@ -29,6 +29,10 @@ PRODUCER = "ProducerFunction"
 # images queues where Lambda and Rekognition would scale out. The template's own values are
 # what AWS enforces; tests of timeouts pass their own scale.
 LOCAL_TIMEOUT_HEADROOM = 3.0
+# Locally logs cost nothing: an EXPRESS workflow logs every execution with its data, so each
+# one can be listed in the console and drawn by `tweetlens trace` (the template's own default,
+# what AWS bills, is ERROR). A parameter override wins; STANDARD ignores it.
+LOCAL_EXPRESS_LOG_LEVEL = "ALL"
 
 
 class LocalPipeline:
@@ -96,6 +100,7 @@ class LocalPipeline:
                 "AllowedImageHosts": self.images.host,
                 "ImageHostAllowedNetworks": self.images.allowed_network,
                 "ScheduleEnabled": "true" if self.run_schedules else "false",
+                "ExpressLogLevel": LOCAL_EXPRESS_LOG_LEVEL,
                 **self.parameter_overrides,
             }
             self._cloud = LocalCloud(

@@ -11,11 +11,13 @@ handles those errors can be exercised without an AWS account.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -63,6 +65,53 @@ class LabelerError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+# At interpreter exit, how long to wait for a thread still inside OpenCV (one cascade pass on
+# the largest image the labeler decodes takes a few seconds on a loaded core).
+EXIT_WAIT_SECONDS: Final = 30.0
+
+
+class _NativeGate:
+    """Keeps threads out of OpenCV once the interpreter is exiting, and waits for those inside.
+
+    The emulator labels images on daemon threads (moto's request handlers), and a run that
+    stops with work in flight exits while some are still inside OpenCV with the GIL released.
+    Python ends such a thread with ``pthread_exit`` when it asks for the GIL back; the forced
+    unwind through OpenCV's C++ frames calls ``std::terminate``, and the process dies with
+    SIGABRT (status 134, "terminate called without an active exception") instead of its own
+    exit status. An ``atexit`` hook runs before daemon threads are stopped: it closes the gate
+    and waits for the threads inside, and any thread that arrives later gets a service error
+    in Python instead of entering C++.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    @contextmanager
+    def native_call(self) -> Iterator[None]:
+        with self._changed:
+            if self._closed:
+                raise LabelerError("InternalServerError", "the local labeler is shutting down")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+    def close(self, timeout: float = EXIT_WAIT_SECONDS) -> bool:
+        """Let no new call in; wait for the calls inside. False if some are still inside."""
+        with self._changed:
+            self._closed = True
+            return self._changed.wait_for(lambda: self._inside == 0, timeout=timeout)
+
+
+_NATIVE = _NativeGate()
+atexit.register(_NATIVE.close)
 
 
 class Labeler(Protocol):
@@ -278,8 +327,11 @@ class OpenCvLabeler:
         rejection = _image_rejection(image)
         if rejection is not None:
             raise rejection
-        gray = _decode_gray(image)
-        with self._detect_lock:
+        with _NATIVE.native_call():
+            gray = _decode_gray(image)
+        # The gate is entered under the lock: threads queued for the cascades are not inside
+        # OpenCV yet, so exit waits for one detection at most, not for the whole queue.
+        with self._detect_lock, _NATIVE.native_call():
             detections = self._detect(gray)
         labels = _labels_from(detections, gray.shape[1], gray.shape[0])
         kept = [label for label in labels if label["Confidence"] >= min_confidence]
@@ -445,7 +497,8 @@ class PictureCachingLabeler:
         import cv2  # noqa: PLC0415
         import numpy as np  # noqa: PLC0415
 
-        pixels = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
+        with _NATIVE.native_call():
+            pixels = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
         if pixels is None or pixels.size == 0:
             return self._inner.detect_labels(
                 image, max_labels=max_labels, min_confidence=min_confidence
