@@ -34,7 +34,10 @@ EXITING_WHILE_LABELLING = textwrap.dedent(
             while True:
                 labeler.detect_labels(image, max_labels=10, min_confidence=50)
         except LabelerError as exc:
-            print(exc.code, flush=True)
+            # One write per line: print() writes the text and its newline separately, and the
+            # two threads' lines would interleave.
+            sys.stdout.write(exc.code + "\\n")
+            sys.stdout.flush()
 
     for _ in range(2):
         threading.Thread(target=label_forever, daemon=True).start()
