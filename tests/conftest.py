@@ -60,6 +60,24 @@ def load_event(name: str) -> Any:
     return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
 
 
+# Powertools' ``log_metrics`` warns when a handler ends with no application metric; its
+# documented way to quiet that is a warnings filter on this text. Whether the warning comes
+# depends on the order tests run in (not on a cold start), so a test cannot assert it.
+NO_APPLICATION_METRICS = "No application metrics to publish"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``@pytest.mark.no_application_metrics``: the handler is expected to count nothing.
+
+    A refused event or an early exit legitimately publishes no application metric; such a test
+    says so, and only for it is the warning filtered. Every other test still shows it.
+    """
+    quiet = pytest.mark.filterwarnings(f"ignore:{NO_APPLICATION_METRICS}:UserWarning")
+    for item in items:
+        if item.get_closest_marker("no_application_metrics") is not None:
+            item.add_marker(quiet)
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region so no test can ever reach a real account."""

@@ -120,7 +120,8 @@ def run_demo(
     timeout: float = 110.0,
     template: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-    workflow_type: str = "STANDARD",
+    # None: the template's default WorkflowType (EXPRESS for tweetlens's own).
+    workflow_type: str | None = None,
 ) -> DemoResult:
     started = time.monotonic()
     with LocalPipeline(
@@ -182,11 +183,13 @@ def run_demo(
         )
 
 
-def workflow_parameters(workflow_type: str) -> dict[str, str]:
-    """Template parameters for a workflow type; EXPRESS logs ALL so traces can be drawn."""
-    if workflow_type == "EXPRESS":
-        return {"WorkflowType": "EXPRESS", "ExpressLogLevel": "ALL"}
-    return {"WorkflowType": workflow_type}
+def workflow_parameters(workflow_type: str | None) -> dict[str, str]:
+    """Template parameters for a workflow type (none: the template's default).
+
+    EXPRESS needs no logging level here: the local pipeline logs Express executions at ALL
+    (``LOCAL_EXPRESS_LOG_LEVEL``), so every one is drawn in the report.
+    """
+    return {} if workflow_type is None else {"WorkflowType": workflow_type}
 
 
 def _describe(status: Any) -> str:

@@ -15,7 +15,6 @@ must fail and with which error, and which labels the local labeler must find.
 from __future__ import annotations
 
 import datetime
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,20 @@ from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tweetlens_xapi.models import (
+    PHOTO,
+    MediaType,
+    XAttachments,
+    XEntities,
+    XHashtag,
+    XMedia,
+    XMediaIncludes,
+    XMeta,
+    XPost,
+    XPostsPage,
+)
+from tweetlens_xapi.recording import RecordedPage, ReplayRecording
 
 # Routes and hashtags as the template's defaults (CatHashtags, DogHashtags).
 DEFAULT_ROUTES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -58,72 +71,33 @@ FAULT_ERRORS: Final[Mapping[str, str]] = {
     "redirect-private": "BlockedUrl",
 }
 
-MediaType = Literal["photo", "video", "animated_gif"]
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Hashtag(_Strict):
-    start: int
-    end: int
-    tag: str
-
-
-class Entities(_Strict):
-    hashtags: list[Hashtag]
-
-
-class Attachments(_Strict):
-    media_keys: Annotated[list[str], Field(min_length=1)]
-
-
-class Post(_Strict):
-    id: Annotated[str, Field(pattern=r"^[0-9]{1,25}$")]
-    text: str
-    created_at: str
-    author_id: str
-    entities: Entities | None = None
-    attachments: Attachments | None = None
-
-
-class Media(_Strict):
-    media_key: str
-    type: MediaType
-    url: str | None = None
-
-
-class Includes(_Strict):
-    media: list[Media]
-
-
-class Meta(_Strict):
-    newest_id: str
-    oldest_id: str
-    result_count: int
-    next_token: str | None = None
-
-
-class PageBody(_Strict):
-    data: list[Post]
-    includes: Includes | None = None
-    meta: Meta
-
-
 class Page(_Strict):
     status: Literal[200]
     headers: dict[str, str]
-    body: PageBody
+    body: XPostsPage
 
 
 class Recording(_Strict):
-    """The producer's replay recording: recent-search pages, newest first."""
+    """The producer's replay recording, pages typed: recent-search pages, newest first."""
 
     pages: Annotated[list[Page], Field(min_length=1)]
 
+    def replay(self) -> ReplayRecording:
+        """The recording as the producer reads it (each body as X sends it)."""
+        return ReplayRecording(
+            pages=[
+                RecordedPage(status=page.status, headers=page.headers, body=page.body.x_json())
+                for page in self.pages
+            ]
+        )
+
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
+        return self.replay().to_json()
 
 
 class ExpectedOutcome(_Strict):
@@ -288,15 +262,15 @@ def _drafts(base_url: str, rng: random.Random) -> list[_DraftPost]:
     return drafts
 
 
-def _text_and_entities(words: str, tags: Sequence[str]) -> tuple[str, Entities | None]:
+def _text_and_entities(words: str, tags: Sequence[str]) -> tuple[str, XEntities | None]:
     text = words
-    hashtags: list[Hashtag] = []
+    hashtags: list[XHashtag] = []
     for tag in tags:
         text += " "
         start = len(text)
         text += f"#{tag}"
-        hashtags.append(Hashtag(start=start, end=len(text), tag=tag))
-    return text, (Entities(hashtags=hashtags) if hashtags else None)
+        hashtags.append(XHashtag(start=start, end=len(text), tag=tag))
+    return text, (XEntities(hashtags=hashtags) if hashtags else None)
 
 
 def build_recording(
@@ -316,21 +290,21 @@ def build_recording(
     rng = random.Random(seed)  # noqa: S311
     drafts = _drafts(base_url, rng)
 
-    posts: list[tuple[Post, list[MediaItem]]] = []
+    posts: list[tuple[XPost, list[MediaItem]]] = []
     post_id = _FIRST_POST_ID
     moment = start
     for index, draft in enumerate(drafts):
         post_id += rng.randint(10_000_000, 900_000_000)
         moment += datetime.timedelta(seconds=rng.randint(5, 120))
         text, entities = _text_and_entities(draft.words, draft.tags)
-        post = Post(
+        post = XPost(
             id=str(post_id),
             text=text,
             created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             author_id=str(_FIRST_AUTHOR_ID + (index * 7919) % 23),
             entities=entities,
             attachments=(
-                Attachments(media_keys=[m.media_key for m in draft.media]) if draft.media else None
+                XAttachments(media_keys=[m.media_key for m in draft.media]) if draft.media else None
             ),
         )
         posts.append((post, draft.media))
@@ -344,7 +318,7 @@ def build_recording(
 
 
 def paginate(
-    posts: Sequence[tuple[Post, Sequence[MediaItem]]],
+    posts: Sequence[tuple[XPost, Sequence[MediaItem]]],
     *,
     page_size: int,
     reset_at: datetime.datetime,
@@ -357,11 +331,11 @@ def paginate(
     reset = int(reset_at.timestamp())
     pages: list[Page] = []
     for number, chunk in enumerate(chunks):
-        media: dict[str, Media] = {}
+        media: dict[str, XMedia] = {}
         for _post, items in chunk:
             for item in items:
                 media.setdefault(
-                    item.media_key, Media(media_key=item.media_key, type=item.type, url=item.url)
+                    item.media_key, XMedia(media_key=item.media_key, type=item.type, url=item.url)
                 )
         ids = [int(post.id) for post, _ in chunk]
         last = number == len(chunks) - 1
@@ -373,10 +347,10 @@ def paginate(
                     "x-rate-limit-remaining": str(RATE_LIMIT - 1 - number),
                     "x-rate-limit-reset": str(reset),
                 },
-                body=PageBody(
+                body=XPostsPage(
                     data=[post for post, _ in chunk],
-                    includes=Includes(media=list(media.values())) if media else None,
-                    meta=Meta(
+                    includes=XMediaIncludes(media=list(media.values())) if media else None,
+                    meta=XMeta(
                         newest_id=str(max(ids)),
                         oldest_id=str(min(ids)),
                         result_count=len(chunk),
@@ -425,7 +399,7 @@ def expected_outcome(
             photos = [
                 url
                 for key in keys
-                if key in media and media[key].type == "photo" and (url := media[key].url)
+                if key in media and media[key].type == PHOTO and (url := media[key].url)
             ]
             if not photos:
                 continue

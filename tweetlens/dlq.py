@@ -6,16 +6,19 @@ Three kinds of dead-letter queue hold tweetlens messages:
   classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
   redrive policy after ``maxReceiveCount`` failed receives (no attributes);
 * ``WorkflowDeadLetterQueue``: ``{"message", "input", "error", "execution", "status",
-  "failed_state", "detected_by"}`` written by ExecutionCloserFunction for every ClassifyImage
-  execution that failed, timed out or was aborted. ``message`` is the route message when it
-  could be recovered; otherwise it is null and ``input`` holds the execution input as it came
-  (only a hand-started execution can carry one that is not a ClassifyRequest);
+  "failed_state", "detected_by"}`` written for every ClassifyImage execution that failed, timed
+  out or was aborted: by the classifier from its synchronous result under ``WorkflowType``
+  EXPRESS (the default), by ExecutionCloserFunction under STANDARD. ``message`` is the route
+  message when it could be recovered; otherwise it is null and ``input`` holds the execution
+  input as it came (only a hand-started execution can carry one that is not a
+  ClassifyRequest);
 * ``ProducerDeadLetterQueue``: what the producer could not read or send, as a letter
   ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
-back to its route queue with ``attempt`` + 1 (a count of replays; the classifier picks the
-next execution name from the URL's result item). A letter without a message is skipped and
+back to its route queue with ``attempt`` + 1 (a count of replays; the classifier runs it in a
+new execution: under STANDARD the next name from the URL's result item, under EXPRESS a new
+synchronous execution, its failed claim being taken over). A letter without a message is skipped and
 stays on the queue: there is nothing in it the classifier would accept, so replaying it could
 only fail again; someone has to read it, then fix and start it by hand or delete it. A
 producer letter is skipped the same way: it holds X's data, not a message any queue takes.

@@ -16,7 +16,7 @@ from typing import Self
 
 from tweetlens.demo_stream import Recording, build_recording
 from tweetlens.imageserver import ImageServer
-from tweetlens.localcloud import LocalCloud, OpenCvLabeler, PictureCachingLabeler
+from tweetlens.localcloud import Labeler, LocalCloud, OpenCvLabeler, PictureCachingLabeler
 from tweetlens.project import find_template
 from tweetlens.stack import write_local_state
 
@@ -29,6 +29,10 @@ PRODUCER = "ProducerFunction"
 # images queues where Lambda and Rekognition would scale out. The template's own values are
 # what AWS enforces; tests of timeouts pass their own scale.
 LOCAL_TIMEOUT_HEADROOM = 3.0
+# Locally logs cost nothing: an EXPRESS workflow logs every execution with its data, so each
+# one can be listed in the console and drawn by `tweetlens trace` (the template's own default,
+# what AWS bills, is ERROR). A parameter override wins; STANDARD ignores it.
+LOCAL_EXPRESS_LOG_LEVEL = "ALL"
 
 
 class LocalPipeline:
@@ -49,6 +53,10 @@ class LocalPipeline:
         state_file: Path | None = None,
         execution_timeout_scale: float = LOCAL_TIMEOUT_HEADROOM,
         visibility_timeout_scale: float = 1.0,
+        # Deploy only what this function needs (``LocalCloud``'s ``only_function``).
+        only_function: str | None = None,
+        # Default: OpenCV's labeler, each picture labelled once (see ``start``).
+        labeler: Labeler | None = None,
     ) -> None:
         self.template = find_template(template)
         self._recording = recording
@@ -60,6 +68,8 @@ class LocalPipeline:
         self.state_file = state_file
         self.execution_timeout_scale = execution_timeout_scale
         self.visibility_timeout_scale = visibility_timeout_scale
+        self.only_function = only_function
+        self._labeler = labeler
         self.images = ImageServer()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._cloud: LocalCloud | None = None
@@ -90,6 +100,7 @@ class LocalPipeline:
                 "AllowedImageHosts": self.images.host,
                 "ImageHostAllowedNetworks": self.images.allowed_network,
                 "ScheduleEnabled": "true" if self.run_schedules else "false",
+                "ExpressLogLevel": LOCAL_EXPRESS_LOG_LEVEL,
                 **self.parameter_overrides,
             }
             self._cloud = LocalCloud(
@@ -99,7 +110,7 @@ class LocalPipeline:
                 # The local labeler spends about a second of CPU per photo, one photo at a
                 # time; the demo stream shows the same few pictures under many URLs, and the
                 # labeler is deterministic, so each picture is labelled once and remembered.
-                labeler=PictureCachingLabeler(OpenCvLabeler()),
+                labeler=self._labeler or PictureCachingLabeler(OpenCvLabeler()),
                 time_scale=self.time_scale,
                 # The fetch function verifies TLS like in AWS; locally it trusts the image
                 # server's freshly generated CA instead of the public ones.
@@ -108,6 +119,7 @@ class LocalPipeline:
                 run_pollers=self.run_pollers,
                 execution_timeout_scale=self.execution_timeout_scale,
                 visibility_timeout_scale=self.visibility_timeout_scale,
+                only_function=self.only_function,
             )
             self._cloud.start()
             if self.state_file is not None:

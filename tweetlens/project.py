@@ -48,3 +48,14 @@ def is_tweetlens_template(path: Path) -> bool:
         return False
     parameters = template.get("Parameters") or {}
     return isinstance(parameters, dict) and set(parameters) >= _TWEETLENS_PARAMETERS
+
+
+def parameter_default(path: Path, name: str) -> str | None:
+    """The ``Default`` the template declares for parameter ``name``; None when it has none."""
+    from tweetlens.localcloud import load_template  # noqa: PLC0415 - see is_tweetlens_template
+
+    parameters = load_template(path).get("Parameters") or {}
+    declared = parameters.get(name) if isinstance(parameters, dict) else None
+    if not isinstance(declared, dict) or "Default" not in declared:
+        return None
+    return str(declared["Default"])

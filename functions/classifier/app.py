@@ -15,7 +15,9 @@ import boto3
 
 # Imported before anything that imports pydantic: Powertools' batch types import every parser
 # model (for type hints only) when pydantic is already loaded, a cold-start cost for nothing.
-# tests/unit/coldstart pins that the parser package stays out of the function.
+# tests/unit/coldstart pins that the parser package stays out of the function. The batch
+# package's own import (asyncio and every event class, ~26 ms) is kept on purpose: the
+# partial-batch contract is Powertools' to maintain, not ours (README, Cold start).
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -29,13 +31,15 @@ from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
 from classifier.observability import logger, metrics, tracer
 from classifier.settings import load_settings
+from common.clients import on_first_use
 
 settings = load_settings(os.environ)
 # Metrics read the namespace when observability was imported; use the value just validated.
 metrics.namespace = settings.metrics_namespace
 classifier = Classifier(
     settings=settings,
-    sqs=boto3.client("sqs"),
+    # Only a rejected message or an EXPRESS dead letter calls SQS: most invocations never do.
+    sqs=on_first_use(lambda: boto3.client("sqs")),
     # StartSyncExecution (EXPRESS) answers when the execution ends, up to Express's 5 minutes:
     # the read timeout follows the claim lease, which outlasts it.
     stepfunctions=boto3.client(

@@ -18,6 +18,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from common.clients import on_first_use
 from common.validation import summarize
 from execution_closer.closer import Closer
 from execution_closer.models import (
@@ -35,8 +36,10 @@ settings = load_settings(os.environ)
 closer = Closer(
     settings=settings,
     dynamodb=boto3.client("dynamodb"),
-    stepfunctions=boto3.client("stepfunctions"),
-    sqs=boto3.client("sqs"),
+    # Only closing an execution reads its history and sends a letter. Most invocations close
+    # none: the sweep ticks every 5 minutes and finds no expired claim unless something broke.
+    stepfunctions=on_first_use(lambda: boto3.client("stepfunctions")),
+    sqs=on_first_use(lambda: boto3.client("sqs")),
     metrics=metrics,
 )
 

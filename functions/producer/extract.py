@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from producer.page import RejectedItem, SearchPage
 from producer.validation import shorten
-from producer.xapi_models import XMedia, XPost
+from tweetlens_xapi.models import PHOTO, MediaType, XMedia, XPost
 
 SkipReason = Literal["no_media", "no_photos"]
 # Why one photo of a post cannot be published (each is also a dead letter's ``error``).
@@ -17,7 +17,7 @@ PhotoError = Literal[
 ]
 
 # The media types X documents for posts; only photos are classified.
-KNOWN_MEDIA_TYPES = frozenset({"photo", "video", "animated_gif"})
+KNOWN_MEDIA_TYPES = frozenset(get_args(MediaType))
 
 
 class Photo(BaseModel):
@@ -123,7 +123,7 @@ def _photo(
 
 
 def _from_media(key: str, media: XMedia) -> Photo | PhotoProblem | None:
-    if media.type == "photo":
+    if media.type == PHOTO:
         if media.url:
             return Photo(media_key=key, url=media.url)
         return PhotoProblem(media_key=key, error="PhotoWithoutUrl", reason="photo without url")

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from producer.validation import describe, shorten
-from producer.xapi_models import XMedia, XMeta, XPageEnvelope, XPost
+from tweetlens_xapi.models import XMedia, XMeta, XPageEnvelope, XPost
 
 # A key read from a rejected item only labels the dead letter; longer ones are not X's.
 MAX_KEY_CHARS = 100

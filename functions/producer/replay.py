@@ -2,14 +2,8 @@
 
 The replay source is the real tweepy client with this adapter mounted on its session, so the
 producer's request building, pagination, header reading and checkpointing all run as they do
-against X. Recording format (other tools write it)::
-
-    {"pages": [{"status": 200, "headers": {"x-rate-limit-limit": "450", ...},
-                "body": {"data": [...], "includes": {"media": [...]}, "meta": {...}}}]}
-
-A page may give ``raw_body`` (a string sent byte for byte) instead of ``body``, to replay an
-answer that is not JSON at all, such as a body cut off mid-transfer. A ``body`` may hold what X
-may send, a lone surrogate escape (``"\\ud800"``) included: it is served escaped, as X sends it.
+against X. The recording format (``tweetlens_xapi.recording``) is shared with the tooling,
+which writes it.
 """
 
 from __future__ import annotations
@@ -17,14 +11,15 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, override
+from typing import TYPE_CHECKING, Any, override
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+
+from tweetlens_xapi.recording import ReplayRecording
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,34 +33,6 @@ X_API_HOSTS = frozenset({"api.twitter.com", "api.x.com"})
 
 class RecordingError(Exception):
     """The recording cannot be read or is not in the recording format."""
-
-
-class RecordedPage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    status: Annotated[int, Field(ge=100, le=599)]
-    headers: dict[str, str] = {}
-    body: dict[str, Any] | None = None
-    raw_body: str | None = None
-
-    @model_validator(mode="after")
-    def _one_body(self) -> RecordedPage:
-        if (self.body is None) == (self.raw_body is None):
-            raise ValueError("a page needs exactly one of body and raw_body")
-        return self
-
-    @property
-    def json_body(self) -> dict[str, Any]:
-        """The JSON body, or ``{}`` for a raw page (it has no meta to paginate with)."""
-        return self.body if self.body is not None else {}
-
-
-class ReplayRecording(BaseModel):
-    """The replay recording as the producer reads it; pages stay JSON (``RecordedPage``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pages: Annotated[list[RecordedPage], Field(min_length=1)]
 
 
 def load_recording(uri: str, s3: S3Client | None = None) -> ReplayRecording:

@@ -13,8 +13,9 @@ from requests.adapters import HTTPAdapter
 from producer.credentials import BearerTokenReader
 from producer.observability import tracer
 from producer.page import SearchPage, UnreadablePage, read_page
-from producer.replay import ReplayAdapter, ReplayRecording, load_recording
+from producer.replay import ReplayAdapter, load_recording
 from producer.settings import ProducerSettings
+from tweetlens_xapi.recording import ReplayRecording
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -14,6 +14,7 @@ from selenium import webdriver
 
 from tests.browser import browser_kit
 from tests.cli.cli_testkit import RunningStack
+from tests.integration.pipeline_kit import STANDARD
 from tweetlens.console import CloudActivity, ConsoleData, ConsoleServer, create_app
 from tweetlens.demo import deployed
 from tweetlens.pipeline import PRODUCER, LocalPipeline
@@ -32,9 +33,14 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 @pytest.fixture(scope="module")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The demo stream classified on one local pipeline, shared by the tests of a module."""
+    """The demo stream classified on one local pipeline, shared by the tests of a module.
+
+    STANDARD: the console's Executions page over ListExecutions, in a browser. Its EXPRESS
+    listing (from the workflow's log group) is tested in tests/integration/test_express_sync.py
+    and tests/unit/console.
+    """
     state_file = tmp_path_factory.mktemp("state") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file) as pipeline:
+    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as pipeline:
         fired = pipeline.cloud.fire_schedule(PRODUCER)
         assert fired.ok, fired.error
         stack = RunningStack(pipeline=pipeline, state_file=state_file)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, Invariant
+from tweetlens.project import TEMPLATE_NAME
+
+REPO_TEMPLATE = Path(__file__).resolve().parent.parent.parent / TEMPLATE_NAME
 
 # The package re-exports the command under the module's own name: fetch the module itself.
 chaos_command = importlib.import_module("tweetlens.cli.chaos")
@@ -104,3 +108,64 @@ def test_workflow_type_express_is_passed_to_the_run(monkeypatch: pytest.MonkeyPa
         0,
         1320.0,
     )
+
+
+def _configs_of_runs(monkeypatch: pytest.MonkeyPatch) -> list[ChaosConfig]:
+    seen: list[ChaosConfig] = []
+
+    def run(config: ChaosConfig, **_: object) -> ChaosReport:
+        seen.append(config)
+        return _report(ok=True)
+
+    monkeypatch.setattr(chaos_command, "run_chaos", run)
+    return seen
+
+
+def test_workflow_type_defaults_to_the_template_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the command without --workflow-type, over this repo's template (default EXPRESS)
+    seen = _configs_of_runs(monkeypatch)
+    # WHEN it runs
+    result = CliRunner().invoke(
+        chaos_command.chaos, ["--posts", "40", "--template", str(REPO_TEMPLATE)]
+    )
+    # THEN the run exercises what a plain `sam deploy` gets: EXPRESS, without aborts
+    assert result.exit_code == 0, result.output
+    assert (seen[0].workflow_type, seen[0].execution_aborts, seen[0].timeout_seconds) == (
+        "EXPRESS",
+        0,
+        1320.0,
+    )
+
+
+def test_workflow_type_standard_is_passed_to_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the command with --workflow-type STANDARD
+    seen = _configs_of_runs(monkeypatch)
+    # WHEN it runs
+    result = CliRunner().invoke(
+        chaos_command.chaos, ["--posts", "40", "--workflow-type", "STANDARD"]
+    )
+    # THEN the run is STANDARD, with an abort, and the 600 s idle wait
+    assert result.exit_code == 0, result.output
+    assert (seen[0].workflow_type, seen[0].execution_aborts, seen[0].timeout_seconds) == (
+        "STANDARD",
+        1,
+        600.0,
+    )
+
+
+def test_a_template_without_a_workflow_type_default_asks_for_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a template whose WorkflowType has no default
+    text = REPO_TEMPLATE.read_text(encoding="utf-8")
+    template = tmp_path / TEMPLATE_NAME
+    template.write_text(text.replace("    Default: EXPRESS\n", "", 1), encoding="utf-8")
+    seen = _configs_of_runs(monkeypatch)
+    # WHEN the command runs over it without --workflow-type
+    result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40", "--template", str(template)])
+    # THEN it asks for the option and runs nothing
+    assert result.exit_code == 2
+    assert "declares no WorkflowType default of STANDARD or EXPRESS: pass --workflow-type" in (
+        result.output
+    )
+    assert seen == []

@@ -9,7 +9,7 @@ from requests import Request
 
 from common.messages import execution_name
 from producer.page import SearchPage, UnreadablePage, read_page
-from producer.replay import ReplayAdapter, ReplayRecording
+from producer.replay import ReplayAdapter
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome
 from tweetlens.chaos import (
     ABORT_ERROR,
@@ -24,6 +24,7 @@ from tweetlens.chaos import (
 from tweetlens.chaos.invariants import producer_letters
 from tweetlens.demo_stream import FLAKY_PHOTO, PHOTO_LABELS, build_recording, expected_outcome
 from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
+from tweetlens_xapi.recording import ReplayRecording
 
 BASE_URL = "https://localhost:8443"
 URL = f"{BASE_URL}/media/chelsea.jpg"

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.cli.cli_testkit import RunningStack, make_runner
+from tests.integration.pipeline_kit import STANDARD
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 
 
@@ -18,9 +19,14 @@ def runner() -> CliRunner:
 
 @pytest.fixture(scope="module")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """One local cloud per module: starting one takes seconds, every command reuses it."""
+    """One local cloud per module: starting one takes seconds, every command reuses it.
+
+    STANDARD: `trace` by the contract's execution names (``sha256(url)-n``), the closer's
+    letters, redrive as the next named attempt. `tweetlens trace` of EXPRESS executions is
+    tested in tests/integration/test_express_sync.py.
+    """
     state_file = tmp_path_factory.mktemp("state") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file) as pipeline:
+    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as pipeline:
         # One run reads the whole recorded stream (five pages, well under the rate limit).
         fired = pipeline.cloud.fire_schedule(PRODUCER)
         assert fired.ok, fired.error

@@ -1,4 +1,5 @@
-"""`tweetlens demo`: the whole pipeline on the recorded stream, its summary and its report."""
+"""`tweetlens demo` (`make demo`): the whole pipeline on the recorded stream, deployed with the
+template's defaults (WorkflowType EXPRESS), its summary and its report."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ SUMMARY_COLUMNS = [
     "dead letters by reason",
     "lost",
 ]
-# The seeded stream's five broken photos are all posted under cat hashtags.
-CATS_DEAD_LETTERS = "BlockedUrl 1, ImageNotFound 2, ImageTooLarge 1, UnsupportedImageType 1"
+# The seeded stream's five broken photos are all posted under cat hashtags. The 404 photo is
+# posted twice: under EXPRESS the second post runs it again when it comes after the first
+# post's execution failed (its claim is closed; only a DONE result or a running execution makes
+# a duplicate), so it is dead-lettered once or twice depending on that timing.
+CATS_DEAD_LETTERS = {
+    "BlockedUrl 1, ImageNotFound 2, ImageTooLarge 1, UnsupportedImageType 1": 5,
+    "BlockedUrl 1, ImageNotFound 3, ImageTooLarge 1, UnsupportedImageType 1": 6,
+}
 
 
 def test_demo_accounts_for_every_message_and_writes_the_report(
@@ -42,14 +49,13 @@ def test_demo_accounts_for_every_message_and_writes_the_report(
         row[0]: dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in table_rows(result.stdout)
     }
     assert sorted(rows) == ["cats", "dogs"]
-    assert (rows["cats"]["published"], rows["cats"]["dead letters by reason"]) == (
-        "37",
-        CATS_DEAD_LETTERS,
-    )
+    assert rows["cats"]["published"] == "37"
+    assert rows["cats"]["dead letters by reason"] in CATS_DEAD_LETTERS
+    cats_dead = CATS_DEAD_LETTERS[rows["cats"]["dead letters by reason"]]
     assert (rows["dogs"]["published"], rows["dogs"]["dead letters by reason"]) == ("13", "-")
     assert [rows[route]["lost"] for route in ("cats", "dogs")] == ["0", "0"]
     # Which route classifies the one photo posted on both is a race; the totals are not.
-    for route, dead in (("cats", 5), ("dogs", 0)):
+    for route, dead in (("cats", cats_dead), ("dogs", 0)):
         row = rows[route]
         assert int(row["classified"]) + int(row["duplicates"]) + dead == int(row["published"])
     assert int(rows["cats"]["classified"]) + int(rows["dogs"]["classified"]) == 5

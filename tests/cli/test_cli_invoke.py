@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.cli.cli_testkit import REPO_ROOT, event_file, make_runner, run_cli, state_file_runner
+from tweetlens.cli.invoke import fresh_cloud
 from tweetlens.stack import STATE_FILE_ENV, write_local_state
 
 
@@ -313,3 +314,52 @@ def test_fresh_cloud_in_its_own_process_prints_only_the_function_s_logs(tmp_path
     assert json.loads(result.stdout)["errorType"] == "BlockedUrl"
     lines = _framed_log_lines(result.stderr)
     assert not [line for line in lines if '"service":"localcloud"' in line]
+
+
+def test_fresh_cloud_holds_only_what_the_function_needs() -> None:
+    # GIVEN this repo's template, whose fetch function needs its role and the images bucket
+    # WHEN invoke's fresh cloud is started for the fetch function
+    with fresh_cloud(REPO_ROOT / "template.yaml", "FetchImageFunction", {}) as cloud:
+        # THEN the stack holds the function, its role, the bucket and the bucket's policy only
+        assert sorted(cloud.resources) == [
+            "FetchImageFunction",
+            "FetchImageFunctionRole",
+            "ImagesBucket",
+            "ImagesBucketPolicy",
+        ]
+        assert sorted(cloud.functions) == ["FetchImageFunction"]
+
+
+def test_fresh_cloud_in_its_own_process_ends_with_click_s_error_and_status(
+    tmp_path: Path,
+) -> None:
+    # GIVEN `tweetlens invoke` run as a command (it ends without the interpreter's teardown once
+    # its cloud is stopped) for a function the template lacks
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        STATE_FILE_ENV: str(tmp_path / "no-local-cloud.json"),
+    }
+    command = [sys.executable, "-m", "tweetlens", "invoke", "NoSuchFunction"]
+    event = ["-e", str(event_file("producer_scheduled.json"))]
+    template = ["--template", str(REPO_ROOT / "template.yaml")]
+
+    # WHEN it runs
+    result = subprocess.run(
+        [*command, *event, *template],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN click's one-line error and exit status 1 still come out whole
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: no function 'NoSuchFunction' in the template; functions: "
+        "ClassifierFunction, ExecutionCloserFunction, FetchImageFunction, ProducerFunction, "
+        "StoreResultFunction\n"
+    )

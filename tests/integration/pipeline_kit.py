@@ -1,10 +1,10 @@
 """Helpers for driving the deployed template on the local cloud with small recordings.
 
-Each module gets its own ``LocalPipeline`` (this repo's ``template.yaml``, the loopback image
-server, the replayed X API). A test describes the posts it needs, ``publish`` writes them as
-the producer's replay recording and fires the producer's schedule, and ``settle`` waits until
-nothing moves. Post ids only ever grow, so the producer's ``since_id`` checkpoint reads every
-new recording of a module and nothing of the ones before.
+A module (or the folder ``shared/``) gets a ``LocalPipeline`` (this repo's ``template.yaml``,
+the loopback image server, the replayed X API). A test describes the posts it needs,
+``publish`` writes them as the producer's replay recording and fires the producer's schedule,
+and ``settle`` waits until nothing moves. Post ids only ever grow, so the producer's
+``since_id`` checkpoint reads every new recording of a pipeline and nothing of the ones before.
 """
 
 from __future__ import annotations
@@ -25,21 +25,24 @@ from tweetlens import accounting
 from tweetlens.demo_stream import (
     DEFAULT_START,
     RATE_LIMIT,
-    Attachments,
-    Entities,
-    Hashtag,
-    Includes,
-    Media,
-    Meta,
     Page,
-    PageBody,
-    Post,
     Recording,
 )
 from tweetlens.dlq import DeadLetter, list_dead_letters
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 from tweetlens.results import RESULTS_TABLE
 from tweetlens.stack import DeployedStack
+from tweetlens_xapi.models import (
+    PHOTO,
+    XAttachments,
+    XEntities,
+    XHashtag,
+    XMedia,
+    XMediaIncludes,
+    XMeta,
+    XPost,
+    XPostsPage,
+)
 
 STATE_MACHINE = "ClassifyImageStateMachine"
 CLASSIFIER = "ClassifierFunction"
@@ -50,6 +53,9 @@ FIRST_MEDIA_ID = 1_949_000_000_000_000_000
 AUTHOR_ID = "1400000000000000007"
 # Every wait is bounded: a pipeline that stops moving fails the test instead of hanging it.
 SETTLE_SECONDS = 90.0
+# The template's default WorkflowType is EXPRESS: modules of STANDARD-only behaviour (listed and
+# named executions, the execution closer, aborts, status-change events) deploy with this.
+STANDARD = {"WorkflowType": "STANDARD"}
 
 _deserializer = TypeDeserializer()
 
@@ -73,29 +79,29 @@ class Recordings:
 
     def build(self, posts: Sequence[PostSpec]) -> Recording:
         """One page of ``posts`` (given oldest first), newest first as X returns it."""
-        built: list[Post] = []
-        media: list[Media] = []
+        built: list[XPost] = []
+        media: list[XMedia] = []
         for spec in posts:
             text = spec.words
-            tags: list[Hashtag] = []
+            tags: list[XHashtag] = []
             for tag in spec.hashtags:
                 start = len(text) + 1
                 text += f" #{tag}"
-                tags.append(Hashtag(start=start, end=len(text), tag=tag))
+                tags.append(XHashtag(start=start, end=len(text), tag=tag))
             keys = [f"3_{next(self._media_ids)}" for _ in spec.photos]
             media.extend(
-                Media(media_key=key, type="photo", url=url)
+                XMedia(media_key=key, type=PHOTO, url=url)
                 for key, url in zip(keys, spec.photos, strict=True)
             )
             moment = DEFAULT_START + datetime.timedelta(seconds=next(self._moments))
             built.append(
-                Post(
+                XPost(
                     id=str(next(self._post_ids)),
                     text=text,
                     created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                     author_id=AUTHOR_ID,
-                    entities=Entities(hashtags=tags) if tags else None,
-                    attachments=Attachments(media_keys=keys) if keys else None,
+                    entities=XEntities(hashtags=tags) if tags else None,
+                    attachments=XAttachments(media_keys=keys) if keys else None,
                 )
             )
         newest_first = list(reversed(built))
@@ -109,10 +115,10 @@ class Recordings:
                         "x-rate-limit-remaining": str(RATE_LIMIT - 1),
                         "x-rate-limit-reset": "1768480000",
                     },
-                    body=PageBody(
+                    body=XPostsPage(
                         data=newest_first,
-                        includes=Includes(media=media) if media else None,
-                        meta=Meta(
+                        includes=XMediaIncludes(media=media) if media else None,
+                        meta=XMeta(
                             newest_id=str(max(ids)),
                             oldest_id=str(min(ids)),
                             result_count=len(built),

@@ -1,4 +1,8 @@
-"""The demo on a small stream: every message accounted for, and the report shows every run."""
+"""The demo on a small stream: every message accounted for, and the report shows every run.
+
+Deployed STANDARD, whose executions are listed and named (``sha256(url)-n``); `make demo`'s own
+test (tests/cli/test_cli_demo.py) and the report's browser test run the default, EXPRESS.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +41,8 @@ def test_demo_accounts_for_every_message_of_a_small_stream() -> None:
         bases.append(base_url)
         return small_stream(base_url)
 
-    # WHEN the demo runs it through the whole pipeline
-    result = run_demo(recording=stream, timeout=60.0)
+    # WHEN the demo runs it through the whole pipeline, deployed STANDARD
+    result = run_demo(recording=stream, timeout=60.0, workflow_type="STANDARD")
 
     # THEN nothing is lost and every invariant holds
     tally = result.accounting

@@ -13,6 +13,7 @@ from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from tests.integration.pipeline_kit import (
+    STANDARD,
     classifier_log_entries,
     dead_letters_of,
     execution_name,
@@ -25,6 +26,13 @@ from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workflow_parameters() -> dict[str, str]:
+    """STANDARD: StartExecution refused for one execution name, its record retried by SQS."""
+    return STANDARD
+
 
 # The template's CatsQueue: maxReceiveCount of its redrive policy.
 MAX_RECEIVE_COUNT = 5

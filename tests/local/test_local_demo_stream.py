@@ -8,7 +8,6 @@ import pytest
 
 from producer.extract import extract_photos
 from producer.page import SearchPage, read_page_object
-from producer.replay import ReplayRecording
 from producer.routing import Router
 from tweetlens.demo_stream import (
     DEFAULT_ROUTES,
@@ -16,6 +15,7 @@ from tweetlens.demo_stream import (
     build_recording,
     expected_outcome,
 )
+from tweetlens_xapi.recording import ReplayRecording
 
 BASE = "https://localhost:4443"
 

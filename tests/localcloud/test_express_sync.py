@@ -129,6 +129,26 @@ def test_standard_machine_refuses_sync_execution(cloud: LocalCloud) -> None:
     assert raised.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
 
 
+def test_machines_are_described_with_their_declared_type_and_logging(cloud: LocalCloud) -> None:
+    # GIVEN an EXPRESS machine logging ALL to its group, and a STANDARD one declaring no logging
+    sfn = cloud.client("stepfunctions")
+
+    # WHEN both are described
+    express = sfn.describe_state_machine(stateMachineArn=cloud.resources["SyncStateMachine"])
+    standard = sfn.describe_state_machine(stateMachineArn=cloud.resources["StandardStateMachine"])
+
+    # THEN each says its declared type and logging, as AWS does (moto's own says STANDARD, OFF)
+    group_arn = express["loggingConfiguration"]["destinations"][0]["cloudWatchLogsLogGroup"]
+    assert (express["type"], standard["type"]) == ("EXPRESS", "STANDARD")
+    assert (
+        express["loggingConfiguration"]["level"],
+        express["loggingConfiguration"]["includeExecutionData"],
+    ) == ("ALL", True)
+    # (AWS's LogGroup Arn ends in ":*", moto's GetAtt does not: either names the group.)
+    assert group_arn["logGroupArn"].split(":log-group:", 1)[1].removesuffix(":*") == LOG_GROUP
+    assert standard["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
+
+
 def test_level_all_logs_every_event_in_express_format(cloud: LocalCloud) -> None:
     # GIVEN the machine logs at ALL with execution data WHEN an execution fails
     response = _start(cloud, "fail")

@@ -6,7 +6,6 @@ Same base URL and config, same stream; ``expected`` says how each unique URL mus
 from __future__ import annotations
 
 import datetime
-import json
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -20,15 +19,19 @@ from tweetlens.demo_stream import (
     FLAKY_PHOTO,
     PHOTO_LABELS,
     RATE_WINDOW_SECONDS,
-    Attachments,
-    Entities,
-    Hashtag,
     MediaItem,
-    MediaType,
-    Post,
     Recording,
     paginate,
 )
+from tweetlens_xapi.models import (
+    PHOTO,
+    MediaType,
+    XAttachments,
+    XEntities,
+    XHashtag,
+    XPost,
+)
+from tweetlens_xapi.recording import RecordedPage, ReplayRecording
 
 # Each TRICKLE part arrives within the fetch function's 10 s read timeout; the body as a
 # whole takes three pauses.
@@ -95,20 +98,21 @@ class ChaosStream:
         Pages are relinked in their served order (X's next_token is opaque: any unique
         string will do), so each poison page sits between the pages around it.
         """
-        pages: list[dict[str, Any]] = []
-        for index, page in enumerate(self.recording.pages):
-            pages.append(page.model_dump(mode="json", exclude_none=True))
-            pages.extend(
-                {"status": 200, "headers": dict(page.headers), "body": poison.body}
-                for poison in self.poison_pages
-                if poison.after == index
+        served: list[tuple[RecordedPage, dict[str, Any]]] = []
+        for index, page in enumerate(self.recording.replay().pages):
+            served.append((page, page.json_body))
+            served.extend(
+                (page, poison.body) for poison in self.poison_pages if poison.after == index
             )
-        for number, served in enumerate(pages):
-            meta = served["body"]["meta"]
-            meta.pop("next_token", None)
-            if number < len(pages) - 1:
+        pages: list[RecordedPage] = []
+        for number, (page, body) in enumerate(served):
+            meta = {name: value for name, value in body["meta"].items() if name != "next_token"}
+            if number < len(served) - 1:
                 meta["next_token"] = f"chaos-served-{number + 1:04d}"
-        return json.dumps({"pages": pages}, indent=2) + "\n"
+            pages.append(
+                RecordedPage(status=page.status, headers=page.headers, body={**body, "meta": meta})
+            )
+        return ReplayRecording(pages=pages).to_json()
 
 
 Draft = tuple[str, tuple[str, ...], list[MediaItem]]
@@ -232,7 +236,7 @@ class _StreamBuilder:
                 kind: MediaType = rng.choice(("video", "animated_gif"))
                 drafts.append((words, tags, [self.item(kind, None)]))
             elif roll < 0.13:
-                drafts.append((words, ("coffee",), [self.item("photo", self.photo_url(index))]))
+                drafts.append((words, ("coffee",), [self.item(PHOTO, self.photo_url(index))]))
             elif roll < 0.17 and drafts:
                 # A retweet: an earlier post's media, same media keys and URLs.
                 with_media = [draft for draft in drafts if draft[2]]
@@ -242,7 +246,7 @@ class _StreamBuilder:
                 if rng.random() < 0.15:
                     tags = (rng.choice(_CAT_TAGS)[0], rng.choice(_DOG_TAGS)[0])
                 count = rng.choices((1, 2, 3), weights=(85, 10, 5))[0]
-                photos = [self.item("photo", self.photo_url(index)) for _ in range(count)]
+                photos = [self.item(PHOTO, self.photo_url(index)) for _ in range(count)]
                 drafts.append((words, tags, photos))
         return drafts
 
@@ -271,8 +275,13 @@ def _poison_pages(recording: Recording, count: int) -> list[PoisonPage]:
     poison: list[PoisonPage] = []
     for number in range(count):
         after = max(0, (number + 1) * len(pages) // (count + 1) - 1)
-        above = int(pages[after].body.meta.oldest_id)
-        below = int(pages[after + 1].body.meta.newest_id) if after + 1 < len(pages) else 0
+        # The pages' own ids (a written page is never empty, so its meta ids are the same).
+        above = min(int(post.id) for post in pages[after].body.data)
+        below = (
+            max(int(post.id) for post in pages[after + 1].body.data)
+            if after + 1 < len(pages)
+            else 0
+        )
         # Several poison pages after one page share its gap, newest first.
         siblings = sum(1 for page in poison if page.after == after)
         newest = above - 1 - siblings * 3
@@ -328,25 +337,25 @@ def _paged(
     rng: random.Random,
     config: ChaosConfig,
 ) -> Recording:
-    posts: list[tuple[Post, list[MediaItem]]] = []
+    posts: list[tuple[XPost, list[MediaItem]]] = []
     post_id = _FIRST_POST_ID
     moment = DEFAULT_START
     for index, (words, tags, items) in enumerate(drafts):
         post_id += rng.randint(10_000_000, 900_000_000)
         moment += datetime.timedelta(seconds=rng.randint(1, 30))
         text = words
-        hashtags: list[Hashtag] = []
+        hashtags: list[XHashtag] = []
         for tag in tags:
             start = len(text) + 1
             text += f" #{tag}"
-            hashtags.append(Hashtag(start=start, end=len(text), tag=tag))
-        post = Post(
+            hashtags.append(XHashtag(start=start, end=len(text), tag=tag))
+        post = XPost(
             id=str(post_id),
             text=text,
             created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             author_id=str(1_400_000_000_000_000_000 + index % 97),
-            entities=Entities(hashtags=hashtags) if hashtags else None,
-            attachments=Attachments(media_keys=[m.media_key for m in items]) if items else None,
+            entities=XEntities(hashtags=hashtags) if hashtags else None,
+            attachments=XAttachments(media_keys=[m.media_key for m in items]) if items else None,
         )
         posts.append((post, items))
     return paginate(
@@ -371,7 +380,7 @@ def expected_message_keys(recording: Recording) -> Counter[tuple[str, str, str]]
             photos = [
                 key
                 for key in (post.attachments.media_keys if post.attachments else [])
-                if key in media and media[key].type == "photo" and media[key].url
+                if key in media and media[key].type == PHOTO and media[key].url
             ]
             tags = {tag.tag.lower() for tag in (post.entities.hashtags if post.entities else [])}
             for route, wanted in route_tags.items():

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import yaml
 from rich.table import Table
 
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, run_chaos
 from tweetlens.chaos.config import WorkflowType
 from tweetlens.cli.common import template_option, terminal
 from tweetlens.localcloud import LocalCloudError
+from tweetlens.project import parameter_default
 
 
 def print_report(report: ChaosReport) -> None:
@@ -82,10 +84,10 @@ def print_report(report: ChaosReport) -> None:
 @click.option(
     "--workflow-type",
     type=click.Choice(["STANDARD", "EXPRESS"]),
-    default="STANDARD",
-    show_default=True,
-    help="The template's WorkflowType. EXPRESS: the classifier waits on StartSyncExecution; "
-    "no aborts (they do not apply), executions timed out while they fetch.",
+    default=None,
+    help="The template's WorkflowType [default: the template's own, EXPRESS for tweetlens's]. "
+    "EXPRESS: the classifier waits on StartSyncExecution; no aborts (they do not apply), "
+    "executions timed out while they fetch; the run lasts at least 720 s.",
 )
 @click.option(
     "--timeout",
@@ -99,7 +101,7 @@ def chaos(  # noqa: PLR0917 - click passes every option by name or position
     posts: int,
     seed: int,
     rekognition_rps: float | None,
-    workflow_type: WorkflowType,
+    workflow_type: WorkflowType | None,
     timeout: float | None,
     template: Path,
 ) -> None:
@@ -117,8 +119,9 @@ def chaos(  # noqa: PLR0917 - click passes every option by name or position
 
         tweetlens chaos --posts 500 --seed 7
 
-        tweetlens chaos --posts 500 --seed 7 --workflow-type EXPRESS
+        tweetlens chaos --posts 500 --seed 7 --workflow-type STANDARD
     """
+    workflow_type = workflow_type or _template_workflow_type(template)
     overrides: dict[str, float] = {}
     if timeout is not None:
         overrides["timeout_seconds"] = timeout
@@ -133,3 +136,18 @@ def chaos(  # noqa: PLR0917 - click passes every option by name or position
     print_report(report)
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+def _template_workflow_type(template: Path) -> WorkflowType:
+    """The WorkflowType a plain `sam deploy` of ``template`` gets: what the run exercises."""
+    try:
+        declared = parameter_default(template, "WorkflowType")
+    except (LocalCloudError, yaml.YAMLError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if declared == "STANDARD":
+        return "STANDARD"
+    if declared == "EXPRESS":
+        return "EXPRESS"
+    raise click.UsageError(
+        f"{template} declares no WorkflowType default of STANDARD or EXPRESS: pass --workflow-type"
+    )

@@ -68,8 +68,9 @@ def workflow_type_option[F: Callable[..., Any]](function: F) -> F:
         "--workflow-type",
         type=click.Choice(["STANDARD", "EXPRESS"]),
         default=None,
-        help="Deploy with this WorkflowType (the template's default otherwise); EXPRESS also "
-        "logs executions at ALL so they can be traced.",
+        help="Deploy with this WorkflowType (default: the template's, EXPRESS for tweetlens's "
+        "own). tweetlens's template is deployed with ExpressLogLevel=ALL, so every Express "
+        "execution can be listed and traced.",
     )(function)
 
 

@@ -93,11 +93,16 @@ def trace(
     """Trace one execution: the state machine drawn with the path taken, and a timeline.
 
     EXECUTION is an execution name or ARN (the `execution` of `tweetlens results --json`, or
-    the demo report).
+    the demo report). A STANDARD execution is read from Step Functions; an EXPRESS one, which
+    Step Functions keeps no history of, from the workflow's log group (ExpressLogLevel=ALL,
+    the local cloud's level). An Express name is the URL's digest, shared by every execution
+    of that URL: it resolves when one execution has it; otherwise pass the ARN.
 
     Example:
 
-        tweetlens trace 5f0c...e1-0
+        tweetlens trace arn:aws:states:us-east-1:1234:express:ClassifyImage:5f0c...e1:0b1c...
+
+        tweetlens trace 5f0c...e1-1
     """
     stack = open_stack(stack_name, region)
     with readable_errors():

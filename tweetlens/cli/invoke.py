@@ -12,16 +12,18 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
 import click
 from botocore.config import Config
 
-from tweetlens.cli import quick_imports
+from tweetlens.cli import quick_imports, skip_interpreter_teardown
 from tweetlens.cli.common import (
     parameter_option,
     parse_parameters,
@@ -29,6 +31,9 @@ from tweetlens.cli.common import (
     template_option,
 )
 from tweetlens.stack import state_file_path
+
+if TYPE_CHECKING:
+    from tweetlens.localcloud.cloud import LocalCloud
 
 # Lambda's longest timeout, plus time for the cloud to answer: the read must outlast any call.
 _INVOKE_READ_TIMEOUT_SECONDS = 900 + 60
@@ -129,41 +134,65 @@ def invoke_running(cloud: RunningCloud, function: str, event: dict[str, Any]) ->
     )
 
 
-def invoke_fresh(
-    template: Path, function: str, event: dict[str, Any], overrides: dict[str, str]
-) -> InvokeOutcome:
-    """Deploy ``template`` into a fresh local cloud (no schedules, no pollers) and invoke."""
+@contextmanager
+def fresh_cloud(template: Path, function: str, overrides: dict[str, str]) -> Iterator[LocalCloud]:
+    """A fresh local cloud (no schedules, no pollers) holding only what ``function`` needs.
+
+    tweetlens's own template runs on its local pipeline (replayed posts, loopback image host).
+    The labeler is built only if the call labels a picture.
+    """
     # The emulator's modules, imported only here (see the module's docstring).
     with quick_imports():
         from tweetlens.localcloud.cloud import LocalCloud
-        from tweetlens.localcloud.errors import LocalCloudError
-        from tweetlens.localcloud.labelers import OpenCvLabeler
-        from tweetlens.localcloud.models import InvocationResult
+        from tweetlens.localcloud.labelers import (
+            DeferredLabeler,
+            OpenCvLabeler,
+            PictureCachingLabeler,
+        )
         from tweetlens.pipeline import LocalPipeline
         from tweetlens.project import is_tweetlens_template
 
-    def call(cloud: LocalCloud) -> InvocationResult:
-        if function not in cloud.functions:
-            raise click.ClickException(_unknown_function(function, frozenset(cloud.functions)))
-        return cloud.invoke(function, event)
+    if is_tweetlens_template(template):
+        with LocalPipeline(
+            template=template,
+            run_pollers=False,
+            parameter_overrides=overrides,
+            only_function=function,
+            labeler=DeferredLabeler(lambda: PictureCachingLabeler(OpenCvLabeler())),
+        ) as pipeline:
+            yield pipeline.cloud
+    else:
+        with LocalCloud(
+            template,
+            parameter_overrides=overrides,
+            labeler=DeferredLabeler(OpenCvLabeler),
+            run_schedules=False,
+            run_pollers=False,
+            only_function=function,
+        ) as cloud:
+            yield cloud
+
+
+def invoke_fresh(
+    template: Path, function: str, event: dict[str, Any], overrides: dict[str, str]
+) -> InvokeOutcome:
+    """Deploy what ``function`` needs into a fresh local cloud and invoke it once."""
+    with quick_imports():
+        from tweetlens.localcloud.errors import (
+            LocalCloudError,
+            UnknownFunctionError,
+        )
 
     try:
-        if is_tweetlens_template(template):
-            with LocalPipeline(
-                template=template, run_pollers=False, parameter_overrides=overrides
-            ) as pipeline:
-                result = call(pipeline.cloud)
-        else:
-            with LocalCloud(
-                template,
-                parameter_overrides=overrides,
-                labeler=OpenCvLabeler(),
-                run_schedules=False,
-                run_pollers=False,
-            ) as cloud:
-                result = call(cloud)
+        with fresh_cloud(template, function, overrides) as cloud:
+            result = cloud.invoke(function, event)
+    except UnknownFunctionError as error:
+        raise click.ClickException(_unknown_function(function, error.functions)) from error
     except LocalCloudError as error:
         raise click.ClickException(str(error)) from error
+    finally:
+        # The cloud is stopped (workers killed, servers closed, temporary files removed).
+        skip_interpreter_teardown()
     return InvokeOutcome(
         logs=result.logs, report=result.report, payload=result.wire_payload(), ok=result.ok
     )

@@ -192,7 +192,7 @@ def demo(
                 time_scale=time_scale,
                 template=template,
                 on_progress=on_progress,
-                workflow_type=workflow_type or "STANDARD",
+                workflow_type=workflow_type,
             )
         except (demo_job.DemoError, LocalCloudError) as error:
             raise click.ClickException(str(error)) from error

@@ -26,7 +26,7 @@ import numpy as np
 from tweetlens import accounting, demo, dlq, results, trace
 from tweetlens.localcloud import InvocationRecord
 from tweetlens.stack import DeployedStack, StackNotFound
-from tweetlens.trace import ExecutionTrace
+from tweetlens.trace import ExecutionTrace, express_logs
 
 PAGE_SIZE = 24
 EXECUTIONS_PAGE_SIZE = 25
@@ -43,8 +43,10 @@ THUMBNAIL_QUALITY = 82
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 _CACHED_THUMBNAILS = 256
 _CACHED_TRACES = 64
-# Execution names of this app are a digest and an attempt; Step Functions allows a little more.
-_EXECUTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+# How the console names an execution in its URLs: a Standard execution by its name (this app's
+# are a digest and an attempt; Step Functions allows a little more), an Express one by its name
+# and id (``name:id``, the end of its ARN), since Express names need not be unique.
+_EXECUTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}(?::[A-Za-z0-9-]{1,64})?")
 # An S3 key as the fetch function writes them: no "..", no leading slash, no odd characters.
 _IMAGE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,299}")
 _POST_ID = re.compile(r"[0-9]{1,20}")
@@ -225,6 +227,9 @@ def post_link(post_id: str) -> str | None:
 
 
 def execution_name(execution: str) -> str:
+    """How the console's URLs name the execution of an ARN: ``name``, or ``name:id`` (Express)."""
+    if express_logs.is_express(execution):
+        return ":".join(execution.split(express_logs.EXPRESS_MARKER, 1)[1].split(":")[1:3])
     return execution.rsplit(":", 1)[-1] if execution else ""
 
 
@@ -351,12 +356,14 @@ def thumbnail(stack: DeployedStack, key: str) -> bytes | None:
 class ExecutionRow:
     name: str
     status: str
-    started_at: datetime.datetime
+    started_at: datetime.datetime | None
     stopped_at: datetime.datetime | None
+    # What the execution's page is called by (``execution_name``): the name, or name:id.
+    ref: str = ""
 
     @property
     def seconds(self) -> float | None:
-        if self.stopped_at is None:
+        if self.stopped_at is None or self.started_at is None:
             return None
         return (self.stopped_at - self.started_at).total_seconds()
 
@@ -366,6 +373,11 @@ class ExecutionList:
     rows: list[ExecutionRow]
     status: str | None
     next_token: str | None
+    # EXPRESS: the executions come from the workflow's log group, or cannot be shown at all
+    # (``unlisted`` says why); STANDARD: from ListExecutions.
+    workflow_type: str = "STANDARD"
+    log_level: str = ""
+    unlisted: str = ""
 
 
 def state_machine(stack: DeployedStack) -> str:
@@ -388,7 +400,11 @@ def executions(
     """One page of executions, newest first, optionally of one status."""
     if status is not None and status not in EXECUTION_STATUSES:
         raise InvalidRequest(f"unknown status {status!r}")
-    request: dict[str, Any] = {"stateMachineArn": state_machine(stack), "maxResults": limit}
+    machine = state_machine(stack)
+    logging = express_logs.workflow_logging(stack, machine)
+    if logging.is_express:
+        return _logged_executions(stack, logging, status=status, token=token, limit=limit)
+    request: dict[str, Any] = {"stateMachineArn": machine, "maxResults": limit}
     if status is not None:
         request["statusFilter"] = status
     if token:
@@ -400,10 +416,74 @@ def executions(
             status=str(summary["status"]),
             started_at=summary["startDate"],
             stopped_at=summary.get("stopDate"),
+            ref=str(summary["name"]),
         )
         for summary in response["executions"]
     ]
     return ExecutionList(rows=rows, status=status, next_token=response.get("nextToken"))
+
+
+def _logged_executions(
+    stack: DeployedStack,
+    logging: express_logs.WorkflowLogging,
+    *,
+    status: str | None,
+    token: str | None,
+    limit: int,
+) -> ExecutionList:
+    """EXPRESS: Step Functions lists none; the log group has them all only at level ALL."""
+    if not logging.logs_every_execution:
+        return ExecutionList(
+            rows=[],
+            status=status,
+            next_token=None,
+            workflow_type=logging.workflow_type,
+            log_level=logging.level,
+            unlisted=(
+                "This stack's workflow is EXPRESS: Step Functions does not list Express "
+                "executions, and this stack logs them at "
+                f"{logging.level}, which does not record every execution (ERROR keeps only "
+                "failures, without their path). Deploy with ExpressLogLevel=ALL to see every "
+                "execution here (its logs then hold the post text, and cost CloudWatch Logs "
+                "ingestion), or with WorkflowType=STANDARD to have them listed."
+            ),
+        )
+    offset = _offset(token)
+    # One more than the page: whether there is a next page. A status filter needs them all.
+    enough = offset + limit + 1 if status is None else None
+    found = [
+        execution
+        for execution in express_logs.logged_executions(stack, logging, enough=enough)
+        if status is None or execution.status == status
+    ]
+    page = found[offset : offset + limit]
+    rows = [
+        ExecutionRow(
+            name=execution.name,
+            status=execution.status,
+            started_at=execution.started_at,
+            stopped_at=execution.stopped_at,
+            ref=execution_name(execution.execution_arn),
+        )
+        for execution in page
+    ]
+    more = offset + limit < len(found)
+    return ExecutionList(
+        rows=rows,
+        status=status,
+        next_token=str(offset + limit) if more else None,
+        workflow_type=logging.workflow_type,
+        log_level=logging.level,
+    )
+
+
+def _offset(token: str | None) -> int:
+    """An Express listing's page token: how many executions the pages before showed."""
+    if token is None:
+        return 0
+    if not token.isdigit() or len(token) > 9:
+        raise InvalidRequest("bad page token")
+    return int(token)
 
 
 @dataclass(frozen=True)
@@ -411,6 +491,8 @@ class ExecutionView:
     drawn: trace.DrawnTrace
     # The photo message the execution was started for (empty when the input has none).
     message: dict[str, str]
+    # What the console's URLs call it (``execution_name``).
+    ref: str = ""
 
     @property
     def trace(self) -> ExecutionTrace:
@@ -449,10 +531,18 @@ def _message_of(execution_input: str) -> dict[str, str]:
 
 
 def execution(data: ConsoleData, stack: DeployedStack, name: str) -> ExecutionView:
-    """One execution drawn as `tweetlens trace` draws it (StackNotFound if there is none)."""
+    """One execution drawn as `tweetlens trace` draws it (StackNotFound if there is none).
+
+    ``name`` is ``execution_name``'s: a Standard name, or an Express ``name:id``, whose ARN is
+    its state machine's with ``express`` for ``stateMachine`` (drawn from its logs).
+    """
     check_execution_name(name)
-    drawn = data.cached_trace(name, lambda: trace.trace_execution(stack, name))
-    return ExecutionView(drawn=drawn, message=_message_of(drawn.input))
+    target = name
+    if ":" in name:
+        target = state_machine(stack).replace(":stateMachine:", express_logs.EXPRESS_MARKER, 1)
+        target += ":" + name
+    drawn = data.cached_trace(name, lambda: trace.trace_execution(stack, target))
+    return ExecutionView(drawn=drawn, message=_message_of(drawn.input), ref=name)
 
 
 # -- dead letters --------------------------------------------------------------------

@@ -4,6 +4,9 @@ It knows SAM, CloudFormation and AWS semantics, not any particular application. 
 the names exported here; the submodules are the package's own layout and may move.
 """
 
+# First: moto's EC2 models imported with one boto3 session (``motoimports``), before any
+# module below imports them with three.
+import tweetlens.localcloud.motoimports  # noqa: F401
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.cloud import LocalCloud
@@ -13,6 +16,7 @@ from tweetlens.localcloud.errors import (
     EmulatorError,
     LocalCloudError,
     ScheduleExpressionError,
+    UnknownFunctionError,
     UnknownResourceError,
     UnsupportedEventRuleError,
     UnsupportedResourceError,
@@ -32,6 +36,7 @@ from tweetlens.localcloud.faults import (
 )
 from tweetlens.localcloud.labelers import (
     MAX_S3_OBJECT_BYTES,
+    DeferredLabeler,
     Labeler,
     LabelerError,
     OpenCvLabeler,
@@ -61,6 +66,7 @@ __all__ = [
     "AsyncInvocationRecord",
     "BusEvent",
     "CallerKiller",
+    "DeferredLabeler",
     "DeployError",
     "Deployment",
     "DynamoDbRequestFaults",
@@ -94,6 +100,7 @@ __all__ = [
     "SendBatchFailures",
     "StateMachineConfig",
     "StatusChangeEmitter",
+    "UnknownFunctionError",
     "UnknownResourceError",
     "UnsupportedEventRuleError",
     "UnsupportedResourceError",

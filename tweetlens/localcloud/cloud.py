@@ -88,6 +88,9 @@ class LocalCloud:
     ``visibility_timeout_scale`` runs SQS visibility timeouts on a faster clock (0.05: a
     180 s timeout lasts 9 s) for tests of redelivery; function timeouts are not scaled, so
     keep a scaled timeout above the longest batch.
+    ``only_function`` (a function's logical id) deploys only what that function needs
+    (``tweetlens.localcloud.subset``): a quick cloud for one invocation of it, where its
+    environment resolves as in a full deploy.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class LocalCloud:
         detect_labels_burst: int | None = None,
         detect_labels_latency: float = 0.0,
         visibility_timeout_scale: float = 1.0,
+        only_function: str | None = None,
     ) -> None:
         if function_concurrency < 1:
             raise ValueError("function_concurrency must be at least 1")
@@ -130,6 +134,7 @@ class LocalCloud:
         self.extra_env = dict(extra_env or {})
         self.run_schedules = run_schedules
         self.run_pollers = run_pollers
+        self.only_function = only_function
         # Workers per function without reserved concurrency (at least what its mappings need).
         self.function_concurrency = function_concurrency
         self.rekognition = (
@@ -179,7 +184,10 @@ class LocalCloud:
                 self._emulator.start()
                 self._install_fixes()
                 stack = Deployer(self._emulator).deploy(
-                    self.template, self.stack_name, self.parameter_overrides
+                    self.template,
+                    self.stack_name,
+                    self.parameter_overrides,
+                    only_function=self.only_function,
                 )
                 self.status_events.declare_types(
                     {machine.arn: machine.type for machine in stack.state_machines.values()}
@@ -201,7 +209,7 @@ class LocalCloud:
                     self._start_pollers(stack.event_source_mappings)
                 self._scheduler = Scheduler(
                     stack.schedules,
-                    events=self._emulator.client("events"),
+                    events=self._emulator.lazy_client("events"),
                     deliver=self._require_bus().deliver_scheduled,
                     account_id=ACCOUNT_ID,
                     region=self._emulator.region,
@@ -247,8 +255,8 @@ class LocalCloud:
             stack.rules,
             account_id=ACCOUNT_ID,
             region=self._emulator.region,
-            sqs=self._emulator.client("sqs"),
-            stepfunctions=self._emulator.client("stepfunctions"),
+            sqs=self._emulator.lazy_client("sqs"),
+            stepfunctions=self._emulator.lazy_client("stepfunctions"),
             async_invoker=self._async,
             activity=self._activity,
         )

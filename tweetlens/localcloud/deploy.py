@@ -30,7 +30,7 @@ from tweetlens.localcloud.emulator import (
     ACCOUNT_ID,
     Emulator,
 )
-from tweetlens.localcloud.errors import DeployError
+from tweetlens.localcloud.errors import DeployError, UnknownFunctionError
 from tweetlens.localcloud.eventrules import (
     check_event_resources,
 )
@@ -62,6 +62,7 @@ from tweetlens.localcloud.samtransform import (
     substitute_definition,
     transform,
 )
+from tweetlens.localcloud.subset import function_closure, subset_template
 
 # The names callers import from here; each lives in the module of its job.
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "check_resource_types",
     "fold_definition_substitutions",
     "load_template",
+    "only_for_function",
     "package",
     "prepare",
     "substitute_definition",
@@ -175,6 +177,59 @@ def prepare(
     return PreparedTemplate(template, parameters, packaged, substitutions)
 
 
+def only_for_function(
+    prepared: PreparedTemplate, function: str, pseudo_parameters: Mapping[str, str]
+) -> PreparedTemplate:
+    """``prepared`` cut down to what ``function`` needs (``tweetlens.localcloud.subset``).
+
+    The whole template was transformed and checked first, so a template the full deploy
+    refuses is refused here with the same error. Raises ``UnknownFunctionError`` when the
+    template has no such function.
+    """
+    resources = prepared.template["Resources"]
+    functions = frozenset(
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Lambda::Function"
+    )
+    if function not in functions:
+        raise UnknownFunctionError(function, functions)
+    kept = function_closure(
+        resources,
+        function,
+        parameters={**prepared.parameters, **pseudo_parameters},
+        extra_references={
+            logical_id: pending.substitutions
+            for logical_id, pending in prepared.substitutions.items()
+        },
+    )
+    template = subset_template(prepared.template, kept)
+    machines_kept = {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+    }
+    code_keys = {
+        str(resource["Properties"]["Code"].get("S3Key"))
+        for resource in template["Resources"].values()
+        if resource.get("Type") == "AWS::Lambda::Function"
+        and isinstance(resource.get("Properties", {}).get("Code"), dict)
+    }
+    packaged = PackagedTemplate(
+        template=prepared.packaged.template,
+        code_uris={k: v for k, v in prepared.packaged.code_uris.items() if k in kept},
+        definitions=prepared.packaged.definitions,
+        uploads={
+            key: body
+            for key, body in prepared.packaged.uploads.items()
+            if key in code_keys
+            or (key.startswith("statemachine/") and key.split("/")[1] in machines_kept)
+        },
+    )
+    substitutions = {k: v for k, v in prepared.substitutions.items() if k in kept}
+    return PreparedTemplate(template, prepared.parameters, packaged, substitutions)
+
+
 class Deployer:
     """Creates one stack in the emulator and reads back what the local cloud needs."""
 
@@ -196,10 +251,27 @@ class Deployer:
             moto_logger.addFilter(EmulatedTypeLogFilter())
 
     def deploy(
-        self, template_path: Path, stack_name: str, parameter_overrides: Mapping[str, str]
+        self,
+        template_path: Path,
+        stack_name: str,
+        parameter_overrides: Mapping[str, str],
+        *,
+        only_function: str | None = None,
     ) -> Deployment:
+        """Create the stack; with ``only_function``, only what that function needs."""
         started = time.monotonic()
         prepared = prepare(template_path, parameter_overrides, self._emulator.region)
+        if only_function is not None:
+            prepared = only_for_function(
+                prepared,
+                only_function,
+                {
+                    "AWS::StackName": stack_name,
+                    "AWS::Region": self._emulator.region,
+                    "AWS::AccountId": ACCOUNT_ID,
+                    "AWS::Partition": "aws",
+                },
+            )
         template, parameters, packaged = prepared.template, prepared.parameters, prepared.packaged
         self._upload(packaged.uploads)
         stack_id = self._create_stack(stack_name, template, parameters)

@@ -6,11 +6,14 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.session
 from aws_lambda_powertools import Logger
 from botocore.config import Config
+from moto.core.base_backend import AccountSpecificBackend
 from moto.core.config import default_user_config
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
@@ -65,6 +68,35 @@ class _MotoServer:
         self._thread.join()
 
 
+def _session_sharing_moto_data() -> boto3.session.Session:
+    """A boto3 session that reads botocore's data files through moto's own session's loader.
+
+    A new session loads botocore's endpoint data and each service model again (about 0.2 s
+    for the first clients of a deploy); moto has loaded the endpoints already, to list
+    regions. The loader only reads and caches files, so sharing it shares no state that
+    matters; the session itself (and its clients) stays this emulator's own.
+    """
+    moto_session = AccountSpecificBackend.get_session()._session
+    core = botocore.session.get_session()
+    core.register_component("data_loader", moto_session.get_component("data_loader"))
+    return boto3.session.Session(botocore_session=core)
+
+
+class _LazyClient:
+    """A boto3 client made by ``make`` when one of its attributes is first read."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make()
+        return getattr(self._client, name)
+
+
 def free_port() -> int:
     """A port that was free on the loopback interface a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -94,7 +126,7 @@ class Emulator:
         # One session for every client: a new session loads botocore's service models again
         # (about 0.1 s a client), one session reuses them. Sessions are not thread-safe, so
         # clients are made under the lock; the clients themselves are.
-        self._session = boto3.session.Session()
+        self._session = _session_sharing_moto_data()
         self._session_lock = threading.Lock()
 
     @property
@@ -156,6 +188,11 @@ class Emulator:
                 with self._session_lock:
                     self._clients[service] = self._new_client(service)
             return self._clients[service]
+
+    def lazy_client(self, service: str) -> Any:
+        """``client(service)``, made on first use: for parts that may never call (the event
+        bus of a cloud that runs one invocation), so no service model is loaded for them."""
+        return _LazyClient(lambda: self.client(service))
 
     def observer_client(self, service: str) -> Any:
         """A cached client whose calls are not the application's: the request log leaves

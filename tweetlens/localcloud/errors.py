@@ -46,3 +46,14 @@ class UnsupportedEventRuleError(DeployError):
         super().__init__(f"{logical_id}: {reason}, which the local cloud cannot deliver")
         self.logical_id = logical_id
         self.reason = reason
+
+
+class UnknownFunctionError(UnknownResourceError):
+    """A function the template does not declare; ``functions`` are the ones it does."""
+
+    def __init__(self, function: str, functions: frozenset[str]) -> None:
+        super().__init__(
+            f"no function {function!r} in the template; functions: {', '.join(sorted(functions))}"
+        )
+        self.function = function
+        self.functions = functions

@@ -17,7 +17,10 @@ cloud knows each machine's declared type and logging from the template and adds 
 * execution logs in the machine's CloudWatch log group, one JSON event per history event in
   AWS's Express format (``id``, ``type``, ``details``, ``previous_event_id``,
   ``event_timestamp``, ``execution_arn``, ``redrive_count``), filtered by the machine's
-  ``LoggingConfiguration`` level (``ALL | ERROR | FATAL | OFF``) and ``IncludeExecutionData``.
+  ``LoggingConfiguration`` level (``ALL | ERROR | FATAL | OFF``) and ``IncludeExecutionData``;
+* ``DescribeStateMachine`` answers with the declared ``type`` and ``loggingConfiguration``
+  (level, execution data, log group), as AWS does: tools learn from it whether executions are
+  listed or only logged, and where.
 """
 
 from __future__ import annotations
@@ -167,8 +170,37 @@ def install(
         _write_logs(config, execution)
         return ActionResult(sync_output(execution, billed_ms=(clock() - started) * 1_000))
 
+    original_describe = StepFunctionResponse._describe_state_machine
+
+    def describe_state_machine(response: Any, state_machine_arn: str) -> ActionResult:
+        described = original_describe(response, state_machine_arn)
+        config = executions.machine(state_machine_arn)
+        body = described.result
+        # moto's CloudFormation made every machine STANDARD with logging OFF: say what the
+        # template declared. (DescribeStateMachineForExecution goes through here too.)
+        if config is not None and isinstance(body, dict):
+            body["type"] = config.type
+            body["loggingConfiguration"] = logging_configuration(config.logging)
+        return described
+
     # moto dispatches an action to the response method of the same (snake_case) name.
     patches.replace(StepFunctionResponse, "start_sync_execution", start_sync_execution)
+    patches.replace(StepFunctionResponse, "_describe_state_machine", describe_state_machine)
+
+
+def logging_configuration(logging: StateMachineLogging | None) -> dict[str, Any]:
+    """A machine's logging as ``DescribeStateMachine`` shows it (``OFF`` when undeclared)."""
+    if logging is None:
+        return {"level": "OFF", "includeExecutionData": False}
+    described: dict[str, Any] = {
+        "level": logging.level,
+        "includeExecutionData": logging.include_execution_data,
+    }
+    if logging.log_group_arn is not None:
+        described["destinations"] = [
+            {"cloudWatchLogsLogGroup": {"logGroupArn": logging.log_group_arn}}
+        ]
+    return described
 
 
 def _new_execution(backend: Any, arn: str, name: str, execution_input: str) -> Execution:

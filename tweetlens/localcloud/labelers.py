@@ -11,18 +11,21 @@ handles those errors can be exercised without an AWS account.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import math
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import cv2
-import cv2.data
-import numpy as np
-from cv2.typing import MatLike
+# OpenCV and numpy (about 0.2 s to import) are imported where a picture is looked at: a local
+# cloud that never labels one (most `tweetlens invoke` calls) does without them.
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 # Rekognition's documented limits for DetectLabels.
 MAX_S3_OBJECT_BYTES: Final = 15 * 1024 * 1024
@@ -62,6 +65,53 @@ class LabelerError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+# At interpreter exit, how long to wait for a thread still inside OpenCV (one cascade pass on
+# the largest image the labeler decodes takes a few seconds on a loaded core).
+EXIT_WAIT_SECONDS: Final = 30.0
+
+
+class _NativeGate:
+    """Keeps threads out of OpenCV once the interpreter is exiting, and waits for those inside.
+
+    The emulator labels images on daemon threads (moto's request handlers), and a run that
+    stops with work in flight exits while some are still inside OpenCV with the GIL released.
+    Python ends such a thread with ``pthread_exit`` when it asks for the GIL back; the forced
+    unwind through OpenCV's C++ frames calls ``std::terminate``, and the process dies with
+    SIGABRT (status 134, "terminate called without an active exception") instead of its own
+    exit status. An ``atexit`` hook runs before daemon threads are stopped: it closes the gate
+    and waits for the threads inside, and any thread that arrives later gets a service error
+    in Python instead of entering C++.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    @contextmanager
+    def native_call(self) -> Iterator[None]:
+        with self._changed:
+            if self._closed:
+                raise LabelerError("InternalServerError", "the local labeler is shutting down")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+    def close(self, timeout: float = EXIT_WAIT_SECONDS) -> bool:
+        """Let no new call in; wait for the calls inside. False if some are still inside."""
+        with self._changed:
+            self._closed = True
+            return self._changed.wait_for(lambda: self._inside == 0, timeout=timeout)
+
+
+_NATIVE = _NativeGate()
+atexit.register(_NATIVE.close)
 
 
 class Labeler(Protocol):
@@ -214,6 +264,9 @@ def _validate_parameters(max_labels: int, min_confidence: float) -> None:
 
 
 def _decode_gray(image: bytes) -> MatLike:
+    import cv2  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
     declared = _declared_size(image)
     if declared is not None and declared[0] * declared[1] > MAX_DECODED_PIXELS:
         raise LabelerError(
@@ -247,6 +300,9 @@ class OpenCvLabeler:
     """
 
     def __init__(self, cascade_dir: Path | None = None) -> None:
+        import cv2  # noqa: PLC0415
+        import cv2.data  # noqa: PLC0415
+
         directory = cascade_dir if cascade_dir is not None else Path(cv2.data.haarcascades)
         self._cascades: list[tuple[_Detector, Any]] = []
         # A CascadeClassifier is not thread-safe, and the emulator serves requests on many
@@ -271,14 +327,20 @@ class OpenCvLabeler:
         rejection = _image_rejection(image)
         if rejection is not None:
             raise rejection
-        gray = _decode_gray(image)
-        with self._detect_lock:
+        with _NATIVE.native_call():
+            gray = _decode_gray(image)
+        # The gate is entered under the lock: threads queued for the cascades are not inside
+        # OpenCV yet, so exit waits for one detection at most, not for the whole queue.
+        with self._detect_lock, _NATIVE.native_call():
             detections = self._detect(gray)
         labels = _labels_from(detections, gray.shape[1], gray.shape[0])
         kept = [label for label in labels if label["Confidence"] >= min_confidence]
         return kept[:max_labels]
 
     def _detect(self, gray: MatLike) -> list[_Detection]:
+        import cv2  # noqa: PLC0415
+        import numpy as np  # noqa: PLC0415
+
         height, width = gray.shape[:2]
         scale = min(1.0, _WORK_MAX_SIDE_PX / max(height, width))
         work = (
@@ -328,6 +390,8 @@ def _to_original(
     height: int,
 ) -> _Box:
     """Map a detection in the padded, rotated work image back to original pixels."""
+    import numpy as np  # noqa: PLC0415
+
     x, y, w, h = (float(v) for v in rect)
     x, y = x - pad, y - pad
     corners = np.array([[x, y, 1.0], [x + w, y, 1.0], [x, y + h, 1.0], [x + w, y + h, 1.0]])
@@ -430,7 +494,11 @@ class PictureCachingLabeler:
     def detect_labels(
         self, image: bytes, *, max_labels: int, min_confidence: float
     ) -> list[dict[str, Any]]:
-        pixels = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
+        import cv2  # noqa: PLC0415
+        import numpy as np  # noqa: PLC0415
+
+        with _NATIVE.native_call():
+            pixels = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
         if pixels is None or pixels.size == 0:
             return self._inner.detect_labels(
                 image, max_labels=max_labels, min_confidence=min_confidence
@@ -447,3 +515,22 @@ class PictureCachingLabeler:
             self._answers[key] = copy.deepcopy(labels)
             self.misses += 1
         return labels
+
+
+class DeferredLabeler:
+    """A labeler built on its first call: a cloud that may never label a picture (one
+    ``tweetlens invoke``) neither imports OpenCV nor loads its cascades."""
+
+    def __init__(self, build: Callable[[], Labeler]) -> None:
+        self._build = build
+        self._inner: Labeler | None = None
+        self._lock = threading.Lock()
+
+    def detect_labels(
+        self, image: bytes, *, max_labels: int, min_confidence: float
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._inner is None:
+                self._inner = self._build()
+            inner = self._inner
+        return inner.detect_labels(image, max_labels=max_labels, min_confidence=min_confidence)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from samcli.yamlhelper import yaml_parse
-
+from tweetlens.localcloud import cache
 from tweetlens.localcloud.errors import DeployError
 
 ARTIFACTS_BUCKET = "localcloud-artifacts"
@@ -31,11 +30,27 @@ class PackagedTemplate:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Parse a SAM/CloudFormation YAML or JSON template, keeping short-form intrinsics."""
+    """Parse a SAM/CloudFormation YAML or JSON template, keeping short-form intrinsics.
+
+    The parse is cached by the file's bytes (``tweetlens.localcloud.cache``): SAM CLI's loader
+    is imported and run only for a template not seen before.
+    """
     try:
-        parsed = yaml_parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
         raise DeployError(f"cannot read template {path}: {exc}") from exc
+    key = cache.digest("template", text)
+    parsed = cache.read("templates", key)
+    if parsed is None:
+        # Imported here: a cached parse needs neither SAM CLI nor its YAML loader.
+        from samcli.yamlhelper import yaml_parse  # noqa: PLC0415
+
+        try:
+            parsed = yaml_parse(text)
+        except ValueError as exc:
+            raise DeployError(f"cannot read template {path}: {exc}") from exc
+        if isinstance(parsed, dict) and "Resources" in parsed:
+            cache.write("templates", key, parsed)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise DeployError(f"{path} is not a CloudFormation template (no Resources)")
     return parsed

@@ -9,24 +9,20 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
-import boto3
-from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.utils.py27hash_fix import (
-    to_py27_compatible_template,
-    undo_mark_unicode_str_in_template,
-)
-
+from tweetlens.localcloud import cache
 from tweetlens.localcloud.emulator import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
 )
 from tweetlens.localcloud.errors import DeployError
+
+# A template's cached transforms: one per set of values of the parameters the translator read.
+_MAX_VARIANTS = 16
 
 
 class _NoManagedPolicyLookup:
@@ -36,15 +32,105 @@ class _NoManagedPolicyLookup:
         return {}
 
 
+class _ReadRecorder(dict[str, Any]):
+    """Parameter values that note which ones the translator reads.
+
+    SAM resolves parameters in a few properties only (e.g. a ``Ref`` in ``CodeUri`` or
+    ``AutoPublishAlias``); the rest stay ``Ref`` for CloudFormation. A cached transform is
+    valid for any parameter values that agree on the ones read. Reading all the values at once
+    (``items``, ``values``) counts as reading each; membership tells only which names are
+    set, and those come from the template's declarations and the overrides, both in the key.
+    """
+
+    def __init__(self, values: Mapping[str, Any], read: set[str]) -> None:
+        super().__init__(values)
+        self.read = read
+
+    def __getitem__(self, name: str) -> Any:
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        # Defined so that CPython's dict(x), {**x} and update(x) take their slow path through
+        # keys() and __getitem__ (recorded) instead of copying the values unseen.
+        return super().__iter__()
+
+    def items(self) -> Any:
+        self.read.update(self.keys())
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.update(self.keys())
+        return super().values()
+
+    def copy(self) -> _ReadRecorder:
+        return _ReadRecorder(self, self.read)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _ReadRecorder:
+        # The translator deep-copies its parameter values: the copy reports to the same set.
+        return _ReadRecorder(
+            {name: copy.deepcopy(value, memo) for name, value in dict.items(self)}, self.read
+        )
+
+
 def transform(
     template: dict[str, Any], parameters: Mapping[str, str], region: str
 ) -> dict[str, Any]:
-    """Run SAM's translator offline (same steps as ``samtranslator...transform``, with a region)."""
+    """Run SAM's translator offline (same steps as ``samtranslator...transform``, with a region).
+
+    The result is cached (``tweetlens.localcloud.cache``) by the template, the region, the
+    translator's version and the values of the parameters the translator read: a hit needs
+    neither the translator nor its import.
+    """
     if "Transform" not in template:
         return copy.deepcopy(template)
+    key = cache.digest(
+        "transform",
+        json.dumps(template, sort_keys=True, default=str),
+        region,
+        metadata.version("aws-sam-translator"),
+        json.dumps(sorted(parameters)),
+    )
+    variants = cache.read("transforms", key)
+    if not isinstance(variants, list):
+        variants = []
+    for variant in variants:
+        read = variant.get("read") if isinstance(variant, dict) else None
+        cached = variant.get("template") if isinstance(variant, dict) else None
+        if (
+            isinstance(read, dict)
+            and isinstance(cached, dict)
+            and all(parameters.get(name) == value for name, value in read.items())
+        ):
+            return cached
+    read_names: set[str] = set()
+    result: dict[str, Any] = _translate(template, parameters, region, read_names)
+    read = {name: parameters.get(name) for name in sorted(read_names)}
+    cache.write("transforms", key, [{"read": read, "template": result}, *variants][:_MAX_VARIANTS])
+    return result
+
+
+def _translate(
+    template: dict[str, Any], parameters: Mapping[str, str], region: str, read: set[str]
+) -> dict[str, Any]:
+    # Imported here: a cached transform never needs the translator (about 0.3 s to import).
+    import boto3  # noqa: PLC0415
+    from samtranslator.model.exceptions import InvalidDocumentException  # noqa: PLC0415
+    from samtranslator.parser.parser import Parser  # noqa: PLC0415
+    from samtranslator.translator.translator import Translator  # noqa: PLC0415
+    from samtranslator.utils.py27hash_fix import (  # noqa: PLC0415
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
+
     fragment = copy.deepcopy(template)
     parameter_values: dict[str, Any] = dict(parameters)
     to_py27_compatible_template(fragment, parameter_values)
+    recorder = _ReadRecorder(parameter_values, read)
     # The translator needs a region for ARNs; a session built here keeps it from reading the
     # developer's AWS configuration.
     session = boto3.session.Session(
@@ -56,7 +142,7 @@ def transform(
     policy_loader = _NoManagedPolicyLookup()
     try:
         transformed = translator.translate(
-            fragment, parameter_values=parameter_values, get_managed_policy_map=policy_loader.load
+            fragment, parameter_values=recorder, get_managed_policy_map=policy_loader.load
         )
     except InvalidDocumentException as exc:
         reasons = "; ".join(str(cause) for cause in exc.causes)

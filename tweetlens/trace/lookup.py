@@ -39,12 +39,29 @@ def state_machine_arns(stack: DeployedStack) -> list[str]:
     )
 
 
+class AmbiguousExecutionName(StackNotFound):
+    """An Express name shared by several executions (Express names need not be unique)."""
+
+
 def resolve_execution_arn(stack: DeployedStack, execution: str) -> str:
-    """An execution ARN from an ARN or a bare name, looked up in every state machine."""
+    """An execution ARN from an ARN or a bare name, looked up in every state machine.
+
+    A Standard execution is described by name. An Express one is never listed nor described:
+    its name is looked up in the machine's execution logs, which hold every execution only at
+    logging level ALL; one name may be several executions (Express names need not be unique:
+    the classifier names each after the image's URL and its SQS message, and a message that
+    comes back after a transient failure runs again under the same name), which is an error
+    naming them.
+    """
     sfn = stack.client("stepfunctions")
     if execution.startswith("arn:"):
         return execution
+    express: list[express_logs.WorkflowLogging] = []
     for machine in state_machine_arns(stack):
+        logging = express_logs.workflow_logging(stack, machine)
+        if logging.is_express:
+            express.append(logging)
+            continue
         candidate = machine.replace(":stateMachine:", ":execution:", 1) + ":" + execution
         try:
             sfn.describe_execution(executionArn=candidate)
@@ -53,6 +70,23 @@ def resolve_execution_arn(stack: DeployedStack, execution: str) -> str:
                 continue
             raise
         return candidate
+    for logging in express:
+        found = express_logs.logged_executions(stack, logging, name=execution)
+        if len(found) == 1:
+            return found[0].execution_arn
+        if found:
+            shown = "; ".join(f"{e.execution_arn} ({e.status})" for e in found[:5])
+            raise AmbiguousExecutionName(
+                f"{len(found)} Express executions are named {execution!r} (newest first: "
+                f"{shown}{'; …' if len(found) > 5 else ''}): pass one ARN"
+            )
+    quiet = [logging for logging in express if not logging.logs_every_execution]
+    if quiet:
+        raise StackNotFound(
+            f"no execution named {execution!r} in {stack.description}: its workflow is "
+            f"EXPRESS, whose executions Step Functions does not list, and it logs them at "
+            f"{quiet[0].level}; only logs at ALL (ExpressLogLevel=ALL) name every execution"
+        )
     raise StackNotFound(f"no execution named {execution!r} in {stack.description}")
 
 
@@ -116,7 +150,8 @@ def _drawn(
 
 
 def trace_execution(stack: DeployedStack, execution: str) -> DrawnTrace:
-    if express_logs.is_express(execution):
-        return draw_express(stack, execution)
-    sfn = stack.client("stepfunctions")
-    return draw(sfn, resolve_execution_arn(stack, execution))
+    """An execution by ARN or name, drawn from its history (Standard) or its logs (Express)."""
+    arn = resolve_execution_arn(stack, execution)
+    if express_logs.is_express(arn):
+        return draw_express(stack, arn)
+    return draw(stack.client("stepfunctions"), arn)

@@ -145,6 +145,7 @@ def test_the_sample_status_change_itself_is_valid() -> None:
     assert StatusChangeEvent.model_validate(event).detail.status == "FAILED"
 
 
+@pytest.mark.no_application_metrics
 @pytest.mark.parametrize("row", EVENT_TABLE, ids=[row.case for row in EVENT_TABLE])
 def test_malformed_event_is_invalid_event(row: EventRow, app: ModuleType) -> None:
     # GIVEN an event that is no status change of this state machine and no sweep tick

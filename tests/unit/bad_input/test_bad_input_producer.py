@@ -382,6 +382,7 @@ def test_poison_costs_one_letter_and_the_rest_goes_on(
     assert "raw" not in logged[0]
 
 
+@pytest.mark.no_application_metrics
 @pytest.mark.parametrize("row", EVENT_TABLE, ids=[row.case for row in EVENT_TABLE])
 def test_event_that_is_not_a_scheduled_event_is_invalid_event(
     row: EventRow,

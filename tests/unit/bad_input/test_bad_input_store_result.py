@@ -94,6 +94,7 @@ def test_the_input_the_cases_vary_is_itself_valid() -> None:
     assert StoreRequest.model_validate(valid).labels[0].Name == "Cat"
 
 
+@pytest.mark.no_application_metrics
 @pytest.mark.parametrize("row", INPUT_TABLE, ids=[row.case for row in INPUT_TABLE])
 def test_malformed_task_input_is_invalid_store_request(
     row: InputRow, app: ModuleType, capsys: pytest.CaptureFixture[str]

@@ -142,3 +142,68 @@ def test_every_handler_starts_and_ends_init_with_common_coldstart(package: str) 
 
     # THEN the collector is paused before anything else is imported and resumed at the end
     assert (first_import, last) == ("import common.coldstart", "common.coldstart.init_done()")
+
+
+# A valid ExecutionCloserFunction environment, tracing off as outside Lambda.
+CLOSER_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "execution_closer",
+    "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+    "RESULTS_TABLE": "results",
+    "OPEN_CLAIMS_INDEX": "OpenClaims",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:classify",
+    "WORKFLOW_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/workflow-dlq",
+}
+
+# Records every client class boto3's default session makes, by service ("sqs", "sfn", ...),
+# through botocore's documented creating-client-class event.
+RECORD_CLIENTS = (
+    "import boto3; boto3.setup_default_session(); made = []; "
+    "boto3.DEFAULT_SESSION.events.register('creating-client-class', "
+    "lambda event_name, **_: made.append(event_name.rsplit('.', 1)[1]))"
+)
+
+
+def _run_around_init(
+    module: str, environment: dict[str, str], statement: str, before: str = "pass"
+) -> str:
+    """Run ``before``, import handler module ``module`` in a fresh interpreter with
+    ``environment`` (its clients need no network), then ``statement``; what it printed."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; {before}; import {module} as app; {statement}"],
+        cwd=FUNCTIONS,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_the_classifier_init_makes_its_sqs_client_only_on_first_use() -> None:
+    # GIVEN a fresh interpreter that records the clients made, with the classifier's environment
+    # WHEN the handler module is imported, then its SQS client is used once
+    made = _run_around_init(
+        "classifier.app",
+        CLASSIFIER_ENVIRONMENT,
+        "print(sorted(made)); app.classifier.sqs.meta.service_model; print(sorted(made))",
+        before=RECORD_CLIENTS,
+    )
+
+    # THEN init made the clients every invocation needs, and SQS's only when first used
+    assert made.splitlines() == ["['dynamodb', 'sfn']", "['dynamodb', 'sfn', 'sqs']"]
+
+
+def test_the_closer_init_makes_only_its_dynamodb_client() -> None:
+    # GIVEN a fresh interpreter that records the clients made, with the closer's environment
+    # WHEN the handler module is imported, then its Step Functions and SQS clients are used
+    made = _run_around_init(
+        "execution_closer.app",
+        CLOSER_ENVIRONMENT,
+        "print(sorted(made)); app.closer.stepfunctions.meta; app.closer.sqs.meta; "
+        "print(sorted(made))",
+        before=RECORD_CLIENTS,
+    )
+
+    # THEN init made the DynamoDB client every sweep needs; the others only when first used
+    assert made.splitlines() == ["['dynamodb']", "['dynamodb', 'sfn', 'sqs']"]

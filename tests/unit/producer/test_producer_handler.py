@@ -483,6 +483,7 @@ def test_replay_from_s3(
     assert result["published"] == {"cats": 8, "dogs": 3}
 
 
+@pytest.mark.no_application_metrics
 def test_event_that_is_not_a_scheduled_event_is_rejected(
     aws: Aws,
     replay_env: Callable[[str], dict[str, str]],

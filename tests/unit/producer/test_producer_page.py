@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from producer.page import RejectedItem, SearchPage, UnreadablePage, read_page
-from producer.xapi_models import XMeta
 from tests.unit.producer.producer_testkit import load_event
+from tweetlens_xapi.models import XMeta
 
 GOOD_POST = {
     "id": "1861742215108022271",

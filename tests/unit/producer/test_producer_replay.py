@@ -13,13 +13,7 @@ import tweepy
 from moto import mock_aws
 
 from producer.page import SearchPage
-from producer.replay import (
-    RecordedPage,
-    RecordingError,
-    ReplayAdapter,
-    ReplayRecording,
-    load_recording,
-)
+from producer.replay import RecordingError, ReplayAdapter, load_recording
 from producer.source import (
     RateLimit,
     RateLimited,
@@ -28,8 +22,9 @@ from producer.source import (
     read_rate_limit,
     replay_source,
 )
-from producer.xapi_models import XMeta
 from tests.unit.producer.producer_testkit import EVENTS, load_event
+from tweetlens_xapi.models import XMeta
+from tweetlens_xapi.recording import RecordedPage, ReplayRecording
 
 QUERY = "(#cat OR #kitten OR #dog) has:images -is:retweet"
 TOKEN_PAGE_1 = "b26v89c19zqg8o3fpzhm4ixbbpfq9ubyr2zd6bmyoyjh9"

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from producer.credentials import BearerTokenError
 from producer.observability import logger
-from producer.replay import ReplayAdapter, ReplayRecording
+from producer.replay import ReplayAdapter
 from tests.unit.producer.producer_testkit import (
     REGION,
     ROUTES,
@@ -25,6 +25,7 @@ from tests.unit.producer.producer_testkit import (
     FakeLambdaContext,
     load_event,
 )
+from tweetlens_xapi.recording import ReplayRecording
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAFh7xQEAAAAAq3ZpTXcyWk9rS2xBcDRvV2ZUQ1ZqUXJi%3DnG5bTqRzLw8XkY2vPc"
 TOKEN_NAME = "tweetlens/x-bearer-token"
@@ -162,6 +163,7 @@ def test_token_is_cached_across_invocations(
     assert [authorization for authorization, _ in x_api] == [f"Bearer {TOKEN}"] * 3
 
 
+@pytest.mark.no_application_metrics
 def test_missing_secret_is_a_named_error_without_any_request(
     aws: Aws,
     x_api_env: Callable[[str], dict[str, str]],

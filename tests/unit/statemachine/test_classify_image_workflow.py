@@ -411,6 +411,7 @@ def test_live_claim_of_another_execution_is_a_duplicate(workflow: Workflow) -> N
     assert workflow.result_item(request.message.url) == claim
 
 
+@pytest.mark.no_application_metrics
 def test_claim_taken_over_before_store_is_a_duplicate(workflow: Workflow) -> None:
     # GIVEN an execution whose claim another execution takes over while labels are detected
     request = load_request(CAT)
@@ -566,6 +567,7 @@ def test_claim_error_fails_before_anything_is_fetched(workflow: Workflow) -> Non
     assert workflow.host.requests == []
 
 
+@pytest.mark.no_application_metrics
 def test_store_error_leaves_no_label_visible(workflow: Workflow) -> None:
     # GIVEN DynamoDB refuses the store transaction with a permanent error
     request = load_request(CAT)

@@ -418,6 +418,7 @@ def test_scheduled_tick_runs_the_sweep(workflow: Workflow, app: ModuleType) -> N
     assert app.lambda_handler(event, Context()) == {"closed": []}
 
 
+@pytest.mark.no_application_metrics
 def test_succeeded_execution_needs_no_letter(workflow: Workflow, app: ModuleType) -> None:
     # GIVEN the sample event turned into a SUCCEEDED one of this state machine
     event = json.loads((EVENTS / "eventbridge_execution_failed.json").read_text(encoding="utf-8"))
@@ -435,6 +436,7 @@ def test_succeeded_execution_needs_no_letter(workflow: Workflow, app: ModuleType
     assert workflow.dead_letters() == []
 
 
+@pytest.mark.no_application_metrics
 @pytest.mark.parametrize(
     ("event", "problem"),
     [

@@ -601,6 +601,17 @@ def test_schedule_is_switched_by_a_parameter(cfn: dict[str, Any], sam: dict[str,
     assert sam["Parameters"]["ScheduleEnabled"]["Default"] == "false"
 
 
+def test_workflow_defaults_to_express_logging_errors_only(sam: dict[str, Any]) -> None:
+    # WHEN the workflow's parameters are read
+    parameters = sam["Parameters"]
+
+    # THEN a plain `sam deploy` gets EXPRESS, the measured choice (README, Benchmark), logging
+    # failures only (ALL would bill every event and write post text to the logs)
+    assert parameters["WorkflowType"]["Default"] == "EXPRESS"
+    assert parameters["WorkflowType"]["AllowedValues"] == ["STANDARD", "EXPRESS"]
+    assert parameters["ExpressLogLevel"]["Default"] == "ERROR"
+
+
 def test_closer_hears_every_unsuccessful_end_and_sweeps_always(cfn: dict[str, Any]) -> None:
     # WHEN the execution closer's two rules are read
     rules = resources_of_type(cfn, "AWS::Events::Rule")
@@ -1074,8 +1085,13 @@ def emulator_template() -> dict[str, Any]:
 
 
 @pytest.mark.filterwarnings("ignore:Tried to parse")
+@pytest.mark.parametrize(
+    ("parameters", "workflow_type"),
+    [({}, "EXPRESS"), ({"WorkflowType": "STANDARD"}, "STANDARD")],
+    ids=["default", "standard"],
+)
 def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, parameters: dict[str, str], workflow_type: str
 ) -> None:
     # GIVEN an emulated account with the code artifact uploaded
     for name, value in {
@@ -1093,10 +1109,11 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         )
         cloudformation = boto3.client("cloudformation", region_name=REGION)
 
-        # WHEN the stack is created from the template with default parameters
+        # WHEN the stack is created from the template with default parameters (or STANDARD)
         cloudformation.create_stack(
             StackName="tweetlens-dev",
             TemplateBody=json.dumps(emulator_template()),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
 
@@ -1128,6 +1145,7 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert producer.producer_dlq_url == outputs["ProducerDeadLetterQueueUrl"]
         assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
         assert classifier.claim_lease_seconds == 330
+        assert classifier.workflow_type == workflow_type
         closer = load_closer_settings(environment("ExecutionCloserFunction"))
         assert closer.workflow_dlq_url == outputs["WorkflowDeadLetterQueueUrl"]
         assert closer.state_machine_arn == outputs["ClassifyImageStateMachineArn"]

@@ -27,6 +27,7 @@ from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
 
+
 RESULT_ATTRIBUTES = {
     "pk",
     "sk",
@@ -53,6 +54,10 @@ def test_cat_photo_is_fetched_labelled_and_stored(
     recording = recordings.build([PostSpec("Window patrol", ("cat",), (url,))])
     message = route_message(recording, url, "cats")
     key = f"images/{url_digest(url)}.jpg"
+    # (the pipeline is shared: other modules' cat photos are already in the ByLabel index)
+    cats_before = set(
+        images_with_label(stack.client("dynamodb"), stack.resource(RESULTS_TABLE), "Cat", 50)
+    )
 
     # WHEN the producer's schedule fires and the pipeline settles
     summary = publish(pipeline, recording)
@@ -92,9 +97,9 @@ def test_cat_photo_is_fetched_labelled_and_stored(
     assert [label["name"] for label in item["labels"]] == names
     confidence = {label["name"]: label["confidence"] for label in item["labels"]}
     assert all(Decimal(70) <= value <= Decimal(100) for value in confidence.values())
-    # AND the ByLabel index finds the photo as a cat
+    # AND the ByLabel index finds the photo as a cat, and nothing else new
     hits = images_with_label(stack.client("dynamodb"), stack.resource(RESULTS_TABLE), "Cat", 50)
-    assert hits == [
+    assert [hit for hit in hits if hit not in cats_before] == [
         LabelHit(
             url=url,
             label="Cat",
@@ -114,6 +119,7 @@ def test_same_photo_in_many_posts_and_routes_is_labelled_once(
 ) -> None:
     # GIVEN the same photo URL in three cat posts, a dog post and a post under both routes
     url = pipeline.images.media_url("astronaut")
+    fetched_before = pipeline.images.request_count("/media/astronaut.jpg")
     recording = recordings.build(
         [
             PostSpec("Selfie with the crew", ("cat",), (url,)),
@@ -144,7 +150,7 @@ def test_same_photo_in_many_posts_and_routes_is_labelled_once(
     assert rekognition is not None
     source = f"s3://{stack.resource('ImagesBucket')}/images/{url_digest(url)}.jpg"
     assert rekognition.calls_by_source()[source] == 1
-    assert pipeline.images.request_count("/media/astronaut.jpg") == 1
+    assert pipeline.images.request_count("/media/astronaut.jpg") - fetched_before == 1
 
 
 def test_second_producer_run_reads_nothing_new(

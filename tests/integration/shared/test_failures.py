@@ -29,6 +29,7 @@ from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
 
+
 # What FetchImageFunction says for each broken route of the loopback image host.
 FAILURES: dict[str, tuple[str, str]] = {
     "404": ("ImageNotFound", "'localhost' answered 404: the image is gone"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -43,18 +42,11 @@ class Redriven:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    """The module's pipeline, with the state file through which the CLI finds it."""
-    state_file = tmp_path_factory.mktemp("redrive") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
 def redriven(pipeline: LocalPipeline, recordings: Recordings) -> Redriven:
     """A workflow dead letter (a gone photo) and a route one (a poison message), redriven."""
     stack = deployed(pipeline)
-    url = pipeline.images.fault_url("404")
+    # The host answers 404 whatever the query; the query makes the URL this module's own.
+    url = pipeline.images.fault_url("404") + "?post=redriven"
     recording = recordings.build([PostSpec("Deleted already", ("cat",), (url,))])
     publish(pipeline, recording)
     stack.client("sqs").send_message(QueueUrl=stack.resource("DogsQueue"), MessageBody=POISON_BODY)

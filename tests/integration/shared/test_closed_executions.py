@@ -39,6 +39,7 @@ from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
 
+
 SWEEP_RULE = "ExecutionCloserFunctionSweepExpiredClaims"
 HOLD_MS = 1_500
 WAIT_SECONDS = 30.0
