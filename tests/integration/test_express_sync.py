@@ -225,7 +225,11 @@ def test_cat_photo_is_fetched_labelled_and_stored(
         "hashtags": ["cat"],
     }
     machine = stack.resource(STATE_MACHINE)
-    prefix = machine.replace(":stateMachine:", ":express:") + f":{url_digest(url)}:"
+    # named after the URL's digest and the SQS message that ran it
+    prefix = (
+        machine.replace(":stateMachine:", ":express:")
+        + f":{url_digest(url)[:EXPRESS_NAME_HASH_CHARS]}-"
+    )
     assert item["execution"].startswith(prefix)
     assert item["image_key"] == key
     assert [label["name"] for label in item["labels"]] == names
@@ -271,7 +275,8 @@ def test_duplicates_of_a_done_image_run_no_execution(
     started = [
         r
         for r in express_log_records(pipeline)
-        if r["type"] == "ExecutionStarted" and f":{url_digest(settled.cat)}:" in r["execution_arn"]
+        if r["type"] == "ExecutionStarted"
+        and f":{url_digest(settled.cat)[:EXPRESS_NAME_HASH_CHARS]}-" in r["execution_arn"]
     ]
     assert len(started) == 1
 
@@ -321,7 +326,42 @@ def test_permanent_failure_is_one_letter(
     assert (drawn.status, drawn.trace.failed_state) == ("FAILED", "Fetch Image")
 
 
-DUPLICATE_POSTS = 6
+def test_concurrent_duplicates_run_no_execution(
+    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings
+) -> None:
+    # GIVEN six posts of one new photo published at once, half to each route: the two route
+    # queues have mappings of their own, so copies reach concurrent classifier invocations
+    # (and, within one queue, the same batch)
+    url = pipeline.images.media_url("coffee")
+    recording = recordings.build(
+        [
+            PostSpec(f"Same photo {i}", ("cat",) if i % 2 else ("dog",), (url,))
+            for i in range(DUPLICATE_POSTS)
+        ]
+    )
+    calls_before = detect_labels_calls(pipeline, stack, url)
+
+    # WHEN the producer publishes them and the pipeline settles
+    publish(pipeline, recording)
+    settle(pipeline)
+
+    # THEN one execution ran for the photo, and one DetectLabels call: every other post was
+    # settled as a duplicate by the batch or by the reservation, none by an execution
+    started = [
+        record["execution_arn"]
+        for record in express_log_records(pipeline)
+        if record["type"] == "ExecutionStarted"
+        and f":{url_digest(url)[:EXPRESS_NAME_HASH_CHARS]}-" in record["execution_arn"]
+    ]
+    assert len(started) == 1
+    assert detect_labels_calls(pipeline, stack, url) == calls_before + 1
+    outcomes = record_outcomes(pipeline, url)
+    assert outcomes.pop("Classified") == 1
+    assert sum(outcomes.values()) == DUPLICATE_POSTS - 1
+    assert set(outcomes) <= {"Duplicate", "InFlight"}
+    assert result_item(stack, url)["status"] == "DONE"
+
+
 def test_trace_draws_an_express_execution_by_arn_and_by_name(
     pipeline: LocalPipeline, stack: DeployedStack, settled: Settled, tmp_path: Path
 ) -> None:
@@ -358,7 +398,7 @@ def test_trace_of_a_name_several_express_executions_share_names_them(
         for record in express_log_records(pipeline)
         if record["type"] == "ExecutionStarted" and record["execution_arn"] == first
     ]
-    second = stack.client("stepfunctions").start_sync_execution(
+    second = pipeline.cloud.client("stepfunctions").start_sync_execution(
         stateMachineArn=stack.resource(STATE_MACHINE),
         name=name,
         input=started["details"]["input"],
