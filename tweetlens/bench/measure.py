@@ -204,6 +204,19 @@ class ExecutionFigures(BaseModel):
     durations_ms: list[float]
 
 
+def billed_transitions(events: list[dict[str, Any]]) -> int:
+    """The state transitions a Standard execution is billed for, from its history.
+
+    Every state entered is one, and so is every retry: "each retry will be charged as an
+    additional state transition" (aws.amazon.com/step-functions/pricing). A Task state's
+    attempts are its ``TaskScheduled`` events, so its retries are those beyond one per visit.
+    """
+    entered = sum(event["type"].endswith("StateEntered") for event in events)
+    task_visits = sum(event["type"] == "TaskStateEntered" for event in events)
+    attempts = sum(event["type"] == "TaskScheduled" for event in events)
+    return entered + max(0, attempts - task_visits)
+
+
 def execution_figures(cloud: LocalCloud, design: Design) -> ExecutionFigures:
     """Executions listed by the state machine, with their histories (STANDARD; and EXPRESS
     wherever the local cloud lists its executions)."""
@@ -224,7 +237,7 @@ def execution_figures(cloud: LocalCloud, design: Design) -> ExecutionFigures:
                 )
                 for event in history["events"]
             ]
-            transitions += sum(event["type"].endswith("StateEntered") for event in events)
+            transitions += billed_transitions(events)
             if execution.get("stopDate") is not None:
                 durations.append(
                     1000 * (execution["stopDate"] - execution["startDate"]).total_seconds()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tweetlens.bench.chart import draw_chart
-from tweetlens.bench.measure import ExpressBilling, FunctionUse, Measurement
+from tweetlens.bench.measure import (
+    ExpressBilling,
+    FunctionUse,
+    Measurement,
+    billed_transitions,
+)
 from tweetlens.bench.options import BenchOptions
 from tweetlens.bench.prices import PriceError, load_prices
 from tweetlens.bench.report import BenchReport, SweepPoint, costs, design_report
@@ -163,3 +170,29 @@ def test_workflow_logs_are_priced_beside_the_functions_logs() -> None:
     with_workflow_logs = costs(_measurement(workflow_log_bytes=1024**3 // 1000), load_prices())
     # THEN the workflow's log bytes are ingested logs too: the Logs figure doubles
     assert with_workflow_logs.cloudwatch_logs == pytest.approx(2 * base.cloudwatch_logs)
+
+
+def _history(name: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = json.loads(
+        (Path(__file__).parents[2] / "local" / "data" / name).read_text(encoding="utf-8")
+    )
+    return events
+
+
+def test_billed_transitions_are_the_states_entered_when_nothing_is_retried() -> None:
+    # GIVEN a Standard history with no retry: seven states entered, one attempt per Task visit
+    events = _history("history_success.json")
+
+    # WHEN its billed transitions are counted
+    # THEN each state entered is one
+    assert billed_transitions(events) == 7
+
+
+def test_billed_transitions_count_each_retry() -> None:
+    # GIVEN a Standard history whose second Task state needed three attempts (two retries)
+    events = _history("history_retry.json")
+
+    # WHEN its billed transitions are counted
+    # THEN the six states entered and the two retries are billed ("each retry will be charged
+    # as an additional state transition", Step Functions pricing)
+    assert billed_transitions(events) == 8

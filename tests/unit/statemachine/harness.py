@@ -40,6 +40,7 @@ from samcli.yamlhelper import yaml_parse
 
 from common.messages import ClassifyRequest, execution_name
 from fetch_image.transport import RawResponse
+from tweetlens.bench.measure import billed_transitions
 from tweetlens.localcloud import DynamoDbRequestFaults, PatchSet
 from tweetlens.localcloud import stepfunctions as step_functions_fixes
 from tweetlens.localcloud.sfnclients import install_client_cache
@@ -325,6 +326,11 @@ class Workflow:
             for event in events["events"]
             if "stateEnteredEventDetails" in event
         ]
+
+    def billed_transitions(self, execution_arn: str) -> int:
+        """What a Standard workflow bills for this execution: states entered and retries."""
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
+        return billed_transitions(events["events"])
 
     def status_change_event(self, execution_arn: str) -> dict[str, Any]:
         """The "Step Functions Execution Status Change" event AWS sends for this execution.

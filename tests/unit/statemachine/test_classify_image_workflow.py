@@ -527,6 +527,8 @@ def test_rekognition_throttling_is_retried_then_classified(workflow: Workflow) -
     assert result.status == "SUCCEEDED"
     assert len(workflow.rekognition.requests) == 3
     assert workflow.states_entered(result.arn) == HAPPY_STATES
+    # AND a Standard workflow bills each retry as a transition: four states and two retries
+    assert workflow.billed_transitions(result.arn) == len(HAPPY_STATES) + 2
 
 
 def test_dynamodb_throttling_on_store_is_retried(workflow: Workflow) -> None:
