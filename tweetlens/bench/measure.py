@@ -211,9 +211,10 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
     additional state transition" (aws.amazon.com/step-functions/pricing). A Task state's
     attempts are its ``TaskScheduled`` events, so its retries are those beyond one per visit.
     """
-    entered = sum(event["type"].endswith("StateEntered") for event in events)
-    task_visits = sum(event["type"] == "TaskStateEntered" for event in events)
-    attempts = sum(event["type"] == "TaskScheduled" for event in events)
+    types = [str(event["type"]) for event in events]
+    entered = sum(kind.endswith("StateEntered") for kind in types)
+    task_visits = types.count("TaskStateEntered")
+    attempts = types.count("TaskScheduled")
     return entered + max(0, attempts - task_visits)
 
 
