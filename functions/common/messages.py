@@ -14,14 +14,18 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The naming rules the tooling shares, written once in ``tweetlens_naming``: re-exported here
+# (the ``as`` form is mypy's explicit re-export) so the functions keep one place to import from.
+from tweetlens_naming import EXECUTION_NAME_HASH_CHARS as EXECUTION_NAME_HASH_CHARS  # noqa: PLC0414
+from tweetlens_naming import MAX_EXECUTION_SEQUENCE as MAX_EXECUTION_SEQUENCE  # noqa: PLC0414
+from tweetlens_naming import execution_name as execution_name  # noqa: PLC0414
+from tweetlens_naming import url_digest as url_digest  # noqa: PLC0414
+
 # SQS accepts 256 KiB per message; a post is at most a few KB, so anything near this is abuse.
 MAX_TEXT_LENGTH = 4_000
 MAX_URL_LENGTH = 2_048
 # The URL is the results table's partition key, which DynamoDB caps at 2048 *bytes*.
 MAX_URL_BYTES = 2_048
-# Step Functions execution names: at most 80 characters of [0-9A-Za-z_-].
-EXECUTION_NAME_HASH_CHARS = 64
-MAX_EXECUTION_SEQUENCE = 10**15 - 1
 # ``ClassifyRequest.supersedes`` when the execution takes over no earlier one.
 NO_EXECUTION = "-"
 # WorkflowType=EXPRESS: the classifier reserves a URL's result item for one SQS message before
@@ -66,23 +70,6 @@ class PhotoMessage(BaseModel):
         if parts.username is not None or parts.password is not None:
             raise ValueError("url must not carry credentials")
         return url
-
-
-def url_digest(url: str) -> str:
-    """Hex SHA-256 of an image URL: the S3 key stem and execution name stem."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
-
-
-def execution_name(url: str, sequence: int) -> str:
-    """The name of the ``sequence``-th ClassifyImage execution for an image URL.
-
-    Standard workflows keep a name for 90 days whatever the outcome, so each attempt at a URL
-    gets the next sequence number; the same attempt always gets the same name, so a
-    redelivered message cannot start a second execution (``ExecutionAlreadyExists``).
-    """
-    if not 1 <= sequence <= MAX_EXECUTION_SEQUENCE:
-        raise ValueError(f"execution sequence {sequence} is out of range")
-    return f"{url_digest(url)[:EXECUTION_NAME_HASH_CHARS]}-{sequence}"
 
 
 def execution_sequence(execution: str) -> int:

@@ -18,7 +18,8 @@ from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.messages import MAX_URL_LENGTH, url_digest
+import tweetlens_naming as naming
+from common.messages import MAX_URL_LENGTH
 from common.validation import summarize
 from fetch_image.addresses import HostPort, check_addresses, parse_image_url
 from fetch_image.errors import (
@@ -41,7 +42,6 @@ MAX_REDIRECTS: Final = 3
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 NOT_FOUND_STATUSES: Final = frozenset({404, 410})
 TRANSIENT_STATUSES: Final = frozenset({408, 429})
-KEY_PREFIX: Final = "images/"
 
 Clock = Callable[[], float]
 
@@ -206,7 +206,7 @@ def download(
 
 def image_key(url: str, image_type: ImageType) -> str:
     """The S3 key of an image: the digest of the URL the task was given, not of a redirect."""
-    return f"{KEY_PREFIX}{url_digest(url)}.{image_type.extension}"
+    return naming.image_key(url, image_type.extension)
 
 
 @tracer.capture_method(capture_response=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from tweetlens import naming
+import tweetlens_naming as naming
 from tweetlens.cli import cli
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import STATE_FILE_ENV

@@ -33,7 +33,7 @@ from tweetlens.localcloud import (
     SendBatchFailures,
     compress_visibility_timeouts,
 )
-from tweetlens.naming import image_key
+from tweetlens_naming import image_key
 
 
 @dataclass
@@ -185,7 +185,7 @@ def install_faults(
     bucket = cloud.resources["ImagesBucket"]
     route_queues = {queue_name(cloud.resources[logical]) for logical in ROUTE_QUEUES.values()}
     refused = frozenset(stream.refused_media_keys)
-    invalid_sources = {f"s3://{bucket}/{image_key(url)}" for url in stream.invalid_urls}
+    invalid_sources = {f"s3://{bucket}/{image_key(url, 'jpg')}" for url in stream.invalid_urls}
     faults = Faults(
         dynamodb=DynamoDbThrottleBursts(every=config.dynamodb_every, burst=config.dynamodb_burst),
         rekognition=RekognitionFaults(

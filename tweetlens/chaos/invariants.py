@@ -16,9 +16,9 @@ from tweetlens.chaos.settle import Settlement, settle, settle_express
 from tweetlens.chaos.stream import expected_message_keys
 from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
 from tweetlens.localcloud import LocalCloud
-from tweetlens.naming import image_key
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.stack import DeployedStack
+from tweetlens_naming import image_key
 
 if TYPE_CHECKING:
     from tweetlens.chaos.run import ChaosRun
@@ -102,7 +102,7 @@ def _labelled_twice_executions(run: ChaosRun, evidence: _Evidence) -> dict[str, 
         by_url: dict[str, list[str]] = defaultdict(list)
         for message_id, body in evidence.bodies.items():
             url = str(body["url"])
-            if f"s3://{bucket}/{image_key(url)}" in twice:
+            if f"s3://{bucket}/{image_key(url, 'jpg')}" in twice:
                 by_url[url].append(f"{message_id[:8]}:{evidence.settled.fate.get(message_id)}")
         return dict(by_url)
     return {
@@ -112,7 +112,7 @@ def _labelled_twice_executions(run: ChaosRun, evidence: _Evidence) -> dict[str, 
             if e.url == execution.url
         ]
         for execution in executions
-        if f"s3://{bucket}/{image_key(execution.url)}" in twice
+        if f"s3://{bucket}/{image_key(execution.url, 'jpg')}" in twice
     }
 
 

@@ -1,32 +1,56 @@
-"""The tooling's copy of the naming rules is the functions' own (tweetlens may not import them)."""
+"""The naming rules are written once (``functions/tweetlens_naming``): the functions and the
+tooling use that copy, and the rules give the names and keys the pipeline relies on."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from common.messages import execution_name as functions_execution_name
-from common.messages import url_digest as functions_url_digest
-from fetch_image.fetcher import JPEG
-from fetch_image.fetcher import image_key as functions_image_key
-from tweetlens.naming import execution_name, image_key, url_digest
+import common.messages
+import tweetlens_naming as naming
+from fetch_image.fetcher import JPEG, PNG
+from fetch_image.fetcher import image_key as fetch_image_key
 
-URLS = ["https://pbs.twimg.com/media/abc.jpg", "https://example.com/a b/ü.png?x=1&y=2"]
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_url_digest_is_the_functions_rule(url: str) -> None:
-    # GIVEN an image URL / WHEN both sides digest it / THEN they agree
-    assert url_digest(url) == functions_url_digest(url)
+URL = "https://pbs.twimg.com/media/abc.jpg"
+# sha256 of URL's UTF-8 bytes, computed outside this code (`sha256sum`).
+URL_DIGEST = "c616ca93fac60b0af66709cea6decf011dfbd63dc3a62930632533405b98656e"
+# Step Functions execution names: 1 to 80 characters of [0-9A-Za-z_-].
+EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
 
 
-@pytest.mark.parametrize("url", URLS)
-@pytest.mark.parametrize("sequence", [1, 2, 999])
-def test_execution_name_is_the_classifier_rule(url: str, sequence: int) -> None:
-    # GIVEN an attempt at a URL / WHEN both sides name its execution / THEN the names match
-    assert execution_name(url, sequence) == functions_execution_name(url, sequence)
+def test_the_functions_use_the_shared_rules() -> None:
+    # GIVEN the functions' message module WHEN its naming functions are looked up
+    # THEN they are the shared package's own, not copies
+    assert common.messages.url_digest is naming.url_digest
+    assert common.messages.execution_name is naming.execution_name
 
 
-@pytest.mark.parametrize("url", URLS)
-def test_image_key_is_the_fetch_function_key_for_a_jpeg(url: str) -> None:
-    # GIVEN a JPEG image URL / WHEN both sides compute its S3 key / THEN the keys match
-    assert image_key(url) == functions_image_key(url, JPEG)
+def test_url_digest_is_the_hex_sha256_of_the_url() -> None:
+    # GIVEN an image URL WHEN it is digested THEN it is SHA-256 of its UTF-8 bytes, in hex
+    assert naming.url_digest(URL) == URL_DIGEST
+
+
+def test_the_image_key_is_the_fetch_functions_key() -> None:
+    # GIVEN an image URL WHEN its S3 key is named for a JPEG and a PNG
+    # THEN it is images/<digest>.<extension>, and the fetch function stores under that key
+    assert naming.image_key(URL, "jpg") == f"images/{URL_DIGEST}.jpg"
+    assert fetch_image_key(URL, JPEG) == naming.image_key(URL, JPEG.extension)
+    assert fetch_image_key(URL, PNG) == f"images/{URL_DIGEST}.png"
+
+
+@pytest.mark.parametrize("sequence", [1, 2, naming.MAX_EXECUTION_SEQUENCE])
+def test_execution_names_are_valid_step_functions_names(sequence: int) -> None:
+    # GIVEN an attempt at a URL WHEN its Standard execution is named
+    name = naming.execution_name(URL, sequence)
+
+    # THEN it is <digest>-<attempt>, within Step Functions' 80 characters
+    assert name == f"{URL_DIGEST}-{sequence}"
+    assert EXECUTION_NAME.fullmatch(name)
+
+
+@pytest.mark.parametrize("sequence", [0, naming.MAX_EXECUTION_SEQUENCE + 1])
+def test_an_attempt_out_of_range_is_refused_by_name(sequence: int) -> None:
+    # GIVEN an attempt number outside 1..MAX WHEN it is named THEN a ValueError says so
+    with pytest.raises(ValueError, match=f"execution sequence {sequence} is out of range"):
+        naming.execution_name(URL, sequence)

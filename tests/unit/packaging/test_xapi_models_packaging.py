@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[3]
 FUNCTIONS = REPO / "functions"
 PACKAGE = "tweetlens_xapi"
 SOURCE = FUNCTIONS / PACKAGE
+# The naming rules, shipped the same way (standard library only).
+NAMING = "tweetlens_naming"
+SHARED = {PACKAGE: SOURCE, NAMING: FUNCTIONS / NAMING}
 # What `sam build` (make build, part of make test) leaves for the producer.
 PRODUCER_BUILD = REPO / ".aws-sam" / "build" / "ProducerFunction"
 # The source tree a wheel is built from; the rest of a checkout is left out of the copy.
@@ -113,10 +116,22 @@ def test_the_models_import_only_pydantic_and_the_standard_library() -> None:
     assert foreign == set()
 
 
+def test_the_naming_rules_import_only_the_standard_library() -> None:
+    # GIVEN the shared naming package WHEN the top-level names it imports are read
+    imported = set().union(
+        *(_imported_top_level_names(path) for path in sorted(SHARED[NAMING].glob("*.py")))
+    )
+
+    # THEN each is the standard library's
+    assert {name for name in imported if name not in sys.stdlib_module_names} == set()
+
+
 def test_the_tooling_imports_no_function_package() -> None:
     # GIVEN the function packages under functions/ other than the shared models
     function_packages = {
-        path.parent.name for path in FUNCTIONS.glob("*/__init__.py") if path.parent != SOURCE
+        path.parent.name
+        for path in FUNCTIONS.glob("*/__init__.py")
+        if path.parent.name not in SHARED
     }
 
     # WHEN every module of the tooling is read
@@ -133,20 +148,23 @@ def test_the_tooling_imports_no_function_package() -> None:
 def test_the_wheel_carries_the_models_as_they_are_in_functions(wheel: Path) -> None:
     # GIVEN the built wheel
     with zipfile.ZipFile(wheel) as archive:
-        # WHEN the files of the shared package are read from it
+        # WHEN the files of the shared packages are read from it
         shipped = {
-            name.removeprefix(f"{PACKAGE}/"): archive.read(name)
-            for name in archive.namelist()
-            if name.startswith(f"{PACKAGE}/")
+            package: {
+                name.removeprefix(f"{package}/"): archive.read(name)
+                for name in archive.namelist()
+                if name.startswith(f"{package}/")
+            }
+            for package in SHARED
         }
         (record,) = [
             name for name in archive.namelist() if name.endswith(".dist-info/top_level.txt")
         ]
         top_level = archive.read(record).decode().split()
 
-    # THEN they are the files under functions/, byte for byte, as a top-level package
-    assert shipped == _shipped_files(SOURCE)
-    assert sorted(top_level) == ["tweetlens", PACKAGE]
+    # THEN they are the files under functions/, byte for byte, as top-level packages
+    assert shipped == {package: _shipped_files(source) for package, source in SHARED.items()}
+    assert sorted(top_level) == sorted(["tweetlens", *SHARED])
 
 
 def test_the_installed_wheel_builds_a_stream_without_the_checkout(

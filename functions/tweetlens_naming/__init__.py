@@ -1,0 +1,40 @@
+"""How the pipeline names what it makes, written once for the functions and the tooling.
+
+The functions name each image's S3 object and each Standard execution after the image URL's
+digest; the tooling (the demo's accounting, chaos invariants, the CLI tests) finds them by the
+same rules. Standard library only: `sam build` copies this package with the rest of
+``functions/``, and the tooling's wheel ships it as a top-level package (pyproject's
+``packages.find``), so neither side keeps a copy of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+IMAGE_KEY_PREFIX: Final = "images/"
+# A Standard execution name holds at most 80 characters: the digest, a dash and the attempt.
+EXECUTION_NAME_HASH_CHARS: Final = 64
+MAX_EXECUTION_SEQUENCE: Final = 10**15 - 1
+
+
+def url_digest(url: str) -> str:
+    """Hex SHA-256 of an image URL: the stem of its S3 key and of its execution names."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def image_key(url: str, extension: str) -> str:
+    """The S3 key of an image: the digest of the URL the task was given, not of a redirect."""
+    return f"{IMAGE_KEY_PREFIX}{url_digest(url)}.{extension}"
+
+
+def execution_name(url: str, sequence: int) -> str:
+    """The name of the ``sequence``-th Standard ClassifyImage execution for an image URL.
+
+    Standard workflows keep a name for 90 days whatever the outcome, so each attempt at a URL
+    gets the next sequence number; the same attempt always gets the same name, so a
+    redelivered message cannot start a second execution (``ExecutionAlreadyExists``).
+    """
+    if not 1 <= sequence <= MAX_EXECUTION_SEQUENCE:
+        raise ValueError(f"execution sequence {sequence} is out of range")
+    return f"{url_digest(url)[:EXECUTION_NAME_HASH_CHARS]}-{sequence}"
