@@ -230,6 +230,10 @@ print(json.dumps({{"page": producer.page.__file__, "models": models.__file__}}))
     assert sorted(_shipped_files(built)) == sorted(_shipped_files(SOURCE)), (
         "the build output is older than functions/: make build"
     )
+    # AND the naming rules the tooling shares are in it too
+    assert sorted(_shipped_files(PRODUCER_BUILD / NAMING)) == sorted(
+        _shipped_files(SHARED[NAMING])
+    ), "the build output is older than functions/: make build"
     assert result == {
         "page": str(PRODUCER_BUILD / "producer" / "page.py"),
         "models": str(built / "models.py"),
