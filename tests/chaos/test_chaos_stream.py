@@ -47,7 +47,10 @@ def _name(url: str = URL) -> str:
 
 
 def _execution(status: str, url: str = URL) -> ExecutionOutcome:
-    name = _name(url)
+    return _execution_named(_name(url), status, url)
+
+
+def _execution_named(name: str, status: str, url: str = URL) -> ExecutionOutcome:
     return ExecutionOutcome(
         arn=f"arn:aws:states:us-east-1:123456789012:execution:sm:{name}",
         name=name,
@@ -253,6 +256,21 @@ def test_an_execution_without_a_message_is_an_orphan() -> None:
     settled = settle({}, {}, [_execution("DONE")], [])
     # THEN it is reported as an orphan
     assert settled.orphan_executions == [_name()]
+
+
+def test_an_unnamed_execution_that_lost_the_claim_is_no_orphan() -> None:
+    # GIVEN a killed starter's execution that ended DUPLICATE (another copy's execution held
+    # the claim), and its redelivered record settled as InFlight of that other execution
+    other = execution_name(URL, 2)
+    bodies = {"m1": _body("1")}
+    outcomes = {"m1": RecordOutcome("InFlight", "cats", other)}
+    # WHEN the messages are settled with both executions
+    settled = settle(
+        bodies, outcomes, [_execution("DUPLICATE"), _execution_named(other, "DONE")], []
+    )
+    # THEN the message ends with the execution it names, and the one that did nothing is no
+    # orphan
+    assert (settled.fate, settled.orphan_executions, settled.adopted) == ({"m1": "done"}, [], 1)
 
 
 def test_a_started_record_without_execution_is_lost() -> None:

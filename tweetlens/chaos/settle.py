@@ -72,8 +72,15 @@ def settle(
             candidates = waiting.get(execution.name, [])
             if not candidates:
                 # Its starter's log line died with its worker, and the redelivered record,
-                # finding the attempt already failed, started the next one: a failed
-                # execution is closed by its own dead letter, which holds the message.
+                # finding the attempt already over, went on without naming it:
+                # - a failed execution is closed by its own dead letter, which holds the
+                #   message;
+                # - an execution that ended DUPLICATE lost the claim to another one (a copy
+                #   of the URL) and changed nothing; the redelivery, finding it ended, was
+                #   settled by that other execution, which it names.
+                # The message's own end is checked for every message above either way.
+                if execution.status == "DUPLICATE":
+                    continue
                 if execution.arn not in workflow_letters or execution.status in _NOT_FAILED:
                     orphans.append(execution.name)
                 continue
