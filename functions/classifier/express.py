@@ -9,7 +9,8 @@ receives the final status, owns what the execution closer does for Standard:
 * ``SUCCEEDED``: done (classified, or found a duplicate by its claim);
 * a transient failure (throttled or unavailable after the workflow's own retries): the claim
   is closed (FAILED, so the redelivery takes it over at once) and the record is left on its
-  queue for SQS to deliver again;
+  queue for SQS to deliver again, after a short backoff (``classifier.backoff``) rather than
+  the queue's hour-long visibility timeout;
 * any other failure or ``TIMED_OUT``: the claim is closed and exactly one dead letter goes to
   the workflow dead-letter queue, in the closer's shape. A marker per SQS message (the one
   rejections use) keeps it to one letter however often the message is delivered.
@@ -92,11 +93,18 @@ class ExpressRetry(Exception):
 
     ``transient`` is False when waiting will not help (the deployment is broken): the redrive
     policy then moves the message to its route's dead-letter queue.
+
+    ``back_off`` is True when the record failed transiently and may run again as soon as the
+    failure clears: the classifier then shortens its visibility to a backoff
+    (``classifier.backoff``). False leaves it to the queue's visibility timeout: a broken
+    deployment, and the records that must not come back soon (this same message running in
+    another delivery; a record deferred for lack of time), say why where they are raised.
     """
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, back_off: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.back_off = back_off
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,10 @@ class ExpressRunner:
             # An execution may take the whole Express limit: one started now could outlive
             # this invocation, whose records would then all be delivered again.
             logger.info("Too little time left to wait for an execution; deferred")
+            # No backoff: the batch's earlier images took most of the invocation's 600 s, so
+            # the workflow is slow right now. Handing the rest back at once would add load
+            # where it is slow and spend the message's receives (maxReceiveCount 5) on
+            # deferrals; after the queue's visibility timeout the slowness has likely passed.
             raise ExpressRetry("deferred: too little time left in this invocation", transient=True)
         supersedes = (
             claim.execution
@@ -181,7 +193,9 @@ class ExpressRunner:
                 error=error,
                 billing=_billed(billing),
             )
-            raise ExpressRetry(f"execution {arn} failed with {error}", transient=True)
+            raise ExpressRetry(
+                f"execution {arn} failed with {error}", transient=True, back_off=True
+            )
         self._letter(
             message, arn=arn, status=status, error=error, cause=cause, letter_cause=letter_cause
         )
@@ -198,6 +212,7 @@ class ExpressRunner:
             raise ExpressRetry(
                 f"result item is {claim.status or 'unreadable'}; read again on redelivery",
                 transient=True,
+                back_off=True,
             )
         # Another delivery reserved the image or runs its execution and waits for it; its
         # outcome is that delivery's to settle. (An ended execution's claim is closed at once;
@@ -206,7 +221,10 @@ class ExpressRunner:
         if _same_delivery(claim, message, token):
             # This very message, delivered twice at once: deleting this copy would lose it if
             # that delivery fails transiently and counts on SQS to deliver it again. Left
-            # queued, it comes back after the visibility timeout, once settled.
+            # queued, it comes back after the visibility timeout, once settled. No backoff: the
+            # other delivery may run for the whole lease (330 s), and a copy back sooner would
+            # only find it running again, spending the message's receives (maxReceiveCount 5)
+            # until the redrive policy dead-letters a message that is being classified.
             logger.info("This message is running in another delivery; left on the queue")
             raise ExpressRetry("the same message is running in another delivery", transient=True)
         return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
@@ -294,7 +312,9 @@ class ExpressRunner:
                     state_machine_arn=self.settings.state_machine_arn,
                     exc_info=True,
                 )
-            raise ExpressRetry(f"StartSyncExecution failed: {exc}", transient=transient) from exc
+            raise ExpressRetry(
+                f"StartSyncExecution failed: {exc}", transient=transient, back_off=transient
+            ) from exc
 
     def _close(self, message: PhotoMessage, owner: str, error: str, cause: str) -> bool:
         """Mark the claim FAILED if ``owner`` still holds it; whether it did."""
@@ -313,7 +333,9 @@ class ExpressRunner:
     def _refused(self, exc: Exception, what: str) -> NoReturn:
         transient = self.is_transient(exc)
         logger.error("Could not " + what, transient=transient, exc_info=True)
-        raise ExpressRetry(f"could not {what}: {exc}", transient=transient) from exc
+        raise ExpressRetry(
+            f"could not {what}: {exc}", transient=transient, back_off=transient
+        ) from exc
 
     def _letter(
         self,

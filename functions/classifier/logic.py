@@ -10,6 +10,7 @@ gets a new execution with the next name, allowed to take over the ended one's cl
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
 
+from classifier.backoff import Jitter, redelivery_delay
 from classifier.express import ExpressRetry, ExpressRunner
 from classifier.lookup import Claim, DoneLookupFailed, find_claims
 from classifier.models import (
@@ -227,6 +229,8 @@ class Classifier:
         metrics: Metrics,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        # Draws the backoff of a record that failed transiently (classifier.backoff).
+        jitter: Jitter = random.randint,
     ) -> None:
         self.settings = settings
         self.sqs = sqs
@@ -235,6 +239,7 @@ class Classifier:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
+        self.jitter = jitter
         self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
         self.express = ExpressRunner(
             settings=settings,
@@ -450,10 +455,35 @@ class Batch:
             )
         except ExpressRetry as exc:
             self._count(FailureMetric.TRANSIENT if exc.transient else FailureMetric.CONFIGURATION)
+            if exc.back_off:
+                self._back_off(record)
             raise
         self._execution = result.execution
         self._billing = result.billing
         return self._count(result.outcome)
+
+    def _back_off(self, record: RouteQueueRecord) -> None:
+        """Make SQS deliver the record again after a short backoff instead of the queue's
+        visibility timeout (classifier.backoff). It stays a batch item failure either way: if
+        the call fails, the record simply comes back later."""
+        queue_url = self._settings.route_queue_url(record.eventSourceARN)
+        if queue_url is None:
+            # A hand-made event's record, routed by its message: no queue of ours holds it.
+            return
+        receives = _receive_count(record)
+        delay = redelivery_delay(receives, self._classifier.jitter)
+        try:
+            self._classifier.sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=record.receiptHandle, VisibilityTimeout=delay
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                "Could not shorten the record's visibility; it comes back after the queue's "
+                "visibility timeout",
+                error=str(exc)[:MAX_REASON_CHARS],
+            )
+            return
+        logger.info("Record will be delivered again soon", delay_seconds=delay, receives=receives)
 
     def _reject(self, record: RouteQueueRecord, dlq_url: str, rejection: Rejection) -> Outcome:
         """One letter per message, however often its batch is delivered (see common.letters)."""
@@ -615,6 +645,12 @@ class Batch:
 
     def _count[T: (Outcome, FailureMetric)](self, metric: T) -> T:
         return _count(self._classifier.metrics, metric)
+
+
+def _receive_count(record: RouteQueueRecord) -> int:
+    """How often SQS has delivered the record, this delivery included (1 if unreadable)."""
+    count = record.attributes.ApproximateReceiveCount
+    return int(count) if count.isdigit() else 1
 
 
 def _name_of(execution: str) -> str:

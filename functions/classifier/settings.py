@@ -93,6 +93,19 @@ class ClassifierSettings(BaseModel):
             raise InvalidSettings("WORKFLOW_DLQ_URL is not set")
         return self.workflow_dlq_url
 
+    def route_queue_url(self, queue_arn: str) -> str | None:
+        """The URL of a route queue, by its ARN; None for a queue this deployment lacks.
+
+        A route queue and its dead-letter queue are in one account and region, so their URLs
+        differ only in the queue's name: the route queue's URL is its dead-letter queue's with
+        its own name (from the ARN). No variable more, and nothing assumed about the form of
+        SQS URLs (AWS's, a VPC endpoint's or the local cloud's).
+        """
+        dead_letter_queue = self.route_dlq_urls.get(queue_arn)
+        if dead_letter_queue is None:
+            return None
+        return f"{dead_letter_queue.rpartition('/')[0]}/{queue_arn.rpartition(':')[2]}"
+
     def route_of_queue(self, queue_arn: str) -> str | None:
         """The route of a route queue, by its ARN; None for a queue this deployment lacks."""
         dead_letter_queue = self.route_dlq_urls.get(queue_arn)

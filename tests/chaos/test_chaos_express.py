@@ -29,8 +29,8 @@ def report() -> ChaosReport:
     # 40 posts. No classifier worker is killed here (the 500-post run in the README kills
     # one). The run still waits out one compressed visibility timeout (720 s, which must stay
     # above the classifier's 600 s): a copy of a message that arrives while the message runs
-    # (a duplicate delivery, a re-read page) is left on its queue by the classifier, and a
-    # transient failure is retried by SQS, both after the visibility timeout.
+    # (a duplicate delivery, a re-read page) is left on its queue by the classifier until the
+    # visibility timeout; a transient failure is delivered again after a shorter backoff.
     config = ChaosConfig.for_posts(
         40, seed=11, workflow_type="EXPRESS", kill_classifier_after_starts=None
     )

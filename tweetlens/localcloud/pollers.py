@@ -4,8 +4,11 @@ moto invokes a mapped function inside ``SendMessage``, one message at a time, an
 messages a function reported as failed. Here that delivery is switched off and one poller
 thread per enabled mapping long-polls the queue, gathers batches (BatchSize,
 MaximumBatchingWindowInSeconds), runs up to ScalingConfig.MaximumConcurrency batches at
-once, and deletes exactly what Lambda would delete. The redrive policy stays with the
-emulator's SQS, which moves a message to the DLQ on the receive after maxReceiveCount.
+once, and deletes exactly what Lambda would delete. A message it does not delete is left as
+it is, as Lambda leaves it: invisible until the queue's visibility timeout, or until what the
+function itself set with ChangeMessageVisibility (the classifier's backoff under EXPRESS).
+The redrive policy stays with the emulator's SQS, which moves a message to the DLQ on the
+receive after maxReceiveCount.
 """
 
 from __future__ import annotations

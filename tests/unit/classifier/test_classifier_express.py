@@ -26,12 +26,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from classifier.backoff import Jitter
 from classifier.express import ExpressRetry
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
 from classifier.settings import load_settings
 from common.messages import express_execution_name, reservation_id
 from tests.unit.classifier.classifier_testkit import (
+    CATS_QUEUE,
     CLAIM_LEASE_SECONDS,
     RESULTS_TABLE,
     Cloud,
@@ -136,6 +138,8 @@ def express_classifier(
     stepfunctions: SyncStepFunctions,
     *,
     sqs: object | None = None,
+    dynamodb: object | None = None,
+    jitter: Jitter | None = None,
     workflow_dlq_url: str,
 ) -> Classifier:
     environment = cloud.environment() | {
@@ -146,10 +150,11 @@ def express_classifier(
         settings=load_settings(environment),
         sqs=cast("SQSClient", sqs or cloud.sqs),
         stepfunctions=cast("SFNClient", stepfunctions),
-        dynamodb=cloud.dynamodb,
+        dynamodb=cast("DynamoDBClient", dynamodb or cloud.dynamodb),
         metrics=metrics,
         clock=lambda: NOW + 0.75,
         sleep=no_sleep,
+        **({} if jitter is None else {"jitter": jitter}),
     )
 
 
@@ -982,3 +987,351 @@ def test_what_an_execution_billed_is_logged_once(
         in (getattr(entry, "billing", None), getattr(entry, "record_outcome", {}).get("billing"))
     ]
     assert billed == [logged_on]
+
+
+# ------------------------------------------------------------------ backoff of a transient failure
+# The route queues' visibility timeout under EXPRESS (template.yaml): a record reported as a
+# batch item failure, and not backed off, stays invisible this long.
+EXPRESS_VISIBILITY_TIMEOUT = "3600"
+
+
+class RecordedJitter:
+    """classifier.backoff's jitter, recorded: answers its lower bound (0 s), so a record backed
+    off is visible again at once, where one left to the queue's timeout waits an hour."""
+
+    def __init__(self) -> None:
+        self.bounds: list[tuple[int, int]] = []
+
+    def __call__(self, low: int, high: int) -> int:
+        self.bounds.append((low, high))
+        return low
+
+
+class ThrottledReservations:
+    """moto's DynamoDB, whose UpdateItem (the classifier's reservation) is throttled."""
+
+    def __init__(self, real: DynamoDBClient) -> None:
+        self._real = real
+
+    def update_item(self, **kwargs: Any) -> Any:
+        raise client_error(
+            "ProvisionedThroughputExceededException", "slow down", "UpdateItem", status=400
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class RefusingVisibilitySQS:
+    """moto's SQS, refusing ChangeMessageVisibility as a role without the permission would."""
+
+    def __init__(self, real: SQSClient) -> None:
+        self._real = real
+        self.refused = 0
+
+    def change_message_visibility(self, **kwargs: Any) -> Any:
+        self.refused += 1
+        raise client_error("AccessDenied", "not authorized", "ChangeMessageVisibility", 403)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def cats_queue(cloud: Cloud) -> str:
+    """The cats route queue, with the visibility timeout EXPRESS gives it."""
+    url: str = cloud.sqs.get_queue_url(QueueName=CATS_QUEUE)["QueueUrl"]
+    cloud.sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"VisibilityTimeout": EXPRESS_VISIBILITY_TIMEOUT}
+    )
+    return url
+
+
+def delivered(cloud: Cloud, queue_url: str, like: dict[str, Any]) -> dict[str, Any] | None:
+    """The next batch of ``queue_url`` as the event source mapping hands it over (real receipt
+    handles and receive counts), in the shape of ``like``'s records; None when none is
+    visible."""
+    messages = cloud.sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", [])
+    if not messages:
+        return None
+    template = like["Records"][0]
+    return {
+        "Records": [
+            template
+            | {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "md5OfBody": message["MD5OfBody"],
+                "attributes": message["Attributes"],
+            }
+            for message in messages
+        ]
+    }
+
+
+def sent_and_delivered(cloud: Cloud, queue_url: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The event's first post sent to ``queue_url`` and delivered once."""
+    cloud.sqs.send_message(QueueUrl=queue_url, MessageBody=event["Records"][0]["body"])
+    batch = delivered(cloud, queue_url, event)
+    assert batch is not None
+    return batch
+
+
+def _left_on_queue(failure: BatchProcessingError) -> ExpressRetry:
+    (_, retry, _) = failure.child_exceptions[0]
+    assert isinstance(retry, ExpressRetry)
+    return retry
+
+
+def test_transient_failure_comes_back_after_a_short_backoff(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a first delivery whose execution is throttled for good by Rekognition
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    sfn = SyncStepFunctions(
+        cloud.dynamodb, failed_with("Rekognition.ProvisionedThroughputExceededException")
+    )
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN it is left on its queue, its visibility shortened to a backoff of 0 to 10 s (the
+    # first receive's ceiling) instead of the queue's hour: SQS delivers it again at once
+    assert _left_on_queue(raised.value).back_off is True
+    assert jitter.bounds == [(0, 10)]
+    again = delivered(cloud, queue, event)
+    assert again is not None
+    assert [record["attributes"]["ApproximateReceiveCount"] for record in again["Records"]] == ["2"]
+    assert counted(metrics) == {"TransientFailure": 1}
+
+
+def test_backoff_grows_with_each_receive(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN executions that keep failing transiently
+    queue = cats_queue(cloud)
+    batch = sent_and_delivered(cloud, queue, event)
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("Lambda.ServiceException"))
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the message is delivered and fails three times
+    for _ in range(3):
+        with pytest.raises(BatchProcessingError):
+            process(classifier, batch)
+        redelivered = delivered(cloud, queue, event)
+        assert redelivered is not None
+        batch = redelivered
+
+    # THEN each backoff's ceiling is four times the last: 10, 40, then 160 s
+    assert jitter.bounds == [(0, 10), (0, 40), (0, 160)]
+    assert batch["Records"][0]["attributes"]["ApproximateReceiveCount"] == "4"
+
+
+def test_throttled_start_comes_back_after_a_short_backoff(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN StartSyncExecution is throttled
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    refusal = client_error("ThrottlingException", "Rate exceeded", "StartSyncExecution")
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded, refuse=refusal)
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN it is backed off and delivered again at once
+    assert _left_on_queue(raised.value).back_off is True
+    assert jitter.bounds == [(0, 10)]
+    assert delivered(cloud, queue, event) is not None
+
+
+def test_throttled_reservation_comes_back_after_a_short_backoff(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN DynamoDB throttles the reservation written before the execution starts
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud,
+        metrics,
+        sfn,
+        dynamodb=ThrottledReservations(cloud.dynamodb),
+        jitter=jitter,
+        workflow_dlq_url=workflow_dlq,
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN no execution starts, and the record is backed off and delivered again at once
+    assert _left_on_queue(raised.value).back_off is True
+    assert sfn.started == []
+    assert jitter.bounds == [(0, 10)]
+    assert delivered(cloud, queue, event) is not None
+
+
+def test_broken_deployment_waits_the_queue_visibility_timeout(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN StartSyncExecution is refused for good (the role may not start the machine)
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    refusal = client_error("AccessDeniedException", "no", "StartSyncExecution")
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded, refuse=refusal)
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN it is not backed off: waiting will not help, the redrive policy dead-letters it
+    assert _left_on_queue(raised.value).back_off is False
+    assert jitter.bounds == []
+    assert delivered(cloud, queue, event) is None
+
+
+def test_same_message_running_elsewhere_waits_the_queue_visibility_timeout(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a delivery of a message that another delivery of it is running
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    record = first["Records"][0]
+    running = SyncStepFunctions(cloud.dynamodb, succeeded)
+    running.start_sync_execution(
+        stateMachineArn=cloud.state_machine_arn,
+        name=express_execution_name(_url(first), record["messageId"]),
+        input=json.dumps(
+            {
+                "message": json.loads(record["body"]),
+                "requested_at": NOW,
+                "lease_expires_at": NOW + 100,
+                "source_queue_arn": record["eventSourceARN"],
+                "supersedes": reservation_id(record["messageId"]),
+            }
+        ),
+    )
+    cloud.dynamodb.update_item(
+        TableName=RESULTS_TABLE,
+        Key={"pk": {"S": _url(first)}, "sk": {"S": "RESULT"}},
+        UpdateExpression="SET #status = :in_progress",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":in_progress": {"S": "IN_PROGRESS"}},
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the copy is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN it is not backed off: back sooner, it would only find the other delivery still
+    # running and spend the message's receives
+    retry = _left_on_queue(raised.value)
+    assert (str(retry), retry.back_off) == (
+        "the same message is running in another delivery",
+        False,
+    )
+    assert sfn.started == []
+    assert jitter.bounds == []
+    assert delivered(cloud, queue, event) is None
+
+
+def test_deferred_record_waits_the_queue_visibility_timeout(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an invocation with less time left than an execution may take (the lease)
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    jitter = RecordedJitter()
+    classifier = express_classifier(
+        cloud, metrics, sfn, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first, remaining_ms=lambda: CLAIM_LEASE_SECONDS * 1_000 - 1)
+
+    # THEN it is deferred to the queue's visibility timeout, not backed off
+    assert _left_on_queue(raised.value).back_off is False
+    assert jitter.bounds == []
+    assert delivered(cloud, queue, event) is None
+
+
+def test_refused_visibility_change_still_leaves_the_record_queued(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    event: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN SQS refuses to change the record's visibility
+    queue = cats_queue(cloud)
+    first = sent_and_delivered(cloud, queue, event)
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("Rekognition.ThrottlingException"))
+    sqs = RefusingVisibilitySQS(cloud.sqs)
+    classifier = express_classifier(
+        cloud, metrics, sfn, sqs=sqs, jitter=RecordedJitter(), workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, first)
+
+    # THEN it is still a batch item failure, which comes back after the queue's timeout, and
+    # the refusal is named
+    assert _left_on_queue(raised.value).transient is True
+    assert sqs.refused == 1
+    assert delivered(cloud, queue, event) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        "Could not shorten the record's visibility; it comes back after the queue's "
+        "visibility timeout"
+    ) in warnings
+
+
+def test_record_of_an_unknown_queue_is_not_backed_off(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a hand-made event from a queue the deployment lacks, routed by its message
+    record = event["Records"][0] | {"eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:MyQueue"}
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("Rekognition.ThrottlingException"))
+    jitter = RecordedJitter()
+    sqs = RefusingVisibilitySQS(cloud.sqs)
+    classifier = express_classifier(
+        cloud, metrics, sfn, sqs=sqs, jitter=jitter, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record fails transiently
+    with pytest.raises(BatchProcessingError) as raised:
+        process(classifier, {"Records": [record]})
+
+    # THEN it is left as a batch item failure without asking SQS: no queue of ours holds it
+    assert _left_on_queue(raised.value).back_off is True
+    assert (jitter.bounds, sqs.refused) == ([], 0)

@@ -181,6 +181,21 @@ def test_route_queues_are_named_by_their_dead_letter_queue() -> None:
     assert settings.route_of_queue("arn:aws:sqs:us-east-1:123456789012:MyQueue") is None
 
 
+def test_route_queue_urls_follow_their_dead_letter_queues() -> None:
+    # GIVEN the environment the template sets (one route in AWS, one in the local cloud)
+    settings = load_settings(VALID)
+
+    # WHEN each route queue's URL is asked for, and that of a queue the deployment lacks
+    # THEN a route queue's URL is its dead-letter queue's with its own name; any other, none
+    assert settings.route_queue_url(CATS_ARN) == (
+        "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-CatsQueue-Xb8k2LmQ9pZr"
+    )
+    assert settings.route_queue_url(DOGS_ARN) == (
+        "http://127.0.0.1:5001/123456789012/tweetlens-dev-DogsQueue-Pf5Rj2Yc8Dm"
+    )
+    assert settings.route_queue_url("arn:aws:sqs:us-east-1:123456789012:MyQueue") is None
+
+
 def test_express_without_its_dead_letter_queue_is_refused() -> None:
     # GIVEN an EXPRESS environment without WORKFLOW_DLQ_URL
     environ = {key: value for key, value in VALID.items() if key != "WORKFLOW_DLQ_URL"}

@@ -1245,8 +1245,9 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
     }
 
     # THEN it may poll the two route queues (the mapping's documented needs, no more), start
-    # the workflow, see whether a claim's owner runs, read results, mark rejections and
-    # dead-letter poison messages to the route DLQs, and nothing else
+    # the workflow, see whether a claim's owner runs, read results, mark rejections,
+    # dead-letter poison messages to the route DLQs and (EXPRESS) shorten the visibility of a
+    # record left for redelivery on the route queues only, and nothing else
     assert statements == {
         "PollRouteQueues": (
             ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
@@ -1276,6 +1277,10 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
             ["sqs:SendMessage"],
             {"Fn::GetAtt": ["WorkflowDeadLetterQueue", "Arn"]},
         ),
+        "BackOffTransientRecords": (
+            ["sqs:ChangeMessageVisibility"],
+            [{"Fn::GetAtt": ["CatsQueue", "Arn"]}, {"Fn::GetAtt": ["DogsQueue", "Arn"]}],
+        ),
     }
 
 
@@ -1299,8 +1304,9 @@ def test_classifier_role_follows_the_workflow_type(cfn: dict[str, Any]) -> None:
     # WHEN the classifier role is read as each workflow type deploys it
     found = classifier_sids_by_workflow_type(cfn)
 
-    # THEN STANDARD starts and describes executions; EXPRESS runs them synchronously and
-    # closes them itself (markers, claims, workflow letters), and neither has the other's
+    # THEN STANDARD starts and describes executions; EXPRESS runs them synchronously, closes
+    # them itself (markers, claims, workflow letters) and backs off a transiently failed
+    # record, and neither has the other's
     common = {
         "PollRouteQueues",
         "ReadResults",
@@ -1315,6 +1321,7 @@ def test_classifier_role_follows_the_workflow_type(cfn: dict[str, Any]) -> None:
             "ReadLetterMarkers",
             "CloseClaims",
             "SendToWorkflowDeadLetterQueue",
+            "BackOffTransientRecords",
         },
     }
 
