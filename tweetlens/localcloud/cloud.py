@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tweetlens.localcloud import (
+    aslcache,
     dispatch,
     dynamodb,
     eventbus,
@@ -238,6 +239,8 @@ class LocalCloud:
         sfnclients.install_client_cache(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
+        sqs.install_receive_fixes(self._patches)
+        aslcache.install(self._patches)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
         s3policies.install(self._patches)
