@@ -25,6 +25,7 @@ from tweetlens.localcloud import (
     sfnclients,
     sqs,
     stepfunctions,
+    taskclock,
 )
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
@@ -201,6 +202,7 @@ class LocalCloud:
                     extra_env=self.extra_env,
                     default_concurrency=self.function_concurrency,
                     on_invoke=self._activity.started,
+                    while_waiting=taskclock.waiting_for_worker,
                 )
                 _require_mapping_workers(self._runtime, stack.event_source_mappings)
                 install_lambda_hook(self._patches, self._runtime)
@@ -236,7 +238,8 @@ class LocalCloud:
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         express.install(self._patches, self.express)
-        sfnclients.install_client_cache(self._patches)
+        sfnclients.install_client_cache(self._patches, prepare=taskclock.register_on)
+        taskclock.install(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         sqs.install_receive_fixes(self._patches)

@@ -12,6 +12,7 @@ Reserved concurrency 0 throttles every call, as in AWS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,8 +245,12 @@ class LambdaRuntime:
         extra_env: Mapping[str, str] | None = None,
         default_concurrency: int = DEFAULT_CONCURRENCY,
         on_invoke: Callable[[], None] = lambda: None,
+        while_waiting: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self._on_invoke = on_invoke
+        # Held while an invocation waits for a free worker (taskclock.py: a Step Functions
+        # task's timeout does not run meanwhile, since Lambda would have scaled out).
+        self._while_waiting = while_waiting
         self._by_name = {function.name: function for function in functions.values()}
         self._by_logical_id = dict(functions)
         self._endpoint_url = endpoint_url
@@ -357,7 +363,8 @@ class LambdaRuntime:
         with self._lock:
             self._in_flight += 1
         try:
-            worker = pool.acquire()
+            with self._while_waiting():
+                worker = pool.acquire()
             result = self._run(
                 function, pool, worker, request_id=request_id, event=event, started_at=started_at
             )
