@@ -65,7 +65,10 @@ def test_pauses_nest_and_add_up() -> None:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(TEMPLATE, run_schedules=False, run_pollers=False) as local_cloud:
+    with LocalCloud(
+        TEMPLATE, run_schedules=False, run_pollers=False, function_concurrency=1
+    ) as local_cloud:
+        assert local_cloud.worker_cap("SleeperFunction") == 1
         local_cloud.warm_up("SleeperFunction", 1)
         yield local_cloud
 
