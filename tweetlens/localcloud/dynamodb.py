@@ -18,6 +18,13 @@ A ``Query`` of the table's own key (no index) walked and sorted every item of th
 keep those with the hash key asked for: O(n log n) per query, which made each stored result
 slower than the last. It now reads that hash key's items only (``query_by_hash_key``); moto
 then sorts, filters, pages and projects them exactly as before. Index queries are unchanged.
+
+A ``Scan`` with ``Select=COUNT`` deep-copied every item it matched (moto copies what it will
+return, so a projection cannot touch the table) only to count them: with a results table of
+1,000 items carrying their labels, each count cost about as much as the pipeline's work for
+dozens of images. A counting scan now compares the stored items themselves; what it
+answers (``Count``, ``ScannedCount``, ``LastEvaluatedKey``) is unchanged, and a scan that
+returns items still copies them.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.models.table as table_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -155,6 +163,33 @@ def install(patches: PatchSet) -> None:
 
     patches.replace(DynamoDBBackend, "transact_write_items", transact_write_items)
     patches.replace(Table, "query", query_by_hash_key(Table.query))
+    install_count_without_copies(patches)
+
+
+def install_count_without_copies(patches: PatchSet) -> None:
+    """``Scan`` with ``Select=COUNT`` counts the stored items instead of copies of them."""
+    counting = threading.local()
+    deepcopy = copy.deepcopy
+
+    def deepcopy_unless_counting(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+        # Nothing a counting scan matches leaves the emulator, so nothing can change it.
+        return obj if getattr(counting, "active", False) else deepcopy(obj, memo)
+
+    # table.py's own name for the copy module: every copy it makes goes through the shim.
+    shim = types.SimpleNamespace(**{name: getattr(copy, name) for name in ("copy", "error")})
+    shim.deepcopy = deepcopy_unless_counting
+    patches.replace(table_models, "copy", shim)
+    scan: Callable[[Any], Any] = DynamoHandler.scan
+
+    @functools.wraps(scan)
+    def counting_scan(response: Any) -> Any:
+        counting.active = response.body.get("Select") == "COUNT"
+        try:
+            return scan(response)
+        finally:
+            counting.active = False
+
+    patches.replace(DynamoHandler, "scan", counting_scan)
 
 
 def query_by_hash_key(original: Callable[..., Any]) -> Callable[..., Any]:
