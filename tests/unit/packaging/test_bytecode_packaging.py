@@ -39,8 +39,8 @@ PURE_MODULES = (
     "dateutil.parser",
     "typing_extensions",
 )
-# A zip entry's earliest date, what some packagers give every file: no source keeps the
-# modification time its timestamp-based .pyc would have recorded.
+# The date SAM's zip gives every file of the package (samcli.lib.package.utils.make_zip): no
+# source keeps the modification time a timestamp-based .pyc would have recorded.
 ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 
 pytestmark = pytest.mark.skipif(
