@@ -193,11 +193,14 @@ def measure(
     runs: int = DEFAULT_RUNS,
     limits: Mapping[str, float] = LIMITS,
     default_limit: float = DEFAULT_LIMIT,
+    runtime_packages: Path | None = None,
 ) -> list[ColdStartRecord]:
     """Cold starts of ``functions`` (logical ids; default every function) of a started cloud.
 
     For each function the floor is measured beside it, alternating, in a worker with that
     function's own environment, so drift of the machine's speed hits both alike.
+    ``runtime_packages``: what the runtime provides beside a built package; by default boto3
+    and its dependencies, installed when a function is built (``runtime_site_packages``).
     """
     if runs < 1:
         raise ValueError("runs must be at least 1")
@@ -214,7 +217,7 @@ def measure(
         floor_dir.mkdir()
         (floor_dir / f"{BASELINE_HANDLER_MODULE}.py").write_text(BASELINE_SOURCE, "utf-8")
         _make_read_only(floor_dir)
-        site_packages: Path | None = None
+        site_packages = runtime_packages
         for name in names:
             function = deployed[name]
             package = build_package(template, function, workdir)
