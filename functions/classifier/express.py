@@ -20,11 +20,10 @@ and waiting for it, and a message already dead-lettered is not run again. A dupl
 the first copy (published at once, in another invocation) is stopped by the *reservation*:
 before it starts an execution, the classifier writes the result item with the Claim Image
 state's condition, owned by ``reservation:<SQS message id>``, and the execution's claim takes it
-over (``supersedes``).
-Only one copy's reservation succeeds; the others find the item held, and run nothing. A FAILED
-item is reserved only as it was read and judged (its ``execution`` in the condition): a copy
-that read the URL before another message's execution failed for good finds it changed, and is
-a duplicate of that failure rather than a second run of a gone image.
+over (``supersedes``). Only one copy's reservation succeeds; the others find the item held, and
+run nothing. A FAILED item is reserved only as it was read and judged (its ``execution`` in the
+condition): a copy that read the URL before another message's execution failed for good finds
+it changed, and is a duplicate of that failure rather than a second run of a gone image.
 """
 
 from __future__ import annotations
@@ -138,9 +137,13 @@ class ExpressRunner:
         )
         # The FAILED item judged above (not a duplicate of its failure) may be taken over; any
         # other FAILED item refuses the reservation and is judged in _owned_elsewhere.
-        judged = claim.execution if claim is not None and claim.status == FAILED_STATUS else ""
+        judged = (
+            claim.execution
+            if claim is not None and claim.status == FAILED_STATUS and claim.execution
+            else NO_EXECUTION
+        )
         reservation = reservation_id(message_id)
-        taken = self._reserve(message, reservation, supersedes, judged or NO_EXECUTION, now)
+        taken = self._reserve(message, reservation, supersedes, judged, now)
         if (
             taken is not None
             and taken.status == FAILED_STATUS

@@ -99,7 +99,7 @@ def ended_for_good(status: str, error: str) -> bool:
     unsuccessful end but a FAILED with a transient error."""
     if status not in UNSUCCESSFUL_STATUSES:
         return False
-    return status != "FAILED" or error not in TRANSIENT_EXECUTION_ERRORS | {START_FAILED_ERROR}
+    return status != FAILED_STATUS or error not in TRANSIENT_EXECUTION_ERRORS | {START_FAILED_ERROR}
 
 
 def repeats_failure(claim: Claim, message: PhotoMessage, token: str) -> bool:
