@@ -202,6 +202,13 @@ def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
     return metric
 
 
+def _closed_for(claim: Claim, message: PhotoMessage, record: RouteQueueRecord) -> bool:
+    """Whether the claim is closed after a permanent failure that ``message`` only repeats."""
+    return claim.failed_for_good and repeats_failure(
+        claim, message, message_token(record.messageId)
+    )
+
+
 # A record's key in the pre-pass. SQS gives every record of a batch its own receipt handle;
 # a hand-made event may not (every record `sam local generate-event` makes has the same ids),
 # so the body is part of the key and records that differ never share a plan.
@@ -647,13 +654,6 @@ class Batch:
 
     def _count[T: (Outcome, FailureMetric)](self, metric: T) -> T:
         return _count(self._classifier.metrics, metric)
-
-
-def _closed_for(claim: Claim, message: PhotoMessage, record: RouteQueueRecord) -> bool:
-    """Whether the claim is closed after a permanent failure that ``message`` only repeats."""
-    return claim.failed_for_good and repeats_failure(
-        claim, message, message_token(record.messageId)
-    )
 
 
 def _name_of(execution: str) -> str:
