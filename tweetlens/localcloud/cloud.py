@@ -389,10 +389,13 @@ class LocalCloud:
         """Invoke a function synchronously (logical id, name or ARN)."""
         return self._require_runtime().invoke(function_logical_id, dict(event))
 
-    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+    def measure_init(
+        self, function: FunctionConfig, *, site_packages: Path | None = None
+    ) -> InitMeasurement:
         """The Init Duration of one fresh execution environment of ``function`` (see
-        ``LambdaRuntime.measure_init``); the function's environment is the deployed one."""
-        return self._require_runtime().measure_init(function)
+        ``LambdaRuntime.measure_init``, also for ``site_packages``); the function's
+        environment is the deployed one."""
+        return self._require_runtime().measure_init(function, site_packages=site_packages)
 
     def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
         """Fire a schedule now, whatever its state, and invoke its function synchronously.
