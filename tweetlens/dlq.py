@@ -16,12 +16,14 @@ Three kinds of dead-letter queue hold tweetlens messages:
   ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
 Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
-back to its route queue with ``attempt`` + 1 (a count of replays; the classifier runs it in a
-new execution: under STANDARD the next name from the URL's result item, under EXPRESS a new
-synchronous execution, its failed claim being taken over). A letter without a message is skipped and
-stays on the queue: there is nothing in it the classifier would accept, so replaying it could
-only fail again; someone has to read it, then fix and start it by hand or delete it. A
-producer letter is skipped the same way: it holds X's data, not a message any queue takes.
+back to its route queue with ``attempt`` + 1 (a count of replays; above the failed message's
+attempt, it is no duplicate of the failure, as a later post of the photo is, so the classifier
+runs it in a new execution: under STANDARD the next name from the URL's result item, under
+EXPRESS a new synchronous execution, its failed claim being taken over). A letter without a
+message is skipped and stays on the queue: there is nothing in it the classifier would
+accept, so replaying it could only fail again; someone has to read it, then fix and start it
+by hand or delete it. A producer letter is skipped the same way: it holds X's data, not a
+message any queue takes.
 A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
 rejected again as it is, so it is skipped too unless the redrive is forced (after the message
 contract changed, say). SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite

@@ -15,13 +15,16 @@ receives the final status, owns what the execution closer does for Standard:
   the workflow dead-letter queue, in the closer's shape. A marker per SQS message (the one
   rejections use) keeps it to one letter however often the message is delivered.
 
-Duplicates cost no execution: a DONE result is skipped before this module is reached, a live
-claim means another delivery is running the image and waiting for it, and a message already
-dead-lettered is not run again. A duplicate racing the first copy (published at once, in
-another invocation) is stopped by the *reservation*: before it starts an execution, the
-classifier writes the result item with the Claim Image state's condition, owned by
-``reservation:<SQS message id>``, and the execution's claim takes it over (``supersedes``).
-Only one copy's reservation succeeds; the others find the item held, and run nothing.
+Duplicates cost no execution: a DONE result or a permanent failure (``classifier.lookup``) is
+settled before this module is reached, a live claim means another delivery is running the image
+and waiting for it, and a message already dead-lettered is not run again. A duplicate racing
+the first copy (published at once, in another invocation) is stopped by the *reservation*:
+before it starts an execution, the classifier writes the result item with the Claim Image
+state's condition, owned by ``reservation:<SQS message id>``, and the execution's claim takes it
+over (``supersedes``). Only one copy's reservation succeeds; the others find the item held, and
+run nothing. A FAILED item is reserved only as it was read and judged (its ``execution`` in the
+condition): a copy that read the URL before another message's execution failed for good finds
+it changed, and is a duplicate of that failure rather than a second run of a gone image.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ from classifier.lookup import (
     IN_PROGRESS_STATUS,
     OPEN_CLAIM,
     RESULT_SORT_KEY,
+    START_FAILED_ERROR,
+    TRANSIENT_EXECUTION_ERRORS,
     Claim,
     claim_of,
+    repeats_failure,
 )
 from classifier.models import Outcome
 from classifier.observability import logger
@@ -67,25 +73,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import StartSyncExecutionOutputTypeDef
-
-# Errors an execution ends with that say "not now" rather than "never": the names the workflow
-# itself retries (statemachine/classify_image.asl.json), once its retries are spent.
-TRANSIENT_EXECUTION_ERRORS = frozenset(
-    {
-        "DynamoDB.ProvisionedThroughputExceededException",
-        "DynamoDB.ThrottlingException",
-        "DynamoDB.RequestLimitExceeded",
-        "DynamoDB.InternalServerErrorException",
-        "Lambda.ServiceException",
-        "Lambda.AWSLambdaException",
-        "Lambda.SdkClientException",
-        "Lambda.TooManyRequestsException",
-        "Rekognition.ThrottlingException",
-        "Rekognition.ProvisionedThroughputExceededException",
-        "Rekognition.InternalServerErrorException",
-        "ResultStoreBusy",
-    }
-)
 
 
 class ExpressRetry(Exception):
@@ -160,8 +147,25 @@ class ExpressRunner:
             if claim is not None and claim.in_progress and claim.execution
             else NO_EXECUTION
         )
+        # The FAILED item judged above (not a duplicate of its failure) may be taken over; any
+        # other FAILED item refuses the reservation and is judged in _owned_elsewhere.
+        judged = (
+            claim.execution
+            if claim is not None and claim.status == FAILED_STATUS and claim.execution
+            else NO_EXECUTION
+        )
         reservation = reservation_id(message_id)
-        taken = self._reserve(message, reservation, supersedes, now)
+        taken = self._reserve(message, reservation, supersedes, judged, now)
+        if (
+            taken is not None
+            and taken.status == FAILED_STATUS
+            and not _repeats(taken, message, token)
+        ):
+            # It failed since the lookup in a way that leaves it open (transiently, or this
+            # message is a replay): judged now, so reserved as read, once.
+            taken = self._reserve(
+                message, reservation, supersedes, taken.execution or NO_EXECUTION, now
+            )
         if taken is not None:
             return self._owned_elsewhere(taken, message, token)
         response = self._start(message, message_id, source_queue_arn, reservation, now)
@@ -202,9 +206,14 @@ class ExpressRunner:
         return ExpressResult(Outcome.DEAD_LETTERED, arn, _billed(billing))
 
     def _owned_elsewhere(self, claim: Claim, message: PhotoMessage, token: str) -> ExpressResult:
-        """Settle a record whose URL another delivery holds (a live claim or reservation) or
-        that is already DONE: no execution runs for it."""
+        """Settle a record whose URL another delivery holds (a live claim or reservation), that
+        is already DONE or that another message's execution failed for good: no execution runs
+        for it."""
         if claim.done:
+            return ExpressResult(Outcome.DUPLICATE, claim.execution)
+        if _repeats(claim, message, token):
+            # Another message's execution failed for good since this batch read the URL.
+            logger.info("Image failed for good; this message is a duplicate", error=claim.error)
             return ExpressResult(Outcome.DUPLICATE, claim.execution)
         if not claim.in_progress:
             # Not an item the reservation's condition refuses (or no item came with the
@@ -230,7 +239,7 @@ class ExpressRunner:
         return ExpressResult(Outcome.IN_FLIGHT, claim.execution)
 
     def _reserve(
-        self, message: PhotoMessage, reservation: str, supersedes: str, now: int
+        self, message: PhotoMessage, reservation: str, supersedes: str, judged: str, now: int
     ) -> Claim | None:
         """Reserve the URL's result item for this message; the item that refused it, if any.
 
@@ -250,7 +259,7 @@ class ExpressRunner:
                     "lease_expires_at = :lease_expires_at, open_claim = :open, message = :message"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR #status = :failed OR "
+                    "attribute_not_exists(pk) OR (#status = :failed AND #execution = :judged) OR "
                     "(#status = :in_progress AND lease_expires_at < :requested_at) OR "
                     "#execution = :supersedes"
                 ),
@@ -261,6 +270,7 @@ class ExpressRunner:
                     ":open": {"S": OPEN_CLAIM},
                     ":me": {"S": reservation},
                     ":supersedes": {"S": supersedes},
+                    ":judged": {"S": judged},
                     ":lease_expires_at": {"N": str(now + self.settings.claim_lease_seconds)},
                     ":requested_at": {"N": str(now)},
                     ":message": {"S": message.model_dump_json()},
@@ -303,7 +313,7 @@ class ExpressRunner:
             # Nothing runs: release the reservation at once rather than let its lease (and
             # the closer's sweep, with a dead letter) end it. If an execution did start and
             # only the answer was lost, it owns the claim and this finds nothing to close.
-            self._close(message, reservation, "StartSyncExecutionFailed", str(exc))
+            self._close(message, reservation, START_FAILED_ERROR, str(exc))
             if transient:
                 logger.warning("StartSyncExecution failed; record will be retried")
             else:
@@ -405,6 +415,11 @@ def _ended_status(value: object) -> ExecutionStatus:
             f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
         )
     return status
+
+
+def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:
+    """Whether ``claim`` closed a permanent failure that ``message`` only repeats."""
+    return claim.failed_for_good and repeats_failure(claim, message, token)
 
 
 def _same_delivery(claim: Claim, message: PhotoMessage, token: str) -> bool:

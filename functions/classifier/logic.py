@@ -3,9 +3,10 @@
 Every record ends in exactly one of these ways: an execution is started for it, it is a
 duplicate (its URL is DONE, or another record of the batch carries it), an execution for its
 URL is running, it is rejected to its route's dead-letter queue, or it is left on the queue as
-a batch item failure because something outside the message went wrong. Only a DONE result or a
-RUNNING execution makes a message a duplicate: a URL whose last execution ended any other way
-gets a new execution with the next name, allowed to take over the ended one's claim.
+a batch item failure because something outside the message went wrong. A DONE result, a
+RUNNING execution or a permanent failure (``classifier.lookup``: its one dead letter says why)
+makes a message a duplicate: a URL whose last execution failed transiently, or a replay of a
+dead letter, gets a new execution with the next name, allowed to take over the ended one's claim.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from pydantic import ValidationError
 
 from classifier.backoff import Jitter, redelivery_delay
 from classifier.express import ExpressRetry, ExpressRunner
-from classifier.lookup import Claim, DoneLookupFailed, find_claims
+from classifier.lookup import (
+    Claim,
+    DoneLookupFailed,
+    ended_for_good,
+    find_claims,
+    repeats_failure,
+)
 from classifier.models import (
     RECORD_OUTCOME_KEY,
     FailureMetric,
@@ -44,6 +51,7 @@ from common.messages import (
     execution_arn,
     execution_name,
     execution_sequence,
+    message_token,
     url_digest,
 )
 from common.validation import summarize
@@ -194,6 +202,13 @@ def route_record(
 def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
     metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
     return metric
+
+
+def _closed_for(claim: Claim, message: PhotoMessage, record: RouteQueueRecord) -> bool:
+    """Whether the claim is closed after a permanent failure that ``message`` only repeats."""
+    return claim.failed_for_good and repeats_failure(
+        claim, message, message_token(record.messageId)
+    )
 
 
 # A record's key in the pre-pass. SQS gives every record of a batch its own receipt handle;
@@ -422,6 +437,9 @@ class Batch:
             # The outcome line says so (Duplicate, with the execution that classified it).
             self._execution = _name_of(claim.execution)
             return self._count(Outcome.DUPLICATE)
+        if claim is not None and _closed_for(claim, message, record):
+            # Another post of a gone photo, under either workflow type: its dead letter is sent.
+            return self._repeated_failure(claim.execution, claim.error)
         if not planned.owns_url:
             return self._copy_of_owner(message)
         if self._settings.workflow_type == "EXPRESS":
@@ -538,12 +556,18 @@ class Batch:
         for _ in range(MAX_NAME_ATTEMPTS):
             supersedes = NO_EXECUTION
             if claim is not None and claim.in_progress and claim.execution:
-                status = self._status(claim.execution)
+                status, error = self._described(claim.execution)
                 if status in LIVE_STATUSES:
                     logger.info("An execution for this image is running", execution=claim.execution)
                     self._execution = _name_of(claim.execution)
                     return self._count(Outcome.IN_FLIGHT)
-                # Ended without a result (its dead letter is the closer's job): take it over.
+                # Ended without a result; its dead letter is the closer's job, which has not
+                # closed the claim yet. Failed for good, the message is a duplicate of it, as
+                # it is once the claim is closed; otherwise the next execution takes it over.
+                if ended_for_good(status, error) and repeats_failure(
+                    claim, message, message_token(record.messageId)
+                ):
+                    return self._repeated_failure(claim.execution, error)
                 supersedes = claim.execution
             sequence = max(execution_sequence(claim.execution) if claim else 0, tried) + 1
             name = execution_name(message.url, sequence)
@@ -555,6 +579,8 @@ class Batch:
             if claim is not None and claim.done:
                 self._execution = _name_of(claim.execution)
                 return self._count(Outcome.DUPLICATE)
+            if claim is not None and _closed_for(claim, message, record):
+                return self._repeated_failure(claim.execution, claim.error)
         raise ExecutionStartFailed(
             f"no free execution name for {url_digest(message.url)} after {tried}", transient=True
         )
@@ -601,15 +627,28 @@ class Batch:
 
     def _status(self, arn: str) -> str:
         """The status of an execution of this state machine; errors leave the record queued."""
+        return self._described(arn)[0]
+
+    def _described(self, arn: str) -> tuple[str, str]:
+        """An execution's status and error ("" unless it failed); see ``_status``."""
         try:
             described = self._classifier.stepfunctions.describe_execution(executionArn=arn)
         except (ClientError, BotoCoreError) as exc:
             if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in {
                 "ExecutionDoesNotExist"
             }:
-                return "NOT_FOUND"
+                return "NOT_FOUND", ""
             raise self._start_failed(arn, exc) from exc
-        return str(described["status"])
+        return str(described["status"]), str(described.get("error") or "")
+
+    def _repeated_failure(self, execution: str, error: str) -> Outcome:
+        """A message for a URL whose execution failed for good: a duplicate of that failure,
+        whose one dead letter says why; a redrive of the letter runs it again."""
+        logger.info(
+            "Image failed for good; this message is a duplicate", execution=execution, error=error
+        )
+        self._execution = _name_of(execution)
+        return self._count(Outcome.DUPLICATE)
 
     def _reread(self, url: str) -> Claim | None:
         try:

@@ -1,4 +1,14 @@
-"""Where each image URL stands: one BatchGetItem per batch on ResultsTable."""
+"""Where each image URL stands: one BatchGetItem per batch on ResultsTable.
+
+A URL whose execution failed *for good* stays failed: a later message for it (another post of
+the photo, a retweet, a copy of the message) is a duplicate of that failure, whose one dead
+letter says why, and runs nothing, under either workflow type. For good means any unsuccessful
+end but a FAILED with a transient error (``TRANSIENT_EXECUTION_ERRORS``), which the next message
+for the URL takes over. Two messages still run the URL again (``repeats_failure``): a replay
+(``tweetlens dlq redrive`` sends the letter back with ``attempt`` + 1, above the failed
+message's), and, under EXPRESS, the very SQS message whose execution failed, delivered again
+because its dead letter could not be sent.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from classifier.observability import logger
+from common.messages import PhotoMessage, owner_token
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,6 +41,29 @@ IN_PROGRESS_STATUS = "IN_PROGRESS"
 FAILED_STATUS = "FAILED"
 # open_claim of a claim the closer's sweep watches (the sparse OpenClaims index).
 OPEN_CLAIM = "OPEN"
+# Errors an execution ends with that say "not now" rather than "never": the names the workflow
+# itself retries (statemachine/classify_image.asl.json), once its retries are spent.
+TRANSIENT_EXECUTION_ERRORS = frozenset(
+    {
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded",
+        "DynamoDB.InternalServerErrorException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Rekognition.ThrottlingException",
+        "Rekognition.ProvisionedThroughputExceededException",
+        "Rekognition.InternalServerErrorException",
+        "ResultStoreBusy",
+    }
+)
+# The error of a reservation released because StartSyncExecution refused (EXPRESS): nothing
+# ran and the message stays queued, so it is no failure of the image.
+START_FAILED_ERROR = "StartSyncExecutionFailed"
+# How an execution can end without success (ABORTED: stopped by an operator; never Express).
+UNSUCCESSFUL_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,8 @@ class Claim:
     lease_expires_at: int = 0
     # The route message the claiming execution runs, as JSON ("" when the item has none).
     message: str = ""
+    # Why a FAILED claim was closed: the execution's error ("" when the item has none).
+    error: str = ""
 
     @property
     def done(self) -> bool:
@@ -52,6 +88,38 @@ class Claim:
     def in_progress(self) -> bool:
         return self.status == IN_PROGRESS_STATUS
 
+    @property
+    def failed_for_good(self) -> bool:
+        """Closed FAILED after a permanent failure (its one dead letter is sent)."""
+        return self.status == FAILED_STATUS and ended_for_good(FAILED_STATUS, self.error)
+
+
+def ended_for_good(status: str, error: str) -> bool:
+    """Whether an execution that ended ``status`` with ``error`` failed permanently: every
+    unsuccessful end but a FAILED with a transient error."""
+    if status not in UNSUCCESSFUL_STATUSES:
+        return False
+    return status != FAILED_STATUS or error not in TRANSIENT_EXECUTION_ERRORS | {START_FAILED_ERROR}
+
+
+def repeats_failure(claim: Claim, message: PhotoMessage, token: str) -> bool:
+    """Whether ``message`` only repeats the permanent failure of ``claim``'s execution, so it
+    is a duplicate of it (the caller has judged the failure permanent).
+
+    Not when ``message`` is a replay (its ``attempt`` is above the failed message's), nor when
+    it is the very SQS message (``token``) whose execution failed: under EXPRESS, that message
+    is delivered again only when its dead letter could not be sent, and it must still send it.
+    When in doubt (no readable message on the claim), the message runs: running again never
+    loses a message, taking it for a duplicate could.
+    """
+    if owner_token(claim.execution) == token:
+        return False
+    try:
+        failed = PhotoMessage.model_validate_json(claim.message)
+    except ValueError:
+        return False
+    return message.attempt <= failed.attempt
+
 
 def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
     """A result item (DynamoDB's typed attributes) as a ``Claim``; an empty item has no status."""
@@ -60,6 +128,7 @@ def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
         execution=item.get("execution", {}).get("S", ""),
         lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
         message=item.get("message", {}).get("S", ""),
+        error=item.get("error", {}).get("S", ""),
     )
 
 
@@ -90,8 +159,12 @@ def _claims_in_chunk(
         table: {
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
-            "ProjectionExpression": "pk, #status, #execution, lease_expires_at, message",
-            "ExpressionAttributeNames": {"#status": "status", "#execution": "execution"},
+            "ProjectionExpression": "pk, #status, #execution, lease_expires_at, message, #error",
+            "ExpressionAttributeNames": {
+                "#status": "status",
+                "#execution": "execution",
+                "#error": "error",
+            },
         }
     }
     claims: dict[str, Claim] = {}

@@ -326,6 +326,32 @@ def test_permanent_failure_is_one_letter(
     assert (drawn.status, drawn.trace.failed_state) == ("FAILED", "Fetch Image")
 
 
+def test_gone_photo_posted_again_is_a_duplicate_of_its_one_letter(
+    pipeline: LocalPipeline, stack: DeployedStack, settled: Settled
+) -> None:
+    # GIVEN / WHEN the 410 photo was posted again once its first post's execution had failed
+    # for good and been dead-lettered (module fixture)
+    url = settled.gone_twice
+
+    # THEN the later post ran no execution: it is a duplicate of that failure, and the one
+    # letter, of the first post, says why
+    [letter] = letters_for(settled, url)
+    assert letter["message"] == route_message(settled.first, url, "cats")
+    assert letter["error"]["Error"] == "ImageNotFound"
+    assert record_outcomes(pipeline, url) == {"ExecutionDeadLettered": 1, "Duplicate": 1}
+    started = [
+        r
+        for r in express_log_records(pipeline)
+        if r["type"] == "ExecutionStarted"
+        and f":{url_digest(url)[:EXPRESS_NAME_HASH_CHARS]}-" in r["execution_arn"]
+    ]
+    assert len(started) == 1
+    assert pipeline.images.request_count("/faults/410") == 1
+    # AND the claim still names the failed execution
+    item = result_item(stack, url)
+    assert (item["status"], item["execution"]) == ("FAILED", letter["execution"])
+
+
 def test_concurrent_duplicates_run_no_execution(
     pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings
 ) -> None:

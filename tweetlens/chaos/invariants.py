@@ -122,8 +122,9 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
     final = {r.url: ("DONE" if r.status == "DONE" else r.error or r.status) for r in results}
     # Only published URLs: a photo under no route's hashtag is never fetched.
     published_urls = {str(body["url"]) for body in evidence.bodies.values()}
-    # A held URL shown again by a later post (a retweet) gets its next attempt: DONE is its
-    # other designed end.
+    # A held URL's attempt ends for good: a later post of it is a duplicate of that failure.
+    # Under EXPRESS the very message runs again when SQS refused its letter, and the host then
+    # answers at once: DONE is its other designed end.
     held = set(run.stream.aborted_urls) | set(run.stream.timed_out_urls)
     return {
         url: final.get(url, "never claimed")
@@ -212,9 +213,10 @@ def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
     """Copies of one message that each ended DONE, and URLs with more than one DONE execution.
 
     Copies of one (post, photo, route) - re-read by the producer or delivered twice: at most
-    one of them may be worked on; the others end as duplicates. After a failed attempt a copy
-    starts the next one (only DONE or a running execution makes a copy a duplicate); what must
-    never happen is a second classification.
+    one of them may be worked on; the others end as duplicates. After a transient failure a
+    copy starts the next attempt (after a failure for good it is a duplicate of it, unless it
+    is the message whose letter SQS refused); what must never happen is a second
+    classification.
     """
     copies: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for message_id, body in evidence.bodies.items():
@@ -303,8 +305,8 @@ def _findings(run: ChaosRun, evidence: _Evidence) -> _Findings:
         figures=figures,
         lost=figures["lost"] + figures["running"],
         # Answered DetectLabels calls per image; throttled calls are refused, not answered.
-        # Labelled = answered with labels: a refused image (InvalidImageFormatException) is
-        # tried again by the next message for its URL, as every failed attempt is.
+        # Labelled = answered with labels: a refused image (InvalidImageFormatException) fails
+        # for good, and is tried again only by a redrive of its letter.
         labelled_twice=sum(1 for n in run.faults.rekognition.labelled.values() if n > 1),
         in_progress=[r.url for r in evidence.results if r.status == "IN_PROGRESS"],
         leased=_open_claims(run.stack),

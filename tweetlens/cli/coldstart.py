@@ -49,10 +49,14 @@ def coldstart(
 ) -> None:
     """Measure each function's cold start against a bare `import boto3` plus one client.
 
-    Deploys the template into a fresh local cloud, starts fresh execution environments of
-    each function and of the floor, alternately, and prints the median Init Durations, the
-    CPU time of each init, and their ratios beside the function's limit (judged on CPU time,
-    which other processes on the machine do not inflate). Exits 1 when one is over.
+    Deploys the template into a fresh local cloud, builds each function built with a makefile
+    as `sam build` would, for this machine (its package as shipped, bytecode included), and
+    starts fresh execution environments of it, read-only and in a runtime with only boto3
+    besides the standard library, as Lambda's, and of the floor in the same runtime,
+    alternately. Other functions run from their CodeUri in this environment (package
+    "source"). Prints the median Init Durations, the CPU time of each init, and their ratios
+    beside the function's limit (judged on CPU time, which other processes on the machine do
+    not inflate). Exits 1 when one is over.
 
     Example:
 
@@ -89,6 +93,7 @@ def coldstart(
 def _print(records: list[ColdStartRecord]) -> None:
     view = Table(
         "function",
+        "package",
         "init ms",
         "boto3 + client ms",
         "init CPU ms",
@@ -102,6 +107,7 @@ def _print(records: list[ColdStartRecord]) -> None:
     for record in records:
         view.add_row(
             record.function,
+            record.package,
             f"{record.init_ms:.1f}",
             f"{record.baseline_ms:.1f}",
             f"{record.init_cpu_ms:.1f}",

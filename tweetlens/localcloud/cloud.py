@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tweetlens.localcloud import (
+    aslcache,
     dispatch,
     dynamodb,
     eventbus,
@@ -24,6 +25,7 @@ from tweetlens.localcloud import (
     sfnclients,
     sqs,
     stepfunctions,
+    taskclock,
 )
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.activity import Activity
@@ -200,6 +202,7 @@ class LocalCloud:
                     extra_env=self.extra_env,
                     default_concurrency=self.function_concurrency,
                     on_invoke=self._activity.started,
+                    while_waiting=taskclock.waiting_for_worker,
                 )
                 _require_mapping_workers(self._runtime, stack.event_source_mappings)
                 install_lambda_hook(self._patches, self._runtime)
@@ -235,9 +238,12 @@ class LocalCloud:
         )
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         express.install(self._patches, self.express)
-        sfnclients.install_client_cache(self._patches)
+        sfnclients.install_client_cache(self._patches, prepare=taskclock.register_on)
+        taskclock.install(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
+        sqs.install_receive_fixes(self._patches)
+        aslcache.install(self._patches)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
         s3policies.install(self._patches)
@@ -383,10 +389,13 @@ class LocalCloud:
         """Invoke a function synchronously (logical id, name or ARN)."""
         return self._require_runtime().invoke(function_logical_id, dict(event))
 
-    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+    def measure_init(
+        self, function: FunctionConfig, *, site_packages: Path | None = None
+    ) -> InitMeasurement:
         """The Init Duration of one fresh execution environment of ``function`` (see
-        ``LambdaRuntime.measure_init``); the function's environment is the deployed one."""
-        return self._require_runtime().measure_init(function)
+        ``LambdaRuntime.measure_init``, also for ``site_packages``); the function's
+        environment is the deployed one."""
+        return self._require_runtime().measure_init(function, site_packages=site_packages)
 
     def fire_schedule(self, rule_or_function_logical_id: str) -> InvocationResult:
         """Fire a schedule now, whatever its state, and invoke its function synchronously.

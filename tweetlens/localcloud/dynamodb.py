@@ -13,6 +13,18 @@ every item the transaction does not name, with deep copies of the items it names
 transaction writes only the keys it names, so nothing shared can change) and of the stream
 shard (a rolled-back write must not leave a stream record). Rollback swaps it in as before.
 A transaction whose keys cannot be read (malformed; moto will refuse it) gets the full copy.
+
+A ``Query`` of the table's own key (no index) walked and sorted every item of the table to
+keep those with the hash key asked for: O(n log n) per query, which made each stored result
+slower than the last. It now reads that hash key's items only (``query_by_hash_key``); moto
+then sorts, filters, pages and projects them exactly as before. Index queries are unchanged.
+
+A ``Scan`` with ``Select=COUNT`` deep-copied every item it matched (moto copies what it will
+return, so a projection cannot touch the table) only to count them: with a results table of
+1,000 items carrying their labels, each count cost about as much as the pipeline's work for
+dozens of images. A counting scan now compares the stored items themselves; what it
+answers (``Count``, ``ScannedCount``, ``LastEvaluatedKey``) is unchanged, and a scan that
+returns items still copies them.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.models.table as table_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -149,6 +162,53 @@ def install(patches: PatchSet) -> None:
         )
 
     patches.replace(DynamoDBBackend, "transact_write_items", transact_write_items)
+    patches.replace(Table, "query", query_by_hash_key(Table.query))
+    install_count_without_copies(patches)
+
+
+def install_count_without_copies(patches: PatchSet) -> None:
+    """``Scan`` with ``Select=COUNT`` counts the stored items instead of copies of them."""
+    counting = threading.local()
+    deepcopy = copy.deepcopy
+
+    def deepcopy_unless_counting(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+        # Nothing a counting scan matches leaves the emulator, so nothing can change it.
+        return obj if getattr(counting, "active", False) else deepcopy(obj, memo)
+
+    # table.py's own name for the copy module: every copy it makes goes through the shim.
+    shim = types.SimpleNamespace(**{name: getattr(copy, name) for name in ("copy", "error")})
+    shim.deepcopy = deepcopy_unless_counting
+    patches.replace(table_models, "copy", shim)
+    scan: Callable[[Any], Any] = DynamoHandler.scan
+
+    @functools.wraps(scan)
+    def counting_scan(response: Any) -> Any:
+        counting.active = response.body.get("Select") == "COUNT"
+        try:
+            return scan(response)
+        finally:
+            counting.active = False
+
+    patches.replace(DynamoHandler, "scan", counting_scan)
+
+
+def query_by_hash_key(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Table.query`` that, for the table's own key, hands moto a view of the table holding
+    only the queried hash key's items (``items[hash]``, as moto stores them), so its scan
+    for that key and its sort cover those alone. What it returns is what moto returns."""
+
+    @functools.wraps(original)
+    def query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name") if len(args) < 7 else args[6]
+        if index_name or not isinstance(hash_key, DynamoType):
+            return original(table, hash_key, *args, **kwargs)
+        view = copy.copy(table)
+        view.items = defaultdict(dict)
+        if hash_key in table.items:
+            view.items[hash_key] = table.items[hash_key]
+        return original(view, hash_key, *args, **kwargs)
+
+    return query
 
 
 def _serialised(handler: Callable[[Any], Any], lock: threading.RLock) -> Callable[[Any], Any]:

@@ -12,6 +12,7 @@ Reserved concurrency 0 throttles every call, as in AWS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,12 @@ class _WorkerExited(Exception):
 class _Worker:
     """One execution environment: a child Python process running ``worker.py``."""
 
-    def __init__(self, function: FunctionConfig, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        function: FunctionConfig,
+        env: Mapping[str, str],
+        site_packages: Path | None = None,
+    ) -> None:
         self.function = function
         log_fd, log_name = tempfile.mkstemp(
             prefix=f"localcloud-{function.logical_id}-", suffix=".log"
@@ -105,9 +112,15 @@ class _Worker:
         self.init_cpu_ms = 0.0
         self.init_error: LambdaError | None = None
         self._buffer = b""
+        # With site_packages, -S leaves this interpreter's own site-packages (the tooling's
+        # environment) off the path and PYTHONPATH puts only the given folder there.
+        isolation = ["-S"] if site_packages is not None else []
+        if site_packages is not None:
+            env = {**env, "PYTHONPATH": str(site_packages)}
         self.process = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
             [
                 sys.executable,
+                *isolation,
                 "-u",
                 str(WORKER_SCRIPT),
                 str(function.code_uri),
@@ -243,8 +256,12 @@ class LambdaRuntime:
         extra_env: Mapping[str, str] | None = None,
         default_concurrency: int = DEFAULT_CONCURRENCY,
         on_invoke: Callable[[], None] = lambda: None,
+        while_waiting: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self._on_invoke = on_invoke
+        # Held while an invocation waits for a free worker (taskclock.py: a Step Functions
+        # task's timeout does not run meanwhile, since Lambda would have scaled out).
+        self._while_waiting = while_waiting
         self._by_name = {function.name: function for function in functions.values()}
         self._by_logical_id = dict(functions)
         self._endpoint_url = endpoint_url
@@ -357,7 +374,8 @@ class LambdaRuntime:
         with self._lock:
             self._in_flight += 1
         try:
-            worker = pool.acquire()
+            with self._while_waiting():
+                worker = pool.acquire()
             result = self._run(
                 function, pool, worker, request_id=request_id, event=event, started_at=started_at
             )
@@ -367,15 +385,22 @@ class LambdaRuntime:
         self._record(result)
         return result
 
-    def measure_init(self, function: FunctionConfig) -> InitMeasurement:
+    def measure_init(
+        self, function: FunctionConfig, *, site_packages: Path | None = None
+    ) -> InitMeasurement:
         """Start one fresh execution environment of ``function``, time its init, tear it down.
 
         The worker is never pooled and runs no invocation: this is the Init Duration a cold
         start would report, for ``function`` as deployed or for any configuration beside it
         (another handler in another directory, with the same environment).
+
+        ``site_packages``: the packages the Lambda runtime itself provides (boto3 and its
+        dependencies). The worker then sees the standard library, the function's code and
+        that folder, and none of the tooling's own packages, as in Lambda; without it the
+        worker shares this interpreter's environment, as every invocation's worker does.
         """
         env = self.environment(function)
-        worker = _Worker(function, env)
+        worker = _Worker(function, env, site_packages)
         try:
             timeout = max(INIT_TIMEOUT_SECONDS, float(function.timeout))
             try:

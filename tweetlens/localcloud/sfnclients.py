@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.models import botocore_stubber
@@ -44,10 +45,11 @@ CALLERS = (
 class ClientCache:
     """The clients made so far, keyed by what makes two of them differ."""
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: Callable[[Any], None] = lambda client: None) -> None:
         self._clients: dict[tuple[str, str, bool, int], Any] = {}
         self._lock = threading.Lock()
         self._original = boto_client.boto_client_for
+        self._prepare = prepare
 
     def __call__(self, region: str, service: str, state_credentials: Any = None) -> Any:
         # Intercepted clients have no endpoint; server clients point at the port: the two must
@@ -57,6 +59,7 @@ class ClientCache:
             client = self._clients.get(key)
             if client is None:
                 client = self._original(region, service, state_credentials)
+                self._prepare(client)
                 self._clients[key] = client
             return client
 
@@ -65,9 +68,12 @@ class ClientCache:
             return len(self._clients)
 
 
-def install_client_cache(patches: PatchSet) -> ClientCache:
-    """Make every caller of ``boto_client_for`` share cached clients until ``patches`` restore."""
-    cache = ClientCache()
+def install_client_cache(
+    patches: PatchSet, prepare: Callable[[Any], None] = lambda client: None
+) -> ClientCache:
+    """Make every caller of ``boto_client_for`` share cached clients until ``patches`` restore;
+    ``prepare`` is given each new client (``taskclock.register_on``)."""
+    cache = ClientCache(prepare)
     for name in CALLERS:
         module = importlib.import_module(name)
         if hasattr(module, "boto_client_for"):

@@ -32,6 +32,7 @@ from tests.integration.pipeline_kit import (
     route_message,
     settle,
 )
+from tweetlens.demo_stream import Recording
 from tweetlens.dlq import WORKFLOW_DLQ, redrive
 from tweetlens.localcloud import PatchSet
 from tweetlens.pipeline import LocalPipeline
@@ -130,21 +131,29 @@ def test_aborted_execution_is_dead_lettered_then_classified_once(
     assert letters_for(stack, url) == []
 
 
-def test_message_inside_a_stale_lease_starts_the_next_attempt(
-    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings, events_lost: None
-) -> None:
-    # GIVEN an aborted execution whose status event was lost: its claim is still IN_PROGRESS
-    # and its lease has minutes to run
-    url = hold_url(pipeline, "stale")
+def aborted_in_a_stale_lease(
+    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings, key: str
+) -> tuple[str, Recording]:
+    """An aborted execution whose status event was lost: its claim is still IN_PROGRESS and
+    its lease has minutes to run. The URL and the recording that posted it."""
+    url = hold_url(pipeline, key)
     recording = recordings.build([PostSpec("Stale", ("cat",), (url,))])
     publish(pipeline, recording)
     wait_for_fetch(pipeline, url)
     stop(stack, url)
     settle(pipeline)
     assert result_item(stack, url)["status"] == "IN_PROGRESS"
+    return url, recording
 
-    # WHEN the same message arrives again (a redrive, or SQS redelivering it)
-    body = json.dumps(route_message(recording, url, "cats"))
+
+def test_replay_inside_a_stale_lease_starts_the_next_attempt(
+    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings, events_lost: None
+) -> None:
+    # GIVEN an aborted execution whose claim the closer never closed (its event was lost)
+    url, recording = aborted_in_a_stale_lease(pipeline, stack, recordings, "stale")
+
+    # WHEN its message comes back as a redrive does (attempt + 1)
+    body = json.dumps(route_message(recording, url, "cats", attempt=1))
     stack.client("sqs").send_message(QueueUrl=stack.resource("CatsQueue"), MessageBody=body)
     settle(pipeline)
 
@@ -155,6 +164,24 @@ def test_message_inside_a_stale_lease_starts_the_next_attempt(
         (execution_name(url, 2), "DONE"),
     ]
     assert labelled(pipeline, stack, url) == 1
+
+
+def test_same_message_inside_a_stale_lease_is_a_duplicate_of_the_aborted_attempt(
+    pipeline: LocalPipeline, stack: DeployedStack, recordings: Recordings, events_lost: None
+) -> None:
+    # GIVEN an aborted execution whose claim the closer never closed (its event was lost)
+    url, recording = aborted_in_a_stale_lease(pipeline, stack, recordings, "stale-copy")
+
+    # WHEN the same message arrives again (SQS delivering it twice, or another post)
+    body = json.dumps(route_message(recording, url, "cats"))
+    stack.client("sqs").send_message(QueueUrl=stack.resource("CatsQueue"), MessageBody=body)
+    settle(pipeline)
+
+    # THEN it starts nothing, as once the claim is closed: an abort ends the attempt for good,
+    # and its letter (the sweep's, once the lease ends) is what a redrive sends back
+    assert statuses(stack, url) == [(execution_name(url, 1), "ABORTED")]
+    assert record_outcomes(pipeline, url) == {"ExecutionStarted": 1, "Duplicate": 1}
+    assert labelled(pipeline, stack, url) == 0
 
 
 def test_sweep_dead_letters_an_expired_claim_whose_event_was_lost(

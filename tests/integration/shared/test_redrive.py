@@ -16,6 +16,7 @@ from tests.integration.pipeline_kit import (
     execution_name,
     executions_of,
     publish,
+    record_outcomes,
     route_message,
     settle,
     workflow_letter_row,
@@ -37,19 +38,25 @@ NOT_FOUND = "'localhost' answered 404: the image is gone"
 class Redriven:
     url: str
     recording: Recording
+    # The same photo posted again once the first post was dead-lettered, before the redrive.
+    later: Recording
     before: list[DeadLetter]
     output: str
 
 
 @pytest.fixture(scope="module")
 def redriven(pipeline: LocalPipeline, recordings: Recordings) -> Redriven:
-    """A workflow dead letter (a gone photo) and a route one (a poison message), redriven."""
+    """A workflow dead letter (a gone photo, posted twice) and a route one (a poison message),
+    redriven."""
     stack = deployed(pipeline)
     # The host answers 404 whatever the query; the query makes the URL this module's own.
     url = pipeline.images.fault_url("404") + "?post=redriven"
     recording = recordings.build([PostSpec("Deleted already", ("cat",), (url,))])
     publish(pipeline, recording)
     stack.client("sqs").send_message(QueueUrl=stack.resource("DogsQueue"), MessageBody=POISON_BODY)
+    settle(pipeline)
+    later = recordings.build([PostSpec("Still deleted", ("kitten",), (url,))])
+    publish(pipeline, later)
     settle(pipeline)
     before = dead_letters_of(stack, WORKFLOW_DLQ) + dead_letters_of(stack, "DogsDeadLetterQueue")
     assert pipeline.state_file is not None
@@ -59,7 +66,7 @@ def redriven(pipeline: LocalPipeline, recordings: Recordings) -> Redriven:
     )
     assert outcome.exit_code == 0, outcome.output
     settle(pipeline)
-    return Redriven(url, recording, before, outcome.output)
+    return Redriven(url, recording, later, before, outcome.output)
 
 
 def test_redrive_reports_what_it_sent_back(redriven: Redriven) -> None:
@@ -110,6 +117,22 @@ def test_workflow_dead_letter_comes_back_as_a_new_attempt(
         }
     ]
     assert json.loads(redriven.before[0].body)["message"]["attempt"] == 0
+
+
+def test_gone_photo_posted_again_is_a_duplicate_of_its_one_letter(
+    pipeline: LocalPipeline, redriven: Redriven
+) -> None:
+    # GIVEN a photo whose first execution failed for good (ImageNotFound) and was dead-lettered
+    first = route_message(redriven.recording, redriven.url, "cats")
+    assert route_message(redriven.later, redriven.url, "cats")["post_id"] != first["post_id"]
+
+    # WHEN another post of it came once the pipeline had settled (module fixture)
+    [letter] = [letter for letter in redriven.before if letter.queue == WORKFLOW_DLQ]
+
+    # THEN that post started no execution: a duplicate of the failure, whose one letter (the
+    # first post's, attempt 0) was all there was to redrive; the redrive started the second
+    assert json.loads(letter.body)["message"] == first
+    assert record_outcomes(pipeline, redriven.url) == {"ExecutionStarted": 2, "Duplicate": 1}
 
 
 def test_route_dead_letter_goes_back_unchanged(stack: DeployedStack, redriven: Redriven) -> None:

@@ -61,11 +61,20 @@ class Cloud:
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
 
-    def put_result(self, url: str, status: str, execution: str | None = None) -> None:
-        """Write a result item as the state machine would, optionally naming its owner."""
+    def put_result(
+        self,
+        url: str,
+        status: str,
+        execution: str | None = None,
+        *,
+        error: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Write a result item as the state machine would, optionally naming its owner, the
+        route message it claimed for (JSON) and the error its claim was closed with."""
         item = {"pk": {"S": url}, "sk": {"S": "RESULT"}, "status": {"S": status}}
-        if execution is not None:
-            item["execution"] = {"S": execution}
+        optional = {"execution": execution, "error": error, "message": message}
+        item |= {name: {"S": value} for name, value in optional.items() if value is not None}
         self.dynamodb.put_item(TableName=RESULTS_TABLE, Item=item)
 
     def executions(self) -> dict[str, Any]:

@@ -816,6 +816,156 @@ def test_reservation_takes_over_a_failed_item(
     assert counted(metrics) == {"Classified": 1}
 
 
+# A URL whose execution failed for good stays failed (classifier.lookup): a later message for it
+# is a duplicate of that failure, a replay of its letter runs it again.
+
+
+def test_later_post_of_an_image_failed_for_good_is_a_duplicate(
+    cloud: Cloud,
+    metrics: Metrics,
+    workflow_dlq: str,
+    event: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN an image whose execution failed for good and was dead-lettered
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound", "404 from the host"))
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+    caplog.clear()
+
+    # WHEN another post of the same photo arrives after it
+    later = {"Records": [_copy(event, SECOND, post_id="1")]}
+    response = process(classifier, later)
+
+    # THEN it runs no execution and sends no letter: it is a duplicate of the failed execution
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Duplicate": 1}
+    assert _outcomes(caplog)[SECOND]["execution"] == _arn(event, 1).rpartition(":")[2]
+    # AND the claim still names the failed execution and its error
+    result = result_of(cloud, _url(event))
+    assert (result["status"], result["execution"], result["error"]) == (
+        "FAILED",
+        _arn(event, 1),
+        "ImageNotFound",
+    )
+
+
+def test_replay_of_a_dead_letter_runs_the_image_again(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an image whose execution failed for good, and whose host then serves it
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: failed_with("ImageNotFound")(n) if n == 1 else succeeded(n),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+    (letter,) = _letters(cloud, workflow_dlq)
+
+    # WHEN its letter is sent back as `tweetlens dlq redrive` does (attempt + 1, a new message)
+    replay = {
+        "Records": [_copy(event, SECOND, attempt=letter["message"]["attempt"] + 1)],
+    }
+    response = process(classifier, replay)
+
+    # THEN a second execution runs and classifies the image
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Classified": 1}
+    replayed = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-2"
+    assert result_of(cloud, _url(event))["execution"] == replayed
+
+
+def test_later_post_after_a_transient_failure_runs_the_image(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an image whose execution was throttled for good (its record left on its queue)
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: failed_with("Rekognition.ThrottlingException")(n) if n == 1 else succeeded(n),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+
+    # WHEN another post of the same photo arrives before the redelivery
+    response = process(classifier, {"Records": [_copy(event, SECOND, post_id="1")]})
+
+    # THEN it takes the image over at once and classifies it
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"TransientFailure": 1, "Classified": 1}
+
+
+def _failed_since_the_lookup(cloud: Cloud, event: dict[str, Any], error: str) -> str:
+    """Another post's execution failed with ``error`` and closed the image's claim; its ARN."""
+    other = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-0"
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "FAILED"},
+            "execution": {"S": other},
+            "error": {"S": error},
+            "message": {"S": _copy(event, SECOND, post_id="1")["body"]},
+        },
+    )
+    return other
+
+
+def test_reservation_refused_by_a_failure_for_good_since_the_lookup_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the batch's lookup found the image new, then another post's execution failed for
+    # good (the two were published at once and delivered to concurrent invocations)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    other = _failed_since_the_lookup(cloud, event, "ImageNotFound")
+
+    # WHEN this post's record is handled
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+
+    # THEN its reservation, written for an item it had not read, is refused, and the item it
+    # finds makes the record a duplicate of that failure: no execution, the claim untouched
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    assert counted(metrics) == {"Duplicate": 1}
+    assert result_of(cloud, _url(event))["execution"] == other
+
+
+def test_reservation_refused_by_a_transient_failure_since_the_lookup_takes_it_over(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the batch's lookup found the image new, then another post's execution failed
+    # transiently
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    _failed_since_the_lookup(cloud, event, "Rekognition.ThrottlingException")
+
+    # WHEN this post's record is handled
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+
+    # THEN the item it finds leaves the image open: reserved as read, it runs and classifies
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert counted(metrics) == {"Classified": 1}
+    assert result_of(cloud, _url(event))["execution"] == _arn(event, 1)
+
+
 class Crash(Exception):
     """The classifier's process dies: nothing after this point runs."""
 

@@ -189,6 +189,129 @@ def test_claim_of_an_ended_execution_is_superseded_inside_its_lease(
     assert counted(metrics) == {"ExecutionStarted": 1}
 
 
+def _earlier_post(message: PhotoMessage, *, attempt: int | None = None) -> str:
+    """Another post of the same photo, as a claim records the message it ran (JSON)."""
+    changes: dict[str, Any] = {"post_id": "1"}
+    if attempt is not None:
+        changes["attempt"] = attempt
+    return message.model_copy(update=changes).model_dump_json()
+
+
+def test_later_post_of_an_image_failed_for_good_starts_nothing(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN another post's execution for this photo failed for good, and the closer closed
+    # its claim FAILED (and sent its one dead letter)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageNotFound", message=_earlier_post(message)
+    )
+
+    # WHEN this post's message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is a duplicate of that failure: no second execution
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 1)]
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def test_replay_of_an_image_failed_for_good_starts_the_next_execution(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the image's execution failed for good for a message one attempt below this one
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    failed = message.model_copy(update={"attempt": message.attempt - 1}).model_dump_json()
+    cloud.put_result(message.url, "FAILED", first, error="ImageNotFound", message=failed)
+
+    # WHEN the message replayed from the workflow DLQ (attempt + 1) is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN the next execution starts
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions()[execution_name(message.url, 2)] == expected_input(
+        event["Records"][0], cloud.cats_queue_arn
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_later_post_after_a_transient_failure_starts_the_next_execution(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN another post's execution was throttled after the workflow's retries (dead-lettered
+    # under STANDARD, but nothing is wrong with the image)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url,
+        "FAILED",
+        first,
+        error="Rekognition.ThrottlingException",
+        message=_earlier_post(message),
+    )
+
+    # WHEN this post's message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it starts the next execution
+    assert response == {"batchItemFailures": []}
+    assert sorted(cloud.executions()) == sorted(
+        [execution_name(message.url, 1), execution_name(message.url, 2)]
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_claim_of_an_execution_ended_for_good_is_a_duplicate_before_the_closer_runs(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN an IN_PROGRESS claim of another post's execution, aborted before the closer closed
+    # the claim (the closer will dead-letter it)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    owner = start_named(cloud, execution_name(message.url, 3), ended=True)
+    cloud.put_result(message.url, "IN_PROGRESS", owner, message=_earlier_post(message))
+
+    # WHEN this post's message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is a duplicate of that failure, as it is once the claim is closed
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 3)]
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def test_name_taken_by_an_execution_failed_for_good_since_the_lookup_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN the batch's lookup found the image new, then another post's execution took name 1,
+    # failed for good and was closed
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    classifier = make_classifier(cloud, metrics)
+    batch = classifier.open_batch(event["Records"])
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageNotFound", message=_earlier_post(message)
+    )
+
+    # WHEN this post's record is handled
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+
+    # THEN name 1 is taken, the item read again makes it a duplicate: no name 2
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 1)]
+    assert counted(metrics) == {"Duplicate": 1}
+
+
 def test_claim_of_a_running_execution_makes_the_message_in_flight(
     cloud: Cloud, metrics: Metrics
 ) -> None:

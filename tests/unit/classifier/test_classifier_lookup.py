@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from botocore.exceptions import ClientError
 
-from classifier.lookup import Claim, DoneLookupFailed, find_claims
+from classifier.lookup import (
+    Claim,
+    DoneLookupFailed,
+    ended_for_good,
+    find_claims,
+    repeats_failure,
+)
+from common.messages import PhotoMessage, express_execution_name, message_token
 from tests.unit.classifier.classifier_testkit import RESULTS_TABLE, Cloud, client_error, no_sleep
 
 if TYPE_CHECKING:
@@ -161,3 +168,68 @@ def test_no_urls_make_no_request() -> None:
     # GIVEN no URL (every record of the batch was invalid)
     # WHEN they are looked up THEN DynamoDB is not called at all
     assert find_claims(cast("DynamoDBClient", FailingDynamoDB()), RESULTS_TABLE, [], no_sleep) == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "for_good"),
+    [
+        ("FAILED", "ImageNotFound", True),
+        ("FAILED", "States.Timeout", True),
+        ("FAILED", "LeaseExpired", True),
+        ("FAILED", "", True),
+        ("TIMED_OUT", "", True),
+        ("ABORTED", "Operator", True),
+        ("FAILED", "Rekognition.ThrottlingException", False),
+        ("FAILED", "ResultStoreBusy", False),
+        ("FAILED", "StartSyncExecutionFailed", False),
+        ("RUNNING", "", False),
+        ("SUCCEEDED", "", False),
+        ("NOT_FOUND", "", False),
+    ],
+)
+def test_which_ends_are_for_good(status: str, error: str, for_good: bool) -> None:
+    # GIVEN how an execution ended WHEN it is judged THEN only a transient error (the names
+    # the workflow retries), a refused start, or no end at all leaves the image open
+    assert ended_for_good(status, error) is for_good
+
+
+FAILED_MESSAGE = PhotoMessage(
+    url=URL_FAILED,
+    post_id="1",
+    media_key="3_1",
+    text="gone",
+    hashtags=["cat"],
+    route="cats",
+    attempt=1,
+)
+FIRST_ID = "5e0c1a7b-0b1d-4f4e-9c3a-00000000d001"
+LATER_ID = "5e0c1a7b-0b1d-4f4e-9c3a-00000000d002"
+FAILED_CLAIM = Claim(
+    status="FAILED",
+    execution=(
+        "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:"
+        f"{express_execution_name(URL_FAILED, FIRST_ID)}:run-1"
+    ),
+    message=FAILED_MESSAGE.model_dump_json(),
+    error="ImageNotFound",
+)
+
+
+@pytest.mark.parametrize(
+    ("claim", "message", "message_id", "repeats"),
+    [
+        (FAILED_CLAIM, FAILED_MESSAGE.model_copy(update={"post_id": "2"}), LATER_ID, True),
+        (FAILED_CLAIM, FAILED_MESSAGE.model_copy(update={"attempt": 0}), LATER_ID, True),
+        (FAILED_CLAIM, FAILED_MESSAGE.model_copy(update={"attempt": 2}), LATER_ID, False),
+        (FAILED_CLAIM, FAILED_MESSAGE, FIRST_ID, False),
+        (Claim("FAILED", "x", message="", error="ImageNotFound"), FAILED_MESSAGE, LATER_ID, False),
+    ],
+    ids=["later-post", "lower-attempt", "replay", "same-sqs-message", "claim-without-message"],
+)
+def test_which_messages_repeat_a_failure(
+    claim: Claim, message: PhotoMessage, message_id: str, repeats: bool
+) -> None:
+    # GIVEN a claim closed after a permanent failure WHEN a message for its URL is judged
+    # THEN a later post repeats it; a replay, the failed SQS message itself (its letter may be
+    # unsent) and a claim that names no message leave the image to run
+    assert repeats_failure(claim, message, message_token(message_id)) is repeats
