@@ -360,9 +360,14 @@ class Batch:
         self._execution = ""
         # What the record's Express execution billed (StartSyncExecution's billingDetails).
         self._billing: dict[str, int] | None = None
-        # URL -> how the batch's record owning it ended (None: left on its queue) and the
-        # execution it started or joined; its copies later in the batch are settled from it.
-        self._owner_outcomes: dict[str, tuple[Outcome | None, str]] = {}
+        # URL -> how the batch's record owning it ended (None: left on its queue), the
+        # execution it started or joined, and whether it only repeated a failure for good;
+        # its copies later in the batch are settled from it.
+        self._owner_outcomes: dict[str, tuple[Outcome | None, str, bool]] = {}
+        # The record being handled was settled as a repeat of a failure for good.
+        self._repeated = False
+        # The record being handled is a copy that runs as its URL's owner (see _handle).
+        self._took_over = False
 
     @tracer.capture_method
     def handle_record(self, record: RouteQueueRecord) -> Outcome:
@@ -370,6 +375,8 @@ class Batch:
         logger.append_keys(message_id=record.messageId)
         self._execution = ""
         self._billing = None
+        self._repeated = False
+        self._took_over = False
         try:
             outcome = self._handle(record)
         except Exception:
@@ -406,8 +413,12 @@ class Batch:
     def _settle(self, record: RouteQueueRecord, outcome: Outcome | None) -> None:
         """Remember how the record owning a URL ended, for the batch's other copies of it."""
         planned = self._planned.get(_key(record))
-        if planned is not None and planned.owns_url and isinstance(planned.parsed, PhotoMessage):
-            self._owner_outcomes[planned.parsed.url] = (outcome, self._execution)
+        if (
+            planned is not None
+            and (planned.owns_url or self._took_over)
+            and isinstance(planned.parsed, PhotoMessage)
+        ):
+            self._owner_outcomes[planned.parsed.url] = (outcome, self._execution, self._repeated)
 
     def _handle(self, record: RouteQueueRecord) -> Outcome:
         planned = self._planned.get(_key(record))
@@ -441,7 +452,12 @@ class Batch:
             # Another post of a gone photo, under either workflow type: its dead letter is sent.
             return self._repeated_failure(claim.execution, claim.error)
         if not planned.owns_url:
-            return self._copy_of_owner(message)
+            if not self._owner_only_repeated(message.url):
+                return self._copy_of_owner(message)
+            # The URL's record before this one only repeated its failure for good, which this
+            # one does not (a replay, or the failed message itself): its outcome covers nothing
+            # here, so this record runs, and owns the URL for the batch's later copies.
+            self._took_over = True
         if self._settings.workflow_type == "EXPRESS":
             return self._run_express(record, message, claim)
         return self._start(record, message, claim)
@@ -452,11 +468,16 @@ class Batch:
         costs no request and no execution. Whatever it was, the URL is taken care of: done,
         running, dead-lettered, or left on its queue for SQS to deliver again (this copy is
         then redundant with it)."""
-        owner_outcome, owner_execution = self._owner_outcomes.get(message.url, (None, ""))
+        owner_outcome, owner_execution, _ = self._owner_outcomes.get(message.url, (None, "", False))
         self._execution = owner_execution
         if owner_outcome is None:
             logger.info("Copy of a record left on its queue in this batch", attempt=message.attempt)
         return self._count(Outcome.DUPLICATE)
+
+    def _owner_only_repeated(self, url: str) -> bool:
+        """Whether the batch's record owning ``url`` was settled as a repeat of its failure."""
+        owner = self._owner_outcomes.get(url)
+        return owner is not None and owner[2]
 
     def _run_express(
         self, record: RouteQueueRecord, message: PhotoMessage, claim: Claim | None
@@ -648,6 +669,7 @@ class Batch:
             "Image failed for good; this message is a duplicate", execution=execution, error=error
         )
         self._execution = _name_of(execution)
+        self._repeated = True
         return self._count(Outcome.DUPLICATE)
 
     def _reread(self, url: str) -> Claim | None:

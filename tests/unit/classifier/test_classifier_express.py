@@ -878,6 +878,36 @@ def test_replay_of_a_dead_letter_runs_the_image_again(
     assert result_of(cloud, _url(event))["execution"] == replayed
 
 
+def test_replay_behind_a_later_post_in_one_batch_runs_the_image_again(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an image whose execution failed for good, and whose host then serves it
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: failed_with("ImageNotFound")(n) if n == 1 else succeeded(n),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+    (letter,) = _letters(cloud, workflow_dlq)
+
+    # WHEN one batch holds a later post of the photo first and the letter's replay after it
+    batch = {
+        "Records": [
+            _copy(event, "later-post", post_id="1"),
+            _copy(event, SECOND, attempt=letter["message"]["attempt"] + 1),
+        ]
+    }
+    response = process(classifier, batch)
+
+    # THEN the later post is a duplicate of the failure, and the replay, which that outcome
+    # does not cover, runs a second execution that classifies the image
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Duplicate": 1, "Classified": 1}
+    replayed = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-2"
+    assert result_of(cloud, _url(event))["execution"] == replayed
+
+
 def test_later_post_after_a_transient_failure_runs_the_image(
     cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
 ) -> None:

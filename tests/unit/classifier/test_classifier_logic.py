@@ -239,6 +239,38 @@ def test_replay_of_an_image_failed_for_good_starts_the_next_execution(
     assert counted(metrics) == {"ExecutionStarted": 1}
 
 
+def test_replay_behind_a_later_post_in_one_batch_starts_the_next_execution(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN an image whose execution failed for good, and a batch holding a later post of the
+    # photo first and the replay of its letter (attempt + 1) after it
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    failed = message.model_copy(update={"attempt": message.attempt - 1}).model_dump_json()
+    cloud.put_result(message.url, "FAILED", first, error="ImageNotFound", message=failed)
+    replay = event["Records"][0]
+    later_post = replay | {
+        "messageId": "later-post",
+        "receiptHandle": "receipt-later-post",
+        "body": message.model_copy(
+            update={"post_id": "1", "attempt": message.attempt - 1}
+        ).model_dump_json(),
+    }
+    batch = {"Records": [later_post, replay]}
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics), batch)
+
+    # THEN the later post is a duplicate of the failure, and the replay, which its outcome
+    # does not cover, still starts the next execution
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions()[execution_name(message.url, 2)] == expected_input(
+        replay, cloud.cats_queue_arn
+    )
+    assert counted(metrics) == {"Duplicate": 1, "ExecutionStarted": 1}
+
+
 def test_later_post_after_a_transient_failure_starts_the_next_execution(
     cloud: Cloud, metrics: Metrics
 ) -> None:
