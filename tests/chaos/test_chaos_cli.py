@@ -62,7 +62,7 @@ def test_a_broken_invariant_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     # THEN it prints the invariant as broken and exits 1, with the small run's settings
     assert result.exit_code == 1
     assert "BROKEN" in result.output
-    assert (seen[0].posts, seen[0].seed, seen[0].rekognition_rps) == (40, 7, 3.0)
+    assert (seen[0].posts, seen[0].seed, seen[0].rekognition_rps) == (40, 7, 5.0)
 
 
 def test_all_invariants_holding_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:

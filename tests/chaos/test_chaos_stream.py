@@ -273,6 +273,50 @@ def test_an_unnamed_execution_that_lost_the_claim_is_no_orphan() -> None:
     assert (settled.fate, settled.orphan_executions, settled.adopted) == ({"m1": "done"}, [], 1)
 
 
+def test_an_unnamed_execution_that_classified_a_url_with_a_duplicate_message_is_no_orphan() -> None:
+    # GIVEN a first execution that failed (its letter sent) and a second, DONE, whose starter's
+    # log line died with its worker; the URL's other message was InFlight of the first
+    first, second = execution_name(URL, 1), execution_name(URL, 2)
+    failed = _execution_named(first, "FAILED")
+    letter = DeadLetter(
+        queue=WORKFLOW_DLQ,
+        message_id="d1",
+        receipt_handle="r1",
+        body=json.dumps({"execution": failed.arn}),
+        error="Rekognition.ThrottlingException",
+        reason="quota",
+        route="cats",
+        receive_count=1,
+    )
+    bodies = {"m1": _body("1"), "m2": _body("2")}
+    outcomes = {
+        "m1": RecordOutcome("ExecutionStarted", "cats", first),
+        "m2": RecordOutcome("InFlight", "cats", first),
+    }
+    # WHEN the messages are settled
+    settled = settle(bodies, outcomes, [failed, _execution_named(second, "DONE")], [letter])
+    # THEN every message has its end and the DONE execution, which answered one of them, is no
+    # orphan
+    assert settled.fate == {"m1": "dead:Rekognition.ThrottlingException", "m2": "duplicate"}
+    assert settled.orphan_executions == []
+
+
+def test_an_unnamed_done_execution_of_a_url_without_a_duplicate_is_an_orphan() -> None:
+    # GIVEN a DONE execution nobody named, and the URL's only message started another one
+    first, second = execution_name(URL, 1), execution_name(URL, 2)
+    bodies = {"m1": _body("1")}
+    outcomes = {"m1": RecordOutcome("ExecutionStarted", "cats", first)}
+    # WHEN the messages are settled
+    settled = settle(
+        bodies,
+        outcomes,
+        [_execution_named(first, "DONE"), _execution_named(second, "DONE")],
+        [],
+    )
+    # THEN the one no message can account for is an orphan
+    assert settled.orphan_executions == [second]
+
+
 def test_a_started_record_without_execution_is_lost() -> None:
     # GIVEN a record logged ExecutionStarted, but no such execution exists
     # WHEN the messages are settled

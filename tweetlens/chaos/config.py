@@ -101,8 +101,12 @@ class ChaosConfig(BaseModel):
             "posts": posts,
             "seed": seed,
             "workflow_type": workflow_type,
-            # A small run makes fewer DetectLabels calls: a lower quota still makes them collide.
-            "rekognition_rps": 3.0 if small else 4.0,
+            # A small run's ~35 DetectLabels calls start within a second or two, so any quota
+            # under that makes them collide (throttles are a designed fault). 5/s clears them in
+            # about 7 s, inside Detect Labels' retry window (13 retries, waits capped at 2 s,
+            # about 13 s): at 3/s the last calls ran out of retries, and a designed fault (the
+            # refused image) was sometimes throttled out instead of reaching Rekognition.
+            "rekognition_rps": 5.0 if small else 4.0,
             "timeouts": 1 if small else 2,
             "slow_bodies": 1 if small else 3,
             "duplicate_deliveries": max(3, posts // 50),

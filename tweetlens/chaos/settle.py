@@ -66,6 +66,7 @@ def settle(
 
     adopted = 0
     orphans: list[str] = []
+    unnamed_done: list[accounting.ExecutionOutcome] = []
     for execution in executions:
         starter = owner.pop(execution.name, None)
         if starter is None:
@@ -79,7 +80,14 @@ def settle(
                 #   of the URL) and changed nothing; the redelivery, finding it ended, was
                 #   settled by that other execution, which it names.
                 # The message's own end is checked for every message above either way.
+                # - an execution that classified the image (DONE) answered a message of its URL
+                #   whose redelivery, run after another post's record named an earlier
+                #   attempt, or found the image DONE, was settled as a duplicate: no orphan
+                #   while such a message exists (checked below, once every fate is known).
                 if execution.status == "DUPLICATE":
+                    continue
+                if execution.status == "DONE":
+                    unnamed_done.append(execution)
                     continue
                 if execution.arn not in workflow_letters or execution.status in _NOT_FAILED:
                     orphans.append(execution.name)
@@ -99,6 +107,12 @@ def settle(
     for name, starter in owner.items():
         fate[starter] = "lost"  # logged as started, yet no such execution exists
         orphans.append(name)
+    for execution in unnamed_done:
+        if not any(
+            fate.get(message_id) == "duplicate" and body.get("url") == execution.url
+            for message_id, body in bodies.items()
+        ):
+            orphans.append(execution.name)
     return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted)
 
 
