@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -42,6 +43,7 @@ from classifier.models import (
     RouteQueueRecord,
 )
 from classifier.observability import logger, tracer
+from classifier.pacing import StartPacer
 from classifier.settings import ClassifierSettings
 from common.letters import LetterMarkers
 from common.messages import (
@@ -83,6 +85,10 @@ MAX_NAME_ATTEMPTS = 3
 REJECTION_PREFIX = "REJECTION#"
 # Longer than SQS keeps a message (at most 14 days): every redelivery finds the marker.
 REJECTION_MARKER_DAYS = 15
+# STANDARD: a paced start is only made while this much of the invocation is left after its
+# wait. StartExecution answers in well under a second; the rest is room for the SDK's retries
+# of it and for the batch response, so a paced wait never runs the invocation into its timeout.
+START_MARGIN_SECONDS = 5.0
 
 # Error codes that say "not now" rather than "never": the record is received again later.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -131,6 +137,14 @@ class ExecutionStartFailed(Exception):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class StartDeferred(ExecutionStartFailed):
+    """STANDARD: the record's paced start would come too late for this invocation; it is
+    handed back untouched (a batch item failure) and started by a later delivery."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
 
 
 def is_transient(error: Exception) -> bool:
@@ -246,6 +260,8 @@ class Classifier:
         sleep: Callable[[float], None],
         # Draws the backoff of a record that failed transiently (classifier.backoff).
         jitter: Jitter = random.randint,
+        # Paces STANDARD starts (classifier.pacing); ``sleep`` does its waiting.
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.sqs = sqs
@@ -255,6 +271,9 @@ class Classifier:
         self.clock = clock
         self.sleep = sleep
         self.jitter = jitter
+        share = settings.start_share
+        # One pacer per container, kept across its invocations (classifier.pacing).
+        self.pacer = None if share is None else StartPacer(share, clock=monotonic, sleep=sleep)
         self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
         self.express = ExpressRunner(
             settings=settings,
@@ -610,14 +629,59 @@ class Batch:
         self, record: RouteQueueRecord, message: PhotoMessage, name: str, supersedes: str
     ) -> Outcome | None:
         """STARTED or IN_FLIGHT; None when the name belongs to an execution that ended."""
-        now = int(self._classifier.clock())
-        request = ClassifyRequest(
-            message=message,
-            requested_at=now,
-            lease_expires_at=now + self._settings.claim_lease_seconds,
-            source_queue_arn=record.eventSourceARN,
-            supersedes=supersedes,
+        pacer = self._classifier.pacer
+        if pacer is not None:
+            # Before the clock is read: the lease counts from after the wait.
+            self._pace(pacer, name)
+        started = False
+        try:
+            now = int(self._classifier.clock())
+            request = ClassifyRequest(
+                message=message,
+                requested_at=now,
+                lease_expires_at=now + self._settings.claim_lease_seconds,
+                source_queue_arn=record.eventSourceARN,
+                supersedes=supersedes,
+            )
+            outcome = self._call_start(message, name, request, supersedes)
+            started = outcome is Outcome.STARTED
+            return outcome
+        finally:
+            if pacer is not None and not started:
+                # No execution ran: the slot cost DetectLabels nothing, the next start has it.
+                pacer.release()
+
+    def _pace(self, pacer: StartPacer, name: str) -> None:
+        """Wait for this container's next start slot, or defer the record when the slot
+        would leave less than ``START_MARGIN_SECONDS`` of the invocation."""
+        budget = (
+            None
+            if self._remaining_ms is None
+            else self._remaining_ms() / 1_000 - START_MARGIN_SECONDS
         )
+        wait = pacer.wait_seconds()
+        if not pacer.acquire(budget):
+            # Handed back without a backoff: the slots of this container are taken for the
+            # rest of the invocation, and the queue's visibility timeout (6 x the function's)
+            # brings the record back once they have passed.
+            logger.info(
+                "Too little time left for this record's paced start; deferred",
+                wait_seconds=round(wait, 3),
+                execution_name=name,
+            )
+            self._count(FailureMetric.TRANSIENT)
+            raise StartDeferred(
+                f"deferred: start {name} would wait {wait:.3f} s, past the time left"
+            )
+
+    def _call_start(
+        self,
+        message: PhotoMessage,
+        name: str,
+        request: ClassifyRequest,
+        supersedes: str,
+    ) -> Outcome | None:
+        """StartExecution itself; see ``_start_named``."""
         try:
             response = self._classifier.stepfunctions.start_execution(
                 stateMachineArn=self._settings.state_machine_arn,

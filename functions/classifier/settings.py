@@ -25,6 +25,13 @@ QUEUE_URL_PATTERN = r"^https?://[^\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$"
 MIN_LEASE_SECONDS = 60
 MAX_LEASE_SECONDS = 31_536_000
 
+# An SQS event source mapping's ScalingConfig.MaximumConcurrency (Lambda's API limits).
+MIN_MAPPING_CONCURRENCY = 2
+MAX_MAPPING_CONCURRENCY = 1000
+# DetectLabels requests per second; far above any quota Rekognition grants, it only catches a
+# typo (a rate of 1e9 would pace nothing while looking like a setting).
+MAX_DETECT_LABELS_RATE = 10_000
+
 # A route as the message contract spells it (common.messages.PhotoMessage.route).
 ROUTE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 
@@ -66,6 +73,21 @@ class ClassifierSettings(BaseModel):
     claim_lease_seconds: Annotated[
         int, Field(alias="CLAIM_LEASE_SECONDS", ge=MIN_LEASE_SECONDS, le=MAX_LEASE_SECONDS)
     ]
+    # STANDARD: the images per second the deployment may start (its DetectLabels quota); 0
+    # starts without pacing. EXPRESS ignores it (the images in flight are bounded instead).
+    detect_labels_rate: Annotated[
+        float,
+        Field(alias="DETECT_LABELS_RATE", ge=0, le=MAX_DETECT_LABELS_RATE, allow_inf_nan=False),
+    ]
+    # MaximumConcurrency of each of the function's event source mappings, one per route queue.
+    max_concurrency: Annotated[
+        int,
+        Field(
+            alias="CLASSIFIER_MAX_CONCURRENCY",
+            ge=MIN_MAPPING_CONCURRENCY,
+            le=MAX_MAPPING_CONCURRENCY,
+        ),
+    ]
     # Powertools only notices a missing namespace when it flushes, i.e. after the batch has
     # been processed; checking it here fails the cold start instead.
     metrics_namespace: Annotated[str, Field(alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)]
@@ -87,6 +109,19 @@ class ClassifierSettings(BaseModel):
         if self.workflow_type == "EXPRESS" and self.workflow_dlq_url is None:
             raise ValueError("WORKFLOW_TYPE EXPRESS needs WORKFLOW_DLQ_URL")
         return self
+
+    @property
+    def start_share(self) -> float | None:
+        """Executions per second one container may start; None: no pacing (EXPRESS, or rate 0).
+
+        Each route queue has its own event source mapping, and each mapping runs up to
+        ``max_concurrency`` invocations at once: with every queue busy, that many containers
+        start executions together, and their shares add up to ``detect_labels_rate``. The
+        quota is the account's, not a queue's, hence the division by the number of queues.
+        """
+        if self.workflow_type != "STANDARD" or self.detect_labels_rate == 0:
+            return None
+        return self.detect_labels_rate / (self.max_concurrency * len(self.route_dlq_urls))
 
     def require_workflow_dlq_url(self) -> str:
         if self.workflow_dlq_url is None:

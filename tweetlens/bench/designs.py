@@ -43,10 +43,17 @@ class Design:
     functions: tuple[str, ...]
 
     def parameters(
-        self, images: ImageServer, concurrency: int, extra: Mapping[str, str]
+        self,
+        images: ImageServer,
+        concurrency: int,
+        extra: Mapping[str, str],
+        *,
+        quota_tps: float | None,
     ) -> dict[str, str]:
         """Template parameters: the local image host is allowed; the concurrency applied;
-        ``extra`` (the project template's other parameters) for STANDARD and EXPRESS."""
+        ``extra`` (the project template's other parameters) for STANDARD and EXPRESS; the
+        run's DetectLabels quota as the rate STANDARD paces its starts to (0: no quota, so
+        no pacing), as a deployment sets it to its account's quota."""
         if self.workflow_type is None:
             return {"AllowedImageHosts": images.host}
         return {
@@ -55,10 +62,18 @@ class Design:
             **extra,
             "WorkflowType": self.workflow_type,
             "ClassifierMaxConcurrency": str(concurrency),
+            "DetectLabelsRate": _rate_text(quota_tps),
             "AllowedImageHosts": images.host,
             "ImageHostAllowedNetworks": images.allowed_network,
             "ScheduleEnabled": "false",
         }
+
+
+def _rate_text(quota_tps: float | None) -> str:
+    """The quota as the template's Number: exact, "0" for none (STANDARD starts unpaced)."""
+    if quota_tps is None:
+        return "0"
+    return str(int(quota_tps)) if quota_tps.is_integer() else repr(quota_tps)
 
 
 BASELINE: Final = Design(

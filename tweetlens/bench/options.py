@@ -51,7 +51,14 @@ class TemplateParameterError(BenchOptionError):
 
 # Parameters the bench sets itself on the project template, per design and run.
 BENCH_PARAMETERS: Final = frozenset(
-    {"WorkflowType", "ClassifierMaxConcurrency", "AllowedImageHosts", "ImageHostAllowedNetworks"}
+    {
+        "WorkflowType",
+        "ClassifierMaxConcurrency",
+        "AllowedImageHosts",
+        "ImageHostAllowedNetworks",
+        # The quota (--quota): STANDARD's starts are paced to it.
+        "DetectLabelsRate",
+    }
 )
 _PARAMETER_NAME: Final = re.compile(r"^[A-Za-z0-9]{1,255}$")
 

@@ -132,7 +132,9 @@ def run_design(
     cloud = LocalCloud(
         design.template,
         stack_name=f"bench-{design.name}",
-        parameter_overrides=design.parameters(images, concurrency, options.parameters),
+        parameter_overrides=design.parameters(
+            images, concurrency, options.parameters, quota_tps=options.quota_tps
+        ),
         labeler=labeler,
         # Retries back off on the real clock, as in AWS: throttling costs real time.
         time_scale=1.0,

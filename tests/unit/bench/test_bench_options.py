@@ -57,6 +57,7 @@ def test_defaults_are_valid() -> None:
         ({"design_timeout": 0.0}, BenchOptionError, "--timeout must be positive"),
         ({"parameters": {"Bad-Name": "x"}}, TemplateParameterError, "not a template parameter"),
         ({"parameters": {"WorkflowType": "EXPRESS"}}, TemplateParameterError, "set by the bench"),
+        ({"parameters": {"DetectLabelsRate": "50"}}, TemplateParameterError, "set by the bench"),
     ],
 )
 def test_a_bad_option_gets_its_named_error(

@@ -25,7 +25,13 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 from statelint.linter import Linter  # type: ignore[import-untyped]
 
-from classifier.settings import load_settings
+from classifier.logic import START_MARGIN_SECONDS
+from classifier.settings import (
+    MAX_DETECT_LABELS_RATE,
+    MAX_MAPPING_CONCURRENCY,
+    MIN_MAPPING_CONCURRENCY,
+    load_settings,
+)
 from execution_closer.settings import load_settings as load_closer_settings
 from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
@@ -422,6 +428,56 @@ def test_express_timeouts_chain(cfn: dict[str, Any], asl: dict[str, Any]) -> Non
         assert seconds["EXPRESS"] >= 6 * timeout["EXPRESS"], queue
 
 
+def test_standard_pacing_gets_the_rate_and_the_concurrency_every_mapping_has(
+    cfn: dict[str, Any],
+) -> None:
+    # WHEN the classifier's pacing variables, its mappings and the route queues are read
+    variables = cfn["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+
+    # THEN the rate and the concurrency are the parameters themselves, the concurrency is the
+    # one every mapping is capped at, and there is one mapping per route queue of
+    # ROUTE_DLQ_URLS: the share divides the rate by exactly the invocations that may run
+    assert variables["DETECT_LABELS_RATE"] == {"Ref": "DetectLabelsRate"}
+    assert variables["CLASSIFIER_MAX_CONCURRENCY"] == {"Ref": "ClassifierMaxConcurrency"}
+    assert [mapping["Properties"]["ScalingConfig"] for mapping in mappings] == [
+        {"MaximumConcurrency": {"Ref": "ClassifierMaxConcurrency"}}
+    ] * len(ROUTE_QUEUES)
+    # AND the parameters' bounds are the ones the function accepts (no deployable value
+    # fails its cold start)
+    parameters = cfn["Parameters"]
+    assert (
+        parameters["DetectLabelsRate"]["MinValue"],
+        parameters["DetectLabelsRate"]["MaxValue"],
+    ) == (0, MAX_DETECT_LABELS_RATE)
+    assert (
+        parameters["ClassifierMaxConcurrency"]["MinValue"],
+        parameters["ClassifierMaxConcurrency"]["MaxValue"],
+    ) == (MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY)
+
+
+def test_standard_timeout_fits_a_full_batch_of_paced_starts(cfn: dict[str, Any]) -> None:
+    # GIVEN the STANDARD classifier deployed with the template's default parameters
+    timeout = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
+    parameters = cfn["Parameters"]
+    rate = float(parameters["DetectLabelsRate"]["Default"])
+    concurrency = int(parameters["ClassifierMaxConcurrency"]["Default"])
+    share = rate / (concurrency * len(ROUTE_QUEUES))
+    batch_sizes = {
+        mapping["Properties"]["BatchSize"]
+        for mapping in resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    }
+
+    # WHEN a full batch of new images is started at that share (the first at once, each
+    # next one 1/share later)
+    (batch_size,) = batch_sizes
+    paced_seconds = (batch_size - 1) / share
+
+    # THEN the last start still leaves the start margin before the timeout: no record of a
+    # full batch is deferred at the default settings
+    assert paced_seconds + START_MARGIN_SECONDS <= timeout["STANDARD"]
+
+
 def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) -> None:
     for queue, dead_letter_queue in ROUTE_QUEUES.items():
         # WHEN the route queue's redrive policy is read
@@ -518,6 +574,8 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "ROUTE_DLQ_URLS",
                     "ROUTE_DLQ_URLS_BY_ROUTE",
                     "CLAIM_LEASE_SECONDS",
+                    "DETECT_LABELS_RATE",
+                    "CLASSIFIER_MAX_CONCURRENCY",
                 ]
             ),
         ),
