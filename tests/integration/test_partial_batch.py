@@ -36,7 +36,7 @@ def workflow_parameters() -> dict[str, str]:
 
 # The template's CatsQueue: maxReceiveCount of its redrive policy.
 MAX_RECEIVE_COUNT = 5
-# The template's 180 s visibility timeout would make five receives last fifteen minutes. Eight
+# The template's 360 s visibility timeout would make five receives last thirty minutes. Eight
 # seconds still outlasts one poll: the 5 s batching window plus a warm classifier invocation,
 # so a record is never received twice within one batch.
 VISIBILITY_SECONDS = "8"
@@ -104,7 +104,7 @@ def test_only_the_failed_record_comes_back_until_it_is_dead_lettered(
     settle(pipeline)
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": VISIBILITY_SECONDS})
     # The emulator reads the timeout when a receive starts: let the long polls already waiting
-    # end, or one of them could hand the new messages out with the old 180 s.
+    # end, or one of them could hand the new messages out with the old 360 s.
     time.sleep(2 * POLL_WAIT_SECONDS)
     # AND Step Functions refusing to start the execution of one of three photos
     urls = [f"{base}?n={n}" for n in (1, 2, 3)]

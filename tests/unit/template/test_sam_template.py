@@ -36,6 +36,7 @@ from execution_closer.settings import load_settings as load_closer_settings
 from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
 from store_result.settings import load_settings as load_store_settings
+from tweetlens.bench.options import BenchOptions
 from tweetlens.localcloud.deploy import Deployer, prepare
 from tweetlens.localcloud.emulator import Emulator
 
@@ -456,12 +457,25 @@ def test_standard_pacing_gets_the_rate_and_the_concurrency_every_mapping_has(
     ) == (MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY)
 
 
-def test_standard_timeout_fits_a_full_batch_of_paced_starts(cfn: dict[str, Any]) -> None:
-    # GIVEN the STANDARD classifier deployed with the template's default parameters
+@pytest.mark.parametrize(
+    ("rate", "concurrency"),
+    [
+        pytest.param(None, None, id="template-defaults"),
+        # The bench's default quota, at its default concurrency and at the README's 10.
+        pytest.param(BenchOptions().quota_tps, 5, id="bench-concurrency-5"),
+        pytest.param(BenchOptions().quota_tps, 10, id="bench-concurrency-10"),
+    ],
+)
+def test_standard_timeout_fits_a_full_batch_of_paced_starts(
+    cfn: dict[str, Any], rate: float | None, concurrency: int | None
+) -> None:
+    # GIVEN the STANDARD classifier deployed with the template's defaults, or as the bench
+    # deploys it
     timeout = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
     parameters = cfn["Parameters"]
-    rate = float(parameters["DetectLabelsRate"]["Default"])
-    concurrency = int(parameters["ClassifierMaxConcurrency"]["Default"])
+    rate = float(parameters["DetectLabelsRate"]["Default"]) if rate is None else rate
+    if concurrency is None:
+        concurrency = int(parameters["ClassifierMaxConcurrency"]["Default"])
     share = rate / (concurrency * len(ROUTE_QUEUES))
     batch_sizes = {
         mapping["Properties"]["BatchSize"]
@@ -474,7 +488,7 @@ def test_standard_timeout_fits_a_full_batch_of_paced_starts(cfn: dict[str, Any])
     paced_seconds = (batch_size - 1) / share
 
     # THEN the last start still leaves the start margin before the timeout: no record of a
-    # full batch is deferred at the default settings
+    # full batch is deferred
     assert paced_seconds + START_MARGIN_SECONDS <= timeout["STANDARD"]
 
 
@@ -563,7 +577,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
         ),
         "ClassifierFunction": (
             "classifier.app.lambda_handler",
-            {"Fn::If": ["IsExpress", 600, 30]},
+            {"Fn::If": ["IsExpress", 600, 60]},
             sorted(
                 [
                     "POWERTOOLS_SERVICE_NAME",
