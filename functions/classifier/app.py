@@ -49,8 +49,6 @@ classifier = Classifier(
     metrics=metrics,
     clock=time.time,
     sleep=time.sleep,
-    # STANDARD paces its starts (classifier.pacing) on a clock that never jumps.
-    monotonic=time.monotonic,
 )
 # Powertools types ``model`` as one of its parser models; it only calls ``model_validate``.
 processor = BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord)  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -43,7 +42,7 @@ from classifier.models import (
     RouteQueueRecord,
 )
 from classifier.observability import logger, tracer
-from classifier.pacing import StartPacer
+from classifier.pacing import Slot, StartLimiter
 from classifier.settings import ClassifierSettings
 from common.letters import LetterMarkers
 from common.messages import (
@@ -85,7 +84,7 @@ MAX_NAME_ATTEMPTS = 3
 REJECTION_PREFIX = "REJECTION#"
 # Longer than SQS keeps a message (at most 14 days): every redelivery finds the marker.
 REJECTION_MARKER_DAYS = 15
-# STANDARD: a paced start is only made while this much of the invocation is left after its
+# STANDARD: a limited start is only made while this much of the invocation is left after its
 # wait. StartExecution answers in well under a second; the rest is room for the SDK's retries
 # of it and for the batch response, so a paced wait never runs the invocation into its timeout.
 START_MARGIN_SECONDS = 5.0
@@ -260,8 +259,8 @@ class Classifier:
         sleep: Callable[[float], None],
         # Draws the backoff of a record that failed transiently (classifier.backoff).
         jitter: Jitter = random.randint,
-        # Paces STANDARD starts (classifier.pacing); ``sleep`` does its waiting.
-        monotonic: Callable[[], float] = time.monotonic,
+        # Draws the start limiter's retry jitter (classifier.pacing).
+        start_jitter: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.settings = settings
         self.sqs = sqs
@@ -271,9 +270,20 @@ class Classifier:
         self.clock = clock
         self.sleep = sleep
         self.jitter = jitter
-        share = settings.start_share
-        # One pacer per container, kept across its invocations (classifier.pacing).
-        self.pacer = None if share is None else StartPacer(share, clock=monotonic, sleep=sleep)
+        rate = settings.start_rate
+        # STANDARD: the starts of all invocations together are limited (classifier.pacing).
+        self.limiter = (
+            None
+            if rate is None
+            else StartLimiter(
+                rate,
+                dynamodb=dynamodb,
+                table=settings.results_table,
+                clock=clock,
+                sleep=sleep,
+                jitter=start_jitter,
+            )
+        )
         self.markers = LetterMarkers(dynamodb, settings.results_table, REJECTION_MARKER_DAYS, clock)
         self.express = ExpressRunner(
             settings=settings,
@@ -629,10 +639,9 @@ class Batch:
         self, record: RouteQueueRecord, message: PhotoMessage, name: str, supersedes: str
     ) -> Outcome | None:
         """STARTED or IN_FLIGHT; None when the name belongs to an execution that ended."""
-        pacer = self._classifier.pacer
-        if pacer is not None:
-            # Before the clock is read: the lease counts from after the wait.
-            self._pace(pacer, name)
+        limiter = self._classifier.limiter
+        # Before the clock is read: the lease counts from after the wait.
+        slot = None if limiter is None else self._take_slot(limiter, name)
         started = False
         try:
             now = int(self._classifier.clock())
@@ -647,32 +656,41 @@ class Batch:
             started = outcome is Outcome.STARTED
             return outcome
         finally:
-            if pacer is not None and not started:
-                # No execution ran: the slot cost DetectLabels nothing, the next start has it.
-                pacer.release()
+            if limiter is not None and slot is not None and not started:
+                # No execution ran: the slot cost DetectLabels nothing, another start has it.
+                self._give_back(limiter, slot)
 
-    def _pace(self, pacer: StartPacer, name: str) -> None:
-        """Wait for this container's next start slot, or defer the record when the slot
-        would leave less than ``START_MARGIN_SECONDS`` of the invocation."""
+    def _take_slot(self, limiter: StartLimiter, name: str) -> Slot:
+        """Wait for a start slot shared with every invocation, or defer the record when the
+        slot would leave less than ``START_MARGIN_SECONDS`` of the invocation."""
         budget = (
             None
             if self._remaining_ms is None
             else self._remaining_ms() / 1_000 - START_MARGIN_SECONDS
         )
-        wait = pacer.wait_seconds()
-        if not pacer.acquire(budget):
-            # Handed back without a backoff: the slots of this container are taken for the
-            # rest of the invocation, and the queue's visibility timeout (6 x the function's)
-            # brings the record back once they have passed.
+        try:
+            slot = limiter.acquire(budget)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._start_failed(name, exc) from exc
+        if slot is None:
+            # Handed back without a backoff: the slots are taken for the rest of the
+            # invocation, and the queue's visibility timeout (6 x the function's) brings the
+            # record back once they have passed.
             logger.info(
-                "Too little time left for this record's paced start; deferred",
-                wait_seconds=round(wait, 3),
+                "Too little time left for this record's limited start; deferred",
+                budget_seconds=None if budget is None else round(budget, 3),
                 execution_name=name,
             )
             self._count(FailureMetric.TRANSIENT)
-            raise StartDeferred(
-                f"deferred: start {name} would wait {wait:.3f} s, past the time left"
-            )
+            raise StartDeferred(f"deferred: no start slot for {name} within the time left")
+        return slot
+
+    def _give_back(self, limiter: StartLimiter, slot: Slot) -> None:
+        """Release a slot that started nothing; failing to only costs that slot."""
+        try:
+            limiter.release(slot)
+        except (ClientError, BotoCoreError):
+            logger.warning("Could not give back an unused start slot", exc_info=True)
 
     def _call_start(
         self,

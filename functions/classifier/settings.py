@@ -25,9 +25,6 @@ QUEUE_URL_PATTERN = r"^https?://[^\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$"
 MIN_LEASE_SECONDS = 60
 MAX_LEASE_SECONDS = 31_536_000
 
-# An SQS event source mapping's ScalingConfig.MaximumConcurrency (Lambda's API limits).
-MIN_MAPPING_CONCURRENCY = 2
-MAX_MAPPING_CONCURRENCY = 1000
 # DetectLabels requests per second; far above any quota Rekognition grants, it only catches a
 # typo (a rate of 1e9 would pace nothing while looking like a setting).
 MAX_DETECT_LABELS_RATE = 10_000
@@ -73,20 +70,12 @@ class ClassifierSettings(BaseModel):
     claim_lease_seconds: Annotated[
         int, Field(alias="CLAIM_LEASE_SECONDS", ge=MIN_LEASE_SECONDS, le=MAX_LEASE_SECONDS)
     ]
-    # STANDARD: the images per second the deployment may start (its DetectLabels quota); 0
-    # starts without pacing. EXPRESS ignores it (the images in flight are bounded instead).
+    # STANDARD: the images per second all invocations together may start (the DetectLabels
+    # quota), at least 1; 0 starts without a limit. A fraction is rounded down (one-second
+    # windows count whole starts). EXPRESS ignores it (the images in flight are bounded).
     detect_labels_rate: Annotated[
         float,
         Field(alias="DETECT_LABELS_RATE", ge=0, le=MAX_DETECT_LABELS_RATE, allow_inf_nan=False),
-    ]
-    # MaximumConcurrency of each of the function's event source mappings, one per route queue.
-    max_concurrency: Annotated[
-        int,
-        Field(
-            alias="CLASSIFIER_MAX_CONCURRENCY",
-            ge=MIN_MAPPING_CONCURRENCY,
-            le=MAX_MAPPING_CONCURRENCY,
-        ),
     ]
     # Powertools only notices a missing namespace when it flushes, i.e. after the batch has
     # been processed; checking it here fails the cold start instead.
@@ -110,18 +99,20 @@ class ClassifierSettings(BaseModel):
             raise ValueError("WORKFLOW_TYPE EXPRESS needs WORKFLOW_DLQ_URL")
         return self
 
-    @property
-    def start_share(self) -> float | None:
-        """Executions per second one container may start; None: no pacing (EXPRESS, or rate 0).
+    @model_validator(mode="after")
+    def _a_rate_starts_something(self) -> Self:
+        # Between 0 and 1 the one-second windows would grant no start at all.
+        if 0 < self.detect_labels_rate < 1:
+            raise ValueError("DETECT_LABELS_RATE must be 0 (no limit) or at least 1")
+        return self
 
-        Each route queue has its own event source mapping, and each mapping runs up to
-        ``max_concurrency`` invocations at once: with every queue busy, that many containers
-        start executions together, and their shares add up to ``detect_labels_rate``. The
-        quota is the account's, not a queue's, hence the division by the number of queues.
-        """
+    @property
+    def start_rate(self) -> float | None:
+        """Executions per second all invocations together may start (classifier.pacing);
+        None: no limit (EXPRESS, or rate 0)."""
         if self.workflow_type != "STANDARD" or self.detect_labels_rate == 0:
             return None
-        return self.detect_labels_rate / (self.max_concurrency * len(self.route_dlq_urls))
+        return self.detect_labels_rate
 
     def require_workflow_dlq_url(self) -> str:
         if self.workflow_dlq_url is None:

@@ -58,9 +58,8 @@ class Cloud:
             ),
             "CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS),
             "WORKFLOW_TYPE": "STANDARD",
-            # No pacing unless a test sets a rate: the tests that pace count every wait.
+            # No start limit unless a test sets a rate: the tests that limit count every wait.
             "DETECT_LABELS_RATE": "0",
-            "CLASSIFIER_MAX_CONCURRENCY": "5",
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
 

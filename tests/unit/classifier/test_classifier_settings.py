@@ -23,7 +23,6 @@ VALID = {
     "WORKFLOW_TYPE": "EXPRESS",
     "WORKFLOW_DLQ_URL": WORKFLOW_DLQ,
     "DETECT_LABELS_RATE": "50",
-    "CLASSIFIER_MAX_CONCURRENCY": "5",
     "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
     "AWS_REGION": "us-east-1",
 }
@@ -49,7 +48,6 @@ def test_valid_environment_is_parsed() -> None:
             "WORKFLOW_TYPE": "EXPRESS",
             "WORKFLOW_DLQ_URL": WORKFLOW_DLQ,
             "DETECT_LABELS_RATE": "50",
-            "CLASSIFIER_MAX_CONCURRENCY": "5",
             "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
         }
     )
@@ -61,7 +59,6 @@ def test_valid_environment_is_parsed() -> None:
     assert settings.workflow_type == "EXPRESS"
     assert settings.workflow_dlq_url == WORKFLOW_DLQ
     assert settings.detect_labels_rate == 50.0
-    assert settings.max_concurrency == 5
     assert settings.metrics_namespace == "tweetlens"
 
 
@@ -75,7 +72,6 @@ def test_valid_environment_is_parsed() -> None:
         "CLAIM_LEASE_SECONDS",
         "WORKFLOW_TYPE",
         "DETECT_LABELS_RATE",
-        "CLASSIFIER_MAX_CONCURRENCY",
         "POWERTOOLS_METRICS_NAMESPACE",
     ],
 )
@@ -175,14 +171,6 @@ def test_missing_variable_is_named(name: str) -> None:
             "DETECT_LABELS_RATE: Input should be a finite number",
         ),
         (
-            {"CLASSIFIER_MAX_CONCURRENCY": "1"},
-            "CLASSIFIER_MAX_CONCURRENCY: Input should be greater than or equal to 2",
-        ),
-        (
-            {"CLASSIFIER_MAX_CONCURRENCY": "1001"},
-            "CLASSIFIER_MAX_CONCURRENCY: Input should be less than or equal to 1000",
-        ),
-        (
             {"POWERTOOLS_METRICS_NAMESPACE": ""},
             "POWERTOOLS_METRICS_NAMESPACE: String should have at least 1 character",
         ),
@@ -246,28 +234,26 @@ def test_standard_needs_no_workflow_dead_letter_queue() -> None:
     assert settings.workflow_dlq_url is None
 
 
-def test_standard_share_divides_the_rate_among_every_invocation_that_may_run() -> None:
-    # GIVEN STANDARD with DetectLabels rate 50/s, MaximumConcurrency 5 and two route queues
-    # (two event source mappings, so up to 2 x 5 invocations at once)
+def test_standard_limits_all_starts_to_the_rate() -> None:
+    # GIVEN STANDARD with DetectLabels rate 50/s
     settings = load_settings(VALID | {"WORKFLOW_TYPE": "STANDARD"})
 
-    # WHEN one container's share of the starts is asked for
-    # THEN it is 50 / (5 x 2) = 5 starts a second
-    assert settings.start_share == 5.0
+    # WHEN the rate the starts are limited to is asked for
+    # THEN it is the whole rate: every invocation shares one limit (classifier.pacing)
+    assert settings.start_rate == 50.0
 
 
-def test_standard_share_with_one_route_queue_divides_by_its_concurrency_only() -> None:
-    # GIVEN STANDARD with rate 5/s, MaximumConcurrency 2 and a single route queue
-    environ = VALID | {
-        "WORKFLOW_TYPE": "STANDARD",
-        "DETECT_LABELS_RATE": "5",
-        "CLASSIFIER_MAX_CONCURRENCY": "2",
-        "ROUTE_DLQ_URLS": json.dumps({CATS_ARN: CATS_DLQ}),
-        "ROUTE_DLQ_URLS_BY_ROUTE": json.dumps({"cats": CATS_DLQ}),
-    }
+def test_a_rate_between_0_and_1_is_refused() -> None:
+    # GIVEN a rate that one-second windows could grant no start at all
+    environ = VALID | {"WORKFLOW_TYPE": "STANDARD", "DETECT_LABELS_RATE": "0.5"}
 
-    # WHEN its share is asked for THEN it is 5 / 2
-    assert load_settings(environ).start_share == 2.5
+    # WHEN it is loaded THEN the error says what is allowed
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(environ)
+    assert str(raised.value) == (
+        "invalid ClassifierFunction environment: environment: Value error, "
+        "DETECT_LABELS_RATE must be 0 (no limit) or at least 1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -277,7 +263,7 @@ def test_standard_share_with_one_route_queue_divides_by_its_concurrency_only() -
         pytest.param({"WORKFLOW_TYPE": "EXPRESS"}, id="express"),
     ],
 )
-def test_no_share_when_starts_are_not_paced(override: dict[str, str]) -> None:
-    # GIVEN STANDARD with rate 0 (no pacing), or EXPRESS (which bounds images in flight)
-    # WHEN the share is asked for THEN there is none: nothing is paced
-    assert load_settings(VALID | override).start_share is None
+def test_no_limit_when_starts_are_not_limited(override: dict[str, str]) -> None:
+    # GIVEN STANDARD with rate 0 (no limit), or EXPRESS (which bounds images in flight)
+    # WHEN the rate is asked for THEN there is none: nothing is limited
+    assert load_settings(VALID | override).start_rate is None

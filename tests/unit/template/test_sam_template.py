@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -26,12 +27,8 @@ from samtranslator.translator.transform import transform
 from statelint.linter import Linter  # type: ignore[import-untyped]
 
 from classifier.logic import START_MARGIN_SECONDS
-from classifier.settings import (
-    MAX_DETECT_LABELS_RATE,
-    MAX_MAPPING_CONCURRENCY,
-    MIN_MAPPING_CONCURRENCY,
-    load_settings,
-)
+from classifier.pacing import RETRY_JITTER_SECONDS
+from classifier.settings import MAX_DETECT_LABELS_RATE, load_settings
 from execution_closer.settings import load_settings as load_closer_settings
 from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
@@ -429,67 +426,49 @@ def test_express_timeouts_chain(cfn: dict[str, Any], asl: dict[str, Any]) -> Non
         assert seconds["EXPRESS"] >= 6 * timeout["EXPRESS"], queue
 
 
-def test_standard_pacing_gets_the_rate_and_the_concurrency_every_mapping_has(
-    cfn: dict[str, Any],
-) -> None:
-    # WHEN the classifier's pacing variables, its mappings and the route queues are read
+def test_standard_limit_gets_the_rate_parameter(cfn: dict[str, Any]) -> None:
+    # WHEN the classifier's variables and the rate parameter are read
     variables = cfn["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
-    mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    parameter = cfn["Parameters"]["DetectLabelsRate"]
 
-    # THEN the rate and the concurrency are the parameters themselves, the concurrency is the
-    # one every mapping is capped at, and there is one mapping per route queue of
-    # ROUTE_DLQ_URLS: the share divides the rate by exactly the invocations that may run
+    # THEN the rate is the parameter itself, and its bounds are the ones the function accepts
+    # (no deployable value fails its cold start); the limit is shared by every invocation, so
+    # the function needs no mapping's concurrency
     assert variables["DETECT_LABELS_RATE"] == {"Ref": "DetectLabelsRate"}
-    assert variables["CLASSIFIER_MAX_CONCURRENCY"] == {"Ref": "ClassifierMaxConcurrency"}
-    assert [mapping["Properties"]["ScalingConfig"] for mapping in mappings] == [
-        {"MaximumConcurrency": {"Ref": "ClassifierMaxConcurrency"}}
-    ] * len(ROUTE_QUEUES)
-    # AND the parameters' bounds are the ones the function accepts (no deployable value
-    # fails its cold start)
-    parameters = cfn["Parameters"]
-    assert (
-        parameters["DetectLabelsRate"]["MinValue"],
-        parameters["DetectLabelsRate"]["MaxValue"],
-    ) == (0, MAX_DETECT_LABELS_RATE)
-    assert (
-        parameters["ClassifierMaxConcurrency"]["MinValue"],
-        parameters["ClassifierMaxConcurrency"]["MaxValue"],
-    ) == (MIN_MAPPING_CONCURRENCY, MAX_MAPPING_CONCURRENCY)
+    assert "CLASSIFIER_MAX_CONCURRENCY" not in variables
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (0, MAX_DETECT_LABELS_RATE)
 
 
 @pytest.mark.parametrize(
-    ("rate", "concurrency"),
+    "rate",
     [
-        pytest.param(None, None, id="template-defaults"),
-        # The bench's default quota, at its default concurrency and at the README's 10.
-        pytest.param(BenchOptions().quota_tps, 5, id="bench-concurrency-5"),
-        pytest.param(BenchOptions().quota_tps, 10, id="bench-concurrency-10"),
+        pytest.param(None, id="template-default"),
+        # The bench's default quota, and the least rate the function accepts.
+        pytest.param(BenchOptions().quota_tps, id="bench-quota"),
+        pytest.param(1.0, id="least-rate"),
     ],
 )
-def test_standard_timeout_fits_a_full_batch_of_paced_starts(
-    cfn: dict[str, Any], rate: float | None, concurrency: int | None
+def test_standard_timeout_fits_a_full_batch_of_limited_starts(
+    cfn: dict[str, Any], rate: float | None
 ) -> None:
-    # GIVEN the STANDARD classifier deployed with the template's defaults, or as the bench
-    # deploys it
+    # GIVEN the STANDARD classifier deployed with the template's default rate, as the bench
+    # deploys it, or at the least rate
     timeout = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
-    parameters = cfn["Parameters"]
-    rate = float(parameters["DetectLabelsRate"]["Default"]) if rate is None else rate
-    if concurrency is None:
-        concurrency = int(parameters["ClassifierMaxConcurrency"]["Default"])
-    share = rate / (concurrency * len(ROUTE_QUEUES))
+    rate = float(cfn["Parameters"]["DetectLabelsRate"]["Default"]) if rate is None else rate
     batch_sizes = {
         mapping["Properties"]["BatchSize"]
         for mapping in resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
     }
 
-    # WHEN a full batch of new images is started at that share (the first at once, each
-    # next one 1/share later)
+    # WHEN one invocation starts a full batch of new images alone: floor(rate) a window, so
+    # its last start comes at most one window later than the rate itself would allow
     (batch_size,) = batch_sizes
-    paced_seconds = (batch_size - 1) / share
+    windows = math.ceil(batch_size / math.floor(rate))
+    last_start_seconds = windows + RETRY_JITTER_SECONDS * (windows - 1)
 
     # THEN the last start still leaves the start margin before the timeout: no record of a
-    # full batch is deferred
-    assert paced_seconds + START_MARGIN_SECONDS <= timeout["STANDARD"]
+    # full batch is deferred unless other invocations take the windows
+    assert last_start_seconds + START_MARGIN_SECONDS <= timeout["STANDARD"]
 
 
 def test_each_route_queue_dead_letters_after_five_receives(cfn: dict[str, Any]) -> None:
@@ -589,7 +568,6 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
                     "ROUTE_DLQ_URLS_BY_ROUTE",
                     "CLAIM_LEASE_SECONDS",
                     "DETECT_LABELS_RATE",
-                    "CLASSIFIER_MAX_CONCURRENCY",
                 ]
             ),
         ),
@@ -1336,6 +1314,7 @@ def test_classifier_polls_and_writes_only_its_own_resources(cfn: dict[str, Any])
         ),
         "ReadResults": (["dynamodb:BatchGetItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
         "MarkRejections": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
+        "LimitStarts": (["dynamodb:UpdateItem"], {"Fn::GetAtt": ["ResultsTable", "Arn"]}),
         "SendPoisonToRouteDeadLetterQueues": (
             ["sqs:SendMessage"],
             [
@@ -1376,9 +1355,9 @@ def test_classifier_role_follows_the_workflow_type(cfn: dict[str, Any]) -> None:
     # WHEN the classifier role is read as each workflow type deploys it
     found = classifier_sids_by_workflow_type(cfn)
 
-    # THEN STANDARD starts and describes executions; EXPRESS runs them synchronously, closes
-    # them itself (markers, claims, workflow letters) and backs off a transiently failed
-    # record, and neither has the other's
+    # THEN STANDARD starts and describes executions and counts its starts; EXPRESS runs
+    # them synchronously, closes them itself (markers, claims, workflow letters) and backs
+    # off a transiently failed record, and neither has the other's
     common = {
         "PollRouteQueues",
         "ReadResults",
@@ -1386,7 +1365,7 @@ def test_classifier_role_follows_the_workflow_type(cfn: dict[str, Any]) -> None:
         "SendPoisonToRouteDeadLetterQueues",
     }
     assert found == {
-        "STANDARD": common | {"StartClassifications", "CheckClaimOwners"},
+        "STANDARD": common | {"StartClassifications", "CheckClaimOwners", "LimitStarts"},
         "EXPRESS": common
         | {
             "RunClassifications",
@@ -1519,12 +1498,15 @@ def test_classifier_updates_result_items_only_under_express(cfn: dict[str, Any])
                     side["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
                 )
 
-    # THEN both write rejection markers; only EXPRESS, which reserves and closes claims itself
-    # (the reservation before StartSyncExecution), writes result items, keyed by URL, with
-    # UpdateItem alone
+    # THEN both write rejection markers; only STANDARD the start windows' counters; only
+    # EXPRESS, which reserves and closes claims itself (the reservation before
+    # StartSyncExecution), writes result items, keyed by URL, with UpdateItem alone
     markers = (["dynamodb:UpdateItem"], ["REJECTION#*"])
     assert updates == {
-        "STANDARD": {"MarkRejections": markers},
+        "STANDARD": {
+            "MarkRejections": markers,
+            "LimitStarts": (["dynamodb:UpdateItem"], ["START_RATE#*"]),
+        },
         "EXPRESS": {
             "MarkRejections": markers,
             "CloseClaims": (["dynamodb:UpdateItem"], ["https://*"]),
