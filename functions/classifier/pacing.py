@@ -14,7 +14,10 @@ starts are granted per window, whatever the number of invocations. A refused sta
 the next second (plus a little jitter, so the waiters do not all write at the same instant)
 and tries again. The n-th start of a window is made no earlier than ``(n - 1) / rate`` into
 it, so a window's starts are spread over the second instead of all meeting DetectLabels at
-its beginning. Items expire through the table's TTL attribute ``expires_at``.
+its beginning; and a start that comes when the window's count lags behind the clock (its
+earlier slots went unused) skips the slots whose time has passed, counting them as used, so
+a window's unused capacity is not spent in a burst at its end. Skipping costs one more write,
+at most once per start. Items expire through the table's TTL attribute ``expires_at``.
 
 A start that ends up running no execution (it already existed, or StartExecution failed)
 gives its slot back while its window lasts; a slot given back later, or never because the
@@ -95,6 +98,14 @@ class StartLimiter:
             now = self._clock()
             window = math.floor(now)
             taken = self._take(window)
+            # The slot whose time has come: slot n is due (n - 1) / rate into the window.
+            due = math.floor((now - window) * self.rate) + 1
+            if taken is not None and taken < due:
+                # The window's slots before ``due`` went unused and their time has passed;
+                # starting on one of them now would bunch this start with the next ones (and
+                # with the next window's first). Skip to the slot due now, or to the next
+                # window when this one has no such slot left; the slot taken is forfeited.
+                taken = self._skip(window, due - taken)
             if taken is not None:
                 # Spread a window's starts over its second.
                 at = window + (taken - 1) / self.rate
@@ -138,6 +149,27 @@ class StartLimiter:
                     ":one": {"N": "1"},
                     ":limit": {"N": str(self.per_window)},
                     ":expires": {"N": str(window + WINDOW_TTL_SECONDS)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(got["Attributes"]["starts"]["N"])
+
+    def _skip(self, window: int, slots: int) -> int | None:
+        """Count ``slots`` more starts in the window, all unused; the count after them, or
+        None when the window has not that many left."""
+        try:
+            got = self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(window),
+                UpdateExpression="ADD starts :skipped",
+                ConditionExpression="starts <= :most",
+                ExpressionAttributeValues={
+                    ":skipped": {"N": str(slots)},
+                    ":most": {"N": str(self.per_window - slots)},
                 },
                 ReturnValues="UPDATED_NEW",
             )

@@ -168,6 +168,40 @@ def test_a_fractional_rate_grants_its_whole_starts_per_window(cloud: Cloud) -> N
     assert (starts_in(cloud, WALL), starts_in(cloud, WALL + 1)) == (2, 1)
 
 
+def test_a_late_start_skips_the_slots_whose_time_has_passed(cloud: Cloud) -> None:
+    # GIVEN one start in this second (rate 4), and a container that comes 0.75 s into it
+    time = FakeTime()
+    time.now += 0.75
+    fill(cloud, WALL, 1)
+    limit = limiter(cloud, time, 4.0)
+
+    # WHEN it asks for two slots
+    taken = [limit.acquire(None), limit.acquire(None)]
+
+    # THEN the first is the slot due now (the 4th, at 0.75 s), the 2nd and 3rd, unused and
+    # past, counted as used; so the second waits for the next second instead of bunching
+    assert taken == [Slot(WALL), Slot(WALL + 1)]
+    assert time.sleeps == [0.25]
+    assert (starts_in(cloud, WALL), starts_in(cloud, WALL + 1)) == (4, 1)
+
+
+def test_a_late_start_with_no_slot_due_left_waits_for_the_next_second(cloud: Cloud) -> None:
+    # GIVEN a rate of 2.5 (2 slots a second, at 0 and 0.4 s) and a container that comes
+    # 0.875 s into an unused second: the slot due then would be a 3rd, which there is not
+    time = FakeTime()
+    time.now += 0.875
+    limit = limiter(cloud, time, 2.5)
+
+    # WHEN it asks for a slot
+    slot = limit.acquire(None)
+
+    # THEN it gets none of this second: the one it took first (past) stays counted, and
+    # the next second's first slot is its
+    assert slot == Slot(WALL + 1)
+    assert time.sleeps == [0.125]
+    assert (starts_in(cloud, WALL), starts_in(cloud, WALL + 1)) == (1, 1)
+
+
 def test_a_retry_past_the_budget_is_refused_without_waiting(cloud: Cloud) -> None:
     # GIVEN this second's slots are taken, and the caller can wait 0.5 s at 0.25 s into it
     time = FakeTime()
