@@ -92,7 +92,7 @@ class StartLimiter:
 
     def acquire(self, budget_seconds: float | None) -> Slot | None:
         """Wait for a slot and take it; None when it would come later than ``budget_seconds``
-        from now (None: no limit). Every try is one conditional write."""
+        from now (None: no limit). Every try is one conditional write, two when it skips."""
         began = self._clock()
         while True:
             now = self._clock()
