@@ -137,8 +137,10 @@ class ExpressRunner:
             # An execution may take the whole Express limit: one started now could outlive
             # this invocation, whose records would then all be delivered again.
             logger.info("Too little time left to wait for an execution; deferred")
-            # No backoff: the batch's earlier images took most of the invocation's 600 s, so
-            # the workflow is slow right now. Handing the rest back at once would add load
+            # No backoff: what came before the start (with one record per EXPRESS
+            # invocation, its lookup and the letter marker's read; with a bigger batch, the
+            # records before it too) took more than the invocation's margin over the lease, so
+            # something is slow right now. Handing the rest back at once would add load
             # where it is slow and spend the message's receives (maxReceiveCount 5) on
             # deferrals; after the queue's visibility timeout the slowness has likely passed.
             raise ExpressRetry("deferred: too little time left in this invocation", transient=True)

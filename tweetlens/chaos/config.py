@@ -14,9 +14,9 @@ MAX_PRODUCER_RUNS: Final = 10
 # Route queues' VisibilityTimeout and ClassifierFunction's Timeout in template.yaml, per
 # WorkflowType: a compressed visibility must stay above the function's timeout, or a batch
 # still running comes back and is worked on twice at once.
-QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 180, "EXPRESS": 3600}
-CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 30, "EXPRESS": 600}
-# EXPRESS: 3600 s x 1/5 = 720 s, above the classifier's 600 s (the local runtime enforces it).
+QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 180, "EXPRESS": 2160}
+CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 30, "EXPRESS": 360}
+# EXPRESS: 2160 s x 1/5 = 432 s, above the classifier's 360 s (the local runtime enforces it).
 EXPRESS_VISIBILITY_FACTOR: Final = 1 / 5
 
 WorkflowType = Literal["STANDARD", "EXPRESS"]

@@ -1172,12 +1172,12 @@ def test_what_an_execution_billed_is_logged_once(
 # ------------------------------------------------------------------ backoff of a transient failure
 # The route queues' visibility timeout under EXPRESS (template.yaml): a record reported as a
 # batch item failure, and not backed off, stays invisible this long.
-EXPRESS_VISIBILITY_TIMEOUT = "3600"
+EXPRESS_VISIBILITY_TIMEOUT = "2160"
 
 
 class RecordedJitter:
     """classifier.backoff's jitter, recorded: answers its lower bound (0 s), so a record backed
-    off is visible again at once, where one left to the queue's timeout waits an hour."""
+    off is visible again at once, where one left to the queue's timeout waits 36 minutes."""
 
     def __init__(self) -> None:
         self.bounds: list[tuple[int, int]] = []
