@@ -419,7 +419,7 @@ def _ended_status(value: object) -> ExecutionStatus:
 
 def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:
     """Whether ``claim`` closed a permanent failure that ``message`` only repeats."""
-    return claim.failed_for_good and repeats_failure(claim, message, token)
+    return claim.failed_for_good and repeats_failure(claim, message, token, claim.error)
 
 
 def _same_delivery(claim: Claim, message: PhotoMessage, token: str) -> bool:

@@ -298,6 +298,50 @@ def test_later_post_after_a_transient_failure_starts_the_next_execution(
     assert counted(metrics) == {"ExecutionStarted": 1}
 
 
+def test_later_post_after_an_image_host_error_starts_the_next_execution(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN another post's execution failed because the image host did not answer (after the
+    # workflow's retries of Fetch Image, before Detect Labels) and was dead-lettered
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageHostError", message=_earlier_post(message)
+    )
+
+    # WHEN this post's message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it takes the image over: the next execution starts with this message
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions()[execution_name(message.url, 2)] == expected_input(
+        event["Records"][0], cloud.cats_queue_arn
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_copy_of_the_message_failed_by_the_image_host_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN this very post's message failed with ImageHostError and was dead-lettered (its one
+    # letter), and a copy of it arrives (re-published after a producer crash, say)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageHostError", message=message.model_dump_json()
+    )
+
+    # WHEN the copy is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is a duplicate of that failure, whose letter stands for it: nothing starts
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 1)]
+    assert counted(metrics) == {"Duplicate": 1}
+
+
 def test_claim_of_an_execution_ended_for_good_is_a_duplicate_before_the_closer_runs(
     cloud: Cloud, metrics: Metrics
 ) -> None:
