@@ -189,6 +189,10 @@ class ExpressRunner:
         cause = response.get("cause") or ""
         # The execution owns the claim once its Claim Image state ran; one that failed before
         # leaves the reservation, closed the same way so no sweep dead-letters it again.
+        # Closed before the letter is sent, unlike the closer (which has only the letter to
+        # keep the failure): here the SQS record is deleted only once the letter is out. If it
+        # cannot be sent the record stays queued, and its redelivery, the claim's own message,
+        # is no repeat of the failure (lookup.repeats_failure): it runs again and sends it.
         if not self._close(message, arn, error, cause):
             self._close(message, reservation, error, cause)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
@@ -421,7 +425,7 @@ def _ended_status(value: object) -> ExecutionStatus:
 
 def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:
     """Whether ``claim`` closed a permanent failure that ``message`` only repeats."""
-    return claim.failed_for_good and repeats_failure(claim, message, token)
+    return claim.failed_for_good and repeats_failure(claim, message, token, claim.error)
 
 
 def _same_delivery(claim: Claim, message: PhotoMessage, token: str) -> bool:

@@ -521,6 +521,38 @@ def test_refused_letter_is_retried_and_sent_once(
     assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
 
 
+def test_message_moved_to_its_route_dlq_after_its_letter_was_refused_runs_when_redriven(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a message whose execution fails for good on each of its 5 receives while SQS
+    # refuses every workflow letter: the redrive policy moves it to its route's DLQ, its
+    # image's claim closed FAILED and no letter sent
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound"))
+    sqs = FailingSQS(cloud.sqs, failures=5)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+    for _ in range(5):
+        with pytest.raises(BatchProcessingError):
+            process(classifier, event)
+    assert _letters(cloud, workflow_dlq) == []
+    assert result_of(cloud, _url(event))["status"] == "FAILED"
+
+    # WHEN `tweetlens dlq redrive` sends it back to its route queue (a new SQS message, one
+    # attempt higher) and SQS accepts letters again
+    attempt = json.loads(event["Records"][0]["body"])["attempt"]
+    response = process(classifier, {"Records": [_copy(event, SECOND, attempt=attempt + 1)]})
+
+    # THEN it runs again and ends with its one letter, rather than be deleted as a repeat of a
+    # failure whose letter never got out
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 6
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["error"]["Error"], letter["message"]["attempt"]) == (
+        "ImageNotFound",
+        attempt + 1,
+    )
+    assert counted(metrics) == {"TransientFailure": 5, "ExecutionDeadLettered": 1}
+
+
 def test_batch_mixes_outcomes_and_fails_only_the_transient_record(
     cloud: Cloud, metrics: Metrics, workflow_dlq: str
 ) -> None:
@@ -928,6 +960,50 @@ def test_later_post_after_a_transient_failure_runs_the_image(
     assert len(sfn.started) == 2
     assert _letters(cloud, workflow_dlq) == []
     assert counted(metrics) == {"TransientFailure": 1, "Classified": 1}
+
+
+def test_later_post_after_an_image_host_error_runs_the_image(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an image whose host failed (ImageHostError after the workflow's retries, before
+    # Detect Labels): the message is dead-lettered, not left on its queue
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: failed_with("ImageHostError", "503 from the host")(n) if n == 1 else succeeded(n),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    assert process(classifier, event) == {"batchItemFailures": []}
+
+    # WHEN another post of the same photo arrives, and the host answers again
+    response = process(classifier, {"Records": [_copy(event, SECOND, post_id="1")]})
+
+    # THEN it takes the image over and classifies it; the failed message kept its one letter
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert [letter["error"]["Error"] for letter in _letters(cloud, workflow_dlq)] == [
+        "ImageHostError"
+    ]
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Classified": 1}
+    taken_over = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-2"
+    assert result_of(cloud, _url(event))["execution"] == taken_over
+
+
+def test_copy_of_the_message_failed_by_the_image_host_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a message whose execution failed with ImageHostError and was dead-lettered
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageHostError", "503 from the host"))
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+
+    # WHEN a copy of that message (same post, photo and route; another SQS message) arrives
+    response = process(classifier, {"Records": [_copy(event, SECOND)]})
+
+    # THEN it runs nothing: the failed message's one letter stands for it
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Duplicate": 1}
 
 
 def _failed_since_the_lookup(cloud: Cloud, event: dict[str, Any], error: str) -> str:
