@@ -45,6 +45,7 @@ from classifier.lookup import (
     TRANSIENT_EXECUTION_ERRORS,
     Claim,
     claim_of,
+    ended_for_good,
     repeats_failure,
 )
 from classifier.models import Outcome
@@ -73,6 +74,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import StartSyncExecutionOutputTypeDef
+
+# The error a TIMED_OUT execution's claim is closed with (Express gives none of its own).
+TIMEOUT_ERROR = "States.Timeout"
+# The error the closer's sweep closes an expired claim with (execution_closer.closer).
+LEASE_EXPIRED_ERROR = "LeaseExpired"
 
 
 class ExpressRetry(Exception):
@@ -133,6 +139,19 @@ class ExpressRunner:
         if self._guard(lambda: self.markers.sent(letter_cause), "read the letter marker"):
             logger.info("Message already dead-lettered; not running it again")
             return ExpressResult(Outcome.DEAD_LETTERED)
+        if claim is not None and _own_failure_without_letter(claim, token):
+            # This very message's execution failed for good and SQS refused its letter, so the
+            # message came back: send the letter from the closed claim. Running the image again
+            # could call DetectLabels a second time when the execution failed after it.
+            self._letter(
+                message,
+                arn=claim.execution,
+                status=_status_of_error(claim.error),
+                error=claim.error,
+                cause=claim.cause,
+                letter_cause=letter_cause,
+            )
+            return ExpressResult(Outcome.DEAD_LETTERED, claim.execution)
         if remaining_ms is not None and remaining_ms() < self.settings.claim_lease_seconds * 1_000:
             # An execution may take the whole Express limit: one started now could outlive
             # this invocation, whose records would then all be delivered again.
@@ -184,7 +203,7 @@ class ExpressRunner:
                 Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn, _billed(billing)
             )
         error = response.get("error") or (
-            "States.Timeout" if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
+            TIMEOUT_ERROR if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
         )
         cause = response.get("cause") or ""
         # The execution owns the claim once its Claim Image state ran; one that failed before
@@ -421,6 +440,24 @@ def _ended_status(value: object) -> ExecutionStatus:
             f"StartSyncExecution answered status {str(value)[:64]!r}, not an end", transient=False
         )
     return status
+
+
+def _own_failure_without_letter(claim: Claim, token: str) -> bool:
+    """Whether ``claim`` is this message's (``token``) execution, closed FAILED for good by
+    this classifier: its letter is then the only thing left to do. Not a claim the closer's
+    sweep closed (LeaseExpired): the sweep sent that letter itself, and the classifier that
+    waited died, so whether the image ran to its end is unknown; the message runs again."""
+    return (
+        claim.status == FAILED_STATUS
+        and claim.error != LEASE_EXPIRED_ERROR
+        and ended_for_good(FAILED_STATUS, claim.error)
+        and owner_token(claim.execution) == token
+    )
+
+
+def _status_of_error(error: str) -> ExecutionStatus:
+    """How an Express execution ended, from the error its claim was closed with (above)."""
+    return ExecutionStatus.TIMED_OUT if error == TIMEOUT_ERROR else ExecutionStatus.FAILED
 
 
 def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:

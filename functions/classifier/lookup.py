@@ -10,7 +10,8 @@ message (another post, a retweet, another route's message) takes the URL over, a
 of the failed message (same post, photo and route) is its duplicate. Two messages still run the
 URL again (``repeats_failure``): a replay (``tweetlens dlq redrive`` sends the letter back with
 ``attempt`` + 1, above the failed message's), and, under EXPRESS, the very SQS message whose
-execution failed, delivered again because its dead letter could not be sent.
+execution failed, delivered again because its dead letter could not be sent: it is not a
+duplicate, and ``classifier.express`` sends that letter from the claim without running it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class Claim:
     message: str = ""
     # Why a FAILED claim was closed: the execution's error ("" when the item has none).
     error: str = ""
+    # ... and its cause, as the closing wrote it ("" when the item has none).
+    cause: str = ""
 
     @property
     def done(self) -> bool:
@@ -120,7 +123,8 @@ def repeats_failure(claim: Claim, message: PhotoMessage, token: str, error: str)
 
     Not when ``message`` is a replay (its ``attempt`` is above the failed message's), nor when
     it is the very SQS message (``token``) whose execution failed: under EXPRESS, that message
-    is delivered again only when its dead letter could not be sent, and it must still send it.
+    is delivered again only when its dead letter could not be sent, and it must still send it
+    (from the claim, ``classifier.express``).
     After an error of ``RETRIED_BY_LATER_POSTS`` only a copy of the failed message repeats it:
     any other message for the URL runs. When in doubt (no readable message on the claim), the
     message runs: running again never loses a message, taking it for a duplicate could.
@@ -156,6 +160,7 @@ def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
         lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
         message=item.get("message", {}).get("S", ""),
         error=item.get("error", {}).get("S", ""),
+        cause=item.get("cause", {}).get("S", ""),
     )
 
 
@@ -186,11 +191,14 @@ def _claims_in_chunk(
         table: {
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
-            "ProjectionExpression": "pk, #status, #execution, lease_expires_at, message, #error",
+            "ProjectionExpression": (
+                "pk, #status, #execution, lease_expires_at, message, #error, #cause"
+            ),
             "ExpressionAttributeNames": {
                 "#status": "status",
                 "#execution": "execution",
                 "#error": "error",
+                "#cause": "cause",
             },
         }
     }

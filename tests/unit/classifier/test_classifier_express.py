@@ -514,11 +514,73 @@ def test_refused_letter_is_retried_and_sent_once(
         process(classifier, event)
     response = process(classifier, event)
 
-    # THEN the redelivery ran the image again (the claim was closed) and sent one letter
+    # THEN the redelivery sent the one letter from the closed claim without running the image
+    # again (a second run could call DetectLabels twice), naming the execution that failed
     assert response == {"batchItemFailures": []}
-    assert len(sfn.started) == 2
-    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert len(sfn.started) == 1
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["status"], letter["error"]) == (
+        f"{EXPRESS_ARN_PREFIX}{sfn.started[0]['name']}:run-1",
+        "FAILED",
+        {"Error": "ImageNotFound", "Cause": "why"},
+    )
     assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
+
+
+def test_refused_letter_of_a_timed_out_execution_is_sent_as_timed_out(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that times out, and SQS refusing the first letter
+    sfn = SyncStepFunctions(cloud.dynamodb, lambda _: {"status": "TIMED_OUT"})
+    sqs = FailingSQS(cloud.sqs, failures=1)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+
+    # WHEN the record is processed, then delivered again
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+    process(classifier, event)
+
+    # THEN the one letter says TIMED_OUT, as the first delivery's would have
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["status"], letter["error"]["Error"], len(sfn.started)) == (
+        "TIMED_OUT",
+        "States.Timeout",
+        1,
+    )
+
+
+def test_message_whose_claim_the_sweep_closed_runs_again(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN this message's execution claim, closed by the closer's sweep (LeaseExpired: the
+    # classifier waiting for it died, so where the execution stopped is unknown, and the
+    # sweep sent that letter itself)
+    record = event["Records"][0]
+    name = express_execution_name(_url(event), record["messageId"])
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "FAILED"},
+            "execution": {"S": f"{EXPRESS_ARN_PREFIX}{name}:run-0"},
+            "error": {"S": "LeaseExpired"},
+            "cause": {"S": "the claim's lease expired"},
+            "message": {"S": record["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the message is delivered again
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN it runs the image again, and sends no second letter
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"Classified": 1}
 
 
 def test_message_moved_to_its_route_dlq_after_its_letter_was_refused_runs_when_redriven(
@@ -542,9 +604,9 @@ def test_message_moved_to_its_route_dlq_after_its_letter_was_refused_runs_when_r
     response = process(classifier, {"Records": [_copy(event, SECOND, attempt=attempt + 1)]})
 
     # THEN it runs again and ends with its one letter, rather than be deleted as a repeat of a
-    # failure whose letter never got out
+    # failure whose letter never got out (the 4 redeliveries before only retried the letter)
     assert response == {"batchItemFailures": []}
-    assert len(sfn.started) == 6
+    assert len(sfn.started) == 2
     [letter] = _letters(cloud, workflow_dlq)
     assert (letter["error"]["Error"], letter["message"]["attempt"]) == (
         "ImageNotFound",
