@@ -15,19 +15,25 @@ Three kinds of dead-letter queue hold tweetlens messages:
 * ``ProducerDeadLetterQueue``: what the producer could not read or send, as a letter
   ``{"kind", "error", "reason", "query", "raw", ...}`` (docs/architecture.md).
 
-Redrive sends a route dead letter back to its source queue unchanged and a workflow dead letter
-back to its route queue with ``attempt`` + 1 (a count of replays; above the failed message's
-attempt, it is no duplicate of the failure, as a later post of the photo is, so the classifier
-runs it in a new execution: under STANDARD the next name from the URL's result item, under
-EXPRESS a new synchronous execution, its failed claim being taken over). A letter without a
-message is skipped and stays on the queue: there is nothing in it the classifier would
-accept, so replaying it could only fail again; someone has to read it, then fix and start it
-by hand or delete it. A producer letter is skipped the same way: it holds X's data, not a
-message any queue takes.
+Redrive sends a workflow dead letter back to its route queue with ``attempt`` + 1 (a count of
+replays; above the failed message's attempt, it is no duplicate of the failure, as a later post
+of the photo is, so the classifier runs it in a new execution: under STANDARD the next name from
+the URL's result item, under EXPRESS a new synchronous execution, its failed claim being taken
+over). A route dead letter moved there by the redrive policy goes back to its source queue with
+``attempt`` + 1 too: under EXPRESS it may be the message whose execution failed for good while
+SQS refused its workflow letter on every receive, so its image's claim is closed and no letter
+was ever sent; sent back unchanged (a new SQS message, the same attempt) the classifier would
+judge it a repeat of that failure and delete it as a duplicate, and the photo would be lost.
+One attempt higher it runs again (SQS's own DLQ redrive, which moves messages unchanged, must
+not be used on route dead-letter queues for that reason). A letter without a message is
+skipped and stays on the queue: there is nothing in it the classifier would accept, so
+replaying it could only fail again; someone has to read it, then fix and start it by hand or
+delete it. A producer letter is skipped the same way: it holds X's data, not a message any
+queue takes.
 A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
 rejected again as it is, so it is skipped too unless the redrive is forced (after the message
-contract changed, say). SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite
-bodies, and the local emulator does not implement it.
+contract changed, say), and then sent back byte for byte. SQS's own ``StartMessageMoveTask``
+is not used: it cannot rewrite bodies, and the local emulator does not implement it.
 """
 
 from __future__ import annotations
@@ -239,6 +245,23 @@ def _replay_body(letter: DeadLetter) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+def _route_replay_body(letter: DeadLetter) -> str:
+    """A route letter's body as it goes back to its source queue (see the module doc): a
+    message moved by the redrive policy one attempt higher, a rejection as it came."""
+    if letter.error in PERMANENT_REJECTIONS:
+        return letter.body
+    try:
+        message = json.loads(letter.body)
+    except ValueError:
+        return letter.body
+    attempt = message.get("attempt", 0) if isinstance(message, dict) else None
+    if type(attempt) is not int:
+        # No route message the classifier would accept: it decides what becomes of it.
+        return letter.body
+    message["attempt"] = attempt + 1
+    return json.dumps(message, separators=(",", ":"))
+
+
 def _redrive_queue(
     stack: DeployedStack,
     sqs: Any,
@@ -272,7 +295,7 @@ def _redrive_queue(
             if logical_id == WORKFLOW_DLQ:
                 target, body = _route_queue_url(stack, letter.route), _replay_body(letter)
             else:
-                target, body = _source_queue_url(stack, sqs, url), letter.body
+                target, body = _source_queue_url(stack, sqs, url), _route_replay_body(letter)
             sqs.send_message(QueueUrl=target, MessageBody=body)
             # Deleted only once the copy is safely on its way: a crash here duplicates, never loses.
             sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)

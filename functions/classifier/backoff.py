@@ -1,9 +1,9 @@
 """How soon SQS delivers again a record that failed transiently under EXPRESS.
 
-Under EXPRESS a route queue's visibility timeout is 3600 s (six times the classifier's 600 s
+Under EXPRESS a route queue's visibility timeout is 2160 s (six times the classifier's 360 s
 timeout, as Lambda recommends for SQS event sources, so that no record becomes visible while
-its invocation still runs). A record reported as a batch item failure would therefore wait an
-hour, whereas what failed it (DetectLabels throttled after the workflow's own retries,
+its invocation still runs). A record reported as a batch item failure would therefore wait 36
+minutes, whereas what failed it (DetectLabels throttled after the workflow's own retries,
 StartSyncExecution or DynamoDB throttled) usually clears within seconds. The classifier sets
 such a record's visibility to a backoff instead: at most ``BASE_SECONDS`` after its first
 receive, ``GROWTH`` times that for each receive since, never more than ``CAP_SECONDS``, with
@@ -13,7 +13,7 @@ together do not all come back in the same second.
 The redrive policy's maxReceiveCount (5) still moves a message that keeps failing to its
 route's dead-letter queue, where it can be redriven: after the backoffs of its five receives,
 at most 10 + 40 + 160 + 640 + 900 s (about 15 minutes on average with the jitter) plus the
-five executions, instead of five hours. The growth is steep on purpose: the first redelivery
+five executions, instead of three hours. The growth is steep on purpose: the first redelivery
 comes quickly (a throttled second is over), later ones give a real outage time to pass.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Callable
 BASE_SECONDS = 10
 # Each further receive multiplies the ceiling by this.
 GROWTH = 4
-# Never longer than this (SQS allows up to 12 hours; the queue's own timeout is 3600 s).
+# Never longer than this (SQS allows up to 12 hours; the queue's own timeout is 2160 s).
 CAP_SECONDS = 900
 
 # ``random.randint``'s contract: a whole number from ``low`` to ``high``, both included.

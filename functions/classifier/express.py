@@ -45,6 +45,7 @@ from classifier.lookup import (
     TRANSIENT_EXECUTION_ERRORS,
     Claim,
     claim_of,
+    ended_for_good,
     repeats_failure,
 )
 from classifier.models import Outcome
@@ -73,6 +74,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import StartSyncExecutionOutputTypeDef
+
+# The error a TIMED_OUT execution's claim is closed with (Express gives none of its own).
+TIMEOUT_ERROR = "States.Timeout"
+# The error the closer's sweep closes an expired claim with (execution_closer.closer).
+LEASE_EXPIRED_ERROR = "LeaseExpired"
 
 
 class ExpressRetry(Exception):
@@ -133,12 +139,27 @@ class ExpressRunner:
         if self._guard(lambda: self.markers.sent(letter_cause), "read the letter marker"):
             logger.info("Message already dead-lettered; not running it again")
             return ExpressResult(Outcome.DEAD_LETTERED)
+        if claim is not None and _own_failure_without_letter(claim, token):
+            # This very message's execution failed for good and SQS refused its letter, so the
+            # message came back: send the letter from the closed claim. Running the image again
+            # could call DetectLabels a second time when the execution failed after it.
+            self._letter(
+                message,
+                arn=claim.execution,
+                status=_status_of_error(claim.error),
+                error=claim.error,
+                cause=claim.cause,
+                letter_cause=letter_cause,
+            )
+            return ExpressResult(Outcome.DEAD_LETTERED, claim.execution)
         if remaining_ms is not None and remaining_ms() < self.settings.claim_lease_seconds * 1_000:
             # An execution may take the whole Express limit: one started now could outlive
             # this invocation, whose records would then all be delivered again.
             logger.info("Too little time left to wait for an execution; deferred")
-            # No backoff: the batch's earlier images took most of the invocation's 600 s, so
-            # the workflow is slow right now. Handing the rest back at once would add load
+            # No backoff: what came before the start (with one record per EXPRESS
+            # invocation, its lookup and the letter marker's read; with a bigger batch, the
+            # records before it too) took more than the invocation's margin over the lease, so
+            # something is slow right now. Handing the rest back at once would add load
             # where it is slow and spend the message's receives (maxReceiveCount 5) on
             # deferrals; after the queue's visibility timeout the slowness has likely passed.
             raise ExpressRetry("deferred: too little time left in this invocation", transient=True)
@@ -182,11 +203,15 @@ class ExpressRunner:
                 Outcome.DUPLICATE if duplicate else Outcome.CLASSIFIED, arn, _billed(billing)
             )
         error = response.get("error") or (
-            "States.Timeout" if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
+            TIMEOUT_ERROR if status is ExecutionStatus.TIMED_OUT else "ExecutionFailed"
         )
         cause = response.get("cause") or ""
         # The execution owns the claim once its Claim Image state ran; one that failed before
         # leaves the reservation, closed the same way so no sweep dead-letters it again.
+        # Closed before the letter is sent, unlike the closer (which has only the letter to
+        # keep the failure): here the SQS record is deleted only once the letter is out. If it
+        # cannot be sent the record stays queued, and its redelivery, the claim's own message,
+        # is no repeat of the failure (lookup.repeats_failure): it runs again and sends it.
         if not self._close(message, arn, error, cause):
             self._close(message, reservation, error, cause)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
@@ -417,9 +442,27 @@ def _ended_status(value: object) -> ExecutionStatus:
     return status
 
 
+def _own_failure_without_letter(claim: Claim, token: str) -> bool:
+    """Whether ``claim`` is this message's (``token``) execution, closed FAILED for good by
+    this classifier: its letter is then the only thing left to do. Not a claim the closer's
+    sweep closed (LeaseExpired): the sweep sent that letter itself, and the classifier that
+    waited died, so whether the image ran to its end is unknown; the message runs again."""
+    return (
+        claim.status == FAILED_STATUS
+        and claim.error != LEASE_EXPIRED_ERROR
+        and ended_for_good(FAILED_STATUS, claim.error)
+        and owner_token(claim.execution) == token
+    )
+
+
+def _status_of_error(error: str) -> ExecutionStatus:
+    """How an Express execution ended, from the error its claim was closed with (above)."""
+    return ExecutionStatus.TIMED_OUT if error == TIMEOUT_ERROR else ExecutionStatus.FAILED
+
+
 def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:
     """Whether ``claim`` closed a permanent failure that ``message`` only repeats."""
-    return claim.failed_for_good and repeats_failure(claim, message, token)
+    return claim.failed_for_good and repeats_failure(claim, message, token, claim.error)
 
 
 def _same_delivery(claim: Claim, message: PhotoMessage, token: str) -> bool:

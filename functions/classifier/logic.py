@@ -220,7 +220,7 @@ def _count[T: (Outcome, FailureMetric)](metrics: Metrics, metric: T) -> T:
 def _closed_for(claim: Claim, message: PhotoMessage, record: RouteQueueRecord) -> bool:
     """Whether the claim is closed after a permanent failure that ``message`` only repeats."""
     return claim.failed_for_good and repeats_failure(
-        claim, message, message_token(record.messageId)
+        claim, message, message_token(record.messageId), claim.error
     )
 
 
@@ -615,7 +615,7 @@ class Batch:
                 # closed the claim yet. Failed for good, the message is a duplicate of it, as
                 # it is once the claim is closed; otherwise the next execution takes it over.
                 if ended_for_good(status, error) and repeats_failure(
-                    claim, message, message_token(record.messageId)
+                    claim, message, message_token(record.messageId), error
                 ):
                     return self._repeated_failure(claim.execution, error)
                 supersedes = claim.execution

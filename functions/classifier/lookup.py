@@ -4,10 +4,14 @@ A URL whose execution failed *for good* stays failed: a later message for it (an
 the photo, a retweet, a copy of the message) is a duplicate of that failure, whose one dead
 letter says why, and runs nothing, under either workflow type. For good means any unsuccessful
 end but a FAILED with a transient error (``TRANSIENT_EXECUTION_ERRORS``), which the next message
-for the URL takes over. Two messages still run the URL again (``repeats_failure``): a replay
-(``tweetlens dlq redrive`` sends the letter back with ``attempt`` + 1, above the failed
-message's), and, under EXPRESS, the very SQS message whose execution failed, delivered again
-because its dead letter could not be sent.
+for the URL takes over. A FAILED whose error is the image host's (``RETRIED_BY_LATER_POSTS``)
+is for good for the failed message only, which keeps its one dead letter: a later, different
+message (another post, a retweet, another route's message) takes the URL over, and only a copy
+of the failed message (same post, photo and route) is its duplicate. Two messages still run the
+URL again (``repeats_failure``): a replay (``tweetlens dlq redrive`` sends the letter back with
+``attempt`` + 1, above the failed message's), and, under EXPRESS, the very SQS message whose
+execution failed, delivered again because its dead letter could not be sent: it is not a
+duplicate, and ``classifier.express`` sends that letter from the claim without running it.
 """
 
 from __future__ import annotations
@@ -59,6 +63,15 @@ TRANSIENT_EXECUTION_ERRORS = frozenset(
         "ResultStoreBusy",
     }
 )
+# Errors that end an execution for good for its own message (one dead letter, no retry via SQS)
+# but not for the image: a later, different message for the URL runs it again. The image host
+# failed (5xx, 408, 429, timeouts, resets: fetch_image.errors.ImageHostError) after the
+# workflow's own retries of Fetch Image. That state comes before Detect Labels, so running the
+# URL again can never label it twice, and an outage of the host must not make every later post
+# of the photo a duplicate until an operator redrives the letter. Not States.Timeout nor
+# LeaseExpired (where the execution stopped is unknown) nor any error after Detect Labels: a
+# call that timed out may have been answered and billed, and a second run would label twice.
+RETRIED_BY_LATER_POSTS = frozenset({"ImageHostError"})
 # The error of a reservation released because StartSyncExecution refused (EXPRESS): nothing
 # ran and the message stays queued, so it is no failure of the image.
 START_FAILED_ERROR = "StartSyncExecutionFailed"
@@ -79,6 +92,8 @@ class Claim:
     message: str = ""
     # Why a FAILED claim was closed: the execution's error ("" when the item has none).
     error: str = ""
+    # ... and its cause, as the closing wrote it ("" when the item has none).
+    cause: str = ""
 
     @property
     def done(self) -> bool:
@@ -102,15 +117,17 @@ def ended_for_good(status: str, error: str) -> bool:
     return status != FAILED_STATUS or error not in TRANSIENT_EXECUTION_ERRORS | {START_FAILED_ERROR}
 
 
-def repeats_failure(claim: Claim, message: PhotoMessage, token: str) -> bool:
-    """Whether ``message`` only repeats the permanent failure of ``claim``'s execution, so it
-    is a duplicate of it (the caller has judged the failure permanent).
+def repeats_failure(claim: Claim, message: PhotoMessage, token: str, error: str) -> bool:
+    """Whether ``message`` only repeats the permanent failure (with ``error``) of ``claim``'s
+    execution, so it is a duplicate of it (the caller has judged the failure permanent).
 
     Not when ``message`` is a replay (its ``attempt`` is above the failed message's), nor when
     it is the very SQS message (``token``) whose execution failed: under EXPRESS, that message
-    is delivered again only when its dead letter could not be sent, and it must still send it.
-    When in doubt (no readable message on the claim), the message runs: running again never
-    loses a message, taking it for a duplicate could.
+    is delivered again only when its dead letter could not be sent, and it must still send it
+    (from the claim, ``classifier.express``).
+    After an error of ``RETRIED_BY_LATER_POSTS`` only a copy of the failed message repeats it:
+    any other message for the URL runs. When in doubt (no readable message on the claim), the
+    message runs: running again never loses a message, taking it for a duplicate could.
     """
     if owner_token(claim.execution) == token:
         return False
@@ -118,7 +135,21 @@ def repeats_failure(claim: Claim, message: PhotoMessage, token: str) -> bool:
         failed = PhotoMessage.model_validate_json(claim.message)
     except ValueError:
         return False
-    return message.attempt <= failed.attempt
+    if message.attempt > failed.attempt:
+        return False
+    if error in RETRIED_BY_LATER_POSTS:
+        return _same_post(failed, message)
+    return True
+
+
+def _same_post(failed: PhotoMessage, message: PhotoMessage) -> bool:
+    """Whether ``message`` is a copy of ``failed`` (re-published, delivered twice): the same
+    photo of the same post on the same route, which the failed message's letter stands for."""
+    return (message.post_id, message.media_key, message.route) == (
+        failed.post_id,
+        failed.media_key,
+        failed.route,
+    )
 
 
 def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
@@ -129,6 +160,7 @@ def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
         lease_expires_at=int(item.get("lease_expires_at", {}).get("N", "0")),
         message=item.get("message", {}).get("S", ""),
         error=item.get("error", {}).get("S", ""),
+        cause=item.get("cause", {}).get("S", ""),
     )
 
 
@@ -159,11 +191,14 @@ def _claims_in_chunk(
         table: {
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
-            "ProjectionExpression": "pk, #status, #execution, lease_expires_at, message, #error",
+            "ProjectionExpression": (
+                "pk, #status, #execution, lease_expires_at, message, #error, #cause"
+            ),
             "ExpressionAttributeNames": {
                 "#status": "status",
                 "#execution": "execution",
                 "#error": "error",
+                "#cause": "cause",
             },
         }
     }

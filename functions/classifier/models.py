@@ -119,7 +119,9 @@ class FailureMetric(StrEnum):
 class Rejection(BaseModel):
     """Why a body can never become a ``PhotoMessage``: the route DLQ's message attributes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Only a rejected message makes one: pydantic builds the validator then, not at every cold
+    # start (README, Cold start).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     error: Literal["NotJson", "InvalidMessage"]
     reason: Annotated[str, Field(min_length=1)]

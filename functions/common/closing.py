@@ -42,7 +42,10 @@ class DetectedBy(StrEnum):
 class WorkflowDeadLetter(BaseModel):
     """Body of a message on WorkflowDeadLetterQueue (docs/architecture.md)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Only an execution that failed is given a letter (the closer closing one, the classifier
+    # under EXPRESS): pydantic builds the validator when the first letter is written, not at
+    # every cold start of both functions (README, Cold start).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # The route message when it could be recovered (replayable), else the raw input.
     message: dict[str, Any] | None = None

@@ -1,4 +1,4 @@
-"""Close ClassifyImage executions that did not succeed: one dead letter each, claim FAILED.
+"""Close ClassifyImage executions that did not succeed: one dead letter each, then claim FAILED.
 
 Two signals find them. Step Functions sends a status-change event for every Standard
 execution that ends, but only best effort; so a scheduled sweep also looks, through the sparse
@@ -59,20 +59,29 @@ class Closer:
     clock: Callable[[], float] = time.time
 
     def close(self, ended: EndedExecution) -> CloseOutcome:
-        """Dead-letter ``ended`` once, and mark its claim FAILED if it still owns it."""
+        """Dead-letter ``ended`` once, then mark its claim FAILED if it still owns it.
+
+        The letter goes first: a closed (FAILED) claim leaves the sweep's index, and a later
+        post of an image failed for good is settled as a duplicate of that failure, so a claim
+        closed before its letter was sent would be a message lost if the send then failed for
+        good. Until the claim is closed the sweep finds it again (its lease expires), and a
+        close whose marker says the letter was sent still closes the claim: ``mark_failed`` is
+        conditional on this execution owning an open claim, so running it again changes nothing.
+        """
         markers = LetterMarkers(
             self.dynamodb, self.settings.results_table, self.settings.marker_days, self.clock
         )
-        if markers.already_sent(MARKER_PREFIX + ended.arn):
-            logger.info("Execution already dead-lettered", execution=ended.arn)
-            return self._count(CloseOutcome.ALREADY_CLOSED)
         reservation = ended.arn.startswith(RESERVATION_PREFIX)
         execution_input = (
             ended.input if ended.input is not None or reservation else self._input_of(ended.arn)
         )
         message = _message_of(execution_input) or _claimed_message(ended.claimed_message)
-        if message is not None:
-            self._mark_failed(message, ended)
+        if markers.already_sent(MARKER_PREFIX + ended.arn):
+            logger.info("Execution already dead-lettered", execution=ended.arn)
+            if message is not None:
+                # A close that died after the letter (or its retry racing this one).
+                self._mark_failed(message, ended)
+            return self._count(CloseOutcome.ALREADY_CLOSED)
         letter = WorkflowDeadLetter(
             message=message.model_dump() if message is not None else None,
             input=None if message is not None else _raw_input(execution_input),
@@ -86,6 +95,8 @@ class Closer:
             QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.model_dump_json()
         )
         markers.mark_sent(MARKER_PREFIX + ended.arn)
+        if message is not None:
+            self._mark_failed(message, ended)
         logger.warning(
             "Execution dead-lettered",
             execution=ended.arn,

@@ -37,11 +37,17 @@ MAX_EVENT_ERROR_CHARS = 256
 MAX_EVENT_CAUSE_CHARS = 32_768
 MAX_EVENT_INPUT_CHARS = 262_144
 
+# The models below with defer_build are used only to close an execution: a status-change event
+# (the rule sends only unsuccessful ones) or a claim the sweep found expired. Most invocations
+# are sweep ticks that close nothing, so pydantic builds their validators when one is first
+# used, not at every cold start (README, Cold start). ScheduledEvent, which every tick
+# validates, is built at init.
+
 
 class StatusChangeDetail(BaseModel):
     """``detail`` of a Step Functions Execution Status Change event (fields we use)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     executionArn: Annotated[str, Field(min_length=1, max_length=2_048)]
     stateMachineArn: Annotated[str, Field(min_length=1, max_length=2_048)]
@@ -64,7 +70,7 @@ class StatusChangeDetail(BaseModel):
 
 
 class StatusChangeEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     detail_type: Annotated[
         Literal["Step Functions Execution Status Change"], Field(alias="detail-type")
@@ -83,7 +89,7 @@ class ScheduledEvent(BaseModel):
 class EndedExecution(BaseModel):
     """An execution that ended without success, as far as it is known."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     arn: str
     status: ExecutionStatus

@@ -32,7 +32,10 @@ PhotoLetterError = PhotoError | Literal["RejectedBySqs"]
 
 
 class _Letter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Letters are written only when something could not be published: pydantic builds each
+    # kind's validator when the first letter of that kind is made, not at every cold start
+    # (defer_build, inherited by every kind; README, Cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     reason: Reason
     # The recent-search query that returned the data.

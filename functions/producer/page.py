@@ -56,7 +56,9 @@ class SearchPage(BaseModel):
 class UnreadablePage(BaseModel):
     """A 200 answer that is not a page: not JSON, not an object, or a broken envelope."""
 
-    model_config = ConfigDict(frozen=True)
+    # Only a broken answer makes one: its validator is built then, not at every cold start
+    # (README, Cold start).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     # The body as received, decoded as UTF-8 (bytes that are not UTF-8 are replaced).
     body: str

@@ -59,14 +59,16 @@ class DeadLetterError(Exception):
 class Refusal(BaseModel):
     """SQS's answer to an entry it refused as the sender's fault."""
 
-    model_config = ConfigDict(frozen=True)
+    # This and RefusedMessage: only an entry SQS refused makes one, so their validators are
+    # built then, not at every cold start (README, Cold start).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str
     message: str
 
 
 class RefusedMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     message: PhotoMessage
     refusal: Refusal

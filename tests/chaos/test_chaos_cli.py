@@ -100,13 +100,13 @@ def test_workflow_type_express_is_passed_to_the_run(monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(
         chaos_command.chaos, ["--posts", "40", "--workflow-type", "EXPRESS"]
     )
-    # THEN the run is EXPRESS, without aborts, waiting out the 720 s compressed visibility
+    # THEN the run is EXPRESS, without aborts, waiting out the 432 s compressed visibility
     assert result.exit_code == 0
     config = seen[0]
     assert (config.workflow_type, config.execution_aborts, config.timeout_seconds) == (
         "EXPRESS",
         0,
-        1320.0,
+        1032.0,
     )
 
 
@@ -133,7 +133,7 @@ def test_workflow_type_defaults_to_the_template_s(monkeypatch: pytest.MonkeyPatc
     assert (seen[0].workflow_type, seen[0].execution_aborts, seen[0].timeout_seconds) == (
         "EXPRESS",
         0,
-        1320.0,
+        1032.0,
     )
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from tweetlens.chaos import ChaosConfig, ChaosReport, run_chaos
 
-# About 12.5 minutes (one 720 s visibility timeout waited out): `make test-slow`, not `make test`.
+# Over 7 minutes (one 432 s visibility timeout waited out; 12.5 minutes when it was 720 s):
+# `make test-slow`, not `make test`.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Every dead-letter reason the stream's faults give under EXPRESS (no aborts: StopExecution
@@ -27,8 +28,8 @@ QUOTA_EXHAUSTED = "Rekognition.ThrottlingException"
 @pytest.fixture(scope="module")
 def report() -> ChaosReport:
     # 40 posts. No classifier worker is killed here (the 500-post run in the README kills
-    # one). The run still waits out one compressed visibility timeout (720 s, which must stay
-    # above the classifier's 600 s): a copy of a message that arrives while the message runs
+    # one). The run still waits out one compressed visibility timeout (432 s, which must stay
+    # above the classifier's 360 s): a copy of a message that arrives while the message runs
     # (a duplicate delivery, a re-read page) is left on its queue by the classifier until the
     # visibility timeout; a transient failure is delivered again after a shorter backoff.
     config = ChaosConfig.for_posts(

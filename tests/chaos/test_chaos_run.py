@@ -29,7 +29,7 @@ QUOTA_EXHAUSTED = "Rekognition.ThrottlingException"
 def report() -> ChaosReport:
     # 40 posts: every fault once at least, and under 90 s on a busy two-core machine. STANDARD
     # (not the template's default): aborts and the execution closer's path are faults only it
-    # has, and an EXPRESS run waits out a 720 s visibility timeout (tests/chaos/
+    # has, and an EXPRESS run waits out a 432 s visibility timeout (tests/chaos/
     # test_chaos_express.py, `make test-slow`).
     return run_chaos(
         ChaosConfig.for_posts(40, seed=11, workflow_type="STANDARD", timeout_seconds=120)

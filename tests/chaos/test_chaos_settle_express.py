@@ -96,14 +96,14 @@ def test_express_config_refuses_aborts_and_short_visibility() -> None:
     # GIVEN / WHEN an EXPRESS run asked to abort executions
     with pytest.raises(ValidationError, match="cannot be aborted"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", execution_aborts=1)
-    # AND one whose visibility would fall below the classifier's 600 s timeout
-    with pytest.raises(ValidationError, match="below the classifier's 600 s timeout"):
+    # AND one whose visibility would fall below the classifier's 360 s timeout
+    with pytest.raises(ValidationError, match="below the classifier's 360 s timeout"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", visibility_factor=1 / 6.5)
 
 
 def test_express_config_defaults() -> None:
     # GIVEN / WHEN the defaults for an EXPRESS run
     config = ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS")
-    # THEN no aborts, a 720 s visibility and time to wait it out
-    assert (config.execution_aborts, config.kill_recovery_seconds) == (0, 720.0)
-    assert config.timeout_seconds == 1320.0
+    # THEN no aborts, a 432 s visibility and time to wait it out
+    assert (config.execution_aborts, config.kill_recovery_seconds) == (0, 432.0)
+    assert config.timeout_seconds == 1032.0

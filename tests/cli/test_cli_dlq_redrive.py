@@ -93,6 +93,9 @@ NOT_JSON = '{"url": "https://pbs.twimg.com/media/GdNb'
 NO_URL = json.dumps({key: value for key, value in MESSAGE.items() if key != "url"})
 HTTP_URL = json.dumps(MESSAGE | {"url": "http://pbs.twimg.com/media/GdNb2bYXcAAr6Tt.jpg"})
 MOVED = json.dumps(MESSAGE | {"url": "https://pbs.twimg.com/media/GdNc3cZXdAAs7Uu.jpg"})
+# The moved message as it goes back: one attempt higher, so the classifier does not take it for
+# a repeat of a failure for good whose letter it never got out (tweetlens.dlq).
+MOVED_REPLAYED = json.dumps(json.loads(MOVED) | {"attempt": 1}, separators=(",", ":"))
 
 
 @pytest.fixture
@@ -161,8 +164,9 @@ def test_redrive_keeps_the_classifier_s_rejections_and_says_why(letters: Letters
         f"ProducerDeadLetterQueue: 1 message(s) kept (MediaMissing: {PRODUCER_LETTER})\n"
         f"WorkflowDeadLetterQueue: 1 message(s) kept (States.Runtime: {NO_MESSAGE})\n"
     )
-    # AND the moved message is on its source queue, the rejections still on the DLQ
-    assert letters.bodies("CatsQueue") == [MOVED]
+    # AND the moved message is on its source queue one attempt higher, the rejections still on
+    # the DLQ
+    assert letters.bodies("CatsQueue") == [MOVED_REPLAYED]
     assert letters.bodies("CatsDeadLetterQueue") == sorted([NOT_JSON, NO_URL, HTTP_URL])
 
 
@@ -170,10 +174,11 @@ def test_forced_redrive_sends_the_rejections_back_too(letters: Letters) -> None:
     # WHEN the cats DLQ is redriven with --force
     result = redrive("--queue", "CatsDeadLetterQueue", "--force")
 
-    # THEN all four went back to the cats queue unchanged, and nothing is kept
+    # THEN all four went back to the cats queue (the rejections unchanged, the moved message
+    # one attempt higher), and nothing is kept
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "CatsDeadLetterQueue: 4 message(s) sent back\n"
-    assert letters.bodies("CatsQueue") == sorted([NOT_JSON, NO_URL, HTTP_URL, MOVED])
+    assert letters.bodies("CatsQueue") == sorted([NOT_JSON, NO_URL, HTTP_URL, MOVED_REPLAYED])
     assert letters.bodies("CatsDeadLetterQueue") == []
 
 

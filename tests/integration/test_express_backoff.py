@@ -1,9 +1,9 @@
 """EXPRESS on the local cloud: a record that failed transiently comes back after a backoff.
 
-The template's route queues keep a received message invisible for 3600 s under EXPRESS, and
+The template's route queues keep a received message invisible for 2160 s under EXPRESS, and
 this pipeline runs visibility timeouts on the real clock (``visibility_timeout_scale`` 1). A
 record the classifier left for redelivery without shortening its visibility would keep the
-pipeline busy for an hour; backed off, it is delivered again within 10 s (the first receive's
+pipeline busy for 36 minutes; backed off, it is delivered again within 10 s (the first receive's
 ceiling, ``classifier.backoff``) through the local cloud's event source mapping and SQS.
 """
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachine" / "classify_image.asl.json"
 # The first receive's backoff ceiling (classifier.backoff.BASE_SECONDS).
 FIRST_CEILING_SECONDS = 10
-# Far below the queue's 3600 s: only a backed-off record settles within it.
+# Far below the queue's 2160 s: only a backed-off record settles within it.
 SETTLE_SECONDS = 60.0
 
 
@@ -101,7 +101,7 @@ def test_throttled_image_comes_back_after_a_backoff_and_is_classified(
     [backed_off] = lines(pipeline, "Record will be delivered again soon")
     assert backed_off["receives"] == 1
     assert 0 <= backed_off["delay_seconds"] <= FIRST_CEILING_SECONDS
-    # AND SQS delivered it again long before the queue's 3600 s, and it was classified once
+    # AND SQS delivered it again long before the queue's 2160 s, and it was classified once
     assert took < SETTLE_SECONDS
     assert record_outcomes(pipeline, url) == Counter({"Classified": 1})
     result = result_item(stack, url)

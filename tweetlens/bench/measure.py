@@ -355,7 +355,9 @@ def function_use(cloud: LocalCloud) -> tuple[dict[str, FunctionUse], int]:
             gb_seconds[logical_id] = gb_seconds.get(logical_id, 0.0) + (
                 billed_ms / 1000 * memory_mb / 1024
             )
-        log_bytes += len(record.logs.encode("utf-8")) + len(record.report.encode("utf-8"))
+        # The logs as Lambda ships them: START, the function's lines, END and REPORT (the
+        # REPORT line is already in them; counting it again overstated every invocation).
+        log_bytes += len(record.logs.encode("utf-8"))
     uses = {
         name: FunctionUse(invocations=count, gb_seconds=gb_seconds.get(name, 0.0))
         for name, count in sorted(invocations.items())

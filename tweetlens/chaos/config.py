@@ -14,9 +14,9 @@ MAX_PRODUCER_RUNS: Final = 10
 # Route queues' VisibilityTimeout and ClassifierFunction's Timeout in template.yaml, per
 # WorkflowType: a compressed visibility must stay above the function's timeout, or a batch
 # still running comes back and is worked on twice at once.
-QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 180, "EXPRESS": 3600}
-CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 30, "EXPRESS": 600}
-# EXPRESS: 3600 s x 1/5 = 720 s, above the classifier's 600 s (the local runtime enforces it).
+QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 360, "EXPRESS": 2160}
+CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 60, "EXPRESS": 360}
+# EXPRESS: 2160 s x 1/5 = 432 s, above the classifier's 360 s (the local runtime enforces it).
 EXPRESS_VISIBILITY_FACTOR: Final = 1 / 5
 
 WorkflowType = Literal["STANDARD", "EXPRESS"]
@@ -67,7 +67,7 @@ class ChaosConfig(BaseModel):
     # queueing here ends executions as States.Timeout. Timeouts are injected on purpose
     # instead (``execution_timeouts``).
     execution_timeout_scale: float = Field(default=10.0, ge=1, le=20)
-    # 180 s visibility becomes 30 s, the classifier's timeout: a crashed batch comes back
+    # 360 s visibility becomes 60 s, the classifier's timeout: a crashed batch comes back
     # quickly, yet never while its invocation may still be running.
     visibility_factor: float = Field(default=1 / 6, gt=0, le=1)
     timeout_seconds: float = Field(default=600.0, gt=0)

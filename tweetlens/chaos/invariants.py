@@ -215,8 +215,9 @@ def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
     Copies of one (post, photo, route) - re-read by the producer or delivered twice: at most
     one of them may be worked on; the others end as duplicates. After a transient failure a
     copy starts the next attempt (after a failure for good it is a duplicate of it, unless it
-    is the message whose letter SQS refused); what must never happen is a second
-    classification.
+    is the message whose letter SQS refused, which sends it and runs nothing more; so too after
+    the image host failed, where only a different message runs the URL again); what must never
+    happen is a second classification.
     """
     copies: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for message_id, body in evidence.bodies.items():

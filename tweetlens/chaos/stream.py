@@ -214,7 +214,10 @@ class _StreamBuilder:
                 if fate != "DONE" and url not in held_urls
             ]
             if failing:
-                return rng.choice(failing)  # the same broken URL in many posts
+                # The same broken URL in many posts. A later post of one whose host failed
+                # (ImageHostError: 500, reset, the timeout) fetches it again and fails again, so
+                # it ends with its own letter; of any other, it is a duplicate of the failure.
+                return rng.choice(failing)
         if self.budget["timeouts"] and rng.random() < 0.1:
             return self.forced("timeout", index)
         if self.budget["slow"] and rng.random() < 0.15:

@@ -87,14 +87,14 @@ def print_report(report: ChaosReport) -> None:
     default=None,
     help="The template's WorkflowType [default: the template's own, EXPRESS for tweetlens's]. "
     "EXPRESS: the classifier waits on StartSyncExecution; no aborts (they do not apply), "
-    "executions timed out while they fetch; the run lasts at least 720 s.",
+    "executions timed out while they fetch; the run lasts at least 432 s.",
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(min=10),
     default=None,
-    help="Seconds to wait for the pipeline to go idle [default: 600; EXPRESS 1320, as a "
-    "killed worker's batch comes back only after its 720 s compressed visibility timeout].",
+    help="Seconds to wait for the pipeline to go idle [default: 600; EXPRESS 1032, as a "
+    "killed worker's batch comes back only after its 432 s compressed visibility timeout].",
 )
 @template_option
 def chaos(  # noqa: PLR0917 - click passes every option by name or position

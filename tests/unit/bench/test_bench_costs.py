@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,11 +14,15 @@ from tweetlens.bench.measure import (
     FunctionUse,
     Measurement,
     billed_transitions,
+    function_use,
 )
 from tweetlens.bench.options import BenchOptions
 from tweetlens.bench.prices import PriceError, load_prices
 from tweetlens.bench.report import BenchReport, SweepPoint, costs, design_report
+from tweetlens.localcloud import LocalCloud
+from tweetlens.localcloud.models import FunctionConfig, InvocationRecord
 from tweetlens.localcloud.requestlog import RequestStats
+from tweetlens.localcloud.runtime import format_report
 
 
 def _measurement(**changes: object) -> Measurement:
@@ -196,3 +200,56 @@ def test_billed_transitions_count_each_retry() -> None:
     # THEN the six states entered and the two retries are billed ("each retry will be charged
     # as an additional state transition", Step Functions pricing)
     assert billed_transitions(events) == 8
+
+
+class _Invoked:
+    """What ``function_use`` reads of a local cloud: its functions and its invocations."""
+
+    def __init__(self, function: FunctionConfig, records: list[InvocationRecord]) -> None:
+        self.functions = {function.logical_id: function}
+        self._records = records
+
+    def invocations(self) -> list[InvocationRecord]:
+        return self._records
+
+
+def test_function_logs_are_counted_once_as_lambda_ships_them() -> None:
+    # GIVEN two invocations of a 128 MB function, each framed as the local runtime frames its
+    # logs (START, the function's line, END, REPORT)
+    function = FunctionConfig(
+        logical_id="ClassifierFunction",
+        name="stack-ClassifierFunction-X",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:stack-ClassifierFunction-X",
+        handler="classifier.app.lambda_handler",
+        runtime="python3.12",
+        code_uri=Path("functions"),
+        timeout=360,
+        memory_size=128,
+        environment={},
+    )
+    records = []
+    for request_id in ("r1", "r2"):
+        report = format_report(request_id, duration_ms=999.5, memory_size=128, max_memory_used=70)
+        records.append(
+            InvocationRecord(
+                function_name=function.name,
+                request_id=request_id,
+                report=report,
+                error_type=None,
+                error_message=None,
+                logs=f"START RequestId: {request_id} Version: $LATEST\n"
+                f'{{"level":"INFO"}}\nEND RequestId: {request_id}\n{report}\n',
+                cold_start=False,
+                started_at=0.0,
+                ended_at=1.0,
+            )
+        )
+
+    # WHEN the bench reads the function's use
+    uses, log_bytes = function_use(cast("LocalCloud", _Invoked(function, records)))
+
+    # THEN each invocation is one request billed 1,000 ms at 128 MB, and its logs count once
+    assert uses == {
+        "ClassifierFunction": FunctionUse(invocations=2, gb_seconds=2 * 1.0 * 128 / 1024)
+    }
+    assert log_bytes == sum(len(record.logs.encode("utf-8")) for record in records)

@@ -2,7 +2,8 @@
 
 A letter the classifier rejected (``NotJson``, ``InvalidMessage``) would be rejected again if
 replayed as it is: a redrive leaves it on its queue unless forced. A letter the queue's redrive
-policy moved there (no attributes: the classifier failed on it five times) is sent back.
+policy moved there (no attributes: the classifier failed on it five times) is sent back one
+attempt higher, so it is never taken for a copy of a failure whose letter never got out.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def fill_cats_dead_letter_queue(cloud: Cloud, metrics: Metrics) -> str:
     return moved
 
 
+def one_attempt_higher(body: str) -> str:
+    """A moved route message as `tweetlens dlq redrive` sends it back (tweetlens.dlq)."""
+    message = json.loads(body)
+    return json.dumps(message | {"attempt": message["attempt"] + 1}, separators=(",", ":"))
+
+
 def received_bodies(cloud: Cloud, queue_url: str) -> list[str]:
     return sorted(letter["body"] for letter in cloud.dead_letters(queue_url))
 
@@ -120,9 +127,13 @@ def test_redrive_sends_back_what_can_work_and_keeps_the_rejections(
     # WHEN the route dead-letter queues are redriven
     sent = redrive(stack, on_skipped=skipped.append)
 
-    # THEN only the moved message went back to its source queue, unchanged
+    # THEN only the moved message went back to its source queue, one attempt higher
     assert sent == {CATS: 1, DOGS: 0}
-    assert received_bodies(cloud, stack.resources["CatsQueue"]) == [moved]
+    assert received_bodies(cloud, stack.resources["CatsQueue"]) == [one_attempt_higher(moved)]
+    assert (json.loads(moved)["attempt"], json.loads(one_attempt_higher(moved))["attempt"]) == (
+        1,
+        2,
+    )
     # AND every rejection was skipped, and is still on its queue, visible, with its error
     assert Counter(letter.error for letter in skipped) == REJECTIONS
     assert {skip_reason(letter) for letter in skipped} == {SKIPPED_REJECTION}
@@ -141,10 +152,13 @@ def test_forced_redrive_sends_back_the_rejections_too(cloud: Cloud, metrics: Met
     # WHEN the redrive is forced
     sent = redrive(stack, force=True, on_skipped=skipped.append)
 
-    # THEN all eight went back to the cats queue, bodies unchanged, and the DLQ is empty
+    # THEN all eight went back to the cats queue, the rejections unchanged, the moved message
+    # one attempt higher, and the DLQ is empty
     assert sent == {CATS: 8, DOGS: 0}
     assert skipped == []
-    assert received_bodies(cloud, stack.resources["CatsQueue"]) == sorted([moved, *rejected])
+    assert received_bodies(cloud, stack.resources["CatsQueue"]) == sorted(
+        [one_attempt_higher(moved), *rejected]
+    )
     assert list_dead_letters(stack) == []
 
 

@@ -514,11 +514,105 @@ def test_refused_letter_is_retried_and_sent_once(
         process(classifier, event)
     response = process(classifier, event)
 
-    # THEN the redelivery ran the image again (the claim was closed) and sent one letter
+    # THEN the redelivery sent the one letter from the closed claim without running the image
+    # again (a second run could call DetectLabels twice), naming the execution that failed
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["status"], letter["error"]) == (
+        f"{EXPRESS_ARN_PREFIX}{sfn.started[0]['name']}:run-1",
+        "FAILED",
+        {"Error": "ImageNotFound", "Cause": "why"},
+    )
+    assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
+
+
+def test_refused_letter_of_a_timed_out_execution_is_sent_as_timed_out(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that times out, and SQS refusing the first letter
+    sfn = SyncStepFunctions(cloud.dynamodb, lambda _: {"status": "TIMED_OUT"})
+    sqs = FailingSQS(cloud.sqs, failures=1)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+
+    # WHEN the record is processed, then delivered again
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+    process(classifier, event)
+
+    # THEN the one letter says TIMED_OUT, as the first delivery's would have
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["status"], letter["error"]["Error"], len(sfn.started)) == (
+        "TIMED_OUT",
+        "States.Timeout",
+        1,
+    )
+
+
+def test_message_whose_claim_the_sweep_closed_runs_again(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN this message's execution claim, closed by the closer's sweep (LeaseExpired: the
+    # classifier waiting for it died, so where the execution stopped is unknown, and the
+    # sweep sent that letter itself)
+    record = event["Records"][0]
+    name = express_execution_name(_url(event), record["messageId"])
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "FAILED"},
+            "execution": {"S": f"{EXPRESS_ARN_PREFIX}{name}:run-0"},
+            "error": {"S": "LeaseExpired"},
+            "cause": {"S": "the claim's lease expired"},
+            "message": {"S": record["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the message is delivered again
+    response = process(
+        express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event
+    )
+
+    # THEN it runs the image again, and sends no second letter
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert _letters(cloud, workflow_dlq) == []
+    assert counted(metrics) == {"Classified": 1}
+
+
+def test_message_moved_to_its_route_dlq_after_its_letter_was_refused_runs_when_redriven(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a message whose execution fails for good on each of its 5 receives while SQS
+    # refuses every workflow letter: the redrive policy moves it to its route's DLQ, its
+    # image's claim closed FAILED and no letter sent
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound"))
+    sqs = FailingSQS(cloud.sqs, failures=5)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+    for _ in range(5):
+        with pytest.raises(BatchProcessingError):
+            process(classifier, event)
+    assert _letters(cloud, workflow_dlq) == []
+    assert result_of(cloud, _url(event))["status"] == "FAILED"
+
+    # WHEN `tweetlens dlq redrive` sends it back to its route queue (a new SQS message, one
+    # attempt higher) and SQS accepts letters again
+    attempt = json.loads(event["Records"][0]["body"])["attempt"]
+    response = process(classifier, {"Records": [_copy(event, SECOND, attempt=attempt + 1)]})
+
+    # THEN it runs again and ends with its one letter, rather than be deleted as a repeat of a
+    # failure whose letter never got out (the 4 redeliveries before only retried the letter)
     assert response == {"batchItemFailures": []}
     assert len(sfn.started) == 2
-    assert len(_letters(cloud, workflow_dlq)) == 1
-    assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["error"]["Error"], letter["message"]["attempt"]) == (
+        "ImageNotFound",
+        attempt + 1,
+    )
+    assert counted(metrics) == {"TransientFailure": 5, "ExecutionDeadLettered": 1}
 
 
 def test_batch_mixes_outcomes_and_fails_only_the_transient_record(
@@ -930,6 +1024,50 @@ def test_later_post_after_a_transient_failure_runs_the_image(
     assert counted(metrics) == {"TransientFailure": 1, "Classified": 1}
 
 
+def test_later_post_after_an_image_host_error_runs_the_image(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an image whose host failed (ImageHostError after the workflow's retries, before
+    # Detect Labels): the message is dead-lettered, not left on its queue
+    sfn = SyncStepFunctions(
+        cloud.dynamodb,
+        lambda n: failed_with("ImageHostError", "503 from the host")(n) if n == 1 else succeeded(n),
+    )
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    assert process(classifier, event) == {"batchItemFailures": []}
+
+    # WHEN another post of the same photo arrives, and the host answers again
+    response = process(classifier, {"Records": [_copy(event, SECOND, post_id="1")]})
+
+    # THEN it takes the image over and classifies it; the failed message kept its one letter
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 2
+    assert [letter["error"]["Error"] for letter in _letters(cloud, workflow_dlq)] == [
+        "ImageHostError"
+    ]
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Classified": 1}
+    taken_over = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-2"
+    assert result_of(cloud, _url(event))["execution"] == taken_over
+
+
+def test_copy_of_the_message_failed_by_the_image_host_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN a message whose execution failed with ImageHostError and was dead-lettered
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageHostError", "503 from the host"))
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    process(classifier, event)
+
+    # WHEN a copy of that message (same post, photo and route; another SQS message) arrives
+    response = process(classifier, {"Records": [_copy(event, SECOND)]})
+
+    # THEN it runs nothing: the failed message's one letter stands for it
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert len(_letters(cloud, workflow_dlq)) == 1
+    assert counted(metrics) == {"ExecutionDeadLettered": 1, "Duplicate": 1}
+
+
 def _failed_since_the_lookup(cloud: Cloud, event: dict[str, Any], error: str) -> str:
     """Another post's execution failed with ``error`` and closed the image's claim; its ARN."""
     other = f"{EXPRESS_ARN_PREFIX}{express_execution_name(_url(event), SECOND)}:run-0"
@@ -1172,12 +1310,12 @@ def test_what_an_execution_billed_is_logged_once(
 # ------------------------------------------------------------------ backoff of a transient failure
 # The route queues' visibility timeout under EXPRESS (template.yaml): a record reported as a
 # batch item failure, and not backed off, stays invisible this long.
-EXPRESS_VISIBILITY_TIMEOUT = "3600"
+EXPRESS_VISIBILITY_TIMEOUT = "2160"
 
 
 class RecordedJitter:
     """classifier.backoff's jitter, recorded: answers its lower bound (0 s), so a record backed
-    off is visible again at once, where one left to the queue's timeout waits an hour."""
+    off is visible again at once, where one left to the queue's timeout waits 36 minutes."""
 
     def __init__(self) -> None:
         self.bounds: list[tuple[int, int]] = []

@@ -28,7 +28,7 @@ from classifier.logic import (
 from classifier.lookup import DoneLookupFailed
 from classifier.models import Rejection, RouteQueueRecord
 from classifier.settings import load_settings
-from common.messages import NO_EXECUTION, PhotoMessage, execution_name
+from common.messages import NO_EXECUTION, PhotoMessage, execution_arn, execution_name
 from tests.unit.classifier.classifier_testkit import (
     CLAIM_LEASE_SECONDS,
     Cloud,
@@ -63,6 +63,25 @@ class FailingStepFunctions:
         if name in self._failures:
             raise self._failures[name]
         return self._real.describe_execution(**kwargs)
+
+
+class EndedStepFunctions:
+    """moto's Step Functions, except that DescribeExecution reports chosen executions FAILED
+    with an error: moto keeps executions RUNNING and cannot fail one with a task's error."""
+
+    def __init__(self, real: SFNClient, failed: dict[str, str]) -> None:
+        self._real = real
+        self._failed = failed
+
+    def start_execution(self, **kwargs: Any) -> Any:
+        return self._real.start_execution(**kwargs)
+
+    def describe_execution(self, **kwargs: Any) -> Any:
+        described = dict(self._real.describe_execution(**kwargs))
+        error = self._failed.get(str(kwargs["executionArn"]))
+        if error is not None:
+            described |= {"status": "FAILED", "error": error}
+        return described
 
 
 class FailingSQS:
@@ -296,6 +315,103 @@ def test_later_post_after_a_transient_failure_starts_the_next_execution(
         [execution_name(message.url, 1), execution_name(message.url, 2)]
     )
     assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_later_post_after_an_image_host_error_starts_the_next_execution(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN another post's execution failed because the image host did not answer (after the
+    # workflow's retries of Fetch Image, before Detect Labels) and was dead-lettered
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageHostError", message=_earlier_post(message)
+    )
+
+    # WHEN this post's message is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it takes the image over: the next execution starts with this message
+    assert response == {"batchItemFailures": []}
+    assert cloud.executions()[execution_name(message.url, 2)] == expected_input(
+        event["Records"][0], cloud.cats_queue_arn
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_copy_of_the_message_failed_by_the_image_host_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN this very post's message failed with ImageHostError and was dead-lettered (its one
+    # letter), and a copy of it arrives (re-published after a producer crash, say)
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    first = start_named(cloud, execution_name(message.url, 1), ended=True)
+    cloud.put_result(
+        message.url, "FAILED", first, error="ImageHostError", message=message.model_dump_json()
+    )
+
+    # WHEN the copy is processed
+    response = process(make_classifier(cloud, metrics), event)
+
+    # THEN it is a duplicate of that failure, whose letter stands for it: nothing starts
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 1)]
+    assert counted(metrics) == {"Duplicate": 1}
+
+
+def _failed_by_the_host_before_the_closer(
+    cloud: Cloud, metrics: Metrics, claimed: PhotoMessage
+) -> Classifier:
+    """An IN_PROGRESS claim (for ``claimed``) whose execution ended with ImageHostError, not yet
+    closed by the closer; the classifier that sees it so."""
+    owner = start_named(cloud, execution_name(claimed.url, 3), ended=False)
+    cloud.put_result(claimed.url, "IN_PROGRESS", owner, message=claimed.model_dump_json())
+    stepfunctions = EndedStepFunctions(cloud.stepfunctions, {owner: "ImageHostError"})
+    return make_classifier(cloud, metrics, stepfunctions=stepfunctions)
+
+
+def test_later_post_takes_over_a_claim_failed_by_the_image_host_before_the_closer_runs(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN another post's execution ended with ImageHostError, its claim not yet closed
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    classifier = _failed_by_the_host_before_the_closer(
+        cloud, metrics, message.model_copy(update={"post_id": "1"})
+    )
+    owner = execution_arn(cloud.state_machine_arn, execution_name(message.url, 3))
+
+    # WHEN this post's message is processed
+    response = process(classifier, event)
+
+    # THEN the next execution starts, allowed to take the ended one's claim over
+    assert response == {"batchItemFailures": []}
+    assert sorted(cloud.executions()) == sorted(
+        [execution_name(message.url, 3), execution_name(message.url, 4)]
+    )
+    assert cloud.executions()[execution_name(message.url, 4)] == expected_input(
+        event["Records"][0], cloud.cats_queue_arn, supersedes=owner
+    )
+    assert counted(metrics) == {"ExecutionStarted": 1}
+
+
+def test_copy_of_a_message_failed_by_the_image_host_before_the_closer_runs_is_a_duplicate(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN this very post's execution ended with ImageHostError, its claim not yet closed
+    event = load_event("classifier_sqs_replay.json")
+    message = message_of(event, 0)
+    classifier = _failed_by_the_host_before_the_closer(cloud, metrics, message)
+
+    # WHEN a copy of the message is processed
+    response = process(classifier, event)
+
+    # THEN it is a duplicate of that failure (the closer sends its one letter): nothing starts
+    assert response == {"batchItemFailures": []}
+    assert list(cloud.executions()) == [execution_name(message.url, 3)]
+    assert counted(metrics) == {"Duplicate": 1}
 
 
 def test_claim_of_an_execution_ended_for_good_is_a_duplicate_before_the_closer_runs(

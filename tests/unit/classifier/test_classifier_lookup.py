@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -174,6 +175,7 @@ def test_no_urls_make_no_request() -> None:
     ("status", "error", "for_good"),
     [
         ("FAILED", "ImageNotFound", True),
+        ("FAILED", "ImageHostError", True),
         ("FAILED", "States.Timeout", True),
         ("FAILED", "LeaseExpired", True),
         ("FAILED", "", True),
@@ -232,4 +234,55 @@ def test_which_messages_repeat_a_failure(
     # GIVEN a claim closed after a permanent failure WHEN a message for its URL is judged
     # THEN a later post repeats it; a replay, the failed SQS message itself (its letter may be
     # unsent) and a claim that names no message leave the image to run
-    assert repeats_failure(claim, message, message_token(message_id)) is repeats
+    assert repeats_failure(claim, message, message_token(message_id), claim.error) is repeats
+
+
+HOST_FAILED_CLAIM = replace(FAILED_CLAIM, error="ImageHostError")
+
+
+@pytest.mark.parametrize(
+    ("message", "message_id", "repeats"),
+    [
+        (FAILED_MESSAGE, LATER_ID, True),
+        (FAILED_MESSAGE.model_copy(update={"attempt": 0}), LATER_ID, True),
+        (FAILED_MESSAGE, FIRST_ID, False),
+        (FAILED_MESSAGE.model_copy(update={"attempt": 2}), LATER_ID, False),
+        (FAILED_MESSAGE.model_copy(update={"post_id": "2"}), LATER_ID, False),
+        (FAILED_MESSAGE.model_copy(update={"post_id": "2", "attempt": 0}), LATER_ID, False),
+        (FAILED_MESSAGE.model_copy(update={"media_key": "3_2"}), LATER_ID, False),
+        (FAILED_MESSAGE.model_copy(update={"route": "dogs"}), LATER_ID, False),
+    ],
+    ids=[
+        "copy-of-the-failed-message",
+        "copy-at-a-lower-attempt",
+        "same-sqs-message",
+        "replay",
+        "later-post",
+        "later-post-lower-attempt",
+        "other-photo-key",
+        "other-route",
+    ],
+)
+def test_after_an_image_host_error_only_a_copy_of_the_failed_message_repeats_it(
+    message: PhotoMessage, message_id: str, repeats: bool
+) -> None:
+    # GIVEN a claim closed after the image host failed (ImageHostError, before Detect Labels)
+    # WHEN a message for its URL is judged
+    # THEN only a copy of the failed message (same post, photo and route, another SQS message)
+    # repeats it: any different message takes the URL over, as do a replay and the failed SQS
+    # message itself
+    assert (
+        repeats_failure(HOST_FAILED_CLAIM, message, message_token(message_id), "ImageHostError")
+        is repeats
+    )
+
+
+@pytest.mark.parametrize("error", ["States.Timeout", "LeaseExpired", "ImageNotFound", "ChaosAbort"])
+def test_other_permanent_errors_make_a_later_post_a_duplicate(error: str) -> None:
+    # GIVEN a claim closed after an error that is not the image host's (a timed-out call may
+    # have been billed: a second run could label the image twice)
+    claim = replace(FAILED_CLAIM, error=error)
+    later_post = FAILED_MESSAGE.model_copy(update={"post_id": "2"})
+    # WHEN a later post of the photo is judged
+    # THEN it repeats the failure
+    assert repeats_failure(claim, later_post, message_token(LATER_ID), error) is True

@@ -208,3 +208,152 @@ def test_the_closer_init_makes_only_its_dynamodb_client() -> None:
 
     # THEN init made the DynamoDB client every sweep needs; the others only when first used
     assert made.splitlines() == ["['dynamodb']", "['dynamodb', 'sfn', 'sqs']"]
+
+
+# Models only a rare path uses are built by pydantic when first used (``defer_build``), not at
+# init. ``__pydantic_complete__`` says whether a model's validator and serializer were built.
+def _complete(models: str) -> str:
+    return f"print(*(model.__pydantic_complete__ for model in ({models},)))"
+
+
+def test_the_closer_init_builds_the_tick_s_model_and_none_only_closing_uses() -> None:
+    # GIVEN a fresh interpreter with the closer's environment
+    # WHEN the handler module is imported
+    built = _run_around_init(
+        "execution_closer.app",
+        CLOSER_ENVIRONMENT,
+        "from execution_closer import models as m; "
+        + _complete(
+            "m.ScheduledEvent, m.StatusChangeEvent, m.StatusChangeDetail, m.EndedExecution, "
+            "m.WorkflowDeadLetter"
+        ),
+    )
+
+    # THEN what every sweep tick validates is built; what only closing an execution uses is not
+    assert built == "True False False False False"
+
+
+STATUS_CHANGE_EVENT = {
+    "detail-type": "Step Functions Execution Status Change",
+    "source": "aws.states",
+    "detail": {
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:classify:run-1",
+        "stateMachineArn": CLOSER_ENVIRONMENT["STATE_MACHINE_ARN"],
+        "status": "FAILED",
+    },
+}
+
+
+def test_a_closing_only_model_is_built_by_its_first_use_and_kept() -> None:
+    # GIVEN the closer after init, its status-change models not built
+    # WHEN two status-change events are validated, one after the other
+    built = _run_around_init(
+        "execution_closer.app",
+        CLOSER_ENVIRONMENT,
+        "from execution_closer.models import StatusChangeEvent as M; "
+        f"before = M.__pydantic_complete__; M.model_validate({STATUS_CHANGE_EVENT!r}); "
+        "validator = M.__pydantic_validator__; "
+        f"second = M.model_validate({STATUS_CHANGE_EVENT!r}); "
+        "print(before, M.__pydantic_complete__, M.__pydantic_validator__ is validator, "
+        "second.detail.status.value)",
+    )
+
+    # THEN the first validation built the model, and the second used the same validator
+    assert built == "False True True FAILED"
+
+
+def test_a_closing_only_model_refuses_what_it_refused_when_built_at_init() -> None:
+    # GIVEN the closer after init, its status-change models not built
+    # WHEN the first event it validates names an execution of another state machine
+    other_machine = {
+        **STATUS_CHANGE_EVENT,
+        "detail": {
+            **STATUS_CHANGE_EVENT["detail"],
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:other:run-1",
+        },
+    }
+    refused = _run_around_init(
+        "execution_closer.app",
+        CLOSER_ENVIRONMENT,
+        "from pydantic import ValidationError; "
+        "from execution_closer.models import StatusChangeEvent as M\n"
+        f"try:\n    M.model_validate({other_machine!r})\n"
+        "except ValidationError as error:\n"
+        "    print([(e['loc'], e['msg']) for e in error.errors()])",
+    )
+
+    # THEN the deferred build validates exactly as before: the event is refused
+    assert refused == (
+        "[(('detail',), 'Value error, executionArn is not an execution of stateMachineArn')]"
+    )
+
+
+def test_the_classifier_init_builds_what_every_record_needs_and_not_its_letters() -> None:
+    # GIVEN a fresh interpreter with the classifier's environment
+    # WHEN the handler module is imported
+    built = _run_around_init(
+        "classifier.app",
+        CLASSIFIER_ENVIRONMENT,
+        "from classifier import models as m; from common import messages, closing; "
+        + _complete(
+            "m.RouteQueueRecord, messages.PhotoMessage, messages.ClassifyRequest, "
+            "m.RecordOutcomeLog, m.Rejection, closing.WorkflowDeadLetter"
+        ),
+    )
+
+    # THEN the record, message, request and outcome models are built; a rejection's and a
+    # workflow dead letter's are not
+    assert built == "True True True True False False"
+
+
+def test_a_rejected_body_builds_the_rejection_model_once() -> None:
+    # GIVEN the classifier after init, its rejection model not built
+    # WHEN two bodies that are not JSON are parsed
+    built = _run_around_init(
+        "classifier.app",
+        CLASSIFIER_ENVIRONMENT,
+        "from classifier.logic import parse_body; from classifier.models import Rejection as M; "
+        "before = M.__pydantic_complete__; first = parse_body('not json'); "
+        "validator = M.__pydantic_validator__; second = parse_body('{'); "
+        "print(before, M.__pydantic_validator__ is validator, first.error, second.error)",
+    )
+
+    # THEN the first built it and the second reused it
+    assert built == "False True NotJson NotJson"
+
+
+# A valid ProducerFunction environment reading X (the default), tracing off as outside Lambda.
+PRODUCER_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "producer",
+    "POWERTOOLS_METRICS_NAMESPACE": "tweetlens",
+    "HASHTAG_ROUTES": '{"cats": "cat,cats"}',
+    "ROUTE_QUEUE_URLS": '{"cats": "https://sqs.us-east-1.amazonaws.com/123456789012/cats"}',
+    "CHECKPOINTS_TABLE": "checkpoints",
+    "PRODUCER_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/producer-dlq",
+    "POST_SOURCE": "x-api",
+    "BEARER_TOKEN_STORE": "secretsmanager",
+    "BEARER_TOKEN_NAME": "tweetlens/x-bearer-token",
+    "MAX_RESULTS_PER_PAGE": "10",
+}
+
+
+def test_the_producer_init_builds_what_every_run_needs_and_not_its_letters() -> None:
+    # GIVEN a fresh interpreter with the producer's environment
+    # WHEN the handler module is imported
+    built = _run_around_init(
+        "producer.app",
+        PRODUCER_ENVIRONMENT,
+        "from producer import letters, page, publisher, checkpoint, routing; "
+        "from common.messages import PhotoMessage; "
+        + _complete(
+            "checkpoint.Checkpoint, page.SearchPage, routing.RoutedPage, PhotoMessage, "
+            "letters.PageLetter, letters.PostLetter, letters.PhotoLetter, letters.RangeLetter, "
+            "page.UnreadablePage, publisher.Refusal, publisher.RefusedMessage"
+        ),
+    )
+
+    # THEN the checkpoint, page, routing and message models are built; the dead letters and
+    # the models of an unreadable page or a refused message are not
+    assert built == "True True True True False False False False False False False"

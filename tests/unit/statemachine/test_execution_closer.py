@@ -168,6 +168,128 @@ def test_dead_letter_send_failure_is_retried_without_a_second_letter(
     assert item["status"] == "FAILED"
 
 
+def _refuse_in(
+    patched: pytest.MonkeyPatch, client: Any, operation: str, code: str, when: Any = None
+) -> list[int]:
+    """Make ``client.<operation>`` raise ``code`` (only for calls ``when`` accepts) until
+    ``patched`` is undone; the refused calls are counted in the returned list."""
+    real = getattr(client, operation)
+    refused: list[int] = []
+
+    def refusing(**kwargs: Any) -> Any:
+        if when is None or when(kwargs):
+            refused.append(1)
+            raise client.exceptions.ClientError(
+                {"Error": {"Code": code, "Message": "refused by the test"}}, operation
+            )
+        return real(**kwargs)
+
+    patched.setattr(client, operation, refusing)
+    return refused
+
+
+def _open_claim(workflow: Workflow, url: str) -> tuple[str, str | None]:
+    item = workflow.result_item(url)
+    assert item is not None
+    return str(item["status"]), item.get("open_claim")
+
+
+def test_letter_that_cannot_be_sent_leaves_the_claim_open_for_the_sweep(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed execution whose lease has expired, and SQS refusing every dead letter
+    request = load_request(CAT).model_copy(update={"lease_expires_at": LONG_AGO})
+    arn = fail_with_404(workflow, request)
+    ended = ended_from(workflow.status_change_event(arn))
+    with monkeypatch.context() as patched:
+        refused = _refuse_in(patched, closer.sqs, "send_message", "InternalError")
+
+        # WHEN the event's close fails (and Lambda's async retries fail alike)
+        for _ in range(3):
+            with pytest.raises(Exception, match="refused by the test"):
+                closer.close(ended)
+
+        # THEN no letter exists and the claim is still open, so a later post of the photo is
+        # not settled as a duplicate of a failure that has no letter
+        assert len(refused) == 3
+        assert workflow.dead_letters() == []
+        assert _open_claim(workflow, request.message.url) == ("IN_PROGRESS", "OPEN")
+
+    # AND once SQS accepts letters again the sweep finds the claim, sends its one letter and
+    # closes it
+    assert closer.sweep() == [CloseOutcome.DEAD_LETTERED]
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [arn]
+    assert _open_claim(workflow, request.message.url) == ("FAILED", None)
+
+
+def test_marker_that_cannot_be_written_after_the_letter_leaves_the_claim_open(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed execution, and DynamoDB refusing the write that marks its letter sent
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+    ended = ended_from(workflow.status_change_event(arn))
+    with monkeypatch.context() as patched:
+        _refuse_in(
+            patched,
+            closer.dynamodb,
+            "update_item",
+            "InternalServerError",
+            when=lambda call: call["UpdateExpression"] == "SET letter = :sent",
+        )
+
+        # WHEN the close sends the letter and then fails
+        with pytest.raises(Exception, match="refused by the test"):
+            closer.close(ended)
+
+        # THEN the claim is still open: not closed before its letter is known to be sent
+        assert _open_claim(workflow, request.message.url) == ("IN_PROGRESS", "OPEN")
+
+    # AND the retried close sends the letter again (the one window letters.py keeps: a copy,
+    # never a loss), marks it and closes the claim; a third close changes nothing
+    assert closer.close(ended) is CloseOutcome.DEAD_LETTERED
+    assert closer.close(ended) is CloseOutcome.ALREADY_CLOSED
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [arn, arn]
+    assert _open_claim(workflow, request.message.url) == ("FAILED", None)
+
+
+def test_claim_that_cannot_be_closed_after_the_letter_is_closed_by_the_retry(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed execution, and DynamoDB refusing the write that marks its claim FAILED
+    request = load_request(CAT)
+    arn = fail_with_404(workflow, request)
+    ended = ended_from(workflow.status_change_event(arn))
+    with monkeypatch.context() as patched:
+        _refuse_in(
+            patched,
+            closer.dynamodb,
+            "update_item",
+            "InternalServerError",
+            when=lambda call: ":failed" in call.get("ExpressionAttributeValues", {}),
+        )
+
+        # WHEN the close sends the letter, marks it sent and then fails
+        with pytest.raises(Exception, match="refused by the test"):
+            closer.close(ended)
+        assert _open_claim(workflow, request.message.url) == ("IN_PROGRESS", "OPEN")
+
+    # AND Lambda retries it
+    outcome = closer.close(ended)
+
+    # THEN the retry finds the letter sent, sends no other, and closes the claim
+    assert outcome is CloseOutcome.ALREADY_CLOSED
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [arn]
+    item = workflow.result_item(request.message.url)
+    assert item is not None
+    assert (item["status"], item["error"], item["execution"], "open_claim" in item) == (
+        "FAILED",
+        "ImageNotFound",
+        arn,
+        False,
+    )
+
+
 def test_timed_out_execution_is_dead_lettered(workflow: Workflow, closer: Closer) -> None:
     # GIVEN a workflow whose timeout elapses while the image host hangs
     definition = json.loads(

@@ -81,6 +81,9 @@ LAMBDA_TIMEOUT_LIMIT_SECONDS = 900
 # The classifier's lease covers the workflow's timeout plus the gap between its clock reading
 # and the execution's start.
 LEASE_MARGIN_SECONDS = 30
+# Under EXPRESS the classifier's timeout is the lease plus this: the time its one record may
+# take before its execution starts (validation, lookup, reservation) without being deferred.
+CLASSIFIER_MARGIN_SECONDS = 30
 # The types the local cloud knows how to create (or knowingly skips).
 LOCAL_CLOUD_TYPES = {
     "AWS::Serverless::Function",
@@ -418,9 +421,11 @@ def test_express_timeouts_chain(cfn: dict[str, Any], asl: dict[str, Any]) -> Non
     }
 
     # THEN the workflow ends within Express's limit, the lease outlasts it, the classifier
-    # waits at least a lease for a record it starts and then has time left for the rest, and
-    # a message comes back only after 6 x that timeout
+    # (one record per invocation) waits at least a lease for the record it starts, with
+    # exactly the margin before it for the work that precedes the start, and a message comes
+    # back only after 6 x that timeout
     assert asl["TimeoutSeconds"] <= EXPRESS_LIMIT_SECONDS < lease < timeout["EXPRESS"]
+    assert timeout["EXPRESS"] - lease == CLASSIFIER_MARGIN_SECONDS
     assert timeout["EXPRESS"] <= LAMBDA_TIMEOUT_LIMIT_SECONDS
     for queue, seconds in visibility.items():
         assert seconds["EXPRESS"] >= 6 * timeout["EXPRESS"], queue
@@ -499,14 +504,16 @@ def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -
     # WHEN the classifier's SQS mappings are read
     mappings = resources_of_type(cfn, "AWS::Lambda::EventSourceMapping")
 
-    # THEN each batches 10 messages, reports partial failures and caps concurrency
+    # THEN each reports partial failures and caps concurrency, and batches one message under
+    # EXPRESS (each invocation waits for its execution, so MaximumConcurrency is exactly the
+    # number of images in flight) and 10 under STANDARD (whose starts are asynchronous)
     assert len(mappings) == 2
     for mapping in mappings.values():
         properties = dict(mapping["Properties"])
         properties.pop("EventSourceArn")
         assert properties == {
             "FunctionName": {"Ref": "ClassifierFunction"},
-            "BatchSize": 10,
+            "BatchSize": {"Fn::If": ["IsExpress", 1, 10]},
             "MaximumBatchingWindowInSeconds": 5,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": {"Ref": "ClassifierMaxConcurrency"}},
@@ -556,7 +563,7 @@ def test_functions_follow_the_contract(sam: dict[str, Any]) -> None:
         ),
         "ClassifierFunction": (
             "classifier.app.lambda_handler",
-            {"Fn::If": ["IsExpress", 600, 60]},
+            {"Fn::If": ["IsExpress", 360, 60]},
             sorted(
                 [
                     "POWERTOOLS_SERVICE_NAME",
@@ -1196,6 +1203,16 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert classifier.state_machine_arn == physical["ClassifyImageStateMachine"]
         assert classifier.claim_lease_seconds == 330
         assert classifier.workflow_type == workflow_type
+        # AND the emulator resolved the mappings' batch size and the timeout for the workflow
+        # type: one record per EXPRESS invocation
+        express = workflow_type == "EXPRESS"
+        mappings = lambda_client.list_event_source_mappings(
+            FunctionName=physical["ClassifierFunction"]
+        )["EventSourceMappings"]
+        assert [mapping["BatchSize"] for mapping in mappings] == [1 if express else 10] * 2
+        assert lambda_client.get_function_configuration(
+            FunctionName=physical["ClassifierFunction"]
+        )["Timeout"] == (360 if express else 30)
         closer = load_closer_settings(environment("ExecutionCloserFunction"))
         assert closer.workflow_dlq_url == outputs["WorkflowDeadLetterQueueUrl"]
         assert closer.state_machine_arn == outputs["ClassifyImageStateMachineArn"]
