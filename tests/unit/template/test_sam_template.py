@@ -461,7 +461,7 @@ def test_standard_timeout_fits_a_full_batch_of_limited_starts(
     timeout = by_workflow_type(cfn["Resources"]["ClassifierFunction"]["Properties"]["Timeout"])
     rate = float(cfn["Parameters"]["DetectLabelsRate"]["Default"]) if rate is None else rate
     batch_sizes = {
-        mapping["Properties"]["BatchSize"]
+        by_workflow_type(mapping["Properties"]["BatchSize"])["STANDARD"]
         for mapping in resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
     }
 
@@ -1212,7 +1212,7 @@ def test_stack_creates_in_the_emulator_and_functions_accept_their_environment(
         assert [mapping["BatchSize"] for mapping in mappings] == [1 if express else 10] * 2
         assert lambda_client.get_function_configuration(
             FunctionName=physical["ClassifierFunction"]
-        )["Timeout"] == (360 if express else 30)
+        )["Timeout"] == (360 if express else 60)
         closer = load_closer_settings(environment("ExecutionCloserFunction"))
         assert closer.workflow_dlq_url == outputs["WorkflowDeadLetterQueueUrl"]
         assert closer.state_machine_arn == outputs["ClassifyImageStateMachineArn"]
