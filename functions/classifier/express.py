@@ -395,7 +395,7 @@ class ExpressRunner:
         self._guard(
             lambda: self.sqs.send_message(
                 QueueUrl=self.settings.require_workflow_dlq_url(),
-                MessageBody=letter.model_dump_json(),
+                MessageBody=letter.body(),
             ),
             "send the dead letter",
         )

@@ -12,7 +12,6 @@ dead letter, gets a new execution with the next name, allowed to take over the e
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -44,6 +43,7 @@ from classifier.models import (
 from classifier.observability import logger, tracer
 from classifier.pacing import Slot, StartLimiter
 from classifier.settings import ClassifierSettings
+from common.closing import sqs_safe
 from common.letters import LetterMarkers
 from common.messages import (
     NO_EXECUTION,
@@ -68,10 +68,7 @@ if TYPE_CHECKING:
 MAX_REASON_CHARS = 1_024
 # JSON keys of an invalid body end up in the reason (pydantic reports unknown fields by name):
 # ``summarize`` keeps each short; only characters SQS accepts in a String attribute are kept
-# (#x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF). Written as the few code points
-# outside that set: the negated class of the accepted ranges took 6 ms of CPU to compile at
-# every cold start, this one under 1 ms (tests/unit/classifier pins the two as equal).
-_NOT_SQS_ATTRIBUTE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# (common.closing.sqs_safe, shared with the dead letters).
 
 # The message of the one log line per record (see Batch.handle_record).
 RECORD_PROCESSED = "Record processed"
@@ -170,7 +167,7 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _attribute_safe(text: str) -> str:
-    cleaned = _NOT_SQS_ATTRIBUTE_CHARS.sub("?", text)
+    cleaned = sqs_safe(text)
     if len(cleaned) <= MAX_REASON_CHARS:
         return cleaned
     return cleaned[: MAX_REASON_CHARS - 3] + "..."

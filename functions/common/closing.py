@@ -7,6 +7,8 @@ which Step Functions can neither describe nor report): one letter shape and one 
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,22 @@ if TYPE_CHECKING:
 RESULT_SORT_KEY = "RESULT"
 # A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
 MAX_CAUSE_CHARS = 4_096
+# The error a claim is closed with when its lease expired and nothing else says how its
+# execution ended: the closer's sweep writes it, the EXPRESS classifier reads it.
+LEASE_EXPIRED_ERROR = "LeaseExpired"
+# SQS refuses a message over 256 KiB (body and attributes; letters carry no attributes):
+# a letter over it would be refused at every retry, so it is cut to fit.
+MAX_LETTER_BYTES = 256 * 1024
+# SQS accepts only #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD and #x10000-#x10FFFF in a message
+# body and in a String attribute. Written as the few code points outside that set: the negated
+# class of the accepted ranges took 6 ms of CPU to compile at every cold start, this one under
+# 1 ms (tests/unit/classifier pins the two as equal).
+NOT_SQS_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def sqs_safe(text: str) -> str:
+    """``text`` with every character SQS refuses replaced by "?"."""
+    return NOT_SQS_CHARS.sub("?", text)
 
 
 class ExecutionStatus(StrEnum):
@@ -56,6 +74,30 @@ class WorkflowDeadLetter(BaseModel):
     # The last state entered; None when nothing says (an Express result carries no history).
     failed_state: str | None
     detected_by: DetectedBy
+
+    def body(self) -> str:
+        """The letter as an SQS message body that SQS accepts, whatever its free text holds.
+
+        Encoded with ``json`` rather than pydantic, which refuses to encode a lone surrogate
+        (a JSON input may carry one as an escape): control characters come out escaped, and the
+        characters SQS refuses that are left (lone surrogates, U+FFFE, U+FFFF; only ever inside
+        strings, the JSON around them is ASCII) become "?". A raw input too large for a
+        message is cut, as text, to what fits; the route message and the capped cause always
+        fit.
+        """
+        letter = self.model_dump(mode="json")
+        while True:
+            text = sqs_safe(json.dumps(letter, ensure_ascii=False, separators=(",", ":")))
+            excess = len(text.encode("utf-8")) - MAX_LETTER_BYTES
+            if excess <= 0 or not letter["input"]:
+                return text
+            raw = letter["input"]
+            raw = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+            raw_bytes = len(sqs_safe(json.dumps(raw, ensure_ascii=False)).encode("utf-8"))
+            # Cut in proportion to the bytes it must lose (one pass when its characters are
+            # alike), and by one character at least so the loop ends.
+            keep = len(raw) * max(0, raw_bytes - excess) // raw_bytes
+            letter["input"] = raw[: min(keep, len(raw) - 1)]
 
 
 def mark_failed(

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from common.closing import MAX_CAUSE_CHARS, RESULT_SORT_KEY, mark_failed
+from common.closing import LEASE_EXPIRED_ERROR, MAX_CAUSE_CHARS, RESULT_SORT_KEY, mark_failed
 from common.letters import LetterMarkers
 from common.messages import RESERVATION_PREFIX, ClassifyRequest, PhotoMessage, url_digest
 from execution_closer.models import (
@@ -43,8 +43,17 @@ if TYPE_CHECKING:
 # Marker items of sent letters: pk = EXECUTION#<execution ARN> (never an https URL).
 MARKER_PREFIX = "EXECUTION#"
 OPEN = "OPEN"
-# Step Functions inputs are at most 256 KiB, as are SQS messages: keep room for the rest.
+# The metric of expired claims a sweep could not close (the tick then fails).
+SWEEP_CLOSE_FAILED = "ExpiredClaimCloseFailed"
+# Step Functions inputs are at most 256 KiB, as are SQS messages: keep room for the rest
+# (WorkflowDeadLetter.body cuts it further when its characters take more bytes).
 MAX_RAW_INPUT_CHARS = 200_000
+
+
+class SweepFailed(Exception):
+    """Some expired claims could not be closed; the others were. Raised after all were tried,
+    so Lambda counts the tick as an error (the ExecutionCloserErrors alarm) without one claim
+    keeping every later claim open."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,7 @@ class Closer:
             failed_state=None if reservation else self._failed_state(ended.arn),
             detected_by=ended.detected_by,
         )
-        self.sqs.send_message(
-            QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.model_dump_json()
-        )
+        self.sqs.send_message(QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.body())
         markers.mark_sent(MARKER_PREFIX + ended.arn)
         if message is not None:
             self._mark_failed(message, ended)
@@ -118,11 +125,29 @@ class Closer:
             Limit=self.settings.sweep_limit,
         )
         outcomes: list[CloseOutcome] = []
+        failed: list[str] = []
         for item in found.get("Items", []):
-            ended = self._ended_from_claim(item)
-            if ended is not None:
-                outcomes.append(self.close(ended))
-        logger.info("Sweep done", expired_claims=len(found.get("Items", [])), closed=len(outcomes))
+            # Each claim on its own: a claim that fails at every tick (a letter SQS refuses for
+            # good, a throttled table) must not keep the claims after it open for ever.
+            try:
+                ended = self._ended_from_claim(item)
+                if ended is not None:
+                    outcomes.append(self.close(ended))
+            except Exception:
+                execution = item.get("execution", {}).get("S", "")
+                logger.exception("Could not close an expired claim", execution=execution)
+                failed.append(execution)
+        logger.info(
+            "Sweep done",
+            expired_claims=len(found.get("Items", [])),
+            closed=len(outcomes),
+            failed=len(failed),
+        )
+        if failed:
+            self.metrics.add_metric(
+                name=SWEEP_CLOSE_FAILED, unit=MetricUnit.Count, value=len(failed)
+            )
+            raise SweepFailed(f"{len(failed)} expired claim(s) could not be closed: {failed}")
         return outcomes
 
     # ------------------------------------------------------------------ the sweep's view
@@ -135,7 +160,7 @@ class Closer:
             return EndedExecution(
                 arn=arn,
                 status=ExecutionStatus.TIMED_OUT,
-                error="LeaseExpired",
+                error=LEASE_EXPIRED_ERROR,
                 cause="the classifier's reservation expired before an execution took it over",
                 input=None,
                 claimed_message=claimed,
@@ -152,7 +177,7 @@ class Closer:
             return EndedExecution(
                 arn=arn or "unknown",
                 status=ExecutionStatus.TIMED_OUT,
-                error="LeaseExpired",
+                error=LEASE_EXPIRED_ERROR,
                 cause=f"the claim's lease expired and the execution cannot be described ({code})",
                 input=None,
                 claimed_message=claimed,

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from common.closing import MAX_LETTER_BYTES
 from common.messages import ClassifyRequest, reservation_id
-from execution_closer.closer import MAX_CAUSE_CHARS, Closer
-from execution_closer.models import CloseOutcome
+from execution_closer.closer import MAX_CAUSE_CHARS, Closer, SweepFailed
+from execution_closer.models import CloseOutcome, DetectedBy, EndedExecution, ExecutionStatus
 from tests.unit.statemachine.harness import (
     EVENTS,
     REGION,
@@ -507,6 +508,107 @@ def test_sweep_closes_an_expired_reservation_without_describing_it(
 
     # AND a second sweep finds nothing more to close
     assert closer.sweep() == []
+
+
+def _expired_reservation(workflow: Workflow, url: str, message_id: str, lease: int) -> str:
+    """An EXPRESS reservation whose classifier died: open, its lease expired at ``lease``."""
+    request = load_request(CAT)
+    message = request.message.model_copy(update={"url": url})
+    reservation = reservation_id(message_id)
+    workflow.put_result_item(
+        {
+            "pk": url,
+            "sk": "RESULT",
+            "status": "IN_PROGRESS",
+            "execution": reservation,
+            "lease_expires_at": Decimal(lease),
+            "open_claim": "OPEN",
+            "message": message.model_dump_json(),
+        }
+    )
+    return reservation
+
+
+def test_sweep_closes_the_other_claims_when_one_letter_is_refused_for_good(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two expired claims, the older one's letter refused by SQS at every send
+    first_url = "https://pbs.twimg.com/media/refused.jpg"
+    second_url = "https://pbs.twimg.com/media/sendable.jpg"
+    first = _expired_reservation(workflow, first_url, "5e0c1a7b-0b1d-4f4e-9c3a-00000000e101", 10)
+    second = _expired_reservation(workflow, second_url, "5e0c1a7b-0b1d-4f4e-9c3a-00000000e102", 20)
+    with monkeypatch.context() as patched:
+        refused = _refuse_in(
+            patched,
+            closer.sqs,
+            "send_message",
+            "InvalidParameterValue",
+            when=lambda call: first in call["MessageBody"],
+        )
+
+        # WHEN the sweep runs
+        with pytest.raises(SweepFailed, match="1 expired claim\\(s\\) could not be closed"):
+            closer.sweep()
+
+        # THEN the refused claim stays open and the one after it is closed with its letter
+        assert len(refused) == 1
+        assert [letter["execution"] for letter in workflow.dead_letters()] == [second]
+        assert _open_claim(workflow, first_url) == ("IN_PROGRESS", "OPEN")
+        assert _open_claim(workflow, second_url) == ("FAILED", None)
+
+    # AND once SQS accepts it, the next tick closes the refused claim alone
+    assert closer.sweep() == [CloseOutcome.DEAD_LETTERED]
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [first]
+    assert _open_claim(workflow, first_url) == ("FAILED", None)
+
+
+def _ended_with(workflow: Workflow, *, cause: str, raw_input: str) -> EndedExecution:
+    """A hand-started execution's end whose input is no ClassifyRequest (kept raw)."""
+    arn = workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":by-hand"
+    return EndedExecution(
+        arn=arn,
+        status=ExecutionStatus.FAILED,
+        error="States.Runtime",
+        cause=cause,
+        input=raw_input,
+        detected_by=DetectedBy.STATUS_CHANGE_EVENT,
+    )
+
+
+def test_letter_larger_than_sqs_accepts_is_cut_to_fit(workflow: Workflow, closer: Closer) -> None:
+    # GIVEN an execution whose raw input takes 380,000 bytes: under the closer's character cap
+    # (190,000 characters), but two bytes each
+    raw_input = "\u00e9" * 190_000
+    ended = _ended_with(workflow, cause="bad input", raw_input=raw_input)
+
+    # WHEN it is closed
+    outcome = closer.close(ended)
+
+    # THEN the letter is sent within SQS's 256 KiB (to the character), keeping the start of
+    # the input
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    received = workflow.sqs.receive_message(QueueUrl=workflow.dead_letter_queue_url)
+    [body] = [message["Body"] for message in received["Messages"]]
+    letter = json.loads(body)
+    assert MAX_LETTER_BYTES - 2 <= len(body.encode()) <= MAX_LETTER_BYTES
+    assert letter["input"] == raw_input[: len(letter["input"])]
+    assert letter["error"] == {"Error": "States.Runtime", "Cause": "bad input"}
+
+
+def test_letter_with_characters_sqs_refuses_is_sent_with_them_replaced(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN an execution whose cause holds a lone surrogate and U+FFFE, and whose input a NUL
+    ended = _ended_with(workflow, cause="bad\ud800byte\ufffe.", raw_input="a\x00b")
+
+    # WHEN it is closed
+    outcome = closer.close(ended)
+
+    # THEN the letter is sent: the refused characters of the cause became "?", and the NUL
+    # travels escaped in the JSON (which SQS accepts), so the input reads back as it was
+    assert outcome is CloseOutcome.DEAD_LETTERED
+    [letter] = workflow.dead_letters()
+    assert (letter["error"]["Cause"], letter["input"]) == ("bad?byte?.", "a\x00b")
 
 
 def _count_describes(closer: Closer) -> list[str]:
