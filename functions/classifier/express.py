@@ -143,15 +143,7 @@ class ExpressRunner:
             # This very message's execution failed for good and SQS refused its letter, so the
             # message came back: send the letter from the closed claim. Running the image again
             # could call DetectLabels a second time when the execution failed after it.
-            self._letter(
-                message,
-                arn=claim.execution,
-                status=_status_of_error(claim.error),
-                error=claim.error,
-                cause=claim.cause,
-                letter_cause=letter_cause,
-            )
-            return ExpressResult(Outcome.DEAD_LETTERED, claim.execution)
+            return self._letter_from_claim(claim, message, letter_cause)
         if remaining_ms is not None and remaining_ms() < self.settings.claim_lease_seconds * 1_000:
             # An execution may take the whole Express limit: one started now could outlive
             # this invocation, whose records would then all be delivered again.
@@ -177,6 +169,11 @@ class ExpressRunner:
         )
         reservation = reservation_id(message_id)
         taken = self._reserve(message, reservation, supersedes, judged, now)
+        if taken is not None and _own_failure_without_letter(taken, token):
+            # Another delivery of this very message read nothing, ran the image, failed for
+            # good and closed the claim since this one's lookup, and has not (yet) marked its
+            # letter sent: the claim is settled as above, from its letter, never run again.
+            return self._letter_from_claim(taken, message, letter_cause)
         if (
             taken is not None
             and taken.status == FAILED_STATUS
@@ -229,6 +226,21 @@ class ExpressRunner:
             message, arn=arn, status=status, error=error, cause=cause, letter_cause=letter_cause
         )
         return ExpressResult(Outcome.DEAD_LETTERED, arn, _billed(billing))
+
+    def _letter_from_claim(
+        self, claim: Claim, message: PhotoMessage, letter_cause: str
+    ) -> ExpressResult:
+        """Send the letter of this message's execution that failed for good, from its closed
+        claim (``_own_failure_without_letter``); the marker keeps it to one letter."""
+        self._letter(
+            message,
+            arn=claim.execution,
+            status=_status_of_error(claim.error),
+            error=claim.error,
+            cause=claim.cause,
+            letter_cause=letter_cause,
+        )
+        return ExpressResult(Outcome.DEAD_LETTERED, claim.execution)
 
     def _owned_elsewhere(self, claim: Claim, message: PhotoMessage, token: str) -> ExpressResult:
         """Settle a record whose URL another delivery holds (a live claim or reservation), that

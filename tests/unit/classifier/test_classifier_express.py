@@ -1134,6 +1134,49 @@ def test_reservation_refused_by_a_transient_failure_since_the_lookup_takes_it_ov
     assert result_of(cloud, _url(event))["execution"] == _arn(event, 1)
 
 
+def test_reservation_refused_by_this_message_failed_for_good_elsewhere_sends_its_letter(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the batch's lookup found the image new, then another delivery of this very message
+    # ran it, failed for good and closed the claim, its letter not yet marked sent
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+    batch = classifier.open_batch(event["Records"])
+    mine = _arn(event, 0)
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "FAILED"},
+            "execution": {"S": mine},
+            "error": {"S": "ImageNotFound"},
+            "cause": {"S": "gone"},
+            "message": {"S": event["Records"][0]["body"]},
+        },
+    )
+
+    # WHEN this delivery's record is handled
+    response = process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=BatchProcessor(event_type=EventType.SQS, model=RouteQueueRecord),
+    )
+
+    # THEN its refused reservation settles it from the claim: the letter of that execution,
+    # and no second run of the image (DetectLabels could be called twice)
+    assert response == {"batchItemFailures": []}
+    assert sfn.started == []
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["status"], letter["error"]) == (
+        mine,
+        "FAILED",
+        {"Error": "ImageNotFound", "Cause": "gone"},
+    )
+    assert counted(metrics) == {"ExecutionDeadLettered": 1}
+    assert result_of(cloud, _url(event))["execution"] == mine
+
+
 class Crash(Exception):
     """The classifier's process dies: nothing after this point runs."""
 
