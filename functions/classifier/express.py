@@ -10,7 +10,7 @@ receives the final status, owns what the execution closer does for Standard:
 * a transient failure (throttled or unavailable after the workflow's own retries): the claim
   is closed (FAILED, so the redelivery takes it over at once) and the record is left on its
   queue for SQS to deliver again, after a short backoff (``classifier.backoff``) rather than
-  the queue's hour-long visibility timeout;
+  the queue's visibility timeout (2160 s, 36 minutes);
 * any other failure or ``TIMED_OUT``: the claim is closed and exactly one dead letter goes to
   the workflow dead-letter queue, in the closer's shape. A marker per SQS message (the one
   rejections use) keeps it to one letter however often the message is delivered.
@@ -208,7 +208,7 @@ class ExpressRunner:
         # Closed before the letter is sent, unlike the closer (which has only the letter to
         # keep the failure): here the SQS record is deleted only once the letter is out. If it
         # cannot be sent the record stays queued, and its redelivery, the claim's own message,
-        # is no repeat of the failure (lookup.repeats_failure): it runs again and sends it.
+        # sends it from the closed claim (_own_failure_without_letter), running nothing.
         if not self._close(message, arn, error, cause):
             self._close(message, reservation, error, cause)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:

@@ -123,8 +123,11 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
     # Only published URLs: a photo under no route's hashtag is never fetched.
     published_urls = {str(body["url"]) for body in evidence.bodies.values()}
     # A held URL's attempt ends for good: a later post of it is a duplicate of that failure.
-    # Under EXPRESS the very message runs again when SQS refused its letter, and the host then
-    # answers at once: DONE is its other designed end.
+    # Under EXPRESS the very message runs again only when the classifier waiting for the held
+    # execution was killed (kill_classifier_after_starts): the sweep then closes the claim
+    # LeaseExpired, where the execution stopped is unknown, and the redelivery runs the image,
+    # which the host answers at once: DONE is its other designed end. (A letter SQS refused is
+    # sent from the closed claim on redelivery, running nothing.)
     held = set(run.stream.aborted_urls) | set(run.stream.timed_out_urls)
     return {
         url: final.get(url, "never claimed")

@@ -183,9 +183,10 @@ class _StreamBuilder:
         if kind in self.held:
             url = f"{base}/faults/hold-{HOLD_MS}-chaos{seed}{kind}{index}"
             self.held[kind].append(url)
-            # The held attempt fails for good; only its own message, run again when SQS refused
-            # its letter (EXPRESS), starts the next one, which the image host answers at once:
-            # DONE with the photo's labels is its other end.
+            # The held attempt fails for good; only its own message starts the next one, run
+            # again (EXPRESS) when the classifier waiting for it was killed and the sweep closed
+            # its claim LeaseExpired. The image host answers that one at once: DONE with the
+            # photo's labels is its other end.
             self.labels[url] = list(PHOTO_LABELS[FLAKY_PHOTO])
             return self.failing(url, ABORT_ERROR if kind == "abort" else EXECUTION_TIMEOUT_ERROR)
         return self.broken_image(self.rng.choice(self.photo_names), index)
