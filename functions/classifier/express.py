@@ -209,8 +209,9 @@ class ExpressRunner:
         # keep the failure): here the SQS record is deleted only once the letter is out. If it
         # cannot be sent the record stays queued, and its redelivery, the claim's own message,
         # sends it from the closed claim (_own_failure_without_letter), running nothing.
-        if not self._close(message, arn, error, cause):
-            self._close(message, reservation, error, cause)
+        ended = (status, arn)
+        if not self._close(message, arn, error, cause, ended):
+            self._close(message, reservation, error, cause, ended)
         if status is ExecutionStatus.FAILED and error in TRANSIENT_EXECUTION_ERRORS:
             # No outcome line follows for a record left queued: its billing goes on this one.
             logger.warning(
@@ -232,15 +233,16 @@ class ExpressRunner:
     ) -> ExpressResult:
         """Send the letter of this message's execution that failed for good, from its closed
         claim (``_own_failure_without_letter``); the marker keeps it to one letter."""
+        arn = claim.ended_execution or claim.execution
         self._letter(
             message,
-            arn=claim.execution,
-            status=_status_of_error(claim.error),
+            arn=arn,
+            status=_status_of_claim(claim),
             error=claim.error,
             cause=claim.cause,
             letter_cause=letter_cause,
         )
-        return ExpressResult(Outcome.DEAD_LETTERED, claim.execution)
+        return ExpressResult(Outcome.DEAD_LETTERED, arn)
 
     def _owned_elsewhere(self, claim: Claim, message: PhotoMessage, token: str) -> ExpressResult:
         """Settle a record whose URL another delivery holds (a live claim or reservation), that
@@ -363,8 +365,16 @@ class ExpressRunner:
                 f"StartSyncExecution failed: {exc}", transient=transient, back_off=transient
             ) from exc
 
-    def _close(self, message: PhotoMessage, owner: str, error: str, cause: str) -> bool:
-        """Mark the claim FAILED if ``owner`` still holds it; whether it did."""
+    def _close(
+        self,
+        message: PhotoMessage,
+        owner: str,
+        error: str,
+        cause: str,
+        ended: tuple[ExecutionStatus, str] | None = None,
+    ) -> bool:
+        """Mark the claim FAILED if ``owner`` still holds it; whether it did. ``ended``: how
+        the execution ended and its ARN, kept on the claim for a letter sent from it later."""
         return self._guard(
             lambda: mark_failed(
                 self.dynamodb,
@@ -373,6 +383,7 @@ class ExpressRunner:
                 execution_arn=owner,
                 error=error,
                 cause=cause,
+                ended=ended,
             ),
             "close the claim",
         )
@@ -467,9 +478,16 @@ def _own_failure_without_letter(claim: Claim, token: str) -> bool:
     )
 
 
-def _status_of_error(error: str) -> ExecutionStatus:
-    """How an Express execution ended, from the error its claim was closed with (above)."""
-    return ExecutionStatus.TIMED_OUT if error == TIMEOUT_ERROR else ExecutionStatus.FAILED
+def _status_of_claim(claim: Claim) -> ExecutionStatus:
+    """How an Express execution ended: as its claim records it, or, on a claim closed before
+    the status was recorded, from the error it was closed with (``run``)."""
+    try:
+        recorded = ExecutionStatus(claim.ended_status)
+    except ValueError:
+        recorded = None
+    if recorded in ENDED_STATUSES and recorded is not ExecutionStatus.SUCCEEDED:
+        return recorded
+    return ExecutionStatus.TIMED_OUT if claim.error == TIMEOUT_ERROR else ExecutionStatus.FAILED
 
 
 def _repeats(claim: Claim, message: PhotoMessage, token: str) -> bool:

@@ -94,6 +94,10 @@ class Claim:
     error: str = ""
     # ... and its cause, as the closing wrote it ("" when the item has none).
     cause: str = ""
+    # How the execution ended and its ARN, when the EXPRESS classifier closed the claim
+    # (common.closing.mark_failed); "" otherwise.
+    ended_status: str = ""
+    ended_execution: str = ""
 
     @property
     def done(self) -> bool:
@@ -161,6 +165,8 @@ def claim_of(item: Mapping[str, AttributeValueTypeDef]) -> Claim:
         message=item.get("message", {}).get("S", ""),
         error=item.get("error", {}).get("S", ""),
         cause=item.get("cause", {}).get("S", ""),
+        ended_status=item.get("ended_status", {}).get("S", ""),
+        ended_execution=item.get("ended_execution", {}).get("S", ""),
     )
 
 
@@ -192,7 +198,8 @@ def _claims_in_chunk(
             "Keys": [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in urls],
             # status is a DynamoDB reserved word.
             "ProjectionExpression": (
-                "pk, #status, #execution, lease_expires_at, message, #error, #cause"
+                "pk, #status, #execution, lease_expires_at, message, #error, #cause, "
+                "ended_status, ended_execution"
             ),
             "ExpressionAttributeNames": {
                 "#status": "status",

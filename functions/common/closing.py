@@ -19,6 +19,7 @@ from common.messages import PhotoMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 RESULT_SORT_KEY = "RESULT"
 # A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
@@ -108,12 +109,30 @@ def mark_failed(
     execution_arn: str,
     error: str,
     cause: str,
+    ended: tuple[ExecutionStatus, str] | None = None,
 ) -> bool:
     """Mark the URL's claim FAILED if ``execution_arn`` still owns it; False if it does not.
 
     FAILED lets the next execution for the URL take the claim over at once, and drops the
     claim from the ``OpenClaims`` index so the closer's sweep no longer looks at it.
+
+    ``ended`` is how the execution ended and its ARN, recorded (``ended_status``,
+    ``ended_execution``) by the EXPRESS classifier, whose letter for the claim may have to be
+    sent later from the claim alone: the error does not tell a task's ``States.Timeout``
+    (FAILED) from the execution's (TIMED_OUT), and ``execution_arn`` is the reservation when
+    the execution failed before its Claim Image state. Without it (the closer) both are
+    removed, so none is left from an earlier execution of the URL.
     """
+    values: dict[str, AttributeValueTypeDef] = {}
+    if ended is None:
+        ended_update = " REMOVE open_claim, ended_status, ended_execution"
+    else:
+        ended_update = ", ended_status = :ended_status, ended_execution = :ended_execution"
+        ended_update += " REMOVE open_claim"
+        values = {
+            ":ended_status": {"S": ended[0].value},
+            ":ended_execution": {"S": ended[1]},
+        }
     try:
         dynamodb.update_item(
             TableName=table,
@@ -122,7 +141,7 @@ def mark_failed(
             UpdateExpression=(
                 "SET #status = :failed, #error = :error, #cause = :cause, "
                 "post_id = :post_id, media_key = :media_key, #text = :text, "
-                "hashtags = :hashtags, #route = :route REMOVE open_claim"
+                "hashtags = :hashtags, #route = :route" + ended_update
             ),
             ConditionExpression="#execution = :me AND #status = :in_progress",
             ExpressionAttributeNames={
@@ -144,6 +163,7 @@ def mark_failed(
                 ":text": {"S": message.text},
                 ":hashtags": {"L": [{"S": tag} for tag in message.hashtags]},
                 ":route": {"S": message.route},
+                **values,
             },
         )
     except ClientError as exc:

@@ -549,6 +549,96 @@ def test_refused_letter_of_a_timed_out_execution_is_sent_as_timed_out(
     )
 
 
+def test_refused_letter_of_a_task_timeout_is_sent_as_failed(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that FAILED with a task's States.Timeout (not the execution's own
+    # timeout), and SQS refusing the first letter
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("States.Timeout", "task timed out"))
+    sqs = FailingSQS(cloud.sqs, failures=1)
+    classifier = express_classifier(cloud, metrics, sfn, sqs=sqs, workflow_dlq_url=workflow_dlq)
+
+    # WHEN the record is processed, then delivered again
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+    process(classifier, event)
+
+    # THEN the one letter says FAILED, as recorded on the claim, not TIMED_OUT
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["status"], letter["error"]["Error"], len(sfn.started)) == (
+        "FAILED",
+        "States.Timeout",
+        1,
+    )
+    result = result_of(cloud, _url(event))
+    assert (result["ended_status"], result["ended_execution"]) == ("FAILED", _arn(event, 1))
+
+
+def test_refused_letter_of_an_execution_failed_before_its_claim_names_the_execution(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that fails before its Claim Image state (the reservation is closed
+    # for it), and SQS refusing the first letter
+    arn = f"{EXPRESS_ARN_PREFIX}failed-before-claim:run-1"
+
+    class FailsBeforeClaim:
+        def start_sync_execution(self, **kwargs: Any) -> dict[str, Any]:
+            return {"executionArn": arn, "status": "FAILED", "error": "Bug", "cause": "why"}
+
+    sqs = FailingSQS(cloud.sqs, failures=1)
+    classifier = express_classifier(
+        cloud,
+        metrics,
+        cast("SyncStepFunctions", FailsBeforeClaim()),
+        sqs=sqs,
+        workflow_dlq_url=workflow_dlq,
+    )
+
+    # WHEN the record is processed, then delivered again
+    with pytest.raises(BatchProcessingError):
+        process(classifier, event)
+    process(classifier, event)
+
+    # THEN the one letter names the execution that failed, not the reservation it closed
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["status"], letter["error"]) == (
+        arn,
+        "FAILED",
+        {"Error": "Bug", "Cause": "why"},
+    )
+    assert result_of(cloud, _url(event))["execution"] == reservation_id(
+        event["Records"][0]["messageId"]
+    )
+
+
+def test_claim_closed_without_its_end_recorded_is_lettered_by_its_error(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN this message's execution claim closed States.Timeout by a classifier that recorded
+    # no end status (written before the status was kept)
+    mine = _arn(event, 0)
+    cloud.dynamodb.put_item(
+        TableName=RESULTS_TABLE,
+        Item={
+            "pk": {"S": _url(event)},
+            "sk": {"S": "RESULT"},
+            "status": {"S": "FAILED"},
+            "execution": {"S": mine},
+            "error": {"S": "States.Timeout"},
+            "message": {"S": event["Records"][0]["body"]},
+        },
+    )
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+    classifier = express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq)
+
+    # WHEN its redelivery is processed
+    process(classifier, event)
+
+    # THEN its letter falls back to the error's rule: the execution's own timeout
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["status"], sfn.started) == (mine, "TIMED_OUT", [])
+
+
 def test_message_whose_claim_the_sweep_closed_runs_again(
     cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
 ) -> None:
