@@ -52,6 +52,7 @@ from classifier.models import Outcome
 from classifier.observability import logger
 from classifier.settings import ClassifierSettings
 from common.closing import (
+    LEASE_EXPIRED_ERROR,
     MAX_CAUSE_CHARS,
     DetectedBy,
     ExecutionStatus,
@@ -77,8 +78,6 @@ if TYPE_CHECKING:
 
 # The error a TIMED_OUT execution's claim is closed with (Express gives none of its own).
 TIMEOUT_ERROR = "States.Timeout"
-# The error the closer's sweep closes an expired claim with (execution_closer.closer).
-LEASE_EXPIRED_ERROR = "LeaseExpired"
 
 
 class ExpressRetry(Exception):
