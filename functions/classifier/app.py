@@ -25,12 +25,11 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
 from classifier.observability import logger, metrics, tracer
-from classifier.settings import load_settings
+from classifier.settings import load_settings, stepfunctions_config
 from common.clients import on_first_use
 
 settings = load_settings(os.environ)
@@ -40,11 +39,8 @@ classifier = Classifier(
     settings=settings,
     # Only a rejected message or an EXPRESS dead letter calls SQS: most invocations never do.
     sqs=on_first_use(lambda: boto3.client("sqs")),
-    # StartSyncExecution (EXPRESS) answers when the execution ends, up to Express's 5 minutes:
-    # the read timeout follows the claim lease, which outlasts it.
-    stepfunctions=boto3.client(
-        "stepfunctions", config=Config(read_timeout=settings.claim_lease_seconds)
-    ),
+    # Timeouts and retries bounded by the invocation (classifier.settings).
+    stepfunctions=boto3.client("stepfunctions", config=stepfunctions_config(settings)),
     dynamodb=boto3.client("dynamodb"),
     metrics=metrics,
     clock=time.time,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
+from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
 from common.validation import summarize
@@ -143,6 +144,32 @@ class ClassifierSettings(BaseModel):
             ),
             None,
         )
+
+
+# Reaching the Step Functions endpoint takes well under a second; botocore's 60 s default would
+# spend the margin the invocation keeps over the claim lease (EXPRESS: 360 s timeout, 330 s
+# lease, around an execution of up to 300 s) on one unreachable endpoint.
+STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS = 3
+# STANDARD: StartExecution is idempotent by name, so a retried start cannot start twice; the
+# standard mode's few attempts (backoff under a second or two) fit its 60 s timeout.
+STANDARD_START_ATTEMPTS = 3
+
+
+def stepfunctions_config(settings: ClassifierSettings) -> Config:
+    """The Step Functions client's timeouts and retries, bounded by the invocation.
+
+    The read timeout follows the claim lease: StartSyncExecution (EXPRESS) answers when the
+    execution ends, up to Express's 5 minutes, and the lease outlasts it. EXPRESS makes one
+    attempt: Express does not dedupe names, so botocore retrying a call whose answer was lost
+    (a read timeout) would start the image a second time; the classifier already handles a
+    failed start itself (the record is backed off and delivered again).
+    """
+    attempts = 1 if settings.workflow_type == "EXPRESS" else STANDARD_START_ATTEMPTS
+    return Config(
+        connect_timeout=STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=settings.claim_lease_seconds,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+    )
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:

@@ -260,3 +260,16 @@ def test_cold_start_fails_without_its_environment(
     assert str(raised.value) == (
         "invalid ClassifierFunction environment: STATE_MACHINE_ARN: Field required"
     )
+
+
+def test_cold_start_makes_the_stepfunctions_client_with_bounded_timeouts(app: ModuleType) -> None:
+    # GIVEN the handler module cold-started under the template's environment (STANDARD)
+    # WHEN its Step Functions client is read
+    config = app.classifier.stepfunctions.meta.config
+
+    # THEN it is made with the settings' bounds, not botocore's 60 s connect default
+    assert (config.connect_timeout, config.read_timeout, config.retries) == (
+        3,
+        CLAIM_LEASE_SECONDS,
+        {"mode": "standard", "total_max_attempts": 3},
+    )

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from classifier.settings import ClassifierSettings, InvalidSettings, load_settings
+from classifier.settings import (
+    ClassifierSettings,
+    InvalidSettings,
+    load_settings,
+    stepfunctions_config,
+)
 
 CATS_ARN = "arn:aws:sqs:us-east-1:123456789012:tweetlens-dev-CatsQueue-Xb8k2LmQ9pZr"
 CATS_DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/tweetlens-dev-CatsDeadLetterQueue-H"
@@ -267,3 +272,22 @@ def test_no_limit_when_starts_are_not_limited(override: dict[str, str]) -> None:
     # GIVEN STANDARD with rate 0 (no limit), or EXPRESS (which bounds images in flight)
     # WHEN the rate is asked for THEN there is none: nothing is limited
     assert load_settings(VALID | override).start_rate is None
+
+
+@pytest.mark.parametrize(("workflow_type", "attempts"), [("EXPRESS", 1), ("STANDARD", 3)])
+def test_stepfunctions_client_is_bounded_by_the_invocation(
+    workflow_type: str, attempts: int
+) -> None:
+    # GIVEN the environment of either workflow type
+    settings = load_settings(VALID | {"WORKFLOW_TYPE": workflow_type})
+
+    # WHEN the Step Functions client's configuration is made
+    config = stepfunctions_config(settings)
+
+    # THEN it connects within seconds, reads for the claim lease, and retries only where a
+    # start is idempotent (STANDARD names; an Express start retried could run twice)
+    assert (config.connect_timeout, config.read_timeout, config.retries) == (
+        3,
+        900,
+        {"mode": "standard", "total_max_attempts": attempts},
+    )
