@@ -540,6 +540,7 @@ def test_sweep_closes_the_other_claims_when_one_letter_is_refused_for_good(
     second_url = "https://pbs.twimg.com/media/sendable.jpg"
     first = _expired_reservation(workflow, first_url, "5e0c1a7b-0b1d-4f4e-9c3a-00000000e101", 10)
     second = _expired_reservation(workflow, second_url, "5e0c1a7b-0b1d-4f4e-9c3a-00000000e102", 20)
+    closer.metrics.clear_metrics()
     with monkeypatch.context() as patched:
         refused = _refuse_in(
             patched,
@@ -558,6 +559,8 @@ def test_sweep_closes_the_other_claims_when_one_letter_is_refused_for_good(
         assert [letter["execution"] for letter in workflow.dead_letters()] == [second]
         assert _open_claim(workflow, first_url) == ("IN_PROGRESS", "OPEN")
         assert _open_claim(workflow, second_url) == ("FAILED", None)
+        counted = {name: sum(m["Value"]) for name, m in closer.metrics.metric_set.items()}
+        assert counted == {"ExecutionDeadLettered": 1, "ExpiredClaimCloseFailed": 1}
 
     # AND once SQS accepts it, the next tick closes the refused claim alone
     assert closer.sweep() == [CloseOutcome.DEAD_LETTERED]
