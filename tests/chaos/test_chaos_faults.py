@@ -59,6 +59,17 @@ def test_throttle_bursts_follow_their_period() -> None:
     assert pattern == [False, False, False, True, True, False, False, False, True, True]
 
 
+def test_stopped_throttle_bursts_throttle_nothing_and_keep_their_counts() -> None:
+    # GIVEN bursts of 2 after every request, one request in and one throttled
+    faults = DynamoDbThrottleBursts(every=1, burst=2)
+    before = [faults.should_throttle() for _ in range(2)]
+    # WHEN they are stopped (the chaos run is idle and about to check) and more requests arrive
+    faults.stop()
+    after = [faults.should_throttle() for _ in range(3)]
+    # THEN none of those is throttled
+    assert (before, after) == ([False, True], [False, False, False])
+
+
 @mock_aws
 def test_dynamodb_answers_provisioned_throughput_exceeded(patches: PatchSet) -> None:
     # GIVEN a table and a burst of one after every request

@@ -86,6 +86,7 @@ class DynamoDbThrottleBursts:
         self.operations = tuple(operations)
         self._lock = threading.Lock()
         self._seen = 0
+        self._stopped = False
         self.throttled: Counter[str] = Counter()
 
     def install(self, patches: PatchSet) -> None:
@@ -93,8 +94,15 @@ class DynamoDbThrottleBursts:
             original = getattr(DynamoHandler, operation)
             patches.replace(DynamoHandler, operation, self._wrap(operation, original))
 
+    def stop(self) -> None:
+        """Throttle nothing from now on (the counts so far are kept)."""
+        with self._lock:
+            self._stopped = True
+
     def should_throttle(self) -> bool:
         with self._lock:
+            if self._stopped:
+                return False
             position = self._seen % (self.every + self.burst)
             self._seen += 1
             return position >= self.every
