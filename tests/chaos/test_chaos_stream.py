@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+import pytest
 from requests import Request
 
 from common.messages import execution_name
@@ -491,3 +492,24 @@ def test_a_letter_without_reason_or_readable_data_names_nothing() -> None:
     read = producer_letters(letters)
     assert (read.pages, read.refused) == (set(), set())
     assert read.by_error == {"UnreadableDeadLetter": 1, "UnreadablePage": 2}
+
+
+def test_standard_runs_deploy_the_start_limiter_at_the_quota() -> None:
+    # GIVEN STANDARD runs of both sizes, and one with its own quota
+    # WHEN their configs are made
+    small = ChaosConfig.for_posts(40, seed=1, workflow_type="STANDARD")
+    large = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD")
+    own = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD", rekognition_rps=2.5)
+    # THEN DetectLabelsRate is the quota in whole starts a second, and another caller of the
+    # account takes the quota now and then
+    assert [c.detect_labels_rate for c in (small, large, own)] == [5, 4, 2]
+    assert (large.quota_neighbour_every, large.quota_neighbour_seconds) == (10.0, 1.0)
+
+
+def test_express_runs_leave_detect_labels_rate_alone() -> None:
+    # GIVEN an EXPRESS run / WHEN its config is made / THEN it deploys no DetectLabelsRate
+    express = ChaosConfig.for_posts(500, seed=1, workflow_type="EXPRESS")
+    assert (express.detect_labels_rate, express.quota_neighbour_every) == (None, None)
+    # AND asking for one is refused: the limiter is STANDARD's
+    with pytest.raises(ValueError, match="DetectLabelsRate applies to STANDARD only"):
+        ChaosConfig.for_posts(500, seed=1, workflow_type="EXPRESS", detect_labels_rate=4)
