@@ -122,10 +122,11 @@ def chaos(  # noqa: PLR0917 - click passes every option by name or position
 
     Faults: image host 404/410/500, 503 then OK, resets, read timeouts, very slow bodies,
     bodies over 15 MB, text as an image, redirects to a private address; Rekognition
-    throttling and InvalidImageFormatException; DynamoDB throttling bursts; a classifier
-    worker and the producer killed mid-invocation; duplicate deliveries; a poison X API page;
-    SendMessageBatch entries failed once on SQS's side and refused as the sender's fault;
-    STANDARD executions aborted and timed out, EXPRESS ones timed out.
+    throttling (STANDARD: DetectLabelsRate deployed at the quota, and another caller taking
+    the whole quota 1 s in 10) and InvalidImageFormatException; DynamoDB throttling bursts; a
+    classifier worker and the producer killed mid-invocation; duplicate deliveries; a poison
+    X API page; SendMessageBatch entries failed once on SQS's side and refused as the
+    sender's fault; STANDARD executions aborted and timed out, EXPRESS ones timed out.
     Exits 1 when an invariant is broken.
 
     Example:
