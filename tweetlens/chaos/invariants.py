@@ -363,7 +363,10 @@ def _invariants(run: ChaosRun, settled: Settlement, found: _Findings) -> list[In
             ok=lost == 0 and not settled.orphan_executions and run.idle,
             detail=(
                 f"{lost} lost or unsettled, {len(settled.orphan_executions)} execution(s) "
-                "without a message" + ("" if run.idle else "; the pipeline never went idle")
+                "without a message"
+                # Named, so a broken run can be traced (tweetlens trace, the execution's history).
+                + "".join(f" {name}" for name in settled.orphan_executions[:3])
+                + ("" if run.idle else "; the pipeline never went idle")
             ),
         ),
         Invariant(
