@@ -79,7 +79,7 @@ def print_report(report: ChaosReport) -> None:
     type=click.FloatRange(min=0.1),
     default=None,
     help="DetectLabels calls per second above which Rekognition throttles "
-    "[default: 4, or 3 under 200 posts].",
+    "[default: 4, or 5 under 200 posts].",
 )
 @click.option(
     "--workflow-type",
