@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from tweetlens.localcloud import taskclock
+
 # OpenCV and numpy (about 0.2 s to import) are imported where a picture is looked at: a local
 # cloud that never labels one (most `tweetlens invoke` calls) does without them.
 if TYPE_CHECKING:
@@ -289,6 +291,20 @@ def _decode_gray(image: bytes) -> MatLike:
     return pixels
 
 
+@contextmanager
+def _entered(lock: threading.Lock) -> Iterator[None]:
+    """Hold ``lock``; a Step Functions task whose call waits for it has its clock paused
+    meanwhile (Rekognition does not queue calls: the wait is the local labeler's, taskclock.py).
+    Only the wait is left out: the labelling under the lock counts."""
+    if not lock.acquire(blocking=False):
+        with taskclock.waiting_for_capacity():
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class OpenCvLabeler:
     """DetectLabels on the local machine, from OpenCV's bundled Haar cascades.
 
@@ -331,7 +347,7 @@ class OpenCvLabeler:
             gray = _decode_gray(image)
         # The gate is entered under the lock: threads queued for the cascades are not inside
         # OpenCV yet, so exit waits for one detection at most, not for the whole queue.
-        with self._detect_lock, _NATIVE.native_call():
+        with _entered(self._detect_lock), _NATIVE.native_call():
             detections = self._detect(gray)
         labels = _labels_from(detections, gray.shape[1], gray.shape[0])
         kept = [label for label in labels if label["Confidence"] >= min_confidence]

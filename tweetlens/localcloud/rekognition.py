@@ -26,6 +26,7 @@ from moto.rekognition.responses import RekognitionResponse
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
+from tweetlens.localcloud import taskclock
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.labelers import Labeler, LabelerError
 
@@ -142,7 +143,10 @@ class RekognitionHook:
         hook = self
 
         def detect_labels(response: Any) -> str:
-            return hook.detect_labels(response.body, response.current_account, response.region)
+            # A Detect Labels task's call carries its task's clock: the wait for the labeler
+            # is the local cloud's capacity, left out of the task's timeout (taskclock.py).
+            with taskclock.serving(response.headers.get(taskclock.HEADER)):
+                return hook.detect_labels(response.body, response.current_account, response.region)
 
         patches.replace(RekognitionResponse, "detect_labels", detect_labels)
 

@@ -15,6 +15,15 @@ header on the interpreter's own client); the emulator's Invoke finds the clock b
 and the runtime pauses it around the wait. The handler's run, a cold start's init and every
 other task type (DynamoDB, aws-sdk) count in full, and so does the workflow's own
 ``TimeoutSeconds`` (real time, as in AWS); Lambda's own function timeout is unchanged.
+
+The local labeler is the same kind of capacity: it labels one image at a time (OpenCV's
+cascades are not thread-safe), so under load a Detect Labels task's call waited for the calls
+ahead of it, and in a 500-post chaos run ~130 executions ended ``States.Timeout`` that way;
+Rekognition does not queue one account's calls behind one another. So the interpreter's
+``aws-sdk:rekognition:detectLabels`` call is tagged too, the emulator's DetectLabels serves
+it under the tagged clock (``rekognition.py``), and the labeler pauses that clock while it
+waits to enter its lock (``labelers.py``). The quota's decision, the injected latency and the
+labelling itself count in full, as the service's own time would.
 """
 
 from __future__ import annotations
@@ -104,26 +113,49 @@ class TaskThread(threading.Thread):
 
 
 def tag_request(request: Any, **_: Any) -> None:
-    """botocore ``request-created`` handler: tag a Lambda Invoke made by a task's thread."""
+    """botocore ``request-created`` handler: tag a call made by a task's thread."""
     clock: TaskClock | None = getattr(_local, "task", None)
     if clock is not None:
         request.headers[HEADER] = clock.token
 
 
+# The calls whose wait for local capacity is left out of the calling task's timeout.
+TAGGED_CALLS: Final = ("lambda.Invoke", "rekognition.DetectLabels")
+
+
 def register_on(client: Any) -> None:
-    """Tag the Invoke calls of one of the interpreter's clients (``sfnclients``)."""
-    client.meta.events.register("request-created.lambda.Invoke", tag_request)
+    """Tag the Invoke and DetectLabels calls of one of the interpreter's clients
+    (``sfnclients``); a client of another service never makes them."""
+    for call in TAGGED_CALLS:
+        client.meta.events.register(f"request-created.{call}", tag_request)
 
 
 @contextlib.contextmanager
-def waiting_for_worker() -> Iterator[None]:
-    """Pause the clock of the task this Invoke serves, if any, while it waits for a worker."""
+def serving(token: str | None) -> Iterator[None]:
+    """While the emulator serves a request tagged ``token`` on this thread, its waits for
+    local capacity pause that task's clock (an untagged or unknown token: none)."""
+    outer = getattr(_local, "serving", None)
+    _local.serving = _clocks.get(token) if token else None
+    try:
+        yield
+    finally:
+        _local.serving = outer
+
+
+@contextlib.contextmanager
+def waiting_for_capacity() -> Iterator[None]:
+    """Pause the clock of the task this request serves, if any, while it waits for local
+    capacity (a Lambda worker, the labeler)."""
     clock: TaskClock | None = getattr(_local, "serving", None)
     if clock is None:
         yield
         return
     with clock.paused():
         yield
+
+
+# The runtime's name for the wait for a worker (``LambdaRuntime(while_waiting=...)``).
+waiting_for_worker = waiting_for_capacity
 
 
 def install(patches: PatchSet) -> None:
@@ -140,10 +172,7 @@ def install(patches: PatchSet) -> None:
 
     def invoke(function: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
         token = request_headers.get(HEADER) if request_headers else None
-        _local.serving = _clocks.get(token) if token else None
-        try:
+        with serving(token):
             return original_invoke(function, body, request_headers, response_headers)
-        finally:
-            _local.serving = None
 
     patches.replace(LambdaFunction, "invoke", invoke)
