@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -33,7 +33,7 @@ class SlowLabeler(OpenCvLabeler):
         self.seconds = 0.0
         self.labelling = threading.Event()
 
-    def _detect(self, gray: MatLike) -> list:  # type: ignore[type-arg]
+    def _detect(self, gray: MatLike) -> list[Any]:
         self.labelling.set()
         time.sleep(self.seconds)
         return super()._detect(gray)
