@@ -159,7 +159,7 @@ waiting_for_worker = waiting_for_capacity
 
 
 def install(patches: PatchSet) -> None:
-    """Task timeouts on a clock that stops while a Lambda task waits for a local worker."""
+    """Task timeouts on a clock that stops while a task waits for a local worker or the labeler."""
     # execute_state makes each task's end event with ``threading.Event()`` and its thread
     # with ``Thread(...)``: the module's own names for both are replaced.
     patches.replace(
