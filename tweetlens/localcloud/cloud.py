@@ -230,6 +230,7 @@ class LocalCloud:
 
     def _install_fixes(self) -> None:
         dispatch.install_backend_lookup_cache(self._patches)
+        dispatch.install_action_lookup(self._patches)
         self.requests.install(self._patches)
         stepfunctions.install(
             self._patches,
@@ -243,6 +244,7 @@ class LocalCloud:
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         sqs.install_receive_fixes(self._patches)
+        sqs.install_attributes_once(self._patches)
         aslcache.install(self._patches)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
