@@ -159,7 +159,7 @@ def test_call_action_serves_known_actions_and_refuses_unknown_ones_without_listi
             # WHEN an action the handler lacks is called / THEN moto refuses it as before
             with pytest.raises(
                 NotImplementedError,
-                match="^The start_message_move_task action has not been implemented$",
+                match=r"^The start_message_move_task action has not been implemented$",
             ):
                 sqs.start_message_move_task(SourceArn="arn:aws:sqs:us-east-1:123456789012:x")
     finally:

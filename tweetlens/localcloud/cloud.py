@@ -23,6 +23,7 @@ from tweetlens.localcloud import (
     express,
     s3policies,
     sfnclients,
+    sfnthreads,
     sqs,
     stepfunctions,
     taskclock,
@@ -240,6 +241,7 @@ class LocalCloud:
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         express.install(self._patches, self.express)
         sfnclients.install_client_cache(self._patches, prepare=taskclock.register_on)
+        sfnthreads.install_live_threads(self._patches)
         taskclock.install(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)

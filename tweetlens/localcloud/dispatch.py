@@ -61,8 +61,8 @@ def install_backend_lookup_cache(patches: PatchSet) -> BackendLookupCache:
 
 
 class FunctionNames:
-    """``name in FunctionNames(cls)`` answers ``name in moto.core.utils.method_names_from_class(cls)``
-    for one name, without listing every member.
+    """``name in FunctionNames(cls)`` answers ``name in method_names_from_class(cls)`` (moto's
+    ``moto.core.utils``) for one name, without listing every member.
 
     moto's ``BaseResponse.call_action`` asks, for every request, whether the action is a method
     of the response class: ``inspect.getmembers`` reads and tests all of the class's ~200

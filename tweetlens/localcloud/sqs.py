@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import moto.sqs.models as sqs_models
@@ -87,7 +88,7 @@ def fast_unix_time_millis(dt: Any = None) -> float:
 def install_attributes_once(patches: PatchSet) -> None:
     """``GetQueueAttributes`` computes each queue's attributes once per call (docstring)."""
     computing = threading.local()
-    compute = Queue.__dict__["attributes"].fget
+    compute: Callable[[Any], dict[str, Any]] = Queue.__dict__["attributes"].fget
     original = SQSBackend.get_queue_attributes
 
     def attributes(queue: Any) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def install_attributes_once(patches: PatchSet) -> None:
     ) -> dict[str, Any]:
         computing.memo = {}
         try:
-            return original(backend, queue_name, attribute_names)
+            answer: dict[str, Any] = original(backend, queue_name, attribute_names)
+            return answer
         finally:
             computing.memo = None
 
