@@ -1,8 +1,10 @@
-"""``install_parsed_update_expressions``: each UpdateExpression string is parsed once, and
-every update still answers, writes and fails exactly as moto's own."""
+"""``install_parsed_update_expressions``: each UpdateExpression string is parsed once; and
+``copy_tree``, the validator's copy of the parsed tree: every update still answers, writes and
+fails exactly as moto's own."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,11 +12,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.dynamodb.parsing import expressions
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.parsing import expressions, validators
 from moto.dynamodb.parsing.ast_nodes import Node
 
 from tweetlens.localcloud._patching import PatchSet
-from tweetlens.localcloud.dynamodb import install_parsed_update_expressions
+from tweetlens.localcloud.dynamodb import copy_tree, install_parsed_update_expressions
 
 COUNT = "SET #s = :s, hits = if_not_exists(hits, :zero) + :one ADD tags :tag REMOVE gone"
 UPDATES: list[dict[str, Any]] = [
@@ -135,8 +138,9 @@ def test_updates_answer_write_and_fail_as_moto_s_own() -> None:
         expected = _run_updates()
     patches = PatchSet()
     install_parsed_update_expressions(patches)
+    patches.replace(validators, "deepcopy", copy_tree)
     try:
-        # WHEN the same updates run with each expression parsed once
+        # WHEN the same updates run with each expression parsed once and copied by copy_tree
         with mock_aws():
             outcomes = _run_updates()
     finally:
@@ -175,3 +179,76 @@ def test_the_kept_tree_is_not_changed_by_the_updates_that_use_it(parsed_once: An
     assert expressions.UpdateExpressionParser.make(COUNT) is tree
     assert _shape(tree) == before
     assert "DDBTypedValue" not in repr(before)
+
+
+EXPRESSIONS = [
+    COUNT,
+    "SET a.b[2].c = list_append(if_not_exists(a.b[2].c, :none), :l), #x = :y - :z",
+    "REMOVE a[1], a[3], b.c DELETE tags :gone",
+    "ADD n :one",
+]
+
+
+def _nodes(tree: Any) -> list[Any]:
+    found: list[Any] = []
+    if isinstance(tree, Node):
+        found.append(tree)
+        for child in tree.children or []:
+            found.extend(_nodes(child))
+    return found
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_copy_tree_makes_the_copy_deepcopy_makes(expression: str) -> None:
+    # GIVEN a parsed expression and deepcopy's copy of it
+    tree = expressions.UpdateExpressionParser.make(expression)
+    before = _shape(tree)
+    expected = copy.deepcopy(tree)
+    # WHEN copy_tree copies it
+    copied = copy_tree(tree)
+    # THEN the copy has deepcopy's shape and attributes, every node is new, every child's
+    # parent is its parent in the copy, and the original is unchanged
+    assert _shape(copied) == _shape(expected) == before
+    assert [vars(n).keys() for n in _nodes(copied)] == [vars(n).keys() for n in _nodes(expected)]
+    assert not {id(n) for n in _nodes(copied)} & {id(n) for n in _nodes(tree)}
+    for node in _nodes(copied):
+        assert all(child.parent is node for child in node.children or [] if isinstance(child, Node))
+    assert copied.parent is None
+
+
+def test_copy_tree_copies_a_node_reached_twice_once_and_values_as_deepcopy() -> None:
+    # GIVEN a list holding the same node twice, and a DynamoType (not a node)
+    node = expressions.UpdateExpressionParser.make("ADD n :one")
+    value = DynamoType({"L": [{"S": "Cat"}]})
+    # WHEN copied
+    twice = copy_tree([node, node])
+    value_copy = copy_tree(value)
+    # THEN the node was copied once, and the value is deepcopy's equal, separate copy
+    assert twice[0] is twice[1]
+    assert twice[0] is not node
+    assert value_copy == copy.deepcopy(value)
+    assert value_copy is not value
+    assert value_copy.value is not value.value
+
+
+def test_the_validator_rebuilds_no_node_through_deepcopy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN copy_tree as the validator's copy, and every object deepcopy rebuilds counted
+    rebuilt: list[str] = []
+    reconstruct = copy._reconstruct  # type: ignore[attr-defined]
+
+    def counted(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **kw: Any) -> Any:
+        made = reconstruct(x, memo, func, args, *rest, **kw)
+        rebuilt.append(type(made).__name__)
+        return made
+
+    monkeypatch.setattr(copy, "_reconstruct", counted)
+    patches = PatchSet()
+    patches.replace(validators, "deepcopy", copy_tree)
+    try:
+        # WHEN the updates run
+        with mock_aws():
+            _run_updates()
+    finally:
+        patches.restore()
+    # THEN no expression node was rebuilt by deepcopy (moto alone: every node of every update)
+    assert not [name for name in rebuilt if hasattr(expressions, name) or "Expression" in name]
