@@ -73,9 +73,9 @@ def _finished_threads(threads: list[Any]) -> list[Any]:
 
 
 def test_finished_executions_leave_no_thread_behind(sfn: Any) -> None:
-    # GIVEN the live-thread list installed
+    # GIVEN the live-thread list installed, pruning at every append
     patches = PatchSet()
-    threads = install_live_threads(patches)
+    threads = install_live_threads(patches, prune_at=1)
     try:
         # WHEN executions, each with a Map of two iterations, run one after another, and
         # then one more once every thread listed so far has ended
@@ -109,9 +109,25 @@ def test_without_the_fix_moto_keeps_every_finished_thread(sfn: Any) -> None:
     assert len(_finished_threads(kept)) >= THREADS_PER_EXECUTION * (EXECUTIONS - 1)
 
 
+def test_many_executions_keep_the_list_within_its_pruning_bound(sfn: Any) -> None:
+    # GIVEN the live-thread list installed as the local cloud installs it
+    patches = PatchSet()
+    threads = install_live_threads(patches)
+    try:
+        # WHEN three times as many executions as before run one after another
+        machine = _machine(sfn)
+        outcomes = [_run(sfn, machine, n) for n in range(3 * EXECUTIONS)]
+        # THEN all succeeded, and the list never outgrew its bound (64: at most seven threads
+        # run at a time) where moto's would hold all of them
+        assert {status for status, _ in outcomes} == {"SUCCEEDED"}
+        assert len(threads) < 64 < 3 * EXECUTIONS * THREADS_PER_EXECUTION
+    finally:
+        patches.restore()
+
+
 def test_a_thread_not_yet_started_or_still_running_is_kept() -> None:
-    # GIVEN a list holding a thread not started yet and a running one
-    threads = LiveThreads()
+    # GIVEN a list pruning at every append, holding a thread not started yet and a running one
+    threads = LiveThreads(prune_at=1)
     release = threading.Event()
     running = threading.Thread(target=release.wait)
     running.start()

@@ -5,8 +5,8 @@ list, ``TMP_THREADS``: per execution its worker and its program, one per state r
 timeout (every Task), one per Map iteration worker, Parallel branch and callback wait.
 Nothing in moto reads the list or removes from it, so a long-running local cloud keeps
 several ``Thread`` objects for every execution it ever ran (an image's: about six, one per
-Task among them). Here the list drops the threads that have finished whenever one is added:
-it holds what runs now, and a thread that still runs is never dropped.
+Task among them). Here the list drops the threads that have finished as threads are added:
+it holds about what runs now, and a thread that still runs is never dropped.
 """
 
 from __future__ import annotations
@@ -32,17 +32,27 @@ HOLDERS = (
 
 
 class LiveThreads(list[Any]):
-    """A list of threads that forgets the finished ones each time a thread is appended."""
+    """A list of threads that forgets the finished ones as threads are appended.
 
-    def __init__(self) -> None:
+    Pruning walks the whole list, so it runs when the list has doubled since the last walk
+    (and holds at least ``prune_at`` threads): a constant cost per append on average, even
+    with a thousand executions running at once, and never more than about twice the threads
+    that still run (or ``prune_at``) are kept.
+    """
+
+    def __init__(self, prune_at: int = 64) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self._prune_at = prune_at
+        self._next_prune = prune_at
 
     def append(self, thread: Any) -> None:
         with self._lock:
-            # A thread appended before it is started is not alive yet: keep it until it ran.
-            self[:] = [t for t in self if not _finished(t)]
             super().append(thread)
+            if len(self) >= self._next_prune:
+                # A thread appended before it is started is not alive yet: kept until it ran.
+                self[:] = [t for t in self if not _finished(t)]
+                self._next_prune = max(self._prune_at, 2 * len(self))
 
 
 def _finished(thread: Any) -> bool:
@@ -52,10 +62,10 @@ def _finished(thread: Any) -> bool:
     )
 
 
-def install_live_threads(patches: PatchSet) -> LiveThreads:
+def install_live_threads(patches: PatchSet, prune_at: int = 64) -> LiveThreads:
     """Give every module of moto's interpreter one ``LiveThreads`` for ``TMP_THREADS`` until
     ``patches`` restore; the threads moto listed so far are carried over."""
-    threads = LiveThreads()
+    threads = LiveThreads(prune_at)
     modules = [importlib.import_module(name) for name in HOLDERS]
     for thread in modules[0].TMP_THREADS:
         threads.append(thread)
