@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
+from tweetlens_naming import execution_sequence
 
 # The classifier logs one record per SQS record under this key, in a versioned schema
 # (docs/architecture.md, "Classifier outcomes"); the line's words are for people only.
@@ -197,12 +198,25 @@ def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
     """message id → its RecordOutcome, from the classifier's records (``classifier_records``).
 
     A record can be processed twice (its batch failed after it succeeded, and SQS redelivered
-    it); it started an execution if either time did.
+    it); it started an execution if either time did. If both times did, it names the later
+    attempt (the higher sequence), whatever order the logs come in: the redelivery finds the
+    first attempt ended without classifying the image (failed transiently, its dead letter
+    sent) and starts the next, which is how the message ends. Keeping the first would leave
+    the later execution to no message (a classifier worker killed mid-batch, or timed out,
+    after earlier records of its batch had logged their starts).
     """
     outcomes: dict[str, RecordOutcome] = {}
     for record in classifier_records(log_texts):
         where = record.route or record.event_source_arn
-        if record.message_id not in outcomes or outcomes[record.message_id].outcome != STARTED:
+        held = outcomes.get(record.message_id)
+        if (
+            held is None
+            or held.outcome != STARTED
+            or (
+                record.outcome == STARTED
+                and execution_sequence(record.execution) > execution_sequence(held.execution)
+            )
+        ):
             outcomes[record.message_id] = RecordOutcome(record.outcome, where, record.execution)
     return outcomes
 

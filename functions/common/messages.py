@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tweetlens_naming import EXECUTION_NAME_HASH_CHARS as EXECUTION_NAME_HASH_CHARS  # noqa: PLC0414
 from tweetlens_naming import MAX_EXECUTION_SEQUENCE as MAX_EXECUTION_SEQUENCE  # noqa: PLC0414
 from tweetlens_naming import execution_name as execution_name  # noqa: PLC0414
+from tweetlens_naming import execution_sequence as execution_sequence  # noqa: PLC0414
 from tweetlens_naming import url_digest as url_digest  # noqa: PLC0414
 
 # SQS accepts 256 KiB per message; a post is at most a few KB, so anything near this is abuse.
@@ -70,12 +71,6 @@ class PhotoMessage(BaseModel):
         if parts.username is not None or parts.password is not None:
             raise ValueError("url must not carry credentials")
         return url
-
-
-def execution_sequence(execution: str) -> int:
-    """The sequence number at the end of an execution name or ARN; 0 when there is none."""
-    _, _, tail = execution.rpartition("-")
-    return int(tail) if tail.isdigit() and len(tail) <= 15 else 0
 
 
 def message_token(message_id: str) -> str:

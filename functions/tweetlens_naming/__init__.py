@@ -38,3 +38,9 @@ def execution_name(url: str, sequence: int) -> str:
     if not 1 <= sequence <= MAX_EXECUTION_SEQUENCE:
         raise ValueError(f"execution sequence {sequence} is out of range")
     return f"{url_digest(url)[:EXECUTION_NAME_HASH_CHARS]}-{sequence}"
+
+
+def execution_sequence(execution: str) -> int:
+    """The sequence number at the end of an execution name or ARN; 0 when there is none."""
+    _, _, tail = execution.rpartition("-")
+    return int(tail) if tail.isdigit() and len(tail) <= len(str(MAX_EXECUTION_SEQUENCE)) else 0

@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.responses import SQSResponse
 
+from classifier.pacing import WINDOW_PREFIX
+from tweetlens.chaos.faults import START_RATE_PREFIX, SharedQuota, StartLimiterProbe
 from tweetlens.localcloud import (
     CallerKiller,
     DynamoDbRequestFaults,
@@ -326,3 +328,94 @@ def test_visibility_compression_refuses_a_zero_factor(patches: PatchSet) -> None
     # GIVEN / WHEN / THEN a factor of 0 is refused
     with pytest.raises(FaultError, match="factor"):
         compress_visibility_timeouts(patches, 0)
+
+
+def test_another_caller_takes_the_quota_from_the_first_call_on() -> None:
+    # GIVEN a quota of 100 calls a second that another caller takes whole for 1 s of every 10,
+    # counted from the pipeline's first call
+    clock = FakeClock()
+    quota = SharedQuota(every=10, seconds=1, requests_per_second=100, clock=clock)
+    # WHEN calls come 0 s, 0.9 s, 1.0 s, 9.9 s and 10.5 s after the first
+    answered = []
+    codes = []
+    for at in (0.0, 0.9, 1.0, 9.9, 10.5):
+        clock.now = 100.0 + at
+        try:
+            quota(_request(f"s3://b/{at}"))
+            answered.append(at)
+        except LabelerError as raised:
+            codes.append(raised.code)
+    # THEN those inside a burst are throttled, counted as the other caller's, and not answered
+    assert (answered, codes) == ([1.0, 9.9], ["ThrottlingException"] * 3)
+    assert (quota.throttled, quota.throttled_by_neighbour) == (3, 3)
+    assert sorted(quota.accepted) == ["s3://b/1.0", "s3://b/9.9"]
+
+
+def test_without_another_caller_only_the_rate_throttles() -> None:
+    # GIVEN the quota with no other caller
+    clock = FakeClock()
+    quota = SharedQuota(every=None, seconds=1, requests_per_second=100, clock=clock)
+    # WHEN a call comes / THEN it is answered
+    quota(_request("s3://b/1"))
+    assert (quota.throttled, sum(quota.accepted.values())) == (0, 1)
+
+
+@mock_aws
+def test_the_limiter_probe_counts_window_writes_and_refusals(patches: PatchSet) -> None:
+    # GIVEN a results table and the probe, and a window that grants one start
+    dynamodb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRIES)
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    probe = StartLimiterProbe()
+    probe.install(patches)
+
+    def take(pk: str) -> None:
+        dynamodb.update_item(
+            TableName="t",
+            Key={"pk": {"S": pk}, "sk": {"S": "WINDOW"}},
+            UpdateExpression="ADD starts :one",
+            ConditionExpression="attribute_not_exists(starts) OR starts < :limit",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": "1"}},
+        )
+
+    def release(pk: str) -> None:
+        dynamodb.update_item(
+            TableName="t",
+            Key={"pk": {"S": pk}, "sk": {"S": "WINDOW"}},
+            UpdateExpression="ADD starts :minus_one",
+            ConditionExpression="starts > :zero",
+            ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+        )
+
+    # WHEN two starts take the same window, another item is updated, and a release finds a
+    # window already at 0 (a slot given back twice)
+    take("START_RATE#100")
+    with pytest.raises(ClientError) as raised:
+        take("START_RATE#100")
+    take("https://example.com/a.jpg")
+    release("START_RATE#100")
+    with pytest.raises(ClientError) as released:
+        release("START_RATE#100")
+    # THEN the second take was refused by its condition and counts as a start held back; the
+    # refused release is a write but holds nothing back; the other item is not the limiter's
+    assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert released.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert (probe.writes, probe.refused) == (4, 1)
+
+
+def test_the_limiter_probe_knows_the_classifiers_window_keys() -> None:
+    # GIVEN the probe's key prefix (the tooling does not import the functions' code)
+
+    # WHEN it is compared with the prefix the classifier's limiter writes under
+    # THEN they are the same: renamed on one side only, the probe would count no write
+    assert START_RATE_PREFIX == WINDOW_PREFIX

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+import pytest
 from requests import Request
 
 from common.messages import execution_name
 from producer.page import SearchPage, UnreadablePage, read_page
 from producer.replay import ReplayAdapter
-from tweetlens.accounting import ExecutionOutcome, RecordOutcome
+from tweetlens.accounting import ExecutionOutcome, RecordOutcome, classifier_outcomes
 from tweetlens.chaos import (
     ABORT_ERROR,
     EXECUTION_TIMEOUT_ERROR,
@@ -317,6 +318,69 @@ def test_an_unnamed_done_execution_of_a_url_without_a_duplicate_is_an_orphan() -
     assert settled.orphan_executions == [second]
 
 
+def _throttled_letter(execution: ExecutionOutcome) -> DeadLetter:
+    return DeadLetter(
+        queue=WORKFLOW_DLQ,
+        message_id="d1",
+        receipt_handle="r1",
+        body=json.dumps({"execution": execution.arn, "message": _body("1")}),
+        error="Rekognition.ThrottlingException",
+        reason="quota",
+        route="cats",
+        receive_count=1,
+    )
+
+
+def _started_line(message_id: str, execution: str) -> str:
+    record = {
+        "version": 1,
+        "message_id": message_id,
+        "outcome": "ExecutionStarted",
+        "event_source_arn": "arn:aws:sqs:us-east-1:123456789012:cats",
+        "route": "cats",
+        "execution": execution,
+    }
+    return json.dumps({"message": "Record processed", "record_outcome": record})
+
+
+def test_a_message_started_again_by_its_redelivery_ends_as_its_later_attempt() -> None:
+    # GIVEN a message whose first start was logged before its classifier worker was killed
+    # mid-batch; that attempt was throttled out (its letter sent), and the batch's redelivery
+    # started the next attempt, which classified the image (the open flake of the 500-post
+    # STANDARD run: the second execution was reported without a message)
+    first, second = execution_name(URL, 1), execution_name(URL, 2)
+    throttled = _execution_named(first, "FAILED")
+    logs = [_started_line("m1", first), _started_line("m1", second)]
+    # WHEN the messages are settled from the logs as the chaos run reads them
+    settled = settle(
+        {"m1": _body("1")},
+        classifier_outcomes(logs),
+        [throttled, _execution_named(second, "DONE")],
+        [_throttled_letter(throttled)],
+    )
+    # THEN the message ends DONE, and the throttled attempt is closed by its own letter
+    assert (settled.fate, settled.orphan_executions) == ({"m1": "done"}, [])
+
+
+def test_a_done_attempt_no_log_names_is_still_an_orphan() -> None:
+    # GIVEN the same executions, but the message's logs name only its first attempt: nothing
+    # started the DONE one, and no other message of the URL is a duplicate of it
+    first, second = execution_name(URL, 1), execution_name(URL, 2)
+    throttled = _execution_named(first, "FAILED")
+    # WHEN the messages are settled
+    settled = settle(
+        {"m1": _body("1")},
+        classifier_outcomes([_started_line("m1", first)]),
+        [throttled, _execution_named(second, "DONE")],
+        [_throttled_letter(throttled)],
+    )
+    # THEN that execution is an orphan
+    assert (settled.fate, settled.orphan_executions) == (
+        {"m1": "dead:Rekognition.ThrottlingException"},
+        [second],
+    )
+
+
 def test_a_started_record_without_execution_is_lost() -> None:
     # GIVEN a record logged ExecutionStarted, but no such execution exists
     # WHEN the messages are settled
@@ -428,3 +492,24 @@ def test_a_letter_without_reason_or_readable_data_names_nothing() -> None:
     read = producer_letters(letters)
     assert (read.pages, read.refused) == (set(), set())
     assert read.by_error == {"UnreadableDeadLetter": 1, "UnreadablePage": 2}
+
+
+def test_standard_runs_deploy_the_start_limiter_at_the_quota() -> None:
+    # GIVEN STANDARD runs of both sizes, and one with its own quota
+    # WHEN their configs are made
+    small = ChaosConfig.for_posts(40, seed=1, workflow_type="STANDARD")
+    large = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD")
+    own = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD", rekognition_rps=2.5)
+    # THEN DetectLabelsRate is the quota in whole starts a second, and another caller of the
+    # account takes the quota now and then
+    assert [c.detect_labels_rate for c in (small, large, own)] == [5, 4, 2]
+    assert (large.quota_neighbour_every, large.quota_neighbour_seconds) == (10.0, 1.0)
+
+
+def test_express_runs_leave_detect_labels_rate_alone() -> None:
+    # GIVEN an EXPRESS run / WHEN its config is made / THEN it deploys no DetectLabelsRate
+    express = ChaosConfig.for_posts(500, seed=1, workflow_type="EXPRESS")
+    assert (express.detect_labels_rate, express.quota_neighbour_every) == (None, None)
+    # AND asking for one is refused: the limiter is STANDARD's
+    with pytest.raises(ValueError, match="DetectLabelsRate applies to STANDARD only"):
+        ChaosConfig.for_posts(500, seed=1, workflow_type="EXPRESS", detect_labels_rate=4)

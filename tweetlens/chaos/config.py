@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,6 +39,15 @@ class ChaosConfig(BaseModel):
     workflow_type: WorkflowType = "STANDARD"
     page_size: int = Field(default=25, ge=10, le=100)
     rekognition_rps: float = Field(default=4.0, gt=0)
+    # STANDARD: the template's DetectLabelsRate, the start limiter's rate; None: the template's
+    # default. ``for_posts`` deploys it at the injected quota, so the limiter binds under the
+    # faults (the template's default, 50/s, is far above it and never bound here).
+    detect_labels_rate: int | None = Field(default=None, ge=1)
+    # Another caller of the account takes the whole Rekognition quota for
+    # ``quota_neighbour_seconds`` of every ``quota_neighbour_every`` (from the first call):
+    # throttling the limiter cannot prevent. None: no other caller.
+    quota_neighbour_every: float | None = Field(default=None, gt=0)
+    quota_neighbour_seconds: float = Field(default=1.0, gt=0)
     dynamodb_every: int = Field(default=40, ge=1)
     dynamodb_burst: int = Field(default=2, ge=1)
     kill_producer_after_batches: int = Field(default=5, ge=1)
@@ -74,6 +84,8 @@ class ChaosConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fits_the_workflow_type(self) -> Self:
+        if self.workflow_type == "EXPRESS" and self.detect_labels_rate is not None:
+            raise ValueError("DetectLabelsRate applies to STANDARD only: detect_labels_rate")
         if self.workflow_type == "EXPRESS" and self.execution_aborts:
             # StopExecution does not apply to synchronous Express executions.
             raise ValueError("EXPRESS executions cannot be aborted: execution_aborts must be 0")
@@ -118,5 +130,11 @@ class ChaosConfig(BaseModel):
             defaults["visibility_factor"] = EXPRESS_VISIBILITY_FACTOR
             # The killed worker's batch comes back only after the visibility timeout.
             defaults["timeout_seconds"] = 600.0 + QUEUE_VISIBILITY_SECONDS["EXPRESS"] / 5
+        else:
+            # A neighbour's burst of one second every ten: about a tenth of the quota gone.
+            defaults["quota_neighbour_every"] = 10.0
         defaults.update(overrides)
+        if not express and "detect_labels_rate" not in overrides:
+            # The limiter at the quota (it grants whole starts a second): it binds in this run.
+            defaults["detect_labels_rate"] = max(1, math.floor(defaults["rekognition_rps"]))
         return cls.model_validate(defaults)

@@ -6,9 +6,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.exceptions import ConditionalCheckFailed
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -26,6 +28,7 @@ from tweetlens.imageserver import ImageServer
 from tweetlens.localcloud import (
     CallerKiller,
     DynamoDbThrottleBursts,
+    LabelerError,
     LocalCloud,
     MessageLedger,
     PatchSet,
@@ -33,7 +36,84 @@ from tweetlens.localcloud import (
     SendBatchFailures,
     compress_visibility_timeouts,
 )
+from tweetlens.localcloud.rekognition import LabelRequest
 from tweetlens_naming import image_key
+
+# The STANDARD start limiter's one-second window counters in ResultsTable (the classifier's
+# ``classifier.pacing.WINDOW_PREFIX``; the tooling does not import the functions' code).
+START_RATE_PREFIX: Final = "START_RATE#"
+
+
+class SharedQuota(RekognitionFaults):
+    """Rekognition's quota, which another caller in the account takes whole now and then.
+
+    The STANDARD start limiter keeps the pipeline's own DetectLabels calls at the quota, but
+    it cannot see what other callers of the account spend: for ``seconds`` of every ``every``,
+    counted from the pipeline's first call (so the first call always meets one), every call
+    is throttled; between those bursts the token bucket of ``RekognitionFaults`` applies.
+    ``every`` None: no other caller.
+    """
+
+    def __init__(self, *, every: float | None, seconds: float, **quota: Any) -> None:
+        super().__init__(**quota)
+        self.every = every
+        self.seconds = seconds
+        self._first_call: float | None = None
+        # Of ``throttled``, the calls refused while the other caller held the quota.
+        self.throttled_by_neighbour = 0
+
+    def __call__(self, request: LabelRequest) -> None:
+        if self.every is not None:
+            with self._lock:
+                now = self._clock()
+                if self._first_call is None:
+                    self._first_call = now
+                if (now - self._first_call) % self.every < self.seconds:
+                    self.throttled += 1
+                    self.throttled_by_neighbour += 1
+                    raise LabelerError("ThrottlingException", "Rate exceeded")
+        super().__call__(request)
+
+
+class StartLimiterProbe:
+    """Counts the STANDARD start limiter's writes to its window counters, and the refused ones.
+
+    A refused take or skip (its condition failed) is a start the limiter held back: the
+    second's window was full, or had no slot left for a late start to skip to. A refused
+    release (a slot given back to a window already at 0) holds nothing back and is not counted
+    as refused. Takes and skips are told by their condition's limit (``:limit``, ``:most``),
+    releases by theirs (``:zero``). Installed beneath the DynamoDB throttle bursts, it sees only
+    the writes that reached the table.
+    """
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def install(self, patches: PatchSet) -> None:
+        original = DynamoHandler.update_item
+        probe = self
+
+        def update_item(handler: Any) -> Any:
+            # moto's DynamoHandler holds the request as parsed JSON.
+            body = handler.body if isinstance(handler.body, dict) else {}
+            key = str(body.get("Key", {}).get("pk", {}).get("S", ""))
+            if not key.startswith(START_RATE_PREFIX):
+                return original(handler)
+            holds_back = bool({":limit", ":most"} & set(body.get("ExpressionAttributeValues", {})))
+            try:
+                return original(handler)
+            except ConditionalCheckFailed:
+                if holds_back:
+                    with probe._lock:
+                        probe.refused += 1
+                raise
+            finally:
+                with probe._lock:
+                    probe.writes += 1
+
+        patches.replace(DynamoHandler, "update_item", update_item)
 
 
 @dataclass
@@ -41,7 +121,8 @@ class Faults:
     """The installed faults, and what the run did with them."""
 
     dynamodb: DynamoDbThrottleBursts
-    rekognition: RekognitionFaults
+    rekognition: SharedQuota
+    start_limiter: StartLimiterProbe
     producer_killer: CallerKiller
     # None when the run kills no classifier worker (``kill_classifier_after_starts`` None).
     classifier_killer: CallerKiller | None
@@ -188,9 +269,13 @@ def install_faults(
     invalid_sources = {f"s3://{bucket}/{image_key(url, 'jpg')}" for url in stream.invalid_urls}
     faults = Faults(
         dynamodb=DynamoDbThrottleBursts(every=config.dynamodb_every, burst=config.dynamodb_burst),
-        rekognition=RekognitionFaults(
-            requests_per_second=config.rekognition_rps, invalid_sources=invalid_sources
+        rekognition=SharedQuota(
+            every=config.quota_neighbour_every,
+            seconds=config.quota_neighbour_seconds,
+            requests_per_second=config.rekognition_rps,
+            invalid_sources=invalid_sources,
         ),
+        start_limiter=StartLimiterProbe(),
         producer_killer=CallerKiller(
             SQSResponse,
             "send_message_batch",
@@ -229,6 +314,8 @@ def install_faults(
     faults.refusals.install(patches)
     faults.send_failures.install(patches)
     compress_visibility_timeouts(faults.visibility, config.visibility_factor)
+    # Beneath the throttle bursts: it counts the writes that reached the table.
+    faults.start_limiter.install(patches)
     faults.dynamodb.install(patches)
     faults.producer_killer.install(patches)
     if faults.classifier_killer is not None:

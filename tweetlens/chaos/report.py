@@ -36,6 +36,13 @@ class ChaosReport(BaseModel):
     unique_urls: int
     rekognition_calls: int
     rekognition_throttled: int
+    # Of them, while another caller of the account held the whole quota (STANDARD).
+    rekognition_throttled_by_neighbour: int = 0
+    # STANDARD: the DetectLabelsRate deployed (None: the template's default), and the start
+    # limiter's writes to its window counters, refused ones (a start held back) apart.
+    detect_labels_rate: int | None = None
+    start_limiter_writes: int = 0
+    start_limiter_refused: int = 0
     dynamodb_throttled: int
     producer_runs: int
     producer_crashes: int

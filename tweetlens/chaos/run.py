@@ -52,6 +52,11 @@ def chaos_cloud(
                 "ImageHostAllowedNetworks": images.allowed_network,
                 "ScheduleEnabled": "false",
                 "WorkflowType": config.workflow_type,
+                **(
+                    {}
+                    if config.detect_labels_rate is None
+                    else {"DetectLabelsRate": str(config.detect_labels_rate)}
+                ),
             },
             labeler=OpenCvLabeler(),
             time_scale=config.time_scale,

@@ -36,6 +36,18 @@ def print_report(report: ChaosReport) -> None:
         ("unique photo URLs published", report.unique_urls),
         ("Rekognition calls answered", report.rekognition_calls),
         ("Rekognition calls throttled", report.rekognition_throttled),
+        ("  while another caller held the quota", report.rekognition_throttled_by_neighbour),
+        *(
+            ()
+            if report.detect_labels_rate is None
+            else (
+                ("DetectLabelsRate (start limiter)", report.detect_labels_rate),
+                (
+                    "  window writes (refused: a start held back)",
+                    f"{report.start_limiter_writes} ({report.start_limiter_refused})",
+                ),
+            )
+        ),
         ("DynamoDB requests throttled", report.dynamodb_throttled),
         ("producer runs (crashed)", f"{report.producer_runs} ({report.producer_crashes})"),
         ("workers killed", ", ".join(f"{k} {v}" for k, v in report.workers_killed.items())),
@@ -79,7 +91,8 @@ def print_report(report: ChaosReport) -> None:
     type=click.FloatRange(min=0.1),
     default=None,
     help="DetectLabels calls per second above which Rekognition throttles "
-    "[default: 4, or 3 under 200 posts].",
+    "[default: 4, or 5 under 200 posts]. STANDARD deploys DetectLabelsRate at it "
+    "(whole starts a second).",
 )
 @click.option(
     "--workflow-type",
@@ -109,10 +122,11 @@ def chaos(  # noqa: PLR0917 - click passes every option by name or position
 
     Faults: image host 404/410/500, 503 then OK, resets, read timeouts, very slow bodies,
     bodies over 15 MB, text as an image, redirects to a private address; Rekognition
-    throttling and InvalidImageFormatException; DynamoDB throttling bursts; a classifier
-    worker and the producer killed mid-invocation; duplicate deliveries; a poison X API page;
-    SendMessageBatch entries failed once on SQS's side and refused as the sender's fault;
-    STANDARD executions aborted and timed out, EXPRESS ones timed out.
+    throttling (STANDARD: DetectLabelsRate deployed at the quota, and another caller taking
+    the whole quota 1 s in 10) and InvalidImageFormatException; DynamoDB throttling bursts; a
+    classifier worker and the producer killed mid-invocation; duplicate deliveries; a poison
+    X API page; SendMessageBatch entries failed once on SQS's side and refused as the
+    sender's fault; STANDARD executions aborted and timed out, EXPRESS ones timed out.
     Exits 1 when an invariant is broken.
 
     Example:

@@ -95,8 +95,9 @@ def trace(
     EXECUTION is an execution name or ARN (the `execution` of `tweetlens results --json`, or
     the demo report). A STANDARD execution is read from Step Functions; an EXPRESS one, which
     Step Functions keeps no history of, from the workflow's log group (ExpressLogLevel=ALL,
-    the local cloud's level). An Express name is the URL's digest, shared by every execution
-    of that URL: it resolves when one execution has it; otherwise pass the ARN.
+    the local cloud's level). An Express name is `<URL digest>-<SQS message id>`: only a message
+    run again after a transient failure repeats it; a name several executions share is an
+    error listing their ARNs, pass one of them. A Standard name is `<URL digest>-<n>`.
 
     Example:
 
@@ -186,8 +187,9 @@ def dlq_redrive(
 ) -> None:
     """Send dead letters back to be processed again.
 
-    Route dead letters return unchanged to their source queue; workflow dead letters return to
-    their route queue as a new attempt, so they start a new execution. What cannot work again
+    Route dead letters return to their source queue, and workflow dead letters to their route
+    queue, as a new attempt (the message's attempt + 1), so they are never taken for a copy of
+    the failure they came from; a forced rejection goes back byte for byte. What cannot work again
     stays where it is, counted per queue and error with the reason: a route dead letter the
     classifier rejected (NotJson, InvalidMessage) unless --force, a workflow dead letter
     without a message, and every producer letter.

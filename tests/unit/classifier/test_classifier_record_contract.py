@@ -115,3 +115,30 @@ def test_lines_without_the_record_are_skipped() -> None:
     text = "START RequestId\n" + json.dumps({"message": "record_outcome mentioned"}) + "\nnot json"
     # WHEN it is read / THEN there is no record
     assert list(classifier_records([text])) == []
+
+
+def _started(message_id: str, execution: str) -> str:
+    return _line(
+        {
+            "version": 1,
+            "message_id": message_id,
+            "outcome": "ExecutionStarted",
+            "event_source_arn": "arn:aws:sqs:us-east-1:123456789012:cats",
+            "route": "cats",
+            "execution": execution,
+        }
+    )
+
+
+@pytest.mark.parametrize("later_first", [False, True])
+def test_a_message_that_started_twice_names_its_later_attempt(later_first: bool) -> None:
+    # GIVEN one message logged ExecutionStarted twice: its batch's worker died after its start
+    # was logged, and the redelivery, finding that attempt ended without a result, started
+    # the next one (logs in either order: invocations are listed as they end)
+    lines = [_started("m1", "abc-1"), _started("m1", "abc-2")]
+    if later_first:
+        lines.reverse()
+    # WHEN the tooling reads the outcomes
+    outcomes = accounting.classifier_outcomes(lines)
+    # THEN the message names the later attempt, the one it ends with
+    assert outcomes == {"m1": accounting.RecordOutcome("ExecutionStarted", "cats", "abc-2")}

@@ -506,7 +506,8 @@ def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -
 
     # THEN each reports partial failures and caps concurrency, and batches one message under
     # EXPRESS (each invocation waits for its execution, so MaximumConcurrency is exactly the
-    # number of images in flight) and 10 under STANDARD (whose starts are asynchronous)
+    # number of images in flight, and a batch of one is full at once: no batching window) and
+    # 10 under STANDARD (whose starts are asynchronous, gathered for up to 5 s)
     assert len(mappings) == 2
     for mapping in mappings.values():
         properties = dict(mapping["Properties"])
@@ -514,7 +515,7 @@ def test_event_source_mappings_report_batch_item_failures(cfn: dict[str, Any]) -
         assert properties == {
             "FunctionName": {"Ref": "ClassifierFunction"},
             "BatchSize": {"Fn::If": ["IsExpress", 1, 10]},
-            "MaximumBatchingWindowInSeconds": 5,
+            "MaximumBatchingWindowInSeconds": {"Fn::If": ["IsExpress", 0, 5]},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": {"Ref": "ClassifierMaxConcurrency"}},
         }
