@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.responses import SQSResponse
 
-from tweetlens.chaos.faults import SharedQuota, StartLimiterProbe
+from classifier.pacing import WINDOW_PREFIX
+from tweetlens.chaos.faults import START_RATE_PREFIX, SharedQuota, StartLimiterProbe
 from tweetlens.localcloud import (
     CallerKiller,
     DynamoDbRequestFaults,
@@ -387,11 +388,34 @@ def test_the_limiter_probe_counts_window_writes_and_refusals(patches: PatchSet) 
             ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": "1"}},
         )
 
-    # WHEN two starts take the same window, and another item is updated
+    def release(pk: str) -> None:
+        dynamodb.update_item(
+            TableName="t",
+            Key={"pk": {"S": pk}, "sk": {"S": "WINDOW"}},
+            UpdateExpression="ADD starts :minus_one",
+            ConditionExpression="starts > :zero",
+            ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+        )
+
+    # WHEN two starts take the same window, another item is updated, and a release finds a
+    # window already at 0 (a slot given back twice)
     take("START_RATE#100")
     with pytest.raises(ClientError) as raised:
         take("START_RATE#100")
     take("https://example.com/a.jpg")
-    # THEN the second was refused by its condition, and only the window's writes count
+    release("START_RATE#100")
+    with pytest.raises(ClientError) as released:
+        release("START_RATE#100")
+    # THEN the second take was refused by its condition and counts as a start held back; the
+    # refused release is a write but holds nothing back; the other item is not the limiter's
     assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
-    assert (probe.writes, probe.refused) == (2, 1)
+    assert released.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert (probe.writes, probe.refused) == (4, 1)
+
+
+def test_the_limiter_probe_knows_the_classifiers_window_keys() -> None:
+    # GIVEN the probe's key prefix (the tooling does not import the functions' code)
+
+    # WHEN it is compared with the prefix the classifier's limiter writes under
+    # THEN they are the same: renamed on one side only, the probe would count no write
+    assert START_RATE_PREFIX == WINDOW_PREFIX

@@ -78,9 +78,12 @@ class SharedQuota(RekognitionFaults):
 class StartLimiterProbe:
     """Counts the STANDARD start limiter's writes to its window counters, and the refused ones.
 
-    A refused write (its condition failed) is a start the limiter held back: the second's
-    window was full, or had no slot left for a late start to skip to. Installed beneath the
-    DynamoDB throttle bursts, it sees only the writes that reached the table.
+    A refused take or skip (its condition failed) is a start the limiter held back: the
+    second's window was full, or had no slot left for a late start to skip to. A refused
+    release (a slot given back to a window already at 0) holds nothing back and is not counted
+    as refused. Takes and skips are told by their condition's limit (``:limit``, ``:most``),
+    releases by theirs (``:zero``). Installed beneath the DynamoDB throttle bursts, it sees only
+    the writes that reached the table.
     """
 
     def __init__(self) -> None:
@@ -98,11 +101,13 @@ class StartLimiterProbe:
             key = str(body.get("Key", {}).get("pk", {}).get("S", ""))
             if not key.startswith(START_RATE_PREFIX):
                 return original(handler)
+            holds_back = bool({":limit", ":most"} & set(body.get("ExpressionAttributeValues", {})))
             try:
                 return original(handler)
             except ConditionalCheckFailed:
-                with probe._lock:
-                    probe.refused += 1
+                if holds_back:
+                    with probe._lock:
+                        probe.refused += 1
                 raise
             finally:
                 with probe._lock:

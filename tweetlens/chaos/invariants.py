@@ -250,7 +250,11 @@ def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> I
     dynamodb_throttled = sum(faults.dynamodb.throttled.values())
     sends = faults.send_failures
     # STANDARD with DetectLabelsRate at the quota: the limiter must have held starts back
-    # (a refused window write), or it was never exercised.
+    # (a refused take or skip of a window slot), or it was never exercised. Rekognition
+    # throttling is then injected by the other caller's bursts too (``SharedQuota``: its first
+    # burst meets the pipeline's first call), so ``throttled > 0`` shows the fault reached the
+    # pipeline, not that the limiter let calls exceed the quota; that the throttled calls were
+    # retried or dead-lettered is what the other invariants check.
     limited = config.workflow_type == "STANDARD" and config.detect_labels_rate is not None
     limiter = faults.start_limiter
     return Invariant(

@@ -23,6 +23,7 @@ from tweetlens.localcloud import (
     express,
     s3policies,
     sfnclients,
+    sfnthreads,
     sqs,
     stepfunctions,
     taskclock,
@@ -230,6 +231,7 @@ class LocalCloud:
 
     def _install_fixes(self) -> None:
         dispatch.install_backend_lookup_cache(self._patches)
+        dispatch.install_action_lookup(self._patches)
         self.requests.install(self._patches)
         stepfunctions.install(
             self._patches,
@@ -239,10 +241,12 @@ class LocalCloud:
         self._interpreters = stepfunctions.install_end_states(self._patches, self.status_events)
         express.install(self._patches, self.express)
         sfnclients.install_client_cache(self._patches, prepare=taskclock.register_on)
+        sfnthreads.install_live_threads(self._patches)
         taskclock.install(self._patches)
         disable_moto_sqs_delivery(self._patches, on_message=self._activity.started)
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         sqs.install_receive_fixes(self._patches)
+        sqs.install_attributes_once(self._patches)
         aslcache.install(self._patches)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)
