@@ -72,7 +72,13 @@ def test_install_shares_programs_and_paths_and_restore_undoes_it() -> None:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(SAMPLE_TEMPLATE, run_schedules=False, run_pollers=False) as local_cloud:
+    # The gate machine's 2 s TimeoutSeconds is there for the tests of timed-out executions.
+    # Here twenty executions start at once and only their state is checked: with 10 x the
+    # timeout none of them depends on how fast the machine is (on a core 3 x slower than the
+    # usual, under the parallel test run, one of the twenty once ended TIMED_OUT).
+    with LocalCloud(
+        SAMPLE_TEMPLATE, run_schedules=False, run_pollers=False, execution_timeout_scale=10
+    ) as local_cloud:
         yield local_cloud
 
 
