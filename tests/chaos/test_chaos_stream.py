@@ -500,9 +500,11 @@ def test_standard_runs_deploy_the_start_limiter_at_the_quota() -> None:
     small = ChaosConfig.for_posts(40, seed=1, workflow_type="STANDARD")
     large = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD")
     own = ChaosConfig.for_posts(500, seed=1, workflow_type="STANDARD", rekognition_rps=2.5)
-    # THEN DetectLabelsRate is the quota in whole starts a second, and another caller of the
+    small_own = ChaosConfig.for_posts(40, seed=1, workflow_type="STANDARD", rekognition_rps=1)
+    # THEN DetectLabelsRate is the quota in whole starts a second (half of it in a small run,
+    # whose short backlog must still outrun it; never under 1), and another caller of the
     # account takes the quota now and then
-    assert [c.detect_labels_rate for c in (small, large, own)] == [5, 4, 2]
+    assert [c.detect_labels_rate for c in (small, large, own, small_own)] == [2, 4, 2, 1]
     assert (large.quota_neighbour_every, large.quota_neighbour_seconds) == (10.0, 1.0)
 
 

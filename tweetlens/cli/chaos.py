@@ -92,7 +92,8 @@ def print_report(report: ChaosReport) -> None:
     default=None,
     help="DetectLabels calls per second above which Rekognition throttles "
     "[default: 4, or 5 under 200 posts]. STANDARD deploys DetectLabelsRate at it "
-    "(whole starts a second).",
+    "(whole starts a second; half of it under 200 posts, so that a short backlog still "
+    "meets the limit).",
 )
 @click.option(
     "--workflow-type",
