@@ -247,6 +247,7 @@ class LocalCloud:
         sqs.install_visibility_timeout_scale(self._patches, self.visibility_timeout_scale)
         sqs.install_receive_fixes(self._patches)
         sqs.install_attributes_once(self._patches)
+        sqs.install_atomic_message_list(self._patches)
         aslcache.install(self._patches)
         eventbus.install_cloudformation_fixes(self._patches)
         dynamodb.install(self._patches)

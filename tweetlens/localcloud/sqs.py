@@ -23,6 +23,16 @@ The local cloud's idle check asks for three counts of each polled queue five tim
 so that was nine walks of every queue per check (3 % of the emulator's GIL time in a bench of
 EXPRESS at concurrency 10, more with a long queue). Within one call the dict is now computed
 once and read for every name: the same values, from one moment of the queue.
+
+``install_atomic_message_list``: moto's ``Queue.delete_message`` rebuilds the queue's message
+list and assigns it back without the lock ``add_message`` holds while it appends. Two deletes
+at once (two batches of one mapping finishing together), or a delete beside a send, each copy
+the list and the last assignment wins: the other delete is undone (the message, received and
+invisible, comes back after its visibility timeout although it was deleted) or the sent message
+is gone (lost, though ``SendMessage`` answered with its id). The same holds for a receive moving
+a message to its dead-letter queue beside a delete. In SQS a deleted message stays deleted and
+an accepted one stays accepted, so deletes and receives now hold the queue's own lock (a long
+poll still releases it while it waits, as ``add_message``'s notification expects).
 """
 
 from __future__ import annotations
@@ -111,3 +121,24 @@ def install_attributes_once(patches: PatchSet) -> None:
 
     patches.replace(Queue, "attributes", property(attributes))
     patches.replace(SQSBackend, "get_queue_attributes", get_queue_attributes)
+
+
+def install_atomic_message_list(patches: PatchSet) -> None:
+    """Deletes, receives and sends change a queue's message list one at a time (docstring)."""
+    delete_message = Queue.delete_message
+    receive_message = SQSBackend.receive_message
+
+    def locked_delete_message(queue: Any, receipt_handle: str) -> None:
+        # The Condition's lock is re-entrant: the same one add_message appends under.
+        with queue._messages_lock:
+            delete_message(queue, receipt_handle)
+
+    def locked_receive_message(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = backend.get_queue(queue_name)
+        # A long poll waits in Queue.wait_for_messages, on this Condition: wait() releases
+        # the lock however often it is held, so sends and deletes go on meanwhile.
+        with queue._messages_lock:
+            return receive_message(backend, queue_name, *args, **kwargs)
+
+    patches.replace(Queue, "delete_message", locked_delete_message)
+    patches.replace(SQSBackend, "receive_message", locked_receive_message)
