@@ -232,6 +232,7 @@ class LocalCloud:
     def _install_fixes(self) -> None:
         dispatch.install_backend_lookup_cache(self._patches)
         dispatch.install_action_lookup(self._patches)
+        dispatch.install_service_models_once(self._patches)
         self.requests.install(self._patches)
         stepfunctions.install(
             self._patches,
