@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tweetlens.accounting import ClassifierRecord
 from tweetlens.chaos import ChaosConfig
-from tweetlens.chaos.settle import settle_express
+from tweetlens.settlement import settle_express
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
 
 URL = "https://localhost:8443/media/chelsea.jpg"

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE
 from tweetlens.chaos.report import ChaosReport, Invariant
-from tweetlens.chaos.settle import Settlement, settle, settle_express
 from tweetlens.chaos.stream import expected_message_keys
 from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
 from tweetlens.localcloud import LocalCloud
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.settlement import Settlement, settle_messages
 from tweetlens.stack import DeployedStack
 from tweetlens_naming import image_key
 
@@ -78,16 +78,17 @@ def _gather(run: ChaosRun) -> _Evidence:
     ledger = run.faults.ledger.messages()
     bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
     letters = list_dead_letters(stack, limit=100_000)
-    logs = _classifier_logs(run.cloud)
-    executions: list[accounting.ExecutionOutcome] = []
-    if run.config.workflow_type == "EXPRESS":
-        # Express executions are never listed: the classifier's records say how each ended.
-        settled = settle_express(bodies, list(accounting.classifier_records(logs)), letters)
-    else:
-        executions = accounting.execution_outcomes(
+    records = list(accounting.classifier_records(_classifier_logs(run.cloud)))
+    express = run.config.workflow_type == "EXPRESS"
+    # Express executions are never listed: the classifier's records say how each ended.
+    executions = (
+        []
+        if express
+        else accounting.execution_outcomes(
             stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
         )
-        settled = settle(bodies, accounting.classifier_outcomes(logs), executions, letters)
+    )
+    settled = settle_messages(bodies, records, executions, letters, express=express)
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     return _Evidence(bodies, executions, letters, results, settled)
 
