@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from tweetlens.accounting import ClassifierRecord
 from tweetlens.chaos import ChaosConfig
-from tweetlens.settlement import settle_express
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.settlement import settle_express
 
 URL = "https://localhost:8443/media/chelsea.jpg"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:CatsQueue"
