@@ -13,7 +13,7 @@ from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE
 from tweetlens.chaos.report import ChaosReport, Invariant
 from tweetlens.chaos.stream import expected_message_keys
-from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
+from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters, superseded_by
 from tweetlens.localcloud import LocalCloud
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.settlement import Settlement, settle_messages
@@ -137,6 +137,12 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
         and final.get(url) != wanted
         and not (url in held and final.get(url) == "DONE")
     }
+
+
+def superseded_letters(letters: list[DeadLetter], results: list[ImageResult]) -> int:
+    """Workflow dead letters whose image ended DONE all the same (``tweetlens.dlq``'s rule)."""
+    by_url = {result.url: result for result in results}
+    return sum(1 for letter in letters if superseded_by(letter, by_url))
 
 
 @dataclass(frozen=True)
@@ -446,6 +452,7 @@ def _report(
         done=found.figures["done"],
         duplicates=found.figures["duplicate"],
         dead_letters=dead,
+        superseded_letters=superseded_letters(evidence.letters, evidence.results),
         producer_letters=found.letters.by_error,
         lost=found.lost,
         in_progress=len(found.in_progress),
