@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from pydantic import ValidationError
 
+from tests.settlement_kit import classifier_record, workflow_letter
 from tweetlens.accounting import ClassifierRecord
 from tweetlens.chaos import ChaosConfig
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import DeadLetter
 from tweetlens.settlement import settle_express
 
 URL = "https://localhost:8443/media/chelsea.jpg"
-QUEUE = "arn:aws:sqs:us-east-1:123456789012:CatsQueue"
 ARN = "arn:aws:states:us-east-1:123456789012:express:sm:digest:1111"
 
 
@@ -22,27 +20,11 @@ def _body(post_id: str) -> dict[str, object]:
 
 
 def _record(message_id: str, outcome: str, execution: str = "") -> ClassifierRecord:
-    return ClassifierRecord(
-        version=1,
-        message_id=message_id,
-        outcome=outcome,
-        event_source_arn=QUEUE,
-        route="cats",
-        execution=execution,
-    )
+    return classifier_record(message_id, outcome, execution)
 
 
 def _letter(execution: str, post_id: str, error: str = "ImageNotFound") -> DeadLetter:
-    return DeadLetter(
-        queue=WORKFLOW_DLQ,
-        message_id=f"letter-{execution[-4:]}",
-        receipt_handle="r",
-        body=json.dumps({"execution": execution, "message": _body(post_id)}),
-        error=error,
-        reason="gone",
-        route="cats",
-        receive_count=1,
-    )
+    return workflow_letter(execution, _body(post_id), error)
 
 
 def test_classified_and_duplicate_records_end_done_and_duplicate() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from tests.settlement_kit import CATS_QUEUE, classifier_record, workflow_letter
 from tweetlens.accounting import (
     AcceptedMessage,
     Accounting,
@@ -18,11 +19,10 @@ from tweetlens.accounting import (
     account,
     record_outcomes,
 )
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import DeadLetter
 from tweetlens.settlement import settle_messages
 
-QUEUE = "arn:aws:sqs:us-east-1:123456789012:CatsQueue"
-ROUTES = {QUEUE: "cats", "CatsDeadLetterQueue": "cats"}
+ROUTES = {CATS_QUEUE: "cats", "CatsDeadLetterQueue": "cats"}
 URL = "https://pbs.twimg.com/media/Fcat.jpg"
 EXPRESS_ARN = "arn:aws:states:us-east-1:123456789012:express:sm:digest-m1:1111"
 STANDARD_NAME = "digest-1"
@@ -36,27 +36,13 @@ def _message(post_id: str) -> AcceptedMessage:
 
 
 def _record(message_id: str, outcome: str, execution: str = "") -> ClassifierRecord:
-    return ClassifierRecord(
-        version=1,
-        message_id=message_id,
-        outcome=outcome,
-        event_source_arn=QUEUE,
-        route="cats",
-        execution=execution,
-    )
+    return classifier_record(message_id, outcome, execution)
 
 
-def _workflow_letter(execution: str, post_id: str, error: str = "ImageNotFound") -> DeadLetter:
-    return DeadLetter(
-        queue=WORKFLOW_DLQ,
-        message_id=f"letter-{post_id}-{execution[-4:]}",
-        receipt_handle="r",
-        body=json.dumps({"execution": execution, "message": dict(_message(post_id).body)}),
-        error=error,
-        reason="gone",
-        route="cats",
-        receive_count=1,
-    )
+def _workflow_letter(
+    execution: str, post_id: str, error: str = "ImageNotFound", *, copy: int = 0
+) -> DeadLetter:
+    return workflow_letter(execution, _message(post_id).body, error, copy=copy)
 
 
 def _moved_letter(message_id: str) -> DeadLetter:
@@ -139,7 +125,7 @@ def test_two_letters_for_one_execution_count_once_and_the_lost_message_is_named(
     # closer retried after sending), and m2 left no record
     records = [_record("m1", "ExecutionStarted", STANDARD_NAME)]
     failed = ExecutionOutcome(STANDARD_ARN, STANDARD_NAME, "cats", URL, "FAILED", "ImageNotFound")
-    letters = [_workflow_letter(STANDARD_ARN, "1"), _workflow_letter(STANDARD_ARN, "1")]
+    letters = [_workflow_letter(STANDARD_ARN, "1"), _workflow_letter(STANDARD_ARN, "1", copy=1)]
     accepted = {"m1": _message("1"), "m2": _message("2")}
 
     # WHEN each accepted message is settled
