@@ -62,7 +62,9 @@ class ChaosConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    posts: int = Field(ge=20, le=5_000)
+    # Strict: the run's size picks its defaults (``for_posts``), so "40" or 40.5 is refused by
+    # name rather than read as a number.
+    posts: int = Field(strict=True, ge=20, le=5_000)
     seed: int
     # The template's WorkflowType. EXPRESS: the classifier waits on StartSyncExecution and owns
     # every outcome; executions are never listed, so settlement reads the classifier's records.
@@ -141,6 +143,13 @@ class ChaosConfig(BaseModel):
     def for_posts(
         cls, posts: int, seed: int, workflow_type: WorkflowType = "STANDARD", **overrides: Any
     ) -> ChaosConfig:
+        if isinstance(posts, bool) or not isinstance(posts, int):
+            # The defaults below are computed from the size: one that is no whole number is
+            # refused by name (the model's ValidationError, as every other bad option is)
+            # rather than by a TypeError from that arithmetic. ``posts`` is strict: this raises.
+            return cls.model_validate(
+                {"posts": posts, "seed": seed, "workflow_type": workflow_type}
+            )
         small = posts < 200
         express = workflow_type == "EXPRESS"
         defaults: dict[str, Any] = {
