@@ -62,8 +62,9 @@ def test_the_chaos_figures_are_the_template_s() -> None:
         assert seconds == 6 * CLASSIFIER_TIMEOUT_SECONDS[workflow_type]
 
 
-def test_the_init_limit_is_the_local_runtime_s() -> None:
-    # GIVEN / WHEN Lambda's init limit as the rule counts it and as the local runtime applies it
+def test_the_init_limit_is_lambda_s_as_the_local_runtime_names_it() -> None:
+    # GIVEN / WHEN Lambda's init limit as the rule counts it and as the local runtime names it
+    # (which lets a function with a longer timeout init for as long as that)
     # THEN they are the same 10 s
     assert INIT_LIMIT_SECONDS == INIT_TIMEOUT_SECONDS == 10
 

@@ -24,7 +24,8 @@ CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 60, "EXPRESS": 360}
 BATCHING_WINDOW_SECONDS: Final = {"STANDARD": 5, "EXPRESS": 0}
 # Lambda's limit on a cold start's init phase: an init that takes longer is run again inside
 # the invocation, on its timeout, so a batch's invocation ends at most this long plus the
-# timeout after it began.
+# timeout after it began. (The local runtime lets an init run up to the function's timeout
+# when that is longer: more lenient than Lambda; the classifier's inits here take about 2 s.)
 INIT_LIMIT_SECONDS: Final = 10
 # The chaos run compresses visibility timeouts (every redelivery: the killed classifier
 # worker's batch, deferred records, batch item failures) so that a redelivery costs a minute
