@@ -78,8 +78,9 @@ def test_express_config_refuses_aborts_and_short_visibility() -> None:
     # GIVEN / WHEN an EXPRESS run asked to abort executions
     with pytest.raises(ValidationError, match="cannot be aborted"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", execution_aborts=1)
-    # AND one whose visibility would fall below the classifier's 360 s timeout
-    with pytest.raises(ValidationError, match="below the classifier's 360 s timeout"):
+    # AND one whose visibility would fall below the 370 s a batch may be held (the classifier's
+    # 360 s timeout and Lambda's 10 s init limit)
+    with pytest.raises(ValidationError, match="below the 370 s a batch may be held"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", visibility_factor=1 / 6.5)
 
 
