@@ -116,6 +116,7 @@ def test_up_and_demo_name_what_is_wrong_and_where(command: str, tmp_path: Path) 
     # THEN it ends on the named error, where the fault is, not a traceback
     assert result.exit_code == 1, result.output + result.stderr
     assert isinstance(result.exception, SystemExit)
-    expected = f"Error: {template}: Resources.X must be a mapping with Type and Properties, got int 5"
+    expected = (
+        f"Error: {template}: Resources.X must be a mapping with Type and Properties, got int 5"
+    )
     assert expected in " ".join(result.stderr.split())
-

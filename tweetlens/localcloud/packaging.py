@@ -43,9 +43,8 @@ def load_template(path: Path) -> dict[str, Any]:
     parsed = cache.read("templates", key)
     if parsed is None:
         # Imported here: a cached parse needs neither SAM CLI nor its YAML loader.
-        from samcli.yamlhelper import yaml_parse  # noqa: PLC0415
-
         import yaml  # noqa: PLC0415 - SAM CLI's loader raises PyYAML's errors
+        from samcli.yamlhelper import yaml_parse  # noqa: PLC0415
 
         try:
             parsed = yaml_parse(text)
