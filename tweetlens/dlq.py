@@ -43,6 +43,7 @@ emulator does not implement it.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -68,6 +69,12 @@ SKIPPED_SUPERSEDED = (
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
 MAX_RECEIVE_ROUNDS = 1_000
+# Every receive is a long poll, however short: a short poll (WaitTimeSeconds=0) asks a sample
+# of SQS's servers, so a queue with few messages (a dead-letter queue) may answer empty while it
+# holds some, and the listing would end there. A long poll asks every server: its empty answer
+# means no message is visible. 1 s is the shortest AWS recommends; a poll that finds messages
+# returns at once, so only the last, empty receive of each queue waits it out.
+RECEIVE_WAIT_SECONDS = 1
 
 
 class RedriveError(Exception):
@@ -249,12 +256,13 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(10, limit - len(seen)),
             VisibilityTimeout=HOLD_SECONDS,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
         if not messages:
+            # An empty long poll: nothing visible is left (what this pass holds is invisible).
             return
         for message in messages:
             seen.add(message["MessageId"])
@@ -264,16 +272,23 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
 def list_dead_letters(stack: DeployedStack, limit: int = 100) -> list[DeadLetter]:
     """Every dead letter (up to `limit` per queue); they stay on their queues."""
     sqs = stack.client("sqs")
-    letters: list[DeadLetter] = []
-    for logical_id, url in dead_letter_queues(stack).items():
+
+    def list_queue(logical_id: str, url: str) -> list[DeadLetter]:
         received = [_describe(logical_id, m) for m in _receive_all(sqs, url, limit)]
         # Make them visible again at once: listing must not delay a redrive or an alarm.
         for letter in received:
             sqs.change_message_visibility(
                 QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
             )
-        letters.extend(received)
-    return letters
+        return received
+
+    queues = dead_letter_queues(stack)
+    # One thread per queue, as AWS advises for long polls of several queues: each queue's last,
+    # empty receive waits RECEIVE_WAIT_SECONDS, and the queues wait it out together, not in
+    # turn. boto3's clients are thread-safe.
+    with ThreadPoolExecutor(max_workers=max(1, len(queues))) as pool:
+        listed = [pool.submit(list_queue, logical_id, url) for logical_id, url in queues.items()]
+        return [letter for future in listed for letter in future.result()]
 
 
 def _source_queue_url(stack: DeployedStack, sqs: Any, dlq_url: str) -> str:
