@@ -117,6 +117,13 @@ def owner_token(execution: str) -> str | None:
     return name[EXPRESS_NAME_HASH_CHARS + 1 :]
 
 
+def is_express_execution(arn: str) -> bool:
+    """Whether ``arn`` is an Express execution's (``arn:...:states:...:express:...``): Step
+    Functions' DescribeExecution and GetExecutionHistory do not serve those."""
+    parts = arn.split(":")
+    return len(parts) > 5 and parts[2] == "states" and parts[5] == "express"
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN StartExecution gives an execution of ``state_machine_arn`` named ``name``."""
     prefix, separator, machine = state_machine_arn.partition(":stateMachine:")
