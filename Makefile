@@ -121,7 +121,7 @@ test-integration-b: $(STAMP) ## Second half of test-integration
 	$(BIN)/pytest $(INTEGRATION_B) $(PYTEST_LOOPBACK)
 
 .PHONY: test-slow
-test-slow: $(STAMP) ## Tests over 10 minutes each (the 40-post EXPRESS chaos run), loopback only
+test-slow: $(STAMP) ## Tests of up to about 8 minutes (the 40-post EXPRESS chaos run), loopback only
 	$(BIN)/pytest tests/chaos --allow-hosts=127.0.0.1,::1,localhost -m slow
 
 # The browser tests drive Debian's chromium through its chromedriver. Installed with apt-get

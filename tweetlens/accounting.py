@@ -3,6 +3,12 @@
 Everything here is read back from what really happened in a deployed stack — the producer's
 responses, the classifier's per-record log lines, the executions and the dead-letter queues —
 never inferred by subtraction. ``lost`` is what no such record accounts for.
+
+Given SQS's record of the messages it accepted (the demo's, on the local cloud), each message is
+settled to one end by its own records (``tweetlens.settlement``), and a message with no end
+(lost) or with two (counted twice) is named; the per-route figures count those ends. Without
+it (the console, a stack in AWS) only per-route totals can be compared: a message counted twice
+there would hide a lost one of the same route.
 """
 
 from __future__ import annotations
@@ -10,13 +16,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
 from tweetlens_naming import execution_sequence
+
+if TYPE_CHECKING:
+    from tweetlens.settlement import Settlement
 
 # The classifier logs one record per SQS record under this key, in a versioned schema
 # (docs/architecture.md, "Classifier outcomes"); the line's words are for people only.
@@ -105,12 +114,50 @@ class ExecutionOutcome:
     error: str = ""
 
 
+class AcceptedMessage(NamedTuple):
+    """One message SQS accepted on a route queue: its route and its body (a route message)."""
+
+    route: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UnsettledMessage:
+    """A message that did not end exactly once: no end (lost), or ``ends`` (counted twice)."""
+
+    message_id: str
+    route: str
+    post_id: str
+    url: str
+    ends: tuple[str, ...] = ()
+
+    @property
+    def lost(self) -> bool:
+        return not self.ends
+
+    def describe(self) -> str:
+        """One line a person can act on: which message, of which post and photo, and its ends."""
+        kind = "counted twice" if self.ends else "lost"
+        found = " + ".join(self.ends) if self.ends else "no end"
+        return (
+            f"{kind}: {self.route} message {self.message_id} "
+            f"(post {self.post_id or '?'}, {self.url or 'no url'}): {found}"
+        )
+
+
 @dataclass
 class Accounting:
     routes: dict[str, RouteTally]
     executions: list[ExecutionOutcome]
     workflow_dead_letters: int
     failed_executions: int
+    # Settled message by message (``accepted`` given to ``account``): the messages that did not
+    # end exactly once, lost ones first; executions that no message started; and, per route,
+    # what the producer said it published where SQS's record differs.
+    per_message: bool = False
+    unsettled: list[UnsettledMessage] = field(default_factory=list)
+    orphan_executions: list[str] = field(default_factory=list)
+    producer_disagrees: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -120,13 +167,39 @@ class Accounting:
     def published(self) -> int:
         return sum(tally.published for tally in self.routes.values())
 
+    @property
+    def lost_messages(self) -> list[UnsettledMessage]:
+        return [message for message in self.unsettled if message.lost]
+
+    @property
+    def double_counted(self) -> list[UnsettledMessage]:
+        return [message for message in self.unsettled if not message.lost]
+
     def problems(self) -> list[str]:
         """Broken invariants, in words; empty when every message is accounted for."""
-        found = [
-            f"route {route}: {tally.lost} message(s) lost"
-            for route, tally in sorted(self.routes.items())
-            if tally.lost != 0
-        ]
+        found: list[str] = []
+        for route, tally in sorted(self.routes.items()):
+            lost = [m.message_id for m in self.lost_messages if m.route == route]
+            twice = [m.message_id for m in self.double_counted if m.route == route]
+            if tally.lost != 0:
+                found.append(
+                    f"route {route}: {tally.lost} message(s) lost"
+                    + (f" ({', '.join(lost)})" if lost else "")
+                )
+            if twice:
+                found.append(
+                    f"route {route}: {len(twice)} message(s) counted twice ({', '.join(twice)})"
+                )
+            if route in self.producer_disagrees:
+                found.append(
+                    f"route {route}: the producer reported {self.producer_disagrees[route]} "
+                    f"published, SQS accepted {tally.published}"
+                )
+        if self.orphan_executions:
+            found.append(
+                f"{len(self.orphan_executions)} execution(s) started for no message "
+                f"({', '.join(self.orphan_executions)})"
+            )
         if self.failed_executions != self.workflow_dead_letters:
             found.append(
                 f"{self.failed_executions} failed execution(s) but "
@@ -195,6 +268,11 @@ def producer_summaries(log_texts: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
+    """message id → its RecordOutcome, from the classifier's log lines (``record_outcomes``)."""
+    return record_outcomes(classifier_records(log_texts))
+
+
+def record_outcomes(records: Iterable[ClassifierRecord]) -> dict[str, RecordOutcome]:
     """message id → its RecordOutcome, from the classifier's records (``classifier_records``).
 
     A record can be processed twice (its batch failed after it succeeded, and SQS redelivered
@@ -206,7 +284,7 @@ def classifier_outcomes(log_texts: Iterable[str]) -> dict[str, RecordOutcome]:
     after earlier records of its batch had logged their starts).
     """
     outcomes: dict[str, RecordOutcome] = {}
-    for record in classifier_records(log_texts):
+    for record in records:
         where = record.route or record.event_source_arn
         held = outcomes.get(record.message_id)
         if (
@@ -266,7 +344,28 @@ def account(
     executions: list[ExecutionOutcome],
     dead_letters: list[DeadLetter],
     route_of_source: Mapping[str, str],
+    accepted: Mapping[str, AcceptedMessage] | None = None,
+    settlement: Settlement | None = None,
 ) -> Accounting:
+    """Where every published message ended, per route.
+
+    With ``accepted`` (message id → the message SQS accepted) and its ``settlement``
+    (``tweetlens.settlement.settle_messages``), each message counts once, at the end its own
+    records give it, and the ones that did not end exactly once are named. Without them the
+    routes' totals are compared: ``published`` from the producer, every outcome, execution and
+    letter counted where it says it belongs.
+    """
+    failed, workflow_letters = _failures(outcomes, executions, dead_letters)
+    if accepted is not None and settlement is not None:
+        return _account_messages(
+            published=published,
+            outcomes=outcomes,
+            executions=executions,
+            accepted=accepted,
+            settlement=settlement,
+            failed=failed,
+            workflow_letters=workflow_letters,
+        )
     routes: dict[str, RouteTally] = {
         route: RouteTally(published=n) for route, n in published.items()
     }
@@ -275,7 +374,6 @@ def account(
         return routes.setdefault(route, RouteTally())
 
     # Express executions are not listed: their failures are counted from the classifier's lines.
-    failed = 0
     for outcome, where, _ in outcomes.values():
         route = route_of_source.get(where, where)
         if outcome in CLASSIFIER_DUPLICATES:
@@ -284,8 +382,6 @@ def account(
             tally(route).started += 1
         elif outcome == CLASSIFIED:
             tally(route).classified += 1
-        elif outcome == DEAD_LETTERED:
-            failed += 1  # settled through its workflow dead letter, counted below
     for execution in executions:
         if execution.status == "DONE":
             tally(execution.route).classified += 1
@@ -293,18 +389,87 @@ def account(
             tally(execution.route).duplicates += 1
         elif execution.status == "RUNNING":
             tally(execution.route).running += 1
-        else:
-            failed += 1  # settled through its workflow dead letter, counted below
-    workflow_letters = 0
     for letter in dead_letters:
         if letter.queue == PRODUCER_DLQ:
             continue  # data the producer never published: it settles no published message
         route = letter.route or route_of_source.get(letter.queue, letter.queue)
         tally(route).dead_letters[letter.error] += 1
-        workflow_letters += letter.queue == WORKFLOW_DLQ
     return Accounting(
         routes=routes,
         executions=executions,
         workflow_dead_letters=workflow_letters,
         failed_executions=failed,
+    )
+
+
+def _failures(
+    outcomes: Mapping[str, RecordOutcome],
+    executions: list[ExecutionOutcome],
+    dead_letters: list[DeadLetter],
+) -> tuple[int, int]:
+    """Executions that failed (each owes one workflow dead letter), and the workflow letters.
+
+    Express executions are not listed: their failures are the classifier's
+    ExecutionDeadLettered records.
+    """
+    failed = sum(outcome == DEAD_LETTERED for outcome, _, _ in outcomes.values())
+    failed += sum(e.status not in ("DONE", "DUPLICATE", "RUNNING") for e in executions)
+    letters = sum(letter.queue == WORKFLOW_DLQ for letter in dead_letters)
+    return failed, letters
+
+
+def _account_messages(
+    *,
+    published: Mapping[str, int],
+    outcomes: Mapping[str, RecordOutcome],
+    executions: list[ExecutionOutcome],
+    accepted: Mapping[str, AcceptedMessage],
+    settlement: Settlement,
+    failed: int,
+    workflow_letters: int,
+) -> Accounting:
+    """``account`` message by message (see there)."""
+    # Every route the producer names has a row, even one SQS accepted nothing on.
+    routes: dict[str, RouteTally] = {route: RouteTally() for route in published}
+    unsettled: list[UnsettledMessage] = []
+    twice: list[UnsettledMessage] = []
+    for message_id, message in accepted.items():
+        tally = routes.setdefault(message.route, RouteTally())
+        tally.published += 1
+        end = settlement.fate.get(message_id, "lost")
+        if end == "done":
+            tally.classified += 1
+        elif end == "duplicate":
+            tally.duplicates += 1
+        elif end == "running":
+            tally.running += 1
+        elif end.startswith("dead:"):
+            tally.dead_letters[end.removeprefix("dead:")] += 1
+        # "lost": no end; RouteTally.lost counts it.
+        if outcomes.get(message_id, RecordOutcome("", "")).outcome == STARTED:
+            tally.started += 1
+        named = UnsettledMessage(
+            message_id=message_id,
+            route=message.route,
+            post_id=str(message.body.get("post_id") or ""),
+            url=str(message.body.get("url") or ""),
+        )
+        if end == "lost":
+            unsettled.append(named)
+        elif message_id in settlement.double_counted:
+            ends = tuple(settlement.double_counted[message_id])
+            twice.append(replace(named, ends=ends))
+    return Accounting(
+        routes=routes,
+        executions=executions,
+        workflow_dead_letters=workflow_letters,
+        failed_executions=failed,
+        per_message=True,
+        unsettled=unsettled + twice,
+        orphan_executions=list(settlement.orphan_executions),
+        producer_disagrees={
+            route: published.get(route, 0)
+            for route, tally in sorted(routes.items())
+            if published.get(route, 0) != tally.published
+        },
     )

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tweetlens import accounting, trace
 from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
-from tweetlens.dlq import DeadLetter, list_dead_letters
+from tweetlens.dlq import DLQ_SUFFIX, DeadLetter, list_dead_letters
+from tweetlens.localcloud import MessageLedger, PatchSet
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.settlement import settle_messages
 from tweetlens.stack import DeployedStack, emulator_stack
 from tweetlens.trace import express_logs
+from tweetlens.trace.express_logs import workflow_logging
 
 STATE_MACHINE = "ClassifyImageStateMachine"
 # A run reads every page unless the rate limit stops it; a few runs always drain the stream.
@@ -62,23 +67,88 @@ def route_of_source(stack: DeployedStack) -> dict[str, str]:
     return routes
 
 
+def route_queue_names(stack: DeployedStack) -> dict[str, str]:
+    """Queue name → route of every route queue (``CatsQueue`` → cats), dead-letter queues apart."""
+    return {
+        physical.rstrip("/").rsplit("/", 1)[-1]: logical_id.removesuffix("Queue").lower()
+        for logical_id, physical in stack.resources.items()
+        if logical_id.endswith("Queue")
+        and not logical_id.endswith(DLQ_SUFFIX)
+        and physical.startswith("http")
+    }
+
+
+@dataclass(frozen=True)
+class AcceptedMessages:
+    """SQS's own record of the messages it accepted on the route queues (the local cloud's
+    ``MessageLedger``): what the demo settles message by message."""
+
+    ledger: MessageLedger
+    routes: dict[str, str]
+    # WorkflowType=EXPRESS: settled from the classifier's records (executions are not listed).
+    express: bool
+
+    def messages(self) -> dict[str, accounting.AcceptedMessage]:
+        accepted: dict[str, accounting.AcceptedMessage] = {}
+        for message_id, (queue, body) in self.ledger.messages().items():
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            accepted[message_id] = accounting.AcceptedMessage(
+                self.routes[queue], parsed if isinstance(parsed, dict) else {}
+            )
+        return accepted
+
+
+@contextmanager
+def record_accepted(stack: DeployedStack) -> Iterator[AcceptedMessages]:
+    """Record every message the local cloud's SQS accepts on the route queues, until exit."""
+    routes = route_queue_names(stack)
+    patches = PatchSet()
+    ledger = MessageLedger(routes)
+    ledger.install(patches)
+    try:
+        yield AcceptedMessages(
+            ledger,
+            routes,
+            express=workflow_logging(stack, stack.resource(STATE_MACHINE)).is_express,
+        )
+    finally:
+        patches.restore()
+
+
 def take_account(
     stack: DeployedStack,
     producer_payloads: list[dict[str, Any]],
     logs: list[str],
     *,
     known_executions: dict[str, accounting.ExecutionOutcome] | None = None,
+    accepted: AcceptedMessages | None = None,
 ) -> accounting.Accounting:
-    """Where every message ended; ``known_executions`` as in ``execution_outcomes``."""
+    """Where every message ended; ``known_executions`` as in ``execution_outcomes``.
+
+    With ``accepted`` each message is settled on its own (``accounting.account``); without it
+    (the console, which has no record of the accepted messages) the routes' totals are compared.
+    """
     sfn = stack.client("stepfunctions")
+    records = list(accounting.classifier_records(logs))
+    outcomes = accounting.record_outcomes(records)
+    executions = accounting.execution_outcomes(sfn, stack.resource(STATE_MACHINE), known_executions)
+    letters = list_dead_letters(stack, limit=10_000)
+    messages, settlement = None, None
+    if accepted is not None:
+        messages = accepted.messages()
+        bodies = {message_id: message.body for message_id, message in messages.items()}
+        settlement = settle_messages(bodies, records, executions, letters, express=accepted.express)
     return accounting.account(
         published=accounting.published_per_route(producer_payloads),
-        outcomes=accounting.classifier_outcomes(logs),
-        executions=accounting.execution_outcomes(
-            sfn, stack.resource(STATE_MACHINE), known_executions
-        ),
-        dead_letters=list_dead_letters(stack, limit=10_000),
+        outcomes=outcomes,
+        executions=executions,
+        dead_letters=letters,
         route_of_source=route_of_source(stack),
+        accepted=messages,
+        settlement=settlement,
     )
 
 
@@ -124,13 +194,16 @@ def run_demo(
     workflow_type: str | None = None,
 ) -> DemoResult:
     started = time.monotonic()
-    with LocalPipeline(
-        template=template,
-        recording=recording,
-        seed=seed,
-        time_scale=time_scale,
-        parameter_overrides=workflow_parameters(workflow_type),
-    ) as pipeline:
+    with (
+        LocalPipeline(
+            template=template,
+            recording=recording,
+            seed=seed,
+            time_scale=time_scale,
+            parameter_overrides=workflow_parameters(workflow_type),
+        ) as pipeline,
+        record_accepted(deployed(pipeline)) as accepted,
+    ):
         assert pipeline.recording is not None
         stack = deployed(pipeline)
         payloads = run_producer(pipeline)
@@ -139,7 +212,7 @@ def run_demo(
         def progress(status: Any) -> None:
             if on_progress is None:
                 return
-            tally = take_account(stack, payloads, classifier_logs(pipeline))
+            tally = take_account(stack, payloads, classifier_logs(pipeline), accepted=accepted)
             settled = sum(route.settled for route in tally.routes.values())
             on_progress(Progress(published, settled, _describe(status)))
 
@@ -148,7 +221,7 @@ def run_demo(
             raise DemoError(
                 f"the pipeline was still busy after {timeout:.0f} s: {_describe(status)}"
             )
-        tally = take_account(stack, payloads, classifier_logs(pipeline))
+        tally = take_account(stack, payloads, classifier_logs(pipeline), accepted=accepted)
         dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
         results = all_results(dynamodb, stack.resource(RESULTS_TABLE))
         bucket = stack.resource("ImagesBucket")

@@ -32,18 +32,25 @@ delete it. A producer letter is skipped the same way: it holds X's data, not a m
 queue takes.
 A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
 rejected again as it is, so it is skipped too unless the redrive is forced (after the message
-contract changed, say), and then sent back byte for byte. SQS's own ``StartMessageMoveTask``
-is not used: it cannot rewrite bodies, and the local emulator does not implement it.
+contract changed, say), and then sent back byte for byte. So is a *superseded* workflow letter:
+its image URL has been classified since (its result item, read by the key the classifier reads
+it by, is DONE: a later post of the photo, or an earlier redrive), so the classifier would only
+settle it as a duplicate; it is obsolete, and goes back only when forced.
+SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
+emulator does not implement it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
+from tweetlens.results import RESULTS_TABLE, ImageResult, results_for
 from tweetlens.stack import DeployedStack
+from tweetlens_naming import DONE_STATUS
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
 PRODUCER_DLQ = "ProducerDeadLetterQueue"
@@ -55,9 +62,19 @@ PERMANENT_REJECTIONS = frozenset({"NotJson", "InvalidMessage"})
 SKIPPED_PRODUCER_LETTER = "X's data, not a route message: read it and replay what X still holds"
 SKIPPED_NO_MESSAGE = "no route message to replay: read it, then start it by hand or delete it"
 SKIPPED_REJECTION = "the classifier would reject it again; --force sends it back anyway"
+SKIPPED_SUPERSEDED = (
+    "superseded: its image was classified since, so it would only be a duplicate; "
+    "--force sends it back anyway"
+)
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
 MAX_RECEIVE_ROUNDS = 1_000
+# Every receive is a long poll, however short: a short poll (WaitTimeSeconds=0) asks a sample
+# of SQS's servers, so a queue with few messages (a dead-letter queue) may answer empty while it
+# holds some, and the listing would end there. A long poll asks every server: its empty answer
+# means no message is visible. 1 s is the shortest AWS recommends; a poll that finds messages
+# returns at once, so only the last, empty receive of each queue waits it out.
+RECEIVE_WAIT_SECONDS = 1
 
 
 class RedriveError(Exception):
@@ -77,6 +94,10 @@ class DeadLetter:
     # When the message was first sent (epoch seconds): SQS keeps it when it moves the message
     # to the dead-letter queue, so it dates the photo's message, not its last failure.
     sent_at: float | None = None
+    # A workflow letter whose image was classified since (``mark_superseded``): the execution
+    # that classified it ("DONE" when the result names none); "" when not superseded or not
+    # looked up.
+    superseded_by: str = ""
 
 
 def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
@@ -165,8 +186,9 @@ def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
     """Why a redrive leaves ``letter`` on its queue, or None when it sends it back.
 
     Never replayed, forced or not: a producer letter (X's data, for a person to read) and a
-    workflow letter without a message (its input is no route message). A route letter the
-    classifier rejected is replayed only when ``force`` is set: unchanged, it is rejected again.
+    workflow letter without a message (its input is no route message). Replayed only when
+    ``force`` is set: a route letter the classifier rejected (unchanged, it is rejected again)
+    and a superseded workflow letter (``superseded_by``: its image is classified already).
     """
     if letter.queue == PRODUCER_DLQ:
         return SKIPPED_PRODUCER_LETTER
@@ -176,10 +198,47 @@ def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
         except ValueError:
             return SKIPPED_NO_MESSAGE
         has_message = isinstance(payload, dict) and isinstance(payload.get("message"), dict)
-        return None if has_message else SKIPPED_NO_MESSAGE
+        if not has_message:
+            return SKIPPED_NO_MESSAGE
+        return SKIPPED_SUPERSEDED if letter.superseded_by and not force else None
     if letter.error in PERMANENT_REJECTIONS and not force:
         return SKIPPED_REJECTION
     return None
+
+
+def letter_url(letter: DeadLetter) -> str:
+    """The image URL of a workflow letter's message; "" for any other letter, or none."""
+    if letter.queue != WORKFLOW_DLQ:
+        return ""
+    try:
+        payload = json.loads(letter.body)
+    except ValueError:
+        return ""
+    message = payload.get("message") if isinstance(payload, dict) else None
+    url = message.get("url") if isinstance(message, dict) else None
+    return url if isinstance(url, str) else ""
+
+
+def superseded_by(letter: DeadLetter, results: Mapping[str, ImageResult]) -> str:
+    """The execution that classified a workflow letter's image since, from the result items
+    by URL ("DONE" when the item names none); "" when the image is not classified."""
+    result = results.get(letter_url(letter))
+    if result is None or result.status != DONE_STATUS:
+        return ""
+    return result.execution or DONE_STATUS
+
+
+def mark_superseded(stack: DeployedStack, letters: list[DeadLetter]) -> list[DeadLetter]:
+    """``letters`` with ``superseded_by`` set on each workflow letter whose image is DONE.
+
+    The image's result item is read by the key the classifier reads it by (the URL and
+    ``RESULT_SORT_KEY``), in batches; a stack with no workflow letter is not read at all.
+    """
+    urls = sorted({url for url in map(letter_url, letters) if url})
+    if not urls:
+        return letters
+    results = results_for(stack.client("dynamodb"), stack.resource(RESULTS_TABLE), urls)
+    return [replace(letter, superseded_by=superseded_by(letter, results)) for letter in letters]
 
 
 def is_replayable(letter: DeadLetter, *, force: bool = False) -> bool:
@@ -197,12 +256,13 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(10, limit - len(seen)),
             VisibilityTimeout=HOLD_SECONDS,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
         if not messages:
+            # An empty long poll: nothing visible is left (what this pass holds is invisible).
             return
         for message in messages:
             seen.add(message["MessageId"])
@@ -212,16 +272,23 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
 def list_dead_letters(stack: DeployedStack, limit: int = 100) -> list[DeadLetter]:
     """Every dead letter (up to `limit` per queue); they stay on their queues."""
     sqs = stack.client("sqs")
-    letters: list[DeadLetter] = []
-    for logical_id, url in dead_letter_queues(stack).items():
+
+    def list_queue(logical_id: str, url: str) -> list[DeadLetter]:
         received = [_describe(logical_id, m) for m in _receive_all(sqs, url, limit)]
         # Make them visible again at once: listing must not delay a redrive or an alarm.
         for letter in received:
             sqs.change_message_visibility(
                 QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
             )
-        letters.extend(received)
-    return letters
+        return received
+
+    queues = dead_letter_queues(stack)
+    # One thread per queue, as AWS advises for long polls of several queues: each queue's last,
+    # empty receive waits RECEIVE_WAIT_SECONDS, and the queues wait it out together, not in
+    # turn. boto3's clients are thread-safe.
+    with ThreadPoolExecutor(max_workers=max(1, len(queues))) as pool:
+        listed = [pool.submit(list_queue, logical_id, url) for logical_id, url in queues.items()]
+        return [letter for future in listed for letter in future.result()]
 
 
 def _source_queue_url(stack: DeployedStack, sqs: Any, dlq_url: str) -> str:
@@ -280,6 +347,9 @@ def _redrive_queue(
     try:
         for message in _receive_all(sqs, url, limit):
             letter = _describe(logical_id, message)
+            if logical_id == WORKFLOW_DLQ and not force:
+                # Forced, a superseded letter goes back all the same: nothing to read.
+                (letter,) = mark_superseded(stack, [letter])
             if wanted is not None and letter.message_id not in wanted:
                 # Not asked for: held like a skipped letter and released untouched at the end.
                 # The pass goes on to the end of the queue even once every wanted letter is
@@ -323,9 +393,10 @@ def redrive(
     """Send dead letters back to be processed again; returns how many per DLQ.
 
     Letters that are not to be replayed (see ``skip_reason``; ``force`` replays the
-    classifier's rejections too) stay on their queue, visible again once the pass over it
-    ends, and are handed to ``on_skipped``. With ``message_ids``, only those letters are sent
-    back (the same rules apply to them); the others are left as they are.
+    classifier's rejections and superseded workflow letters too) stay on their queue, visible
+    again once the pass over it ends, and are handed to ``on_skipped``. With ``message_ids``,
+    only those letters are sent back (the same rules apply to them); the others are left as
+    they are.
     """
     sqs = stack.client("sqs")
     queues = dead_letter_queues(stack)

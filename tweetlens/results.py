@@ -9,6 +9,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from tweetlens_naming import RESULT_SORT_KEY
+
 RESULTS_TABLE = "ResultsTable"
 BY_LABEL_INDEX = "ByLabel"
 _deserializer = TypeDeserializer()
@@ -182,7 +184,7 @@ def results_for(dynamodb: Any, table: str, urls: list[str]) -> dict[str, ImageRe
     unique = list(dict.fromkeys(urls))
     for start in range(0, len(unique), BATCH_GET_KEYS):
         chunk = unique[start : start + BATCH_GET_KEYS]
-        keys = [{"pk": {"S": url}, "sk": {"S": "RESULT"}} for url in chunk]
+        keys = [{"pk": {"S": url}, "sk": {"S": RESULT_SORT_KEY}} for url in chunk]
         request: dict[str, Any] = {table: {"Keys": keys}}
         # Unprocessed keys (throttling) are asked for again; a bounded number of times.
         for attempt in range(BATCH_GET_ROUNDS):

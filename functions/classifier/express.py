@@ -421,7 +421,14 @@ class ExpressRunner:
             ),
             "send the dead letter",
         )
-        self._guard(lambda: self.markers.mark_sent(letter_cause), "mark the letter sent")
+        try:
+            self.markers.mark_sent(letter_cause)
+        except (ClientError, BotoCoreError):
+            # The letter is out, so the record is done (as for a rejection, classifier.logic).
+            # A retry would find the marker PENDING and send the letter a second time.
+            logger.warning(
+                "Could not mark the letter sent; the record is done all the same", exc_info=True
+            )
         logger.warning(
             "Execution dead-lettered",
             execution=arn,

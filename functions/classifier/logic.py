@@ -581,7 +581,16 @@ class Batch:
             )
             self._count(FailureMetric.TRANSIENT if transient else FailureMetric.CONFIGURATION)
             raise DeadLetterSendFailed(f"SendMessage to {dlq_url} failed: {exc}") from exc
-        self._classifier.markers.mark_sent(cause)
+        try:
+            self._classifier.markers.mark_sent(cause)
+        except (ClientError, BotoCoreError):
+            # The letter is out, so the record is done. Failing it now would only bring it back
+            # after the visibility timeout, find the marker PENDING and send a second letter;
+            # the marker stays PENDING and expires with its TTL.
+            logger.warning(
+                "Could not mark the rejection's letter sent; the record is done all the same",
+                exc_info=True,
+            )
         logger.warning(
             "Rejected message sent to its dead-letter queue",
             error=rejection.error,

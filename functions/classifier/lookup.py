@@ -25,6 +25,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from classifier.observability import logger
 from common.messages import PhotoMessage, owner_token
 
+# The result item's key and its classified status, shared with the tooling.
+from tweetlens_naming import DONE_STATUS as DONE_STATUS  # noqa: PLC0414
+from tweetlens_naming import RESULT_SORT_KEY as RESULT_SORT_KEY  # noqa: PLC0414
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
@@ -39,8 +43,6 @@ MAX_KEYS_PER_REQUEST = 100
 # blip, and anything longer is better left to SQS (the batch is received again later).
 UNPROCESSED_RETRIES = 3
 UNPROCESSED_BACKOFF_SECONDS = 0.05
-RESULT_SORT_KEY = "RESULT"
-DONE_STATUS = "DONE"
 IN_PROGRESS_STATUS = "IN_PROGRESS"
 FAILED_STATUS = "FAILED"
 # open_claim of a claim the closer's sweep watches (the sparse OpenClaims index).

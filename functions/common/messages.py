@@ -64,7 +64,11 @@ class PhotoMessage(BaseModel):
         if len(url.encode("utf-8")) > MAX_URL_BYTES:
             raise ValueError(f"url is longer than {MAX_URL_BYTES} bytes in UTF-8")
         parts = urlsplit(url)
-        if parts.scheme != "https":
+        # Spelled "https://" exactly, not only a scheme urlsplit lowercases: the URL is the
+        # result item's partition key, and the roles that write those items are limited to keys
+        # starting "https://" (dynamodb:LeadingKeys, case-sensitive). An "HTTPS://" URL would
+        # pass here and then be refused at every write of its workflow.
+        if parts.scheme != "https" or not url.startswith("https://"):
             raise ValueError("url must use https")
         if not parts.hostname:
             raise ValueError("url has no host")
@@ -111,6 +115,13 @@ def owner_token(execution: str) -> str | None:
     if len(name) <= EXPRESS_NAME_HASH_CHARS + 1 or name[EXPRESS_NAME_HASH_CHARS] != "-":
         return None
     return name[EXPRESS_NAME_HASH_CHARS + 1 :]
+
+
+def is_express_execution(arn: str) -> bool:
+    """Whether ``arn`` is an Express execution's (``arn:...:states:...:express:...``): Step
+    Functions' DescribeExecution and GetExecutionHistory do not serve those."""
+    parts = arn.split(":")
+    return len(parts) > 5 and parts[2] == "states" and parts[5] == "express"
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

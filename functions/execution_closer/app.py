@@ -57,7 +57,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         if kind == "Scheduled Event":
             ScheduledEvent.model_validate(event)
-            return {"closed": [outcome.value for outcome in closer.sweep()]}
+            swept = closer.sweep(context.get_remaining_time_in_millis)
+            return {"closed": [outcome.value for outcome in swept]}
         change = StatusChangeEvent.model_validate(event)
     except ValidationError as error:
         raise InvalidEvent(summarize(error, root="event")) from error

@@ -22,7 +22,13 @@ from pydantic import ValidationError
 
 from common.closing import LEASE_EXPIRED_ERROR, MAX_CAUSE_CHARS, RESULT_SORT_KEY, mark_failed
 from common.letters import LetterMarkers
-from common.messages import RESERVATION_PREFIX, ClassifyRequest, PhotoMessage, url_digest
+from common.messages import (
+    RESERVATION_PREFIX,
+    ClassifyRequest,
+    PhotoMessage,
+    is_express_execution,
+    url_digest,
+)
 from execution_closer.models import (
     DEFAULT_ERRORS,
     UNSUCCESSFUL,
@@ -45,6 +51,14 @@ MARKER_PREFIX = "EXECUTION#"
 OPEN = "OPEN"
 # The metric of expired claims a sweep could not close (the tick then fails).
 SWEEP_CLOSE_FAILED = "ExpiredClaimCloseFailed"
+# The sweep reads expired claims a page (SWEEP_LIMIT) at a time, oldest lease first, and pages
+# on so that claims failing at every tick (a page of them at the head of the index) cannot keep
+# the later ones open for ever. It stops at MAX_SWEEP_PAGES pages, so one tick has a bounded
+# cost (a pile of expired claims is closed over the next ticks), or earlier when less than
+# SWEEP_MARGIN_MS of the invocation is left: what it has not reached waits for the next tick,
+# and a tick that ends by its timeout would report nothing of what it closed.
+MAX_SWEEP_PAGES = 20
+SWEEP_MARGIN_MS = 10_000
 # Step Functions inputs are at most 256 KiB, as are SQS messages: keep room for the rest
 # (WorkflowDeadLetter.body cuts it further when its characters take more bytes).
 MAX_RAW_INPUT_CHARS = 200_000
@@ -80,9 +94,13 @@ class Closer:
         markers = LetterMarkers(
             self.dynamodb, self.settings.results_table, self.settings.marker_days, self.clock
         )
-        reservation = ended.arn.startswith(RESERVATION_PREFIX)
+        # A reservation has no execution, and an Express one cannot be described: neither is
+        # asked about.
+        describable = not ended.arn.startswith(RESERVATION_PREFIX) and not is_express_execution(
+            ended.arn
+        )
         execution_input = (
-            ended.input if ended.input is not None or reservation else self._input_of(ended.arn)
+            ended.input if ended.input is not None or not describable else self._input_of(ended.arn)
         )
         message = _message_of(execution_input) or _claimed_message(ended.claimed_message)
         if markers.already_sent(MARKER_PREFIX + ended.arn):
@@ -97,7 +115,7 @@ class Closer:
             error={"Error": ended.error, "Cause": ended.cause[:MAX_CAUSE_CHARS]},
             execution=ended.arn,
             status=ended.status,
-            failed_state=None if reservation else self._failed_state(ended.arn),
+            failed_state=self._failed_state(ended.arn) if describable else None,
             detected_by=ended.detected_by,
         )
         self.sqs.send_message(QueueUrl=self.settings.workflow_dlq_url, MessageBody=letter.body())
@@ -114,34 +132,61 @@ class Closer:
         )
         return self._count(CloseOutcome.DEAD_LETTERED)
 
-    def sweep(self) -> list[CloseOutcome]:
-        """Close the executions behind claims whose lease expired without a result."""
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> list[CloseOutcome]:
+        """Close the executions behind claims whose lease expired without a result.
+
+        ``time_left_ms`` is the invocation's remaining time (the Lambda context's); the sweep
+        stops paging when less than ``SWEEP_MARGIN_MS`` is left.
+        """
         now = int(self.clock())
-        found = self.dynamodb.query(
-            TableName=self.settings.results_table,
-            IndexName=self.settings.open_claims_index,
-            KeyConditionExpression="open_claim = :open AND lease_expires_at < :now",
-            ExpressionAttributeValues={":open": {"S": OPEN}, ":now": {"N": str(now)}},
-            Limit=self.settings.sweep_limit,
-        )
         outcomes: list[CloseOutcome] = []
         failed: list[str] = []
-        for item in found.get("Items", []):
-            # Each claim on its own: a claim that fails at every tick (a letter SQS refuses for
-            # good, a throttled table) must not keep the claims after it open for ever.
-            try:
-                ended = self._ended_from_claim(item)
-                if ended is not None:
-                    outcomes.append(self.close(ended))
-            except Exception:
-                execution = item.get("execution", {}).get("S", "")
-                logger.exception("Could not close an expired claim", execution=execution)
-                failed.append(execution)
+        expired = 0
+        pages = 0
+        start_key: dict[str, Any] | None = None
+        stopped = ""
+        while True:
+            query: dict[str, Any] = {
+                "TableName": self.settings.results_table,
+                "IndexName": self.settings.open_claims_index,
+                "KeyConditionExpression": "open_claim = :open AND lease_expires_at < :now",
+                "ExpressionAttributeValues": {":open": {"S": OPEN}, ":now": {"N": str(now)}},
+                "Limit": self.settings.sweep_limit,
+            }
+            if start_key:
+                query["ExclusiveStartKey"] = start_key
+            found = self.dynamodb.query(**query)
+            pages += 1
+            for item in found.get("Items", []):
+                expired += 1
+                # Each claim on its own: a claim that fails at every tick (a letter SQS refuses
+                # for good, a throttled table) must not keep the claims after it open for ever.
+                try:
+                    ended = self._ended_from_claim(item)
+                    if ended is not None:
+                        outcomes.append(self.close(ended))
+                except Exception:
+                    execution = item.get("execution", {}).get("S", "")
+                    logger.exception("Could not close an expired claim", execution=execution)
+                    failed.append(execution)
+            start_key = found.get("LastEvaluatedKey")
+            if not start_key:
+                break
+            if pages >= MAX_SWEEP_PAGES:
+                stopped = "page cap"
+                break
+            if time_left_ms is not None and time_left_ms() < SWEEP_MARGIN_MS:
+                stopped = "time"
+                break
         logger.info(
             "Sweep done",
-            expired_claims=len(found.get("Items", [])),
+            expired_claims=expired,
+            pages=pages,
             closed=len(outcomes),
             failed=len(failed),
+            # What stopped it before the end of the index, if anything: the rest waits for the
+            # next tick.
+            stopped_by=stopped or None,
         )
         if failed:
             self.metrics.add_metric(
@@ -162,6 +207,20 @@ class Closer:
                 status=ExecutionStatus.TIMED_OUT,
                 error=LEASE_EXPIRED_ERROR,
                 cause="the classifier's reservation expired before an execution took it over",
+                input=None,
+                claimed_message=claimed,
+                detected_by=DetectedBy.LEASE_SWEEP,
+            )
+        if is_express_execution(arn):
+            # DescribeExecution does not serve Express executions (and this role may describe
+            # only the state machine's `execution:` ARNs): asking would fail this claim at
+            # every tick. The lease is the evidence, as for an execution Step Functions no
+            # longer knows (below).
+            return EndedExecution(
+                arn=arn,
+                status=ExecutionStatus.TIMED_OUT,
+                error=LEASE_EXPIRED_ERROR,
+                cause="the claim's lease expired; an Express execution cannot be described",
                 input=None,
                 claimed_message=claimed,
                 detected_by=DetectedBy.LEASE_SWEEP,

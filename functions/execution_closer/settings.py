@@ -30,7 +30,7 @@ class CloserSettings(BaseModel):
         str, Field(alias="STATE_MACHINE_ARN", pattern=STATE_MACHINE_ARN_PATTERN)
     ]
     workflow_dlq_url: Annotated[str, Field(alias="WORKFLOW_DLQ_URL", pattern=QUEUE_URL_PATTERN)]
-    # Expired claims closed per sweep; the rest wait for the next one.
+    # Claims per page of the sweep's query (closer.MAX_SWEEP_PAGES pages at most per tick).
     sweep_limit: Annotated[int, Field(alias="SWEEP_LIMIT", ge=1, le=1_000)] = 100
     # How long the "letter sent" marker of an execution is kept: longer than EventBridge
     # keeps retrying an event (24 h), as long as a dead letter is kept (14 days).

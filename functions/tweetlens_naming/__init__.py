@@ -13,6 +13,11 @@ import hashlib
 from typing import Final
 
 IMAGE_KEY_PREFIX: Final = "images/"
+# An image's result item in ResultsTable: partition key ``pk`` the image URL, sort key ``sk``
+# this; its ``status`` is DONE_STATUS once the image is classified. The classifier reads a URL's
+# claim by this key (``classifier.lookup``), and so does the tooling (results, ``tweetlens dlq``).
+RESULT_SORT_KEY: Final = "RESULT"
+DONE_STATUS: Final = "DONE"
 # A Standard execution name holds at most 80 characters: the digest, a dash and the attempt.
 EXECUTION_NAME_HASH_CHARS: Final = 64
 MAX_EXECUTION_SEQUENCE: Final = 10**15 - 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.cli_testkit import table_rows
 from tweetlens.chaos import ChaosConfig, ChaosError, ChaosReport, Invariant
 from tweetlens.project import TEMPLATE_NAME
 
@@ -17,7 +18,7 @@ REPO_TEMPLATE = Path(__file__).resolve().parent.parent.parent / TEMPLATE_NAME
 chaos_command = importlib.import_module("tweetlens.cli.chaos")
 
 
-def _report(*, ok: bool) -> ChaosReport:
+def _report(*, ok: bool, superseded_letters: int = 0) -> ChaosReport:
     return ChaosReport(
         seed=7,
         posts=40,
@@ -29,6 +30,7 @@ def _report(*, ok: bool) -> ChaosReport:
         done=1,
         duplicates=1,
         dead_letters={"ImageNotFound": 1},
+        superseded_letters=superseded_letters,
         lost=0,
         in_progress=0,
         labelled_twice=0,
@@ -72,6 +74,23 @@ def test_all_invariants_holding_exits_0(monkeypatch: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(chaos_command.chaos, ["--posts", "40"])
     # THEN it exits 0
     assert result.exit_code == 0
+
+
+def test_superseded_workflow_letters_are_their_own_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run that left two workflow letters whose images were classified since
+    monkeypatch.setattr(
+        chaos_command, "run_chaos", lambda config, **_: _report(ok=True, superseded_letters=2)
+    )
+    # WHEN the command runs
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(chaos_command.chaos, ["--posts", "40"])
+    # THEN the figures count them on a line of their own, after the dead letters by reason
+    assert result.exit_code == 0
+    names = [row[0] for row in table_rows(result.output)]
+    rows = {row[0]: row[1] for row in table_rows(result.output)}
+    assert rows["workflow letters superseded (image classified since)"] == "2"
+    assert names.index("workflow letters superseded (image classified since)") == (
+        names.index("ImageNotFound") + 1
+    )
 
 
 def test_a_run_that_cannot_finish_is_a_click_error(monkeypatch: pytest.MonkeyPatch) -> None:

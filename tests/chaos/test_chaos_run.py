@@ -27,7 +27,8 @@ QUOTA_EXHAUSTED = "Rekognition.ThrottlingException"
 
 @pytest.fixture(scope="module")
 def report() -> ChaosReport:
-    # 40 posts: every fault once at least, and under 90 s on a busy two-core machine. STANDARD
+    # 40 posts: every fault once at least, in about 80 s on a two-core machine, most of it
+    # waiting out the killed classifier worker's batch (75 s compressed visibility). STANDARD
     # (not the template's default): aborts and the execution closer's path are faults only it
     # has, and an EXPRESS run waits out a 432 s visibility timeout (tests/chaos/
     # test_chaos_express.py, `make test-slow`).

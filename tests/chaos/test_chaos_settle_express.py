@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from pydantic import ValidationError
 
+from tests.settlement_kit import classifier_record, workflow_letter
 from tweetlens.accounting import ClassifierRecord
 from tweetlens.chaos import ChaosConfig
-from tweetlens.chaos.settle import settle_express
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import DeadLetter
+from tweetlens.settlement import settle_express
 
 URL = "https://localhost:8443/media/chelsea.jpg"
-QUEUE = "arn:aws:sqs:us-east-1:123456789012:CatsQueue"
 ARN = "arn:aws:states:us-east-1:123456789012:express:sm:digest:1111"
 
 
@@ -22,27 +20,11 @@ def _body(post_id: str) -> dict[str, object]:
 
 
 def _record(message_id: str, outcome: str, execution: str = "") -> ClassifierRecord:
-    return ClassifierRecord(
-        version=1,
-        message_id=message_id,
-        outcome=outcome,
-        event_source_arn=QUEUE,
-        route="cats",
-        execution=execution,
-    )
+    return classifier_record(message_id, outcome, execution)
 
 
 def _letter(execution: str, post_id: str, error: str = "ImageNotFound") -> DeadLetter:
-    return DeadLetter(
-        queue=WORKFLOW_DLQ,
-        message_id=f"letter-{execution[-4:]}",
-        receipt_handle="r",
-        body=json.dumps({"execution": execution, "message": _body(post_id)}),
-        error=error,
-        reason="gone",
-        route="cats",
-        receive_count=1,
-    )
+    return workflow_letter(execution, _body(post_id), error)
 
 
 def test_classified_and_duplicate_records_end_done_and_duplicate() -> None:
@@ -96,8 +78,9 @@ def test_express_config_refuses_aborts_and_short_visibility() -> None:
     # GIVEN / WHEN an EXPRESS run asked to abort executions
     with pytest.raises(ValidationError, match="cannot be aborted"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", execution_aborts=1)
-    # AND one whose visibility would fall below the classifier's 360 s timeout
-    with pytest.raises(ValidationError, match="below the classifier's 360 s timeout"):
+    # AND one whose visibility would fall below the 370 s a batch may be held (the classifier's
+    # 360 s timeout and Lambda's 10 s init limit)
+    with pytest.raises(ValidationError, match="below the 370 s a batch may be held"):
         ChaosConfig.for_posts(40, seed=1, workflow_type="EXPRESS", visibility_factor=1 / 6.5)
 
 

@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 from samcli.yamlhelper import yaml_parse
 
-from tests.cli.cli_testkit import REPO_ROOT, make_runner, run_cli
+from tests.cli.cli_testkit import REPO_ROOT, make_runner, run_cli, table_rows
 
 STACK = "tweetlens-dev"
 REGION = "us-east-1"
@@ -36,7 +36,8 @@ MESSAGE = {
 
 
 def queues_stack_template() -> dict[str, Any]:
-    """template.yaml's queues, nothing else: what `tweetlens dlq` reads and writes."""
+    """template.yaml's queues and its results table, nothing else: what `tweetlens dlq` reads
+    and writes (the table says whether a workflow letter's image was classified since)."""
     template = yaml_parse((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -46,7 +47,7 @@ def queues_stack_template() -> dict[str, Any]:
         "Resources": {
             name: resource
             for name, resource in template["Resources"].items()
-            if resource["Type"] == "AWS::SQS::Queue"
+            if resource["Type"] == "AWS::SQS::Queue" or name == "ResultsTable"
         },
     }
 
@@ -194,3 +195,135 @@ def test_force_never_replays_letters_without_a_route_message(letters: Letters) -
     ]
     assert len(letters.bodies("WorkflowDeadLetterQueue")) == 1
     assert len(letters.bodies("ProducerDeadLetterQueue")) == 1
+
+
+# -- superseded workflow letters -------------------------------------------------------------
+
+CLASSIFIED_URL = "https://pbs.twimg.com/media/GdNd4dAXeAAt8Vv.jpg"
+STILL_BROKEN_URL = "https://pbs.twimg.com/media/GdNe5eBXfAAu9Ww.jpg"
+CLASSIFIED_BY = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:d1gest-m2:2222"
+SUPERSEDED = (
+    "superseded: its image was classified since, so it would only be a duplicate; "
+    "--force sends it back anyway"
+)
+
+
+def _workflow_letter(url: str, error: str) -> str:
+    """A workflow letter as the classifier sends one for a failed Express execution."""
+    return json.dumps(
+        {
+            "message": MESSAGE | {"url": url},
+            "input": None,
+            "error": {"Error": error, "Cause": "the image host failed"},
+            "execution": f"arn:aws:states:us-east-1:123456789012:express:ClassifyImage:{error}:1",
+            "status": "FAILED",
+            "failed_state": None,
+            "detected_by": "sync-result",
+        }
+    )
+
+
+def _replayed(url: str) -> str:
+    """A workflow letter's message as a redrive sends it back: one attempt higher."""
+    return json.dumps(MESSAGE | {"url": url, "attempt": 1}, separators=(",", ":"))
+
+
+@pytest.fixture
+def workflow_letters(aws_credentials: None) -> Iterator[Letters]:
+    """GIVEN two workflow letters: one whose image a later post has classified since (its
+    result item is DONE), one whose image is still FAILED."""
+    with mock_aws():
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=STACK, TemplateBody=json.dumps(queues_stack_template())
+        )
+        filled = Letters()
+        table = filled.urls["ResultsTable"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for url, status, execution in (
+            (CLASSIFIED_URL, "DONE", CLASSIFIED_BY),
+            (STILL_BROKEN_URL, "FAILED", "arn:aws:states:us-east-1:123456789012:express:x:y:1"),
+        ):
+            dynamodb.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": url},
+                    "sk": {"S": "RESULT"},
+                    "status": {"S": status},
+                    "execution": {"S": execution},
+                },
+            )
+        filled.send("WorkflowDeadLetterQueue", _workflow_letter(CLASSIFIED_URL, "ImageHostError"))
+        filled.send("WorkflowDeadLetterQueue", _workflow_letter(STILL_BROKEN_URL, "ImageNotFound"))
+        yield filled
+
+
+def _list(*options: str) -> Any:
+    return run_cli(
+        make_runner(), "dlq", "list", "--stack-name", STACK, "--region", REGION, *options
+    )
+
+
+def test_list_shows_a_letter_whose_image_was_classified_since_as_superseded(
+    workflow_letters: Letters,
+) -> None:
+    # WHEN the dead letters are listed as a table
+    result = _list()
+
+    # THEN the letter of the classified image says so, the other does not, and the count says
+    # what a redrive will do with it
+    assert result.exit_code == 0, result.stderr
+    assert sorted((row[0], row[2], row[5]) for row in table_rows(result.stdout)) == [
+        ("WorkflowDeadLetterQueue", "ImageHostError", "yes"),
+        ("WorkflowDeadLetterQueue", "ImageNotFound", ""),
+    ]
+    assert result.stdout.splitlines()[-1] == (
+        "2 dead letter(s), 1 superseded (image classified since; a redrive keeps them unless "
+        "--force)"
+    )
+
+
+def test_list_json_names_the_execution_that_superseded_a_letter(
+    workflow_letters: Letters,
+) -> None:
+    # WHEN the dead letters are listed as JSON lines
+    result = _list("--json")
+
+    # THEN each letter carries the execution that classified its image since, or ""
+    assert result.exit_code == 0, result.stderr
+    letters = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((x["error"], x["superseded_by"]) for x in letters) == [
+        ("ImageHostError", CLASSIFIED_BY),
+        ("ImageNotFound", ""),
+    ]
+
+
+def test_redrive_keeps_a_superseded_letter_and_counts_it_with_its_reason(
+    workflow_letters: Letters,
+) -> None:
+    # WHEN the workflow dead-letter queue is redriven
+    result = redrive("--queue", "WorkflowDeadLetterQueue")
+
+    # THEN only the letter of the image still broken went back; the superseded one is kept,
+    # counted under its error with the reason
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "WorkflowDeadLetterQueue: 1 message(s) sent back\n"
+        f"WorkflowDeadLetterQueue: 1 message(s) kept (ImageHostError: {SUPERSEDED})\n"
+    )
+    assert workflow_letters.bodies("CatsQueue") == [_replayed(STILL_BROKEN_URL)]
+    assert workflow_letters.bodies("WorkflowDeadLetterQueue") == [
+        _workflow_letter(CLASSIFIED_URL, "ImageHostError")
+    ]
+
+
+def test_forced_redrive_sends_a_superseded_letter_back_too(workflow_letters: Letters) -> None:
+    # WHEN the workflow dead-letter queue is redriven with --force
+    result = redrive("--queue", "WorkflowDeadLetterQueue", "--force")
+
+    # THEN both letters went back one attempt higher, and nothing is kept
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "WorkflowDeadLetterQueue: 2 message(s) sent back\n"
+    assert workflow_letters.bodies("CatsQueue") == sorted(
+        [_replayed(CLASSIFIED_URL), _replayed(STILL_BROKEN_URL)]
+    )
+    assert workflow_letters.bodies("WorkflowDeadLetterQueue") == []

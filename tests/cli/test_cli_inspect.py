@@ -46,6 +46,7 @@ DEAD_LETTER_FIELDS = {
     "receive_count",
     "route",
     "sent_at",
+    "superseded_by",
 }
 
 
@@ -439,7 +440,14 @@ def test_dlq_list_table_shows_each_failure_and_its_error(running_stack: RunningS
 
     # THEN each is one row with its queue, route and error, and the count follows
     assert result.exit_code == 0, result.stderr
-    assert table_header(result.stdout) == ["queue", "route", "error", "reason", "receives"]
+    assert table_header(result.stdout) == [
+        "queue",
+        "route",
+        "error",
+        "reason",
+        "receives",
+        "superseded",
+    ]
     assert sorted((row[0], row[1], row[2]) for row in table_rows(result.stdout)) == sorted(
         ("WorkflowDeadLetterQueue", "cats", error) for error in FAULTS.values()
     )

@@ -30,7 +30,6 @@ from tweetlens.chaos.faults import DeadLetterRefusals, ExecutionStopper, Faults,
 from tweetlens.chaos.invariants import check
 from tweetlens.chaos.report import ChaosReport, Invariant
 from tweetlens.chaos.run import ChaosRun, chaos_cloud, run_chaos
-from tweetlens.chaos.settle import Settlement, settle
 from tweetlens.chaos.stream import (
     ABORT_ERROR,
     EXECUTION_TIMEOUT_ERROR,
@@ -40,6 +39,7 @@ from tweetlens.chaos.stream import (
     build_chaos_stream,
     expected_message_keys,
 )
+from tweetlens.settlement import Settlement, settle
 
 __all__ = [
     "ABORT_ERROR",

@@ -12,15 +12,46 @@ ROUTE_QUEUES: Final = {"cats": "CatsQueue", "dogs": "DogsQueue"}
 PRODUCER_HANDLER: Final = "producer.app.lambda_handler"
 CLASSIFIER_HANDLER: Final = "classifier.app.lambda_handler"
 MAX_PRODUCER_RUNS: Final = 10
-# Route queues' VisibilityTimeout and ClassifierFunction's Timeout in template.yaml, per
-# WorkflowType: a compressed visibility must stay above the function's timeout, or a batch
-# still running comes back and is worked on twice at once.
-QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 360, "EXPRESS": 2160}
-CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 60, "EXPRESS": 360}
-# EXPRESS: 2160 s x 1/5 = 432 s, above the classifier's 360 s (the local runtime enforces it).
-EXPRESS_VISIBILITY_FACTOR: Final = 1 / 5
 
 WorkflowType = Literal["STANDARD", "EXPRESS"]
+
+# Route queues' VisibilityTimeout, ClassifierFunction's Timeout and its SQS mappings'
+# MaximumBatchingWindowInSeconds in template.yaml, per WorkflowType (pinned to the template by
+# tests/chaos/test_chaos_visibility.py). The template keeps Lambda's advice for SQS event
+# sources: visibility 6 x the function's timeout.
+QUEUE_VISIBILITY_SECONDS: Final = {"STANDARD": 360, "EXPRESS": 2160}
+CLASSIFIER_TIMEOUT_SECONDS: Final = {"STANDARD": 60, "EXPRESS": 360}
+BATCHING_WINDOW_SECONDS: Final = {"STANDARD": 5, "EXPRESS": 0}
+# Lambda's limit on a cold start's init phase: an init that takes longer is run again inside
+# the invocation, on its timeout, so a batch's invocation ends at most this long plus the
+# timeout after it began. (The local runtime lets an init run up to the function's timeout
+# when that is longer: more lenient than Lambda; the classifier's inits here take about 2 s.)
+INIT_LIMIT_SECONDS: Final = 10
+# The chaos run compresses visibility timeouts (every redelivery: the killed classifier
+# worker's batch, deferred records, batch item failures) so that a redelivery costs a minute
+# or so, not 6; it cannot keep the 6 x rule and does not need to. Lambda's 6 x is headroom for
+# its poller retrying an invocation that was throttled while the batch's clock runs; the local
+# cloud's poller receives a batch only once it holds one of the mapping's MaximumConcurrency
+# slots, and the classifier has a worker for every slot, so an invocation is never throttled
+# nor retried. What must hold is that a batch comes back only after its invocation can no
+# longer be working on it: visibility >= batching window + init limit + timeout
+# (``longest_hold_seconds``). Nor can the classifier's timeout shrink with the visibility
+# instead (10 s, with 60 s visibility): under STANDARD it waits for its start slots for up
+# to its timeout less 5 s, and a 40-post run's invocations took up to 18 s, so records would
+# be deferred, each deferral a visibility timeout and one of its 5 receives.
+# STANDARD: 360 s x 5/24 = 75 s = 5 s + 10 s + 60 s (1/6, 60 s, left the window and the init out).
+STANDARD_VISIBILITY_FACTOR: Final = 5 / 24
+# EXPRESS: 2160 s x 1/5 = 432 s, above 0 s + 10 s + 360 s.
+EXPRESS_VISIBILITY_FACTOR: Final = 1 / 5
+
+
+def longest_hold_seconds(workflow_type: WorkflowType) -> int:
+    """How long the local cloud's poller may hold a route batch before its invocation ends."""
+    return (
+        BATCHING_WINDOW_SECONDS[workflow_type]
+        + INIT_LIMIT_SECONDS
+        + CLASSIFIER_TIMEOUT_SECONDS[workflow_type]
+    )
 
 
 class ChaosError(Exception):
@@ -32,7 +63,9 @@ class ChaosConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    posts: int = Field(ge=20, le=5_000)
+    # Strict: the run's size picks its defaults (``for_posts``), so "40" or 40.5 is refused by
+    # name rather than read as a number.
+    posts: int = Field(strict=True, ge=20, le=5_000)
     seed: int
     # The template's WorkflowType. EXPRESS: the classifier waits on StartSyncExecution and owns
     # every outcome; executions are never listed, so settlement reads the classifier's records.
@@ -77,9 +110,10 @@ class ChaosConfig(BaseModel):
     # queueing here ends executions as States.Timeout. Timeouts are injected on purpose
     # instead (``execution_timeouts``).
     execution_timeout_scale: float = Field(default=10.0, ge=1, le=20)
-    # 360 s visibility becomes 60 s, the classifier's timeout: a crashed batch comes back
-    # quickly, yet never while its invocation may still be running.
-    visibility_factor: float = Field(default=1 / 6, gt=0, le=1)
+    # Visibility timeouts x this (see STANDARD_VISIBILITY_FACTOR): STANDARD's 360 s become
+    # 75 s, so a crashed batch comes back quickly, yet never while its invocation may still
+    # be running.
+    visibility_factor: float = Field(default=STANDARD_VISIBILITY_FACTOR, gt=0, le=1)
     timeout_seconds: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
@@ -90,10 +124,13 @@ class ChaosConfig(BaseModel):
             # StopExecution does not apply to synchronous Express executions.
             raise ValueError("EXPRESS executions cannot be aborted: execution_aborts must be 0")
         visibility = QUEUE_VISIBILITY_SECONDS[self.workflow_type] * self.visibility_factor
-        if visibility < CLASSIFIER_TIMEOUT_SECONDS[self.workflow_type]:
+        hold = longest_hold_seconds(self.workflow_type)
+        if visibility < hold:
             raise ValueError(
                 f"visibility_factor {self.visibility_factor:g} makes the route queues' "
-                f"visibility {visibility:g} s, below the classifier's "
+                f"visibility {visibility:g} s, below the {hold} s a batch may be held: the "
+                f"{BATCHING_WINDOW_SECONDS[self.workflow_type]} s batching window, Lambda's "
+                f"{INIT_LIMIT_SECONDS} s init limit and the classifier's "
                 f"{CLASSIFIER_TIMEOUT_SECONDS[self.workflow_type]} s timeout"
             )
         return self
@@ -107,6 +144,13 @@ class ChaosConfig(BaseModel):
     def for_posts(
         cls, posts: int, seed: int, workflow_type: WorkflowType = "STANDARD", **overrides: Any
     ) -> ChaosConfig:
+        if isinstance(posts, bool) or not isinstance(posts, int):
+            # The defaults below are computed from the size: one that is no whole number is
+            # refused by name (the model's ValidationError, as every other bad option is)
+            # rather than by a TypeError from that arithmetic. ``posts`` is strict: this raises.
+            return cls.model_validate(
+                {"posts": posts, "seed": seed, "workflow_type": workflow_type}
+            )
         small = posts < 200
         express = workflow_type == "EXPRESS"
         defaults: dict[str, Any] = {

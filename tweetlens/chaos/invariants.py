@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tweetlens import accounting
-from tweetlens.chaos.config import STATE_MACHINE
+from tweetlens.chaos.config import STATE_MACHINE, ChaosConfig
 from tweetlens.chaos.report import ChaosReport, Invariant
-from tweetlens.chaos.settle import Settlement, settle, settle_express
 from tweetlens.chaos.stream import expected_message_keys
-from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters
+from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters, superseded_by
 from tweetlens.localcloud import LocalCloud
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.settlement import Settlement, settle_messages
 from tweetlens.stack import DeployedStack
 from tweetlens_naming import image_key
 
@@ -78,16 +78,17 @@ def _gather(run: ChaosRun) -> _Evidence:
     ledger = run.faults.ledger.messages()
     bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
     letters = list_dead_letters(stack, limit=100_000)
-    logs = _classifier_logs(run.cloud)
-    executions: list[accounting.ExecutionOutcome] = []
-    if run.config.workflow_type == "EXPRESS":
-        # Express executions are never listed: the classifier's records say how each ended.
-        settled = settle_express(bodies, list(accounting.classifier_records(logs)), letters)
-    else:
-        executions = accounting.execution_outcomes(
+    records = list(accounting.classifier_records(_classifier_logs(run.cloud)))
+    express = run.config.workflow_type == "EXPRESS"
+    # Express executions are never listed: the classifier's records say how each ended.
+    executions = (
+        []
+        if express
+        else accounting.execution_outcomes(
             stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
         )
-        settled = settle(bodies, accounting.classifier_outcomes(logs), executions, letters)
+    )
+    settled = settle_messages(bodies, records, executions, letters, express=express)
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     return _Evidence(bodies, executions, letters, results, settled)
 
@@ -136,6 +137,12 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
         and final.get(url) != wanted
         and not (url in held and final.get(url) == "DONE")
     }
+
+
+def superseded_letters(letters: list[DeadLetter], results: list[ImageResult]) -> int:
+    """Workflow dead letters whose image ended DONE all the same (``tweetlens.dlq``'s rule)."""
+    by_url = {result.url: result for result in results}
+    return sum(1 for letter in letters if superseded_by(letter, by_url))
 
 
 @dataclass(frozen=True)
@@ -241,14 +248,88 @@ def _second_classifications(evidence: _Evidence) -> tuple[int, int]:
     return second_executions, sum(n - 1 for n in done_per_url.values())
 
 
-def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> Invariant:
-    faults, config = run.faults, run.config
-    producer_kills = len(faults.producer_killer.killed)
+@dataclass(frozen=True)
+class InjectedFaults:
+    """How often each fault was injected in a run, read from its injectors and its stream."""
+
+    producer_kills: int
+    producer_crashes: int
+    classifier_kills: int
+    # Executions started by a killed classifier worker and taken over by its batch's redelivery.
+    adopted: int
+    dynamodb_throttles: int
+    rekognition_throttles: int
+    throttled_by_neighbour: int
+    limiter_writes: int
+    limiter_refused: int
+    invalid_images: int
+    duplicate_deliveries: int
+    aborted: int
+    timed_out: int
+    letters_refused: int
+    transient_send_failures: int
+    send_refusals: int
+    # What the stream was built with: its refused photos and its poison pages.
+    refused_photos: int
+    poison_pages: int
+    unreadable_page_letters: int
+
+
+def injected_faults(run: ChaosRun, adopted: int, letters: ProducerLetters) -> InjectedFaults:
+    faults = run.faults
     killer = faults.classifier_killer
-    classifier_kills = len(killer.killed) if killer is not None else 0
+    return InjectedFaults(
+        producer_kills=len(faults.producer_killer.killed),
+        producer_crashes=faults.producer_crashes,
+        classifier_kills=len(killer.killed) if killer is not None else 0,
+        adopted=adopted,
+        dynamodb_throttles=sum(faults.dynamodb.throttled.values()),
+        rekognition_throttles=faults.rekognition.throttled,
+        throttled_by_neighbour=faults.rekognition.throttled_by_neighbour,
+        limiter_writes=faults.start_limiter.writes,
+        limiter_refused=faults.start_limiter.refused,
+        invalid_images=faults.rekognition.invalid,
+        duplicate_deliveries=len(faults.duplicate_ids),
+        aborted=len(faults.stopper.aborted),
+        timed_out=len(faults.stopper.timed_out),
+        letters_refused=faults.refusals.refused,
+        transient_send_failures=faults.send_failures.transient_failures,
+        send_refusals=faults.send_failures.refusals,
+        refused_photos=len(run.stream.refused_media_keys),
+        poison_pages=len(run.stream.poison_pages),
+        unreadable_page_letters=letters.by_error.get("UnreadablePage", 0),
+    )
+
+
+@dataclass(frozen=True)
+class FaultTally:
+    """One kind of fault: how often it was injected against how often the run designed it."""
+
+    kind: str
+    injected: int
+    at_least: int
+    # None: no upper bound.
+    at_most: int | None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.injected >= self.at_least and (
+            self.at_most is None or self.injected <= self.at_most
+        )
+
+    @property
+    def wanted(self) -> str:
+        if self.at_most is None:
+            return f"at least {self.at_least}"
+        if self.at_least == self.at_most:
+            return str(self.at_least)
+        return f"at most {self.at_most}"
+
+
+def fault_tallies(injected: InjectedFaults, config: ChaosConfig) -> list[FaultTally]:
+    """Each fault kind of the run's design, in the order the detail names them."""
     kills_wanted = 0 if config.kill_classifier_after_starts is None else 1
-    dynamodb_throttled = sum(faults.dynamodb.throttled.values())
-    sends = faults.send_failures
     # STANDARD with DetectLabelsRate at the quota: the limiter must have held starts back
     # (a refused take or skip of a window slot), or it was never exercised. Rekognition
     # throttling is then injected by the other caller's bursts too (``SharedQuota``: its first
@@ -256,44 +337,103 @@ def _faults_injected(run: ChaosRun, adopted: int, letters: ProducerLetters) -> I
     # pipeline, not that the limiter let calls exceed the quota; that the throttled calls were
     # retried or dead-lettered is what the other invariants check.
     limited = config.workflow_type == "STANDARD" and config.detect_labels_rate is not None
-    limiter = faults.start_limiter
+    tallies = [
+        FaultTally("producer worker killed", injected.producer_kills, 1, 1),
+        FaultTally("producer run crashed", injected.producer_crashes, 1, 1),
+        FaultTally(
+            "classifier worker killed", injected.classifier_kills, kills_wanted, kills_wanted
+        ),
+        # More adopted executions than kills: an execution outlived a worker nothing killed.
+        FaultTally(
+            "executions adopted after a classifier kill",
+            injected.adopted,
+            0,
+            injected.classifier_kills,
+        ),
+        FaultTally("DynamoDB requests throttled", injected.dynamodb_throttles, 1, None),
+        FaultTally(
+            "Rekognition calls throttled",
+            injected.rekognition_throttles,
+            1,
+            None,
+            f"{injected.throttled_by_neighbour} while another caller held the quota",
+        ),
+    ]
+    if limited:
+        tallies.append(
+            FaultTally(
+                "start limiter window writes refused",
+                injected.limiter_refused,
+                1,
+                None,
+                f"of {injected.limiter_writes}, DetectLabelsRate {config.detect_labels_rate}",
+            )
+        )
+    return [
+        *tallies,
+        FaultTally("invalid images", injected.invalid_images, 1, None),
+        FaultTally(
+            "duplicate deliveries",
+            injected.duplicate_deliveries,
+            config.duplicate_deliveries,
+            config.duplicate_deliveries,
+        ),
+        FaultTally(
+            "executions aborted", injected.aborted, config.execution_aborts, config.execution_aborts
+        ),
+        FaultTally(
+            "executions timed out",
+            injected.timed_out,
+            config.execution_timeouts,
+            config.execution_timeouts,
+        ),
+        FaultTally(
+            "dead letters refused by SQS",
+            injected.letters_refused,
+            config.dead_letter_refusals,
+            config.dead_letter_refusals,
+        ),
+        FaultTally(
+            "batch entries failed on SQS's side",
+            injected.transient_send_failures,
+            config.transient_send_failures,
+            config.transient_send_failures,
+        ),
+        # A refused photo is refused again each time a re-read page sends it: at least once.
+        FaultTally(
+            "batch entries refused as the sender's fault",
+            injected.send_refusals,
+            injected.refused_photos,
+            None,
+            f"{injected.refused_photos} refused photo(s)",
+        ),
+        FaultTally(
+            "UnreadablePage letters",
+            injected.unreadable_page_letters,
+            injected.poison_pages,
+            None,
+            f"{injected.poison_pages} poison page(s) served",
+        ),
+    ]
+
+
+def _tally_text(tally: FaultTally) -> str:
+    notes = ([] if tally.ok else [f"wanted {tally.wanted}"]) + ([tally.note] if tally.note else [])
+    return f"{tally.kind} {tally.injected}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def faults_injected(tallies: list[FaultTally]) -> Invariant:
+    """The invariant, its detail naming each kind not injected as designed before the rest.
+
+    A failing CI run is read from its output alone: the detail names what is missing (or too
+    many) with the count wanted, and the count of every kind that was injected as designed.
+    """
+    missing = [_tally_text(tally) for tally in tallies if not tally.ok]
+    injected = "injected: " + ", ".join(_tally_text(tally) for tally in tallies if tally.ok)
     return Invariant(
         name="every fault was injected",
-        ok=producer_kills == 1
-        and faults.producer_crashes == 1
-        and classifier_kills == kills_wanted
-        and adopted <= classifier_kills
-        and dynamodb_throttled > 0
-        and faults.rekognition.throttled > 0
-        and (not limited or limiter.refused > 0)
-        and faults.rekognition.invalid > 0
-        and len(faults.duplicate_ids) == config.duplicate_deliveries
-        and len(faults.stopper.aborted) == config.execution_aborts
-        and len(faults.stopper.timed_out) == config.execution_timeouts
-        and faults.refusals.refused == config.dead_letter_refusals
-        and sends.transient_failures == config.transient_send_failures
-        and sends.refusals >= len(run.stream.refused_media_keys)
-        and letters.by_error.get("UnreadablePage", 0) >= len(run.stream.poison_pages),
-        detail=(
-            f"producer killed {producer_kills}x, classifier killed {classifier_kills}x, "
-            f"{dynamodb_throttled} DynamoDB and {faults.rekognition.throttled} Rekognition "
-            f"throttles ({faults.rekognition.throttled_by_neighbour} while another caller "
-            "held the quota), "
-            + (
-                f"{limiter.refused} of the start limiter's {limiter.writes} window writes "
-                f"refused (DetectLabelsRate {config.detect_labels_rate}), "
-                if limited
-                else ""
-            )
-            + f"{faults.rekognition.invalid} invalid images, "
-            f"{len(faults.duplicate_ids)} duplicate deliveries, "
-            f"{len(faults.stopper.aborted)} aborted and "
-            f"{len(faults.stopper.timed_out)} timed-out executions, "
-            f"{faults.refusals.refused} dead letter(s) refused, "
-            f"{len(run.stream.poison_pages)} poison page(s), "
-            f"{sends.transient_failures} batch entries failed on SQS's side, "
-            f"{sends.refusals} refused as the sender's fault"
-        ),
+        ok=not missing,
+        detail=(f"not injected as designed: {', '.join(missing)}; " if missing else "") + injected,
     )
 
 
@@ -416,7 +556,7 @@ def _invariants(run: ChaosRun, settled: Settlement, found: _Findings) -> list[In
                 f"{classified_twice} URL(s) classified twice"
             ),
         ),
-        _faults_injected(run, settled.adopted, letters),
+        faults_injected(fault_tallies(injected_faults(run, settled.adopted, letters), run.config)),
     ]
 
 
@@ -445,6 +585,7 @@ def _report(
         done=found.figures["done"],
         duplicates=found.figures["duplicate"],
         dead_letters=dead,
+        superseded_letters=superseded_letters(evidence.letters, evidence.results),
         producer_letters=found.letters.by_error,
         lost=found.lost,
         in_progress=len(found.in_progress),

@@ -27,6 +27,9 @@ class ChaosReport(BaseModel):
     done: int
     duplicates: int
     dead_letters: dict[str, int]
+    # Workflow dead letters whose image was classified since (a later post of the photo):
+    # obsolete, `tweetlens dlq redrive` keeps them unless forced (``tweetlens.dlq``).
+    superseded_letters: int = 0
     # The producer's letters by error (UnreadablePage, RejectedBySqs, ...).
     producer_letters: dict[str, int] = Field(default_factory=dict)
     lost: int

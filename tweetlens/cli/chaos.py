@@ -30,6 +30,7 @@ def print_report(report: ChaosReport) -> None:
         ("duplicates", report.duplicates),
         ("dead letters", sum(report.dead_letters.values())),
         *((f"  {reason}", n) for reason, n in report.dead_letters.items()),
+        ("workflow letters superseded (image classified since)", report.superseded_letters),
         ("lost", report.lost),
         ("left in progress", report.in_progress),
         ("labelled twice", report.labelled_twice),

@@ -138,25 +138,50 @@ def dlq() -> None:
 def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | None) -> None:
     """List dead letters with their error and reason (they stay on their queues).
 
+    A workflow dead letter whose image has been classified since (a later post of the photo,
+    or a redrive) is superseded: sent back, it would only be a duplicate. The table says
+    `yes` in its `superseded` column; the JSON's `superseded_by` names the execution that
+    classified the image ("" when not superseded).
+
     Example:
 
         tweetlens dlq list --limit 20
+
+        tweetlens dlq list --json
     """
     stack = open_stack(stack_name, region)
     with readable_errors():
-        letters = dead_letters.list_dead_letters(stack, limit=limit)
+        letters = dead_letters.mark_superseded(
+            stack, dead_letters.list_dead_letters(stack, limit=limit)
+        )
     if as_json:
         for letter in letters:
             record = {k: v for k, v in letter.__dict__.items() if k != "receipt_handle"}
             click.echo(json.dumps(record, sort_keys=True))
         return
-    view = Table("queue", "route", "error", "reason", "receives", title="Dead letters")
+    view = Table(
+        "queue", "route", "error", "reason", "receives", "superseded", title="Dead letters"
+    )
     for letter in letters:
         view.add_row(
-            letter.queue, letter.route, letter.error, letter.reason[:120], str(letter.receive_count)
+            letter.queue,
+            letter.route,
+            letter.error,
+            letter.reason[:120],
+            str(letter.receive_count),
+            "yes" if letter.superseded_by else "",
         )
     terminal().print(view)
-    terminal().print(f"{len(letters)} dead letter(s)")
+    superseded = sum(1 for letter in letters if letter.superseded_by)
+    terminal().print(
+        f"{len(letters)} dead letter(s)"
+        + (
+            f", {superseded} superseded (image classified since; "
+            "a redrive keeps them unless --force)"
+            if superseded
+            else ""
+        )
+    )
 
 
 @dlq.command("redrive")
@@ -172,7 +197,7 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
     "--force",
     is_flag=True,
     help="Also send back what the classifier rejected (NotJson, InvalidMessage), e.g. once the "
-    "message contract accepts it.",
+    "message contract accepts it, and superseded workflow letters (image classified since).",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @stack_options
@@ -191,12 +216,16 @@ def dlq_redrive(
     queue, as a new attempt (the message's attempt + 1), so they are never taken for a copy of
     the failure they came from; a forced rejection goes back byte for byte. What cannot work again
     stays where it is, counted per queue and error with the reason: a route dead letter the
-    classifier rejected (NotJson, InvalidMessage) unless --force, a workflow dead letter
-    without a message, and every producer letter.
+    classifier rejected (NotJson, InvalidMessage) unless --force, a superseded workflow dead
+    letter (its image was classified since, by a later post or a redrive: sent back it would
+    only be a duplicate) unless --force, a workflow dead letter without a message, and every
+    producer letter.
 
     Example:
 
         tweetlens dlq redrive --queue WorkflowDeadLetterQueue --yes
+
+        tweetlens dlq redrive --queue WorkflowDeadLetterQueue --force --yes
 
         tweetlens dlq redrive --queue CatsDeadLetterQueue --force --yes
     """

@@ -225,6 +225,9 @@ def _print_summary(result: demo_job.DemoResult) -> None:
             str(tally.lost),
         )
     terminal().print(view)
+    # Named, so a broken run can be followed message by message (tweetlens trace, the logs).
+    for message in result.accounting.unsettled:
+        terminal().print(message.describe(), markup=False)
     labels = ", ".join(f"{name} x{count}" for name, count in result.labels.most_common())
     terminal().print(f"Labels found: {labels or 'none'}")
     twice = sum(1 for calls in result.rekognition_calls.values() if calls > 1)

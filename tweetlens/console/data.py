@@ -553,6 +553,8 @@ class LetterView:
     letter: dlq.DeadLetter
     age_seconds: float | None
     replayable: bool
+    # Why a redrive keeps it ("" when it is sent back): ``tweetlens.dlq.skip_reason``.
+    kept_reason: str
     # From a workflow dead letter's body: the execution that failed, and the photo's attempt.
     execution_name: str
     attempt: str
@@ -585,6 +587,7 @@ def _letter_view(letter: dlq.DeadLetter, now: float) -> LetterView:
         letter=letter,
         age_seconds=None if letter.sent_at is None else max(0.0, now - letter.sent_at),
         replayable=dlq.is_replayable(letter),
+        kept_reason=dlq.skip_reason(letter) or "",
         execution_name=execution_name(execution),
         attempt=attempt,
         url=url,
@@ -595,7 +598,8 @@ def dead_letters(data: ConsoleData, stack: DeployedStack) -> list[QueueView]:
     """Every dead-letter queue of the stack with its letters (they stay on their queues)."""
     with data.dead_letters_lock:
         queues = dlq.dead_letter_queues(stack)
-        letters = dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT)
+        # Superseded letters are kept by a redrive: shown as such, not as replayable.
+        letters = dlq.mark_superseded(stack, dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT))
     now = time.time()
     return [
         QueueView(

@@ -22,6 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
 
@@ -328,6 +329,14 @@ class Deployer:
             )
         except ClientError as exc:
             raise DeployError(f"stack {stack_name} was refused: {exc}") from exc
+        except ResponseParserError as exc:
+            # moto answers a property of a shape it cannot parse (`Environment: 5` on an
+            # AWS::Lambda::Function) with an HTTP 500 page, which botocore cannot parse either.
+            raise DeployError(
+                f"stack {stack_name} was refused: the emulator could not read the template "
+                "(a resource property of the wrong shape? `tweetlens -v` shows the emulator's "
+                f"log): {type(exc).__name__}"
+            ) from exc
         stack_id: str = response["StackId"]
         deadline = time.monotonic() + STACK_TIMEOUT_SECONDS
         while True:

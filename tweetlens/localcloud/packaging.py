@@ -43,17 +43,68 @@ def load_template(path: Path) -> dict[str, Any]:
     parsed = cache.read("templates", key)
     if parsed is None:
         # Imported here: a cached parse needs neither SAM CLI nor its YAML loader.
+        import yaml  # noqa: PLC0415 - SAM CLI's loader raises PyYAML's errors
         from samcli.yamlhelper import yaml_parse  # noqa: PLC0415
 
         try:
             parsed = yaml_parse(text)
-        except ValueError as exc:
+        except (ValueError, yaml.YAMLError) as exc:
+            # A YAML error's text names the line and column of the fault.
             raise DeployError(f"cannot read template {path}: {exc}") from exc
         if isinstance(parsed, dict) and "Resources" in parsed:
             cache.write("templates", key, parsed)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise DeployError(f"{path} is not a CloudFormation template (no Resources)")
+    check_template_shape(parsed, path)
     return parsed
+
+
+# Top-level sections whose value is a mapping of name -> mapping, as CloudFormation's template
+# anatomy has them; Resources is checked entry by entry below.
+_SECTIONS_OF_MAPPINGS = ("Parameters", "Outputs", "Mappings", "Globals")
+_MAPPING_SECTIONS = ("Conditions", "Metadata", "Rules")
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def check_template_shape(template: dict[str, Any], path: Path) -> None:
+    """Refuse a template whose sections or resources have the wrong shape, naming where.
+
+    The packaging, the SAM transform and the deploy walk these as mappings; a list or a
+    scalar there would otherwise end as an AttributeError deep inside them.
+    """
+
+    def refuse(where: str, expected: str, value: Any) -> None:
+        raise DeployError(f"{path}: {where} must be {expected}, got {_kind(value)}")
+
+    resources = template["Resources"]
+    if not isinstance(resources, dict):
+        refuse("Resources", "a mapping of logical id -> resource", resources)
+    for logical_id, resource in resources.items():
+        where = f"Resources.{logical_id}"
+        if not isinstance(resource, dict):
+            refuse(where, "a mapping with Type and Properties", resource)
+        if not isinstance(resource.get("Type"), str):
+            refuse(f"{where}.Type", "a resource type name", resource.get("Type"))
+        if not isinstance(resource.get("Properties", {}), dict):
+            refuse(f"{where}.Properties", "a mapping", resource["Properties"])
+        depends_on = resource.get("DependsOn", [])
+        if not isinstance(depends_on, str) and not (
+            isinstance(depends_on, list) and all(isinstance(d, str) for d in depends_on)
+        ):
+            refuse(f"{where}.DependsOn", "a logical id or a list of them", depends_on)
+    for section in _SECTIONS_OF_MAPPINGS:
+        entries = template.get(section, {})
+        if not isinstance(entries, dict):
+            refuse(section, "a mapping", entries)
+        for name, entry in entries.items():
+            if not isinstance(entry, dict):
+                refuse(f"{section}.{name}", "a mapping", entry)
+    for section in _MAPPING_SECTIONS:
+        if not isinstance(template.get(section, {}), dict):
+            refuse(section, "a mapping", template[section])
 
 
 def zip_directory(directory: Path) -> bytes:

@@ -138,3 +138,23 @@ def client_error(code: str, message: str, operation: str, status: int = 400) -> 
 def no_sleep(seconds: float) -> None:
     """A sleep for code paths that must not wait at all."""
     raise AssertionError(f"unexpected sleep of {seconds} s")
+
+
+class MarkSentRefused:
+    """moto's DynamoDB, except that the write marking a dead letter SENT is refused.
+
+    ``LetterMarkers.mark_sent`` is the one UpdateItem setting ``:sent``; every other call
+    (the PENDING mark, claims, results) reaches moto."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.refused = 0
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if ":sent" in kwargs.get("ExpressionAttributeValues", {}):
+            self.refused += 1
+            raise client_error("ProvisionedThroughputExceededException", "slow down", "UpdateItem")
+        return self._real.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)

@@ -37,6 +37,7 @@ from tests.unit.classifier.classifier_testkit import (
     CLAIM_LEASE_SECONDS,
     RESULTS_TABLE,
     Cloud,
+    MarkSentRefused,
     client_error,
     load_event,
     no_sleep,
@@ -525,6 +526,32 @@ def test_refused_letter_is_retried_and_sent_once(
         {"Error": "ImageNotFound", "Cause": "why"},
     )
     assert counted(metrics) == {"TransientFailure": 1, "ExecutionDeadLettered": 1}
+
+
+def test_letter_whose_sent_mark_is_refused_is_sent_once_and_the_record_done(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN an execution that fails for good, and DynamoDB refusing the write that marks its
+    # letter SENT (after SendMessage to the workflow DLQ succeeded)
+    sfn = SyncStepFunctions(cloud.dynamodb, failed_with("ImageNotFound"))
+    dynamodb = MarkSentRefused(cloud.dynamodb)
+    classifier = express_classifier(
+        cloud, metrics, sfn, dynamodb=dynamodb, workflow_dlq_url=workflow_dlq
+    )
+
+    # WHEN the record is processed
+    response = process(classifier, event)
+
+    # THEN the record is done, not retried (a retry would send the letter a second time), and
+    # the one letter names the execution that failed
+    assert dynamodb.refused == 1
+    assert response == {"batchItemFailures": []}
+    [letter] = _letters(cloud, workflow_dlq)
+    assert (letter["execution"], letter["error"]) == (
+        f"{EXPRESS_ARN_PREFIX}{sfn.started[0]['name']}:run-1",
+        {"Error": "ImageNotFound", "Cause": "why"},
+    )
+    assert counted(metrics) == {"ExecutionDeadLettered": 1}
 
 
 def test_refused_letter_of_a_timed_out_execution_is_sent_as_timed_out(

@@ -32,6 +32,7 @@ from common.messages import NO_EXECUTION, PhotoMessage, execution_arn, execution
 from tests.unit.classifier.classifier_testkit import (
     CLAIM_LEASE_SECONDS,
     Cloud,
+    MarkSentRefused,
     client_error,
     load_event,
     no_sleep,
@@ -737,6 +738,26 @@ def test_reason_is_cleaned_and_truncated() -> None:
     assert rejection.reason.startswith(f"{field}: Extra inputs are not permitted; x??1")
     assert len(rejection.reason) == 1024
     assert rejection.reason.endswith("...")
+
+
+def test_rejection_whose_sent_mark_is_refused_is_done_with_one_letter(
+    cloud: Cloud, metrics: Metrics
+) -> None:
+    # GIVEN a batch with one poison record, and DynamoDB refusing the write that marks its
+    # letter SENT (after SendMessage to the route DLQ succeeded)
+    event = load_event("classifier_sqs_batch.json")
+    poison = event["Records"][2]
+    dynamodb = MarkSentRefused(cloud.dynamodb)
+
+    # WHEN the batch is processed
+    response = process(make_classifier(cloud, metrics, dynamodb=dynamodb), event)
+
+    # THEN the record is done (not retried: a retry would find the marker PENDING and send a
+    # second letter) and its one letter is on the route DLQ
+    assert dynamodb.refused == 1
+    assert response == {"batchItemFailures": []}
+    assert [letter["body"] for letter in cloud.dead_letters(cloud.cats_dlq_url)] == [poison["body"]]
+    assert counted(metrics) == {"ExecutionStarted": 8, "Duplicate": 1, "Rejected": 1}
 
 
 def test_dlq_send_failure_fails_the_record(cloud: Cloud, metrics: Metrics) -> None:

@@ -27,7 +27,7 @@ from tests.unit.console.console_testkit import (
 )
 from tweetlens import trace
 from tweetlens.console import CloudActivity, ConsoleData, data, security
-from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION
+from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION, SKIPPED_SUPERSEDED
 from tweetlens.stack import StackNotFound
 
 URL = "https://pbs.twimg.com/media/"
@@ -433,6 +433,26 @@ def test_dead_letters_are_listed_per_queue_with_error_reason_age(
     # AND listing left every letter where it was, visible
     assert stack.depth("CatsDeadLetterQueue") == 1
     assert stack.depth("WorkflowDeadLetterQueue") == 2
+
+
+def test_a_letter_whose_image_was_classified_since_is_shown_superseded(
+    client: FlaskClient, stack: Stack
+) -> None:
+    # GIVEN a failed execution's letter whose image a later post has classified since
+    url = f"{URL}later.jpg"
+    message_id = stack.send(
+        "WorkflowDeadLetterQueue", workflow_letter(url, "ImageHostError", "answered 503")
+    )
+    stack.put_result(url)
+
+    # WHEN the page is opened
+    page = html.unescape(client.get("/dead-letters").text)
+
+    # THEN the letter is listed as superseded, with the reason a redrive keeps it, and cannot be
+    # sent back from its row
+    assert f'data-message-id="{message_id}"' in page
+    assert f'<span class="muted" title="{SKIPPED_SUPERSEDED}">superseded</span>' in page
+    assert 'class="redrive-one"' not in page
 
 
 def _redrive(client: FlaskClient, **form: str) -> str:

@@ -35,6 +35,16 @@ def test_url_over_the_key_limit_in_bytes_is_refused() -> None:
         PhotoMessage(url=url, **BASE)
 
 
+@pytest.mark.parametrize("scheme", ["HTTPS", "Https"])
+def test_url_whose_scheme_is_not_spelled_in_lower_case_is_refused(scheme: str) -> None:
+    # GIVEN an https URL whose scheme is in capitals (urlsplit would read it as "https")
+    url = f"{scheme}://pbs.twimg.com/media/a.jpg"
+    # WHEN it is validated
+    # THEN it is refused: the roles writing result items may write only keys "https://*"
+    with pytest.raises(ValidationError, match="url must use https"):
+        PhotoMessage(url=url, **BASE)
+
+
 def test_execution_name_is_deterministic_per_url_and_sequence() -> None:
     # GIVEN one image URL
     url = "https://pbs.twimg.com/media/a.jpg"

@@ -9,6 +9,7 @@ import pytest
 
 import common.messages
 import tweetlens_naming as naming
+from classifier import lookup
 from fetch_image.fetcher import JPEG, PNG
 from fetch_image.fetcher import image_key as fetch_image_key
 
@@ -24,6 +25,10 @@ def test_the_functions_use_the_shared_rules() -> None:
     # THEN they are the shared package's own, not copies
     assert common.messages.url_digest is naming.url_digest
     assert common.messages.execution_name is naming.execution_name
+    # AND the classifier reads a URL's claim by the key the tooling reads it by
+    assert (lookup.RESULT_SORT_KEY, lookup.DONE_STATUS) == ("RESULT", "DONE")
+    assert lookup.RESULT_SORT_KEY is naming.RESULT_SORT_KEY
+    assert lookup.DONE_STATUS is naming.DONE_STATUS
 
 
 def test_url_digest_is_the_hex_sha256_of_the_url() -> None:

@@ -6,6 +6,7 @@ events are built in AWS's shape from each ended execution, as EventBridge would 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import threading
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from common.closing import MAX_LETTER_BYTES
 from common.messages import ClassifyRequest, reservation_id
+from execution_closer import closer as closer_module
 from execution_closer.closer import MAX_CAUSE_CHARS, Closer, SweepFailed
 from execution_closer.models import CloseOutcome, DetectedBy, EndedExecution, ExecutionStatus
 from tests.unit.statemachine.harness import (
@@ -57,6 +59,10 @@ class Context:
     memory_limit_in_mb = 256
     invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
     aws_request_id = "0f0e0d0c-0b0a-0908-0706-050403020100"
+
+    def get_remaining_time_in_millis(self) -> int:
+        # The function's 60 s timeout, untouched: the sweep pages on as long as it needs.
+        return 60_000
 
 
 def fail_with_404(workflow: Workflow, request: ClassifyRequest) -> str:
@@ -615,6 +621,153 @@ def test_letter_with_characters_sqs_refuses_is_sent_with_them_replaced(
     assert outcome is CloseOutcome.DEAD_LETTERED
     [letter] = workflow.dead_letters()
     assert (letter["error"]["Cause"], letter["input"]) == ("bad?byte?.", "a\x00b")
+
+
+def test_sweep_closes_an_expired_express_claim_without_describing_it(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN an expired claim owned by an Express execution (the classifier died while it ran):
+    # DescribeExecution does not serve Express ARNs, and the closer's role may describe only
+    # the state machine's `execution:` ARNs, so asking would fail the claim at every tick
+    request = load_request(CAT)
+    express = (
+        workflow.state_machine_arn.replace(":stateMachine:", ":express:")
+        + ":0123abcd-5e0c1a7b-0b1d-4f4e-9c3a-00000000e201:run-1"
+    )
+    workflow.put_result_item(
+        {
+            "pk": request.message.url,
+            "sk": "RESULT",
+            "status": "IN_PROGRESS",
+            "execution": express,
+            "lease_expires_at": Decimal(LONG_AGO),
+            "open_claim": "OPEN",
+            "message": request.message.model_dump_json(),
+        }
+    )
+    asked = _count_describes(closer)
+
+    # WHEN the sweep runs
+    outcomes = closer.sweep()
+
+    # THEN Step Functions is not asked (no DescribeExecution, no history): the lease is the
+    # evidence, and the claim's copy of the message is dead-lettered as LeaseExpired
+    assert asked == []
+    assert outcomes == [CloseOutcome.DEAD_LETTERED]
+    [letter] = workflow.dead_letters()
+    assert (
+        letter["execution"],
+        letter["error"],
+        letter["failed_state"],
+        letter["detected_by"],
+        letter["message"],
+    ) == (
+        express,
+        {
+            "Error": "LeaseExpired",
+            "Cause": "the claim's lease expired; an Express execution cannot be described",
+        },
+        None,
+        "lease-sweep",
+        request.message.model_dump(),
+    )
+    assert _open_claim(workflow, request.message.url) == ("FAILED", None)
+
+
+def _expired_claims(workflow: Workflow, count: int) -> list[str]:
+    """``count`` expired reservations, the n-th (from 1) with lease n: the sweep's order."""
+    return [
+        _expired_reservation(
+            workflow,
+            f"https://pbs.twimg.com/media/claim-{index:03d}.jpg",
+            f"5e0c1a7b-0b1d-4f4e-9c3a-{index:012d}",
+            index,
+        )
+        for index in range(1, count + 1)
+    ]
+
+
+def test_a_full_page_of_claims_failing_at_every_tick_does_not_block_the_next(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 101 expired claims, the 100 oldest (a whole page of the sweep's query, SWEEP_LIMIT
+    # 100) with letters SQS refuses at every send
+    assert closer.settings.sweep_limit == 100
+    claims = _expired_claims(workflow, 101)
+    refused_claims = set(claims[:100])
+    with monkeypatch.context() as patched:
+        refused = _refuse_in(
+            patched,
+            closer.sqs,
+            "send_message",
+            "InvalidParameterValue",
+            when=lambda call: json.loads(call["MessageBody"])["execution"] in refused_claims,
+        )
+
+        # WHEN the sweep runs
+        with pytest.raises(SweepFailed, match="100 expired claim\\(s\\) could not be closed"):
+            closer.sweep()
+
+    # THEN it paged on past the failing page: the 101st claim is closed with its letter
+    assert len(refused) == 100
+    assert [letter["execution"] for letter in workflow.dead_letters()] == [claims[100]]
+    assert _open_claim(workflow, "https://pbs.twimg.com/media/claim-101.jpg") == ("FAILED", None)
+    assert _open_claim(workflow, "https://pbs.twimg.com/media/claim-001.jpg") == (
+        "IN_PROGRESS",
+        "OPEN",
+    )
+
+
+def _paging(closer: Closer, sweep_limit: int) -> tuple[Closer, list[int]]:
+    """``closer`` reading ``sweep_limit`` claims a page; the sizes of the pages it reads."""
+    pages: list[int] = []
+    real = closer.dynamodb
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def query(self, **kwargs: Any) -> Any:
+            found = real.query(**kwargs)
+            pages.append(len(found.get("Items", [])))
+            return found
+
+    settings = closer.settings.model_copy(update={"sweep_limit": sweep_limit})
+    return dataclasses.replace(closer, settings=settings, dynamodb=Counting()), pages
+
+
+def test_sweep_stops_paging_at_its_page_cap(
+    workflow: Workflow, closer: Closer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 7 expired claims, read 2 a page, and a cap of 3 pages a tick
+    _expired_claims(workflow, 7)
+    monkeypatch.setattr(closer_module, "MAX_SWEEP_PAGES", 3)
+    paging, pages = _paging(closer, sweep_limit=2)
+
+    # WHEN the sweep runs, then runs again
+    first = paging.sweep()
+    second = paging.sweep()
+
+    # THEN the first tick closes the 6 claims of its 3 pages, the next tick the last one
+    assert (len(first), pages[:3]) == (6, [2, 2, 2])
+    assert (len(second), pages[3:]) == (1, [1])
+    assert len(workflow.dead_letters()) == 7
+
+
+def test_sweep_stops_paging_when_the_invocation_runs_short_of_time(
+    workflow: Workflow, closer: Closer
+) -> None:
+    # GIVEN 5 expired claims, read 2 a page, and an invocation with 9 s left (under the 10 s
+    # the sweep keeps in hand)
+    _expired_claims(workflow, 5)
+    paging, pages = _paging(closer, sweep_limit=2)
+
+    # WHEN the sweep runs
+    outcomes = paging.sweep(lambda: 9_000)
+
+    # THEN it closes its first page and leaves the rest for the next tick
+    assert (len(outcomes), pages) == (2, [2])
+    assert paging.sweep() == [CloseOutcome.DEAD_LETTERED] * 3
 
 
 def _count_describes(closer: Closer) -> list[str]:

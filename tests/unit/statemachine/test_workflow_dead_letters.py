@@ -11,7 +11,13 @@ from typing import Any
 
 from execution_closer.closer import Closer
 from tests.conftest import EVENTS_DIR
-from tests.unit.statemachine.harness import REGION, HostReply, Workflow, load_request
+from tests.unit.statemachine.harness import (
+    REGION,
+    RESULTS_TABLE,
+    HostReply,
+    Workflow,
+    load_request,
+)
 from tests.unit.statemachine.test_classify_image_workflow import CAT
 from tests.unit.statemachine.test_execution_closer import ended_from
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, list_dead_letters, redrive
@@ -22,9 +28,14 @@ MALFORMED = ("url_not_a_string", "empty_object")
 
 
 def stack_of(workflow: Workflow, cats_queue_url: str) -> DeployedStack:
-    """The deployed stack as `tweetlens dlq` sees it: the logical ids it addresses."""
+    """The deployed stack as `tweetlens dlq` sees it: the logical ids it addresses (the results
+    table too: a redrive reads whether a workflow letter's image was classified since)."""
     return DeployedStack(
-        resources={WORKFLOW_DLQ: workflow.dead_letter_queue_url, "CatsQueue": cats_queue_url},
+        resources={
+            WORKFLOW_DLQ: workflow.dead_letter_queue_url,
+            "CatsQueue": cats_queue_url,
+            "ResultsTable": RESULTS_TABLE,
+        },
         region=REGION,
     )
 

@@ -308,19 +308,45 @@ def test_producer_reads_exactly_the_bearer_token_of_the_chosen_store(cfn: dict[s
         if "Fn::If" in statement
     ]
 
-    # THEN it is the secret (any version suffix) or the parameter, by condition
-    condition, secret, parameter = conditional[0]
-    assert condition == "UsesSecretsManager"
+    # THEN it is the secret (its name and the six random characters Secrets Manager adds,
+    # not "<name>-<anything>": another secret could be named so) or the parameter, by condition
+    (secret_condition, secret, no_secret), (parameter_condition, parameter, no_parameter) = (
+        conditional[0],
+        conditional[1],
+    )
+    assert (secret_condition, no_secret) == ("ReadsXWithSecretsManager", {"Ref": "AWS::NoValue"})
     assert secret["Action"] == "secretsmanager:GetSecretValue"
     assert secret["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
-        "secret:${BearerTokenName}-*"
+        "secret:${BearerTokenName}-??????"
     }
+    assert (parameter_condition, no_parameter) == (
+        "ReadsXWithParameterStore",
+        {"Ref": "AWS::NoValue"},
+    )
     assert parameter["Action"] == "ssm:GetParameter"
     # AND the replay object is readable only when replaying from S3
-    assert conditional[1][0] == "ReadsReplayFromS3"
-    assert conditional[1][1]["Action"] == "s3:GetObject"
-    assert conditional[1][2] == {"Ref": "AWS::NoValue"}
+    assert conditional[2][0] == "ReadsReplayFromS3"
+    assert conditional[2][1]["Action"] == "s3:GetObject"
+    assert conditional[2][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_the_token_is_readable_only_by_a_stack_reading_x(cfn: dict[str, Any]) -> None:
+    # WHEN the conditions of the two token grants are read
+    conditions = cfn["Conditions"]
+
+    # THEN each holds only when the producer reads X (PostSource=x-api), from its store: a
+    # replaying stack has no grant on the token, whatever BearerTokenStore says
+    reads_x = {"Fn::Equals": [{"Ref": "PostSource"}, "x-api"]}
+    assert conditions["ReadsXWithSecretsManager"] == {
+        "Fn::And": [reads_x, {"Condition": "UsesSecretsManager"}]
+    }
+    assert conditions["ReadsXWithParameterStore"] == {
+        "Fn::And": [reads_x, {"Fn::Not": [{"Condition": "UsesSecretsManager"}]}]
+    }
+    assert conditions["UsesSecretsManager"] == {
+        "Fn::Equals": [{"Ref": "BearerTokenStore"}, "secretsmanager"]
+    }
 
 
 def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, Any]) -> None:
@@ -351,7 +377,7 @@ def test_producer_role_grants_exactly_the_calls_its_code_makes(cfn: dict[str, An
             ["secretsmanager:GetSecretValue"],
             {
                 "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                "${AWS::AccountId}:secret:${BearerTokenName}-*"
+                "${AWS::AccountId}:secret:${BearerTokenName}-??????"
             },
         ),
         "ReadBearerTokenParameter": (
@@ -1541,3 +1567,39 @@ def test_express_classifier_waits_with_the_least_memory(
     # THEN EXPRESS, which spends each image waiting for its execution, has Lambda's minimum;
     # STANDARD keeps the functions' default
     assert memory == {"EXPRESS": 128, "STANDARD": sam["Globals"]["Function"]["MemorySize"]}
+
+
+RESULTS_TABLE_WRITES = {
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
+
+
+def test_every_write_to_the_results_table_is_limited_to_the_keys_its_writer_writes(
+    cfn: dict[str, Any],
+) -> None:
+    # WHEN every statement granting a write (or the store's Query) on the results table is read
+    conditions = {
+        (role, statement["Sid"]): statement.get("Condition")
+        for role, statement in role_statements(cfn)
+        if statement["Resource"] == {"Fn::GetAtt": ["ResultsTable", "Arn"]}
+        and RESULTS_TABLE_WRITES & set(as_list(statement["Action"]))
+    }
+
+    # THEN each is limited (dynamodb:LeadingKeys) to the partition keys its code writes: result
+    # and label items by image URL (the Claim Image state, store_result, the closer and the
+    # EXPRESS classifier), the closer's EXECUTION# letter markers, the classifier's REJECTION#
+    # markers and START_RATE# counters; none may write the whole table
+    def leading(*keys: str) -> dict[str, Any]:
+        return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(keys)}}
+
+    assert conditions == {
+        ("ClassifyImageStateMachineRole", "ClaimImages"): leading("https://*"),
+        ("StoreResultFunctionRole", "WriteResultWithLabels"): leading("https://*"),
+        ("ExecutionCloserFunctionRole", "CloseClaims"): leading("https://*", "EXECUTION#*"),
+        ("ClassifierFunctionRole", "LimitStarts"): leading("START_RATE#*"),
+        ("ClassifierFunctionRole", "MarkRejections"): leading("REJECTION#*"),
+        ("ClassifierFunctionRole", "CloseClaims"): leading("https://*"),
+    }

@@ -1,11 +1,16 @@
-"""Settlement: tie every accepted message to exactly one end, from records of what happened."""
+"""Settlement: tie every accepted message to exactly one end, from records of what happened.
+
+Shared by the demo's accounting (``tweetlens.accounting.account``) and the chaos run's
+invariants: a message is settled by its own records, never by a count of its route, so a
+message counted twice cannot hide a lost one.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tweetlens import accounting
@@ -22,6 +27,40 @@ class Settlement:
     fate: dict[str, str]
     orphan_executions: list[str]
     adopted: int
+    # Message id → every end its records give it, when they give it more than one: a route
+    # dead letter besides a record that settled it, two letters for its one execution, or
+    # (EXPRESS) both Classified and ExecutionDeadLettered. ``fate`` keeps one of them.
+    double_counted: dict[str, list[str]] = field(default_factory=dict)
+
+
+# What a classifier outcome makes of its message, for naming a message's second end.
+_END_OF_OUTCOME: Final = {
+    accounting.CLASSIFIED: "done",
+    accounting.DEAD_LETTERED: "dead",
+    "Duplicate": "duplicate",
+    "InFlight": "duplicate",
+}
+
+
+def _second_ends(letter: DeadLetter | None, outcome: str, name: str, fate: str) -> list[str] | None:
+    """Both ends of a message that has a route dead letter (``letter``) and yet a record that
+    settled it (``outcome``, with its execution ``name``); None when it has one end."""
+    if letter is None:
+        return None
+    if outcome == accounting.STARTED:
+        return [fate, f"started {name}"]
+    if outcome in _END_OF_OUTCOME:
+        return [fate, _END_OF_OUTCOME[outcome]]
+    return None
+
+
+def _letters_per_execution(letters: list[DeadLetter]) -> Counter[str]:
+    """How many workflow dead letters name each execution (ARN): more than one is a repeat."""
+    return Counter(
+        str(json.loads(letter.body).get("execution", ""))
+        for letter in letters
+        if letter.queue == WORKFLOW_DLQ
+    )
 
 
 def settle(
@@ -47,12 +86,16 @@ def settle(
             route_letters[letter.message_id] = letter
 
     fate: dict[str, str] = {}
+    double: dict[str, list[str]] = {}
     owner: dict[str, str] = {}
     waiting: dict[str, list[str]] = defaultdict(list)
     for message_id in bodies:
         outcome, _, name = outcomes.get(message_id, accounting.RecordOutcome("", ""))
         if message_id in route_letters:
             fate[message_id] = "dead:" + route_letters[message_id].error
+            ends = _second_ends(route_letters[message_id], outcome, name, fate[message_id])
+            if ends is not None:
+                double[message_id] = ends
         elif outcome == accounting.STARTED and name and name not in owner:
             owner[name] = message_id
         elif outcome == accounting.STARTED or outcome in accounting.CLASSIFIER_DUPLICATES:
@@ -64,6 +107,7 @@ def settle(
         else:
             fate[message_id] = "lost"
 
+    lettered = _letters_per_execution(letters)
     adopted = 0
     orphans: list[str] = []
     unnamed_done: list[accounting.ExecutionOutcome] = []
@@ -102,6 +146,8 @@ def settle(
             fate[starter] = "running"
         elif execution.arn in workflow_letters:
             fate[starter] = "dead:" + workflow_letters[execution.arn].error
+            if lettered[execution.arn] > 1:
+                double[starter] = [fate[starter]] * lettered[execution.arn]
         else:
             fate[starter] = "lost"
     for name, starter in owner.items():
@@ -113,7 +159,7 @@ def settle(
             for message_id, body in bodies.items()
         ):
             orphans.append(execution.name)
-    return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted)
+    return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted, double_counted=double)
 
 
 # How a record's outcomes rank when a message was handled more than once (its batch failed
@@ -161,22 +207,33 @@ def settle_express(
             route_letters[letter.message_id] = letter
 
     best: dict[str, accounting.ClassifierRecord] = {}
+    logged_outcomes: dict[str, set[str]] = defaultdict(set)
     for logged in records:
+        logged_outcomes[logged.message_id].add(logged.outcome)
         held = best.get(logged.message_id)
         if held is None or _EXPRESS_RANK.get(logged.outcome, 3) < _EXPRESS_RANK.get(
             held.outcome, 3
         ):
             best[logged.message_id] = logged
 
+    lettered = _letters_per_execution(letters)
     fate: dict[str, str] = {}
+    double: dict[str, list[str]] = {}
     accounted: set[str] = set()
     for message_id, body in bodies.items():
         record = best.get(message_id)
         outcome = record.outcome if record is not None else ""
         if message_id in route_letters:
             fate[message_id] = "dead:" + route_letters[message_id].error
+            ends = _second_ends(route_letters[message_id], outcome, "", fate[message_id])
+            if ends is not None:
+                double[message_id] = ends
         elif outcome == accounting.CLASSIFIED:
             fate[message_id] = "done"
+            if accounting.DEAD_LETTERED in logged_outcomes[message_id]:
+                # The image was classified for this message, and a delivery of it was also
+                # dead-lettered: two ends, whichever came first.
+                double[message_id] = ["done", "dead"]
         elif outcome in accounting.CLASSIFIER_DUPLICATES:
             fate[message_id] = "duplicate"
         elif outcome == accounting.DEAD_LETTERED and record is not None:
@@ -186,7 +243,10 @@ def settle_express(
                 fate[message_id] = "lost"  # logged as dead-lettered, yet no letter holds it
             else:
                 fate[message_id] = "dead:" + found.error
-                accounted.add(str(json.loads(found.body).get("execution", "")))
+                arn = str(json.loads(found.body).get("execution", ""))
+                accounted.add(arn)
+                if lettered[arn] > 1:
+                    double[message_id] = [fate[message_id]] * lettered[arn]
         else:
             fate[message_id] = "lost"
     accounted.update(
@@ -195,4 +255,19 @@ def settle_express(
         if logged.outcome == accounting.DEAD_LETTERED and logged.execution
     )
     orphans = sorted(arn for arn in by_arn if arn not in accounted)
-    return Settlement(fate=fate, orphan_executions=orphans, adopted=0)
+    return Settlement(fate=fate, orphan_executions=orphans, adopted=0, double_counted=double)
+
+
+def settle_messages(
+    bodies: Mapping[str, Mapping[str, Any]],
+    records: list[accounting.ClassifierRecord],
+    executions: list[accounting.ExecutionOutcome],
+    letters: list[DeadLetter],
+    *,
+    express: bool,
+) -> Settlement:
+    """``settle`` or, for WorkflowType=EXPRESS (whose executions are never listed),
+    ``settle_express``."""
+    if express:
+        return settle_express(bodies, records, letters)
+    return settle(bodies, accounting.record_outcomes(records), executions, letters)

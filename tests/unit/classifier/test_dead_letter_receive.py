@@ -1,0 +1,79 @@
+"""How `tweetlens dlq` reads a dead-letter queue: long polls, ended by the first empty one.
+
+A short poll (WaitTimeSeconds=0) asks only a sample of SQS's servers: a queue holding a few
+letters may answer empty, and a listing that stopped there would report an empty DLQ that is
+not. A long poll asks every server, so its empty answer is the end of the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.unit.classifier.classifier_testkit import REGION, Cloud
+from tweetlens.dlq import RECEIVE_WAIT_SECONDS, _receive_all, list_dead_letters
+from tweetlens.stack import DeployedStack
+
+LETTERS = 23
+
+
+def record_receives(cloud: Cloud) -> list[dict[str, Any]]:
+    """The parameters of every ReceiveMessage the suite's SQS client sends, in order."""
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    cloud.sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", record)
+    return calls
+
+
+def fill(cloud: Cloud, count: int) -> None:
+    for index in range(count):
+        cloud.sqs.send_message(QueueUrl=cloud.cats_dlq_url, MessageBody=f"letter {index}")
+
+
+def test_every_receive_is_a_long_poll_and_the_first_empty_one_ends_the_queue(cloud: Cloud) -> None:
+    # GIVEN a dead-letter queue holding 23 letters
+    fill(cloud, LETTERS)
+    calls = record_receives(cloud)
+    # WHEN it is read to the end
+    bodies = sorted(m["Body"] for m in _receive_all(cloud.sqs, cloud.cats_dlq_url, limit=100))
+    # THEN every letter is read once, by long polls of 1 s: 10 + 10 + 3, then one empty answer
+    assert bodies == sorted(f"letter {index}" for index in range(LETTERS))
+    assert RECEIVE_WAIT_SECONDS == 1
+    assert [(c["WaitTimeSeconds"], c["MaxNumberOfMessages"]) for c in calls] == [
+        (1, 10),
+        (1, 10),
+        (1, 10),
+        (1, 10),
+    ]
+
+
+def test_the_limit_ends_the_reading_without_an_empty_poll(cloud: Cloud) -> None:
+    # GIVEN a dead-letter queue holding 23 letters
+    fill(cloud, LETTERS)
+    calls = record_receives(cloud)
+    # WHEN only 20 are asked for
+    received = list(_receive_all(cloud.sqs, cloud.cats_dlq_url, limit=20))
+    # THEN two receives bring them and no third one waits on the queue
+    assert len({m["MessageId"] for m in received}) == 20
+    assert [c["MaxNumberOfMessages"] for c in calls] == [10, 10]
+
+
+def test_the_queues_are_polled_together_not_in_turn(cloud: Cloud) -> None:
+    # GIVEN two empty dead-letter queues: each listing ends on an empty long poll of 1 s
+    stack = DeployedStack(
+        resources={
+            "CatsDeadLetterQueue": cloud.cats_dlq_url,
+            "DogsDeadLetterQueue": cloud.dogs_dlq_url,
+        },
+        region=REGION,
+    )
+    # WHEN they are listed
+    started = time.monotonic()
+    letters = list_dead_letters(stack)
+    elapsed = time.monotonic() - started
+    # THEN nothing is listed, and the two waits overlapped: in turn they take 2 s at least
+    assert letters == []
+    assert elapsed < 2 * RECEIVE_WAIT_SECONDS - 0.2, elapsed
