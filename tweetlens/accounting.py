@@ -39,6 +39,9 @@ STARTED = "ExecutionStarted"
 # logged ExecutionDeadLettered and settled by its workflow dead letter.
 CLASSIFIED = "Classified"
 DEAD_LETTERED = "ExecutionDeadLettered"
+# The classifier sent the message to its route's dead-letter queue (NotJson, InvalidMessage):
+# settled by that letter, which names the message in ``source_message_id``.
+REJECTED = "Rejected"
 # A duplicate: the URL is DONE or carried by another record of the batch (Duplicate), or an
 # execution for it is running (InFlight).
 CLASSIFIER_DUPLICATES = ("Duplicate", "InFlight")

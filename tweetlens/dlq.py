@@ -3,8 +3,9 @@
 Three kinds of dead-letter queue hold tweetlens messages:
 
 * a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
-  classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
-  redrive policy after ``maxReceiveCount`` failed receives (no attributes);
+  classifier (message attributes ``error``, ``reason`` and ``source_message_id``, the id of the
+  message it rejected) or moved there by the queue's redrive policy after ``maxReceiveCount``
+  failed receives (no attributes; the message keeps its id);
 * ``WorkflowDeadLetterQueue``: ``{"message", "input", "error", "execution", "status",
   "failed_state", "detected_by"}`` written for every ClassifyImage execution that failed, timed
   out or was aborted: by the classifier from its synchronous result under ``WorkflowType``
@@ -32,7 +33,9 @@ delete it. A producer letter is skipped the same way: it holds X's data, not a m
 queue takes.
 A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
 rejected again as it is, so it is skipped too unless the redrive is forced (after the message
-contract changed, say), and then sent back byte for byte. So is a *superseded* workflow letter:
+contract changed, say), and then sent back byte for byte: its body alone, as every letter goes
+back, so none of its attributes (``source_message_id``) rides along to make the new message
+look like the one rejected before; rejected again, its new letter names its new id. So is a *superseded* workflow letter:
 its image URL has been classified since (its result item, read by the key the classifier reads
 it by, is DONE: a later post of the photo, or an earlier redrive), so the classifier would only
 settle it as a duplicate; it is obsolete, and goes back only when forced.
@@ -50,7 +53,7 @@ from typing import Any
 
 from tweetlens.results import RESULTS_TABLE, ImageResult, results_for
 from tweetlens.stack import DeployedStack
-from tweetlens_naming import DONE_STATUS
+from tweetlens_naming import DONE_STATUS, SOURCE_MESSAGE_ID_ATTRIBUTE
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
 PRODUCER_DLQ = "ProducerDeadLetterQueue"
@@ -98,6 +101,16 @@ class DeadLetter:
     # that classified it ("DONE" when the result names none); "" when not superseded or not
     # looked up.
     superseded_by: str = ""
+    # A route letter the classifier rejected: the SQS id of the message it rejected (message
+    # attribute ``source_message_id``), as the letter is a new message with an id of its own;
+    # "" for any other letter.
+    source_message_id: str = ""
+
+    @property
+    def route_message_id(self) -> str:
+        """The SQS id of the route message a route letter ends: the rejected message's, else
+        the letter's own (a message the redrive policy moved keeps its id)."""
+        return self.source_message_id or self.message_id
 
 
 def dead_letter_queues(stack: DeployedStack) -> dict[str, str]:
@@ -124,7 +137,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     attributes = message.get("MessageAttributes", {})
     receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
     sent_timestamp = message.get("Attributes", {}).get("SentTimestamp")
-    error, reason, route = "", "", ""
+    error, reason, route, source_message_id = "", "", "", ""
     if queue == PRODUCER_DLQ:
         error, reason, route = _producer_letter(body)
     elif queue == WORKFLOW_DLQ:
@@ -139,6 +152,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
     else:
         error = attributes.get("error", {}).get("StringValue", "")
         reason = attributes.get("reason", {}).get("StringValue", "")
+        source_message_id = attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, {}).get("StringValue", "")
         if not error:
             error = "MaxReceiveCountExceeded"
             reason = "the classifier failed on it on every receive (see its logs)"
@@ -156,6 +170,7 @@ def _describe(queue: str, message: dict[str, Any]) -> DeadLetter:
         route=route,
         receive_count=receive_count,
         sent_at=int(sent_timestamp) / 1000 if sent_timestamp else None,
+        source_message_id=source_message_id,
     )
 
 

@@ -76,6 +76,9 @@ def settle(
     ``Duplicate`` or ``InFlight`` is a duplicate - except that an execution nobody logged as
     started (its classifier worker was killed right after StartExecution) is owned by the
     first duplicate that names it: the redelivered record itself, or an equivalent.
+    A message with a route dead letter ends there: the letter the classifier sent when it
+    rejected the message (``Rejected``) names it in ``source_message_id``; one the queue's
+    redrive policy moved keeps the message's id.
     """
     workflow_letters: dict[str, DeadLetter] = {}
     route_letters: dict[str, DeadLetter] = {}
@@ -83,7 +86,7 @@ def settle(
         if letter.queue == WORKFLOW_DLQ:
             workflow_letters[str(json.loads(letter.body).get("execution", ""))] = letter
         else:
-            route_letters[letter.message_id] = letter
+            route_letters[letter.route_message_id] = letter
 
     fate: dict[str, str] = {}
     double: dict[str, list[str]] = {}
@@ -104,6 +107,10 @@ def settle(
             fate[message_id] = "duplicate"
             if name:
                 waiting[name].append(message_id)
+        elif outcome == accounting.REJECTED:
+            # Its route letter (matched above, by the id it carries) would have settled it:
+            # rejected, yet no letter holds it.
+            fate[message_id] = "lost"
         else:
             fate[message_id] = "lost"
 
@@ -189,7 +196,8 @@ def settle_express(
     record ended. ``Classified`` is done; ``Duplicate`` and ``InFlight`` are duplicates;
     ``ExecutionDeadLettered`` is settled by the workflow dead letter of the execution it names
     - or, when it names none (an earlier delivery of the same message sent the letter, and
-    its marker stopped a second one), by the letter carrying this message. A record that
+    its marker stopped a second one), by the letter carrying this message. ``Rejected`` is
+    settled by the route letter naming the message (as in ``settle``). A record that
     logged nothing (its worker was killed, or it was left queued) counts only through a later
     delivery. A workflow letter no record accounts for is an orphan.
     """
@@ -204,7 +212,7 @@ def settle_express(
             if key is not None:
                 by_message[key].append(letter)
         else:
-            route_letters[letter.message_id] = letter
+            route_letters[letter.route_message_id] = letter
 
     best: dict[str, accounting.ClassifierRecord] = {}
     logged_outcomes: dict[str, set[str]] = defaultdict(set)
@@ -247,6 +255,10 @@ def settle_express(
                 accounted.add(arn)
                 if lettered[arn] > 1:
                     double[message_id] = [fate[message_id]] * lettered[arn]
+        elif outcome == accounting.REJECTED:
+            # Its route letter (matched above, by the id it carries) would have settled it:
+            # rejected, yet no letter holds it.
+            fate[message_id] = "lost"
         else:
             fate[message_id] = "lost"
     accounted.update(

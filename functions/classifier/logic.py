@@ -56,6 +56,7 @@ from common.messages import (
     url_digest,
 )
 from common.validation import summarize
+from tweetlens_naming import SOURCE_MESSAGE_ID_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -566,6 +567,14 @@ class Batch:
             "error": {"DataType": "String", "StringValue": rejection.error},
             "reason": {"DataType": "String", "StringValue": rejection.reason},
         }
+        if record.messageId:
+            # The letter gets an id of its own: the rejected message's id goes with it, or
+            # nothing ties the letter to the message it ends (three of SQS's ten attributes).
+            # SQS refuses an empty value, which only a hand-made event's record could give.
+            attributes[SOURCE_MESSAGE_ID_ATTRIBUTE] = {
+                "DataType": "String",
+                "StringValue": record.messageId,
+            }
         try:
             self._classifier.sqs.send_message(
                 QueueUrl=dlq_url, MessageBody=record.body, MessageAttributes=attributes

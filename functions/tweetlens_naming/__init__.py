@@ -21,6 +21,11 @@ DONE_STATUS: Final = "DONE"
 # A Standard execution name holds at most 80 characters: the digest, a dash and the attempt.
 EXECUTION_NAME_HASH_CHARS: Final = 64
 MAX_EXECUTION_SEQUENCE: Final = 10**15 - 1
+# The message attribute of a rejection letter (the classifier's SendMessage to a route DLQ) that
+# names the SQS message it rejected: the letter is a new SQS message with an id of its own, and
+# the tooling settles the rejected message by this one (``tweetlens.settlement``). A message
+# the queue's redrive policy moved keeps its id and carries no such attribute.
+SOURCE_MESSAGE_ID_ATTRIBUTE: Final = "source_message_id"
 
 
 def url_digest(url: str) -> str:
