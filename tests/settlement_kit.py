@@ -40,3 +40,23 @@ def workflow_letter(
         route="cats",
         receive_count=1,
     )
+
+
+# A body the classifier rejects (InvalidMessage: no url), as it would sit on the cats queue.
+REJECTED_BODY = {"post_id": "5", "route": "cats"}
+
+
+def rejection_letter(message_id: str, *, letter_id: str = "") -> DeadLetter:
+    """The cats DLQ letter the classifier sent when it rejected ``message_id``: a new SQS
+    message (``letter_id``, by default one of its own) naming it in ``source_message_id``."""
+    return DeadLetter(
+        queue="CatsDeadLetterQueue",
+        message_id=letter_id or f"letter-of-{message_id}",
+        receipt_handle="r",
+        body=json.dumps(REJECTED_BODY),
+        error="InvalidMessage",
+        reason="url: Field required",
+        route="cats",
+        receive_count=1,
+        source_message_id=message_id,
+    )

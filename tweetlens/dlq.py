@@ -3,9 +3,8 @@
 Three kinds of dead-letter queue hold tweetlens messages:
 
 * a route's DLQ (``CatsDeadLetterQueue`` …): the original message body, either rejected by the
-  classifier (message attributes ``error``, ``reason`` and ``source_message_id``, the id of the
-  message it rejected) or moved there by the queue's redrive policy after ``maxReceiveCount``
-  failed receives (no attributes; the message keeps its id);
+  classifier (message attributes ``error`` and ``reason``) or moved there by the queue's
+  redrive policy after ``maxReceiveCount`` failed receives (no attributes);
 * ``WorkflowDeadLetterQueue``: ``{"message", "input", "error", "execution", "status",
   "failed_state", "detected_by"}`` written for every ClassifyImage execution that failed, timed
   out or was aborted: by the classifier from its synchronous result under ``WorkflowType``
@@ -33,9 +32,7 @@ delete it. A producer letter is skipped the same way: it holds X's data, not a m
 queue takes.
 A route letter the classifier rejected (``error`` ``NotJson`` or ``InvalidMessage``) would be
 rejected again as it is, so it is skipped too unless the redrive is forced (after the message
-contract changed, say), and then sent back byte for byte: its body alone, as every letter goes
-back, so none of its attributes (``source_message_id``) rides along to make the new message
-look like the one rejected before; rejected again, its new letter names its new id. So is a *superseded* workflow letter:
+contract changed, say), and then sent back byte for byte. So is a *superseded* workflow letter:
 its image URL has been classified since (its result item, read by the key the classifier reads
 it by, is DONE: a later post of the photo, or an earlier redrive), so the classifier would only
 settle it as a duplicate; it is obsolete, and goes back only when forced.
@@ -102,8 +99,10 @@ class DeadLetter:
     # looked up.
     superseded_by: str = ""
     # A route letter the classifier rejected: the SQS id of the message it rejected (message
-    # attribute ``source_message_id``), as the letter is a new message with an id of its own;
-    # "" for any other letter.
+    # attribute ``source_message_id``, besides ``error`` and ``reason``), as the letter is a new
+    # message with an id of its own; "" for any other letter. A redrive sends a letter back as
+    # its body alone, so a forced replay of a rejection carries no stale id: rejected again,
+    # its new letter names the new message.
     source_message_id: str = ""
 
     @property

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.settlement_kit import classifier_record, workflow_letter
+from tests.settlement_kit import (
+    REJECTED_BODY,
+    classifier_record,
+    rejection_letter,
+    workflow_letter,
+)
 from tweetlens.accounting import ClassifierRecord
 from tweetlens.chaos import ChaosConfig
 from tweetlens.dlq import DeadLetter
@@ -72,6 +77,31 @@ def test_a_message_without_record_is_lost_and_a_stray_letter_an_orphan() -> None
     settled = settle_express({"m1": _body("1")}, [], [_letter(ARN, "9")])
     # THEN the message is lost and the letter's execution is an orphan
     assert (settled.fate, settled.orphan_executions) == ({"m1": "lost"}, [ARN])
+
+
+def test_a_rejected_message_ends_in_the_route_letter_naming_it() -> None:
+    # GIVEN a message the classifier rejected, and its letter: a new SQS message with an id of
+    # its own, naming the rejected message in source_message_id
+    records = [_record("m1", "Rejected")]
+    # WHEN the run is settled
+    settled = settle_express({"m1": REJECTED_BODY}, records, [rejection_letter("m1")])
+    # THEN it ends in that letter, with its error, once, and nothing is orphaned
+    assert (settled.fate, settled.double_counted, settled.orphan_executions) == (
+        {"m1": "dead:InvalidMessage"},
+        {},
+        [],
+    )
+
+
+def test_a_rejected_message_without_its_letter_is_lost() -> None:
+    # GIVEN two messages the classifier rejected, and only the second one's letter, whose own
+    # id is the first message's (a letter is matched by the message it names, not its own id)
+    records = [_record("m1", "Rejected"), _record("m2", "Rejected")]
+    letters = [rejection_letter("m2", letter_id="m1")]
+    # WHEN the run is settled
+    settled = settle_express({"m1": REJECTED_BODY, "m2": REJECTED_BODY}, records, letters)
+    # THEN the first is lost and the second ends in its letter
+    assert settled.fate == {"m1": "lost", "m2": "dead:InvalidMessage"}
 
 
 def test_express_config_refuses_aborts_and_short_visibility() -> None:

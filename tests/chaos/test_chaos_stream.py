@@ -11,6 +11,7 @@ from requests import Request
 from common.messages import execution_name
 from producer.page import SearchPage, UnreadablePage, read_page
 from producer.replay import ReplayAdapter
+from tests.settlement_kit import REJECTED_BODY, rejection_letter
 from tweetlens.accounting import ExecutionOutcome, RecordOutcome, classifier_outcomes
 from tweetlens.chaos import (
     ABORT_ERROR,
@@ -406,6 +407,34 @@ def test_a_route_dead_letter_settles_its_message() -> None:
     settled = settle({"m1": _body("1")}, {}, [], [letter])
     # THEN it ends there, with the reason
     assert settled.fate == {"m1": "dead:MaxReceiveCountExceeded"}
+
+
+def test_a_rejected_message_ends_in_the_route_letter_naming_it() -> None:
+    # GIVEN a message the classifier rejected, and its letter: a new SQS message with an id of
+    # its own, naming the rejected message in source_message_id
+    outcomes = {"m1": RecordOutcome("Rejected", "cats", "")}
+    # WHEN the messages are settled
+    settled = settle({"m1": REJECTED_BODY}, outcomes, [], [rejection_letter("m1")])
+    # THEN it ends in that letter, with its error, once, and nothing is orphaned
+    assert (settled.fate, settled.double_counted, settled.orphan_executions) == (
+        {"m1": "dead:InvalidMessage"},
+        {},
+        [],
+    )
+
+
+def test_a_rejected_message_without_its_letter_is_lost() -> None:
+    # GIVEN two messages the classifier rejected, and only the second one's letter, whose own
+    # id is the first message's (a letter is matched by the message it names, not its own id)
+    outcomes = {
+        "m1": RecordOutcome("Rejected", "cats", ""),
+        "m2": RecordOutcome("Rejected", "cats", ""),
+    }
+    letters = [rejection_letter("m2", letter_id="m1")]
+    # WHEN the messages are settled
+    settled = settle({"m1": REJECTED_BODY, "m2": REJECTED_BODY}, outcomes, [], letters)
+    # THEN the first is lost and the second ends in its letter
+    assert settled.fate == {"m1": "lost", "m2": "dead:InvalidMessage"}
 
 
 def test_a_failed_execution_nobody_logged_is_closed_by_its_dead_letter() -> None:

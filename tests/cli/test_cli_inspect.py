@@ -46,6 +46,7 @@ DEAD_LETTER_FIELDS = {
     "receive_count",
     "route",
     "sent_at",
+    "source_message_id",
     "superseded_by",
 }
 

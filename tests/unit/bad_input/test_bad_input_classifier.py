@@ -205,9 +205,15 @@ def test_bad_body_is_deleted_and_dead_lettered_with_its_reason(
     # THEN the record is not retried (deleted from the batch), nothing is started
     assert response == {"batchItemFailures": []}
     assert cloud.executions() == {}
-    # AND its route DLQ holds the body unchanged with the named error and the reason
+    # AND its route DLQ holds the body unchanged with the named error, the reason and the
+    # rejected message's id
     assert cloud.dead_letters(cloud.cats_dlq_url) == [
-        {"body": event["Records"][0]["body"], "error": row.error, "reason": row.reason}
+        {
+            "body": event["Records"][0]["body"],
+            "error": row.error,
+            "reason": row.reason,
+            "source_message_id": event["Records"][0]["messageId"],
+        }
     ]
     assert cloud.dead_letters(cloud.dogs_dlq_url) == []
     assert emitted(capsys.readouterr().out) == {"Rejected": 1}

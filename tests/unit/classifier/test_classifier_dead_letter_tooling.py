@@ -142,6 +142,38 @@ def test_redrive_sends_back_what_can_work_and_keeps_the_rejections(
     assert sorted(letter.body for letter in kept) == sorted(letter.body for letter in skipped)
 
 
+def test_a_listed_route_letter_names_the_message_it_ends(cloud: Cloud, metrics: Metrics) -> None:
+    # GIVEN the cats DLQ with seven rejections by the classifier, and one message its queue's
+    # redrive policy moved there (sent to the DLQ directly: the move keeps the message's id)
+    stack = stack_of(cloud)
+    records = load_event("classifier_sqs_invalid.json")["Records"]
+    classify(cloud, metrics, {"Records": records})
+    moved = load_event("classifier_sqs_replay.json")["Records"][0]["body"]
+    moved_id = cloud.sqs.send_message(QueueUrl=cloud.cats_dlq_url, MessageBody=moved)["MessageId"]
+
+    # WHEN the dead letters are listed
+    letters = list_dead_letters(stack)
+
+    # THEN each rejection names the message it rejected (its letter has an id of its own), and
+    # the moved message, naming none, is the message of its own id
+    assert sorted(
+        (letter.body, letter.error, letter.source_message_id, letter.route_message_id)
+        for letter in letters
+        if letter.message_id != moved_id
+    ) == sorted(
+        (record["body"], error, record["messageId"], record["messageId"])
+        for record, error in zip(records, ["NotJson", *["InvalidMessage"] * 6], strict=True)
+    )
+    assert [
+        (letter.body, letter.error, letter.source_message_id, letter.route_message_id)
+        for letter in letters
+        if letter.message_id == moved_id
+    ] == [(moved, "MaxReceiveCountExceeded", "", moved_id)]
+    assert {letter.message_id for letter in letters}.isdisjoint(
+        record["messageId"] for record in records
+    )
+
+
 def test_forced_redrive_sends_back_the_rejections_too(cloud: Cloud, metrics: Metrics) -> None:
     # GIVEN the cats DLQ with seven rejections by the classifier and one moved message
     stack = stack_of(cloud)
@@ -153,12 +185,14 @@ def test_forced_redrive_sends_back_the_rejections_too(cloud: Cloud, metrics: Met
     sent = redrive(stack, force=True, on_skipped=skipped.append)
 
     # THEN all eight went back to the cats queue, the rejections unchanged, the moved message
-    # one attempt higher, and the DLQ is empty
+    # one attempt higher, each as a body alone: no rejection's attributes (its error, the id of
+    # the message it rejected) ride along to stand for the new message; and the DLQ is empty
     assert sent == {CATS: 8, DOGS: 0}
     assert skipped == []
-    assert received_bodies(cloud, stack.resources["CatsQueue"]) == sorted(
-        [one_attempt_higher(moved), *rejected]
-    )
+    back = cloud.dead_letters(stack.resources["CatsQueue"])
+    assert sorted(back, key=lambda message: message["body"]) == [
+        {"body": body} for body in sorted([one_attempt_higher(moved), *rejected])
+    ]
     assert list_dead_letters(stack) == []
 
 
@@ -192,7 +226,12 @@ def test_forced_replay_of_an_unchanged_rejection_is_rejected_again(
     )
 
     # THEN each is rejected again with the same error: why a redrive skips them by default
-    assert Counter(letter.error for letter in list_dead_letters(stack)) == REJECTIONS
+    letters = list_dead_letters(stack)
+    assert Counter(letter.error for letter in letters) == REJECTIONS
+    # AND each new letter names the message it rejected now, not the one of the first letter
+    assert sorted(letter.source_message_id for letter in letters) == sorted(
+        message["MessageId"] for message in received
+    )
 
 
 def letter(queue: str, error: str = "", body: str = "{}") -> DeadLetter:

@@ -105,12 +105,13 @@ def test_batch_sample_gives_the_expected_response_and_executions(
         }
         for url, index in zip(STARTED_URLS, STARTED_RECORDS, strict=True)
     }
-    # AND the poison record sits in the cats DLQ, unchanged, with why
+    # AND the poison record sits in the cats DLQ, unchanged, with why and its message id
     assert cloud.dead_letters(cloud.cats_dlq_url) == [
         {
             "body": event["Records"][2]["body"],
             "error": "NotJson",
             "reason": "body: Invalid JSON: EOF while parsing a string at line 1 column 109",
+            "source_message_id": event["Records"][2]["messageId"],
         }
     ]
     # AND every outcome was counted once

@@ -666,12 +666,14 @@ def test_invalid_body_goes_to_its_route_dlq_with_the_reason(cloud: Cloud, metric
     response = process(make_classifier(cloud, metrics), event)
 
     # THEN the poison record is not retried: it is in the cats DLQ, unchanged, with the reason
+    # and the id of the message it was (the letter is a new SQS message with its own id)
     assert response == {"batchItemFailures": []}
     assert cloud.dead_letters(cloud.cats_dlq_url) == [
         {
             "body": poison["body"],
             "error": "NotJson",
             "reason": "body: Invalid JSON: EOF while parsing a string at line 1 column 109",
+            "source_message_id": poison["messageId"],
         }
     ]
     assert cloud.dead_letters(cloud.dogs_dlq_url) == []
@@ -690,7 +692,10 @@ def test_rejection_is_dead_lettered_once_however_often_its_batch_comes(
 
     # THEN the poison record is deleted again as Rejected, but its letter is not sent twice
     assert response == {"batchItemFailures": []}
-    assert [letter["body"] for letter in cloud.dead_letters(cloud.cats_dlq_url)] == [poison["body"]]
+    assert [
+        (letter["body"], letter["source_message_id"])
+        for letter in cloud.dead_letters(cloud.cats_dlq_url)
+    ] == [(poison["body"], poison["messageId"])]
     assert counted(metrics)["Rejected"] == 2
 
 
@@ -701,10 +706,16 @@ def test_each_kind_of_invalid_body_is_named(cloud: Cloud, metrics: Metrics) -> N
     # WHEN they are processed
     response = process(make_classifier(cloud, metrics), event)
 
-    # THEN each is in the DLQ, in order, with its error name and reason; none is retried
+    # THEN each is in the DLQ, in order, with its error name, reason and message id; none is
+    # retried
     assert response == {"batchItemFailures": []}
     assert cloud.dead_letters(cloud.cats_dlq_url) == [
-        {"body": record["body"], "error": error, "reason": reason}
+        {
+            "body": record["body"],
+            "error": error,
+            "reason": reason,
+            "source_message_id": record["messageId"],
+        }
         for record, (error, reason) in zip(
             event["Records"],
             [
