@@ -260,7 +260,20 @@ def is_replayable(letter: DeadLetter, *, force: bool = False) -> bool:
     return skip_reason(letter, force=force) is None
 
 
-def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any]]:
+def receive_wait_seconds(stack: DeployedStack) -> int:
+    """How long each receive of ``stack``'s dead-letter queues waits for letters.
+
+    In AWS a long poll (``RECEIVE_WAIT_SECONDS``): only it asks every server. A stack reached
+    through an endpoint of its own is an emulator's (the local cloud's), whose SQS is one store:
+    a short poll's empty answer is already the end of the queue there, and the demo's and the
+    console's repeated listings do not wait a second each.
+    """
+    return 0 if stack.endpoint_url else RECEIVE_WAIT_SECONDS
+
+
+def _receive_all(
+    sqs: Any, queue_url: str, limit: int, wait_seconds: int = RECEIVE_WAIT_SECONDS
+) -> Iterator[dict[str, Any]]:
     """Receive up to `limit` messages, holding each invisible while the caller works."""
     seen: set[str] = set()
     for _ in range(MAX_RECEIVE_ROUNDS):
@@ -270,13 +283,14 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(10, limit - len(seen)),
             VisibilityTimeout=HOLD_SECONDS,
-            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
+            WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
         if not messages:
-            # An empty long poll: nothing visible is left (what this pass holds is invisible).
+            # An empty long poll (or short, from one store): nothing visible is left (what this
+            # pass holds is invisible).
             return
         for message in messages:
             seen.add(message["MessageId"])
@@ -286,9 +300,10 @@ def _receive_all(sqs: Any, queue_url: str, limit: int) -> Iterator[dict[str, Any
 def list_dead_letters(stack: DeployedStack, limit: int = 100) -> list[DeadLetter]:
     """Every dead letter (up to `limit` per queue); they stay on their queues."""
     sqs = stack.client("sqs")
+    wait_seconds = receive_wait_seconds(stack)
 
     def list_queue(logical_id: str, url: str) -> list[DeadLetter]:
-        received = [_describe(logical_id, m) for m in _receive_all(sqs, url, limit)]
+        received = [_describe(logical_id, m) for m in _receive_all(sqs, url, limit, wait_seconds)]
         # Make them visible again at once: listing must not delay a redrive or an alarm.
         for letter in received:
             sqs.change_message_visibility(
@@ -359,7 +374,7 @@ def _redrive_queue(
     skipped: list[DeadLetter] = []
     wanted = None if message_ids is None else set(message_ids)
     try:
-        for message in _receive_all(sqs, url, limit):
+        for message in _receive_all(sqs, url, limit, receive_wait_seconds(stack)):
             letter = _describe(logical_id, message)
             if logical_id == WORKFLOW_DLQ and not force:
                 # Forced, a superseded letter goes back all the same: nothing to read.

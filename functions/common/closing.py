@@ -16,12 +16,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from common.messages import PhotoMessage
+from tweetlens_naming import RESULT_SORT_KEY as RESULT_SORT_KEY  # noqa: PLC0414
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-RESULT_SORT_KEY = "RESULT"
 # A Lambda error's Cause carries a stack trace; a letter keeps enough to read the reason.
 MAX_CAUSE_CHARS = 4_096
 # The error a claim is closed with when its lease expired and nothing else says how its

@@ -136,7 +136,7 @@ class Closer:
         """Close the executions behind claims whose lease expired without a result.
 
         ``time_left_ms`` is the invocation's remaining time (the Lambda context's); the sweep
-        stops paging when less than ``SWEEP_MARGIN_MS`` is left.
+        starts no further claim when less than ``SWEEP_MARGIN_MS`` is left.
         """
         now = int(self.clock())
         outcomes: list[CloseOutcome] = []
@@ -158,6 +158,12 @@ class Closer:
             found = self.dynamodb.query(**query)
             pages += 1
             for item in found.get("Items", []):
+                # Checked before each claim, not each page: closing one takes up to six calls,
+                # so a page of them can outlast the margin, and a claim cut off by the timeout
+                # between its letter and its mark would send its letter again next tick.
+                if time_left_ms is not None and time_left_ms() < SWEEP_MARGIN_MS:
+                    stopped = "time"
+                    break
                 expired += 1
                 # Each claim on its own: a claim that fails at every tick (a letter SQS refuses
                 # for good, a throttled table) must not keep the claims after it open for ever.
@@ -170,13 +176,10 @@ class Closer:
                     logger.exception("Could not close an expired claim", execution=execution)
                     failed.append(execution)
             start_key = found.get("LastEvaluatedKey")
-            if not start_key:
+            if stopped or not start_key:
                 break
             if pages >= MAX_SWEEP_PAGES:
                 stopped = "page cap"
-                break
-            if time_left_ms is not None and time_left_ms() < SWEEP_MARGIN_MS:
-                stopped = "time"
                 break
         logger.info(
             "Sweep done",

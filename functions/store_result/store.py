@@ -16,12 +16,12 @@ from botocore.exceptions import ClientError
 
 from store_result.errors import ClaimLost, ResultStoreBusy
 from store_result.models import DetectedLabel, StoreRequest, StoreResponse
+from tweetlens_naming import DONE_STATUS, RESULT_SORT_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-RESULT_SORT_KEY = "RESULT"
 LABEL_PREFIX = "LABEL#"
 MAX_TRANSACTION_ITEMS = 100
 # Cancellation reasons that say "not now" rather than "never".
@@ -134,7 +134,7 @@ def _done_update(
                 "#cause": "cause",
             },
             "ExpressionAttributeValues": {
-                ":done": {"S": "DONE"},
+                ":done": {"S": DONE_STATUS},
                 ":in_progress": {"S": "IN_PROGRESS"},
                 ":me": {"S": request.execution},
                 ":labels": {

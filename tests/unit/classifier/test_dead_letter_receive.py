@@ -7,11 +7,16 @@ not. A long poll asks every server, so its empty answer is the end of the queue.
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Any
 
 from tests.unit.classifier.classifier_testkit import REGION, Cloud
-from tweetlens.dlq import RECEIVE_WAIT_SECONDS, _receive_all, list_dead_letters
+from tweetlens.dlq import (
+    RECEIVE_WAIT_SECONDS,
+    _receive_all,
+    list_dead_letters,
+    receive_wait_seconds,
+)
 from tweetlens.stack import DeployedStack
 
 LETTERS = 23
@@ -62,18 +67,37 @@ def test_the_limit_ends_the_reading_without_an_empty_poll(cloud: Cloud) -> None:
 
 
 def test_the_queues_are_polled_together_not_in_turn(cloud: Cloud) -> None:
-    # GIVEN two empty dead-letter queues: each listing ends on an empty long poll of 1 s
+    # GIVEN two empty dead-letter queues, whose first receives must each wait for the other's
+    # to start (in turn, the first would wait alone until the barrier's timeout breaks it)
+    together = threading.Barrier(2, timeout=30)
+    first_receives: set[str] = set()
+
+    def meet(params: dict[str, Any], **_: Any) -> None:
+        if params["QueueUrl"] not in first_receives:
+            first_receives.add(params["QueueUrl"])
+            together.wait()
+
+    cloud.sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", meet)
     stack = DeployedStack(
         resources={
             "CatsDeadLetterQueue": cloud.cats_dlq_url,
             "DogsDeadLetterQueue": cloud.dogs_dlq_url,
         },
         region=REGION,
+        _clients={"sqs": cloud.sqs},
     )
     # WHEN they are listed
-    started = time.monotonic()
     letters = list_dead_letters(stack)
-    elapsed = time.monotonic() - started
-    # THEN nothing is listed, and the two waits overlapped: in turn they take 2 s at least
+    # THEN nothing is listed, and both first receives were in flight at once
     assert letters == []
-    assert elapsed < 2 * RECEIVE_WAIT_SECONDS - 0.2, elapsed
+    assert (first_receives, together.broken) == ({cloud.cats_dlq_url, cloud.dogs_dlq_url}, False)
+
+
+def test_a_stack_behind_an_endpoint_of_its_own_is_read_by_short_polls() -> None:
+    # GIVEN a stack in AWS and the same stack reached through the local cloud's endpoint
+    in_aws = DeployedStack(resources={}, region=REGION)
+    local = DeployedStack(resources={}, region=REGION, endpoint_url="http://127.0.0.1:4566")
+    # WHEN each is asked how long a receive of its dead-letter queues waits
+    # THEN AWS's is a long poll (only it asks every server); the emulator's one store answers
+    # a short poll exactly
+    assert (receive_wait_seconds(in_aws), receive_wait_seconds(local)) == (1, 0)

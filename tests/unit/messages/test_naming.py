@@ -3,7 +3,10 @@ tooling use that copy, and the rules give the names and keys the pipeline relies
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from classifier import lookup
 from fetch_image.fetcher import JPEG, PNG
 from fetch_image.fetcher import image_key as fetch_image_key
 
+REPO = Path(__file__).resolve().parents[3]
 URL = "https://pbs.twimg.com/media/abc.jpg"
 # sha256 of URL's UTF-8 bytes, computed outside this code (`sha256sum`).
 URL_DIGEST = "c616ca93fac60b0af66709cea6decf011dfbd63dc3a62930632533405b98656e"
@@ -27,8 +31,50 @@ def test_the_functions_use_the_shared_rules() -> None:
     assert common.messages.execution_name is naming.execution_name
     # AND the classifier reads a URL's claim by the key the tooling reads it by
     assert (lookup.RESULT_SORT_KEY, lookup.DONE_STATUS) == ("RESULT", "DONE")
-    assert lookup.RESULT_SORT_KEY is naming.RESULT_SORT_KEY
-    assert lookup.DONE_STATUS is naming.DONE_STATUS
+
+
+# Names whose value only the shared package may spell out. An identity check (`is`) cannot
+# tell a copy from an import: CPython interns equal identifier-like string literals.
+SHARED_CONSTANTS = frozenset({"RESULT_SORT_KEY", "DONE_STATUS"})
+
+
+def _modules_binding(root: Path, names: frozenset[str]) -> list[str]:
+    bound: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if "tweetlens_naming" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
+            bound += [
+                f"{path.relative_to(REPO)}:{node.lineno} {target.id}"
+                for target in targets
+                if isinstance(target, ast.Name) and target.id in names
+            ]
+    return bound
+
+
+def test_no_module_keeps_its_own_copy_of_the_result_key() -> None:
+    # GIVEN every module of the functions and the tooling
+    # WHEN the shared constants are looked for as assignments
+    bound = _modules_binding(REPO / "functions", SHARED_CONSTANTS)
+    bound += _modules_binding(REPO / "tweetlens", SHARED_CONSTANTS)
+    # THEN none binds them: each imports them from tweetlens_naming
+    assert bound == []
+
+
+def test_the_state_machine_claims_the_shared_result_key() -> None:
+    # GIVEN the state machine's definition (ASL cannot import the shared package)
+    definition = json.loads((REPO / "statemachine" / "classify_image.asl.json").read_text())
+    # WHEN its claim's key is read
+    key = definition["States"]["Claim Image"]["Parameters"]["Key"]
+    # THEN its sort key is the shared one
+    assert key["sk"] == {"S": naming.RESULT_SORT_KEY}
 
 
 def test_url_digest_is_the_hex_sha256_of_the_url() -> None:

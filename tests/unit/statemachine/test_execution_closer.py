@@ -754,20 +754,21 @@ def test_sweep_stops_paging_at_its_page_cap(
     assert len(workflow.dead_letters()) == 7
 
 
-def test_sweep_stops_paging_when_the_invocation_runs_short_of_time(
+def test_sweep_starts_no_claim_once_the_invocation_runs_short_of_time(
     workflow: Workflow, closer: Closer
 ) -> None:
-    # GIVEN 5 expired claims, read 2 a page, and an invocation with 9 s left (under the 10 s
-    # the sweep keeps in hand)
+    # GIVEN 5 expired claims, read 2 a page, and an invocation whose time left falls under the
+    # 10 s the sweep keeps in hand after 3 claims (checked before each one)
     _expired_claims(workflow, 5)
     paging, pages = _paging(closer, sweep_limit=2)
+    time_left = iter([30_000, 20_000, 11_000, 9_000])
 
     # WHEN the sweep runs
-    outcomes = paging.sweep(lambda: 9_000)
+    outcomes = paging.sweep(lambda: next(time_left))
 
-    # THEN it closes its first page and leaves the rest for the next tick
-    assert (len(outcomes), pages) == (2, [2])
-    assert paging.sweep() == [CloseOutcome.DEAD_LETTERED] * 3
+    # THEN it closes 3 claims, mid-page, and leaves the other 2 for the next tick
+    assert (len(outcomes), pages) == (3, [2, 2])
+    assert paging.sweep() == [CloseOutcome.DEAD_LETTERED] * 2
 
 
 def _count_describes(closer: Closer) -> list[str]:
