@@ -92,3 +92,18 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def dead_letters_read_by_short_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's SQS, like the local cloud's, is one store: a short poll's empty answer is exact.
+
+    `tweetlens dlq` long-polls a stack in AWS (``RECEIVE_WAIT_SECONDS``), and a stack the tests
+    make in-process with moto has no endpoint to tell it apart, so every listing and redrive
+    would end on an empty receive that waits a second for nothing (over a minute of the unit
+    tests). The long poll itself is pinned by tests/unit/classifier/test_dead_letter_receive.py,
+    which keeps it.
+    """
+    import tweetlens.dlq
+
+    monkeypatch.setattr(tweetlens.dlq, "RECEIVE_WAIT_SECONDS", 0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from tests.unit.classifier.classifier_testkit import REGION, Cloud
 from tweetlens.dlq import (
     RECEIVE_WAIT_SECONDS,
@@ -20,6 +22,12 @@ from tweetlens.dlq import (
 from tweetlens.stack import DeployedStack
 
 LETTERS = 23
+
+
+@pytest.fixture(autouse=True)
+def dead_letters_read_by_short_polls() -> None:
+    """This module tests the long poll AWS needs: it keeps ``RECEIVE_WAIT_SECONDS`` (the
+    suite's fixture of this name sets it to 0 everywhere else)."""
 
 
 def record_receives(cloud: Cloud) -> list[dict[str, Any]]:
