@@ -24,8 +24,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation import parsing as moto_parsing
 from moto.cloudformation.parsing import clean_json
 
+from tweetlens.localcloud._patching import PatchSet
+from tweetlens.localcloud.aslcheck import check_definition
 from tweetlens.localcloud.emulated import EmulatedResources
 from tweetlens.localcloud.emulator import (
     ACCOUNT_ID,
@@ -47,6 +50,12 @@ from tweetlens.localcloud.packaging import (
     load_template,
     package,
     zip_directory,
+)
+from tweetlens.localcloud.properties import (
+    check_functions,
+    check_properties,
+    check_serverless_resources,
+    normalize_environment,
 )
 from tweetlens.localcloud.readback import StackReader
 from tweetlens.localcloud.resourcetypes import (
@@ -162,6 +171,7 @@ def prepare(
     unknown = sorted(set(parameter_overrides) - set(declared))
     if unknown:
         raise DeployError(f"parameter overrides not declared by the template: {unknown}")
+    check_serverless_resources(source)
     packaged = package(source, template_path.parent)
     parameters = {
         name: str(parameter_overrides.get(name, definition.get("Default")))
@@ -173,6 +183,9 @@ def prepare(
     template = transform(packaged.template, parameters, region)
     substitutions = fold_definition_substitutions(template, packaged.definitions)
     check_resource_types(template)
+    check_functions(template)
+    check_properties(template, region)
+    normalize_environment(template)
     check_event_resources(template)
     check_no_references_to_emulated(template)
     return PreparedTemplate(template, parameters, packaged, substitutions)
@@ -317,6 +330,33 @@ class Deployer:
     def _create_stack(
         self, stack_name: str, template: Mapping[str, Any], parameters: Mapping[str, str]
     ) -> str:
+        failures: list[tuple[str, str, BaseException]] = []
+        patches = PatchSet()
+        original = moto_parsing.parse_and_create_resource
+
+        def recorded(logical_id: str, resource_json: dict[str, Any], *args: Any) -> Any:
+            # moto's CloudFormation creates resources inside the CreateStack request; an
+            # exception there becomes an HTTP 500 page that names nothing. Remember which
+            # resource raised, so the error can name it.
+            try:
+                return original(logical_id, resource_json, *args)
+            except Exception as exc:
+                failures.append((logical_id, str(resource_json.get("Type")), exc))
+                raise
+
+        patches.replace(moto_parsing, "parse_and_create_resource", recorded)
+        try:
+            return self._create_and_wait(stack_name, template, parameters, failures)
+        finally:
+            patches.restore()
+
+    def _create_and_wait(
+        self,
+        stack_name: str,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        failures: list[tuple[str, str, BaseException]],
+    ) -> str:
         try:
             response = self._cfn.create_stack(
                 StackName=stack_name,
@@ -330,8 +370,16 @@ class Deployer:
         except ClientError as exc:
             raise DeployError(f"stack {stack_name} was refused: {exc}") from exc
         except ResponseParserError as exc:
-            # moto answers a property of a shape it cannot parse (`Environment: 5` on an
-            # AWS::Lambda::Function) with an HTTP 500 page, which botocore cannot parse either.
+            # moto answers a property of a shape it cannot parse with an HTTP 500 page, which
+            # botocore cannot parse either. Most are refused before (``properties.py``); what
+            # passes the schema but not moto is named here by the resource that raised.
+            if failures:
+                logical_id, resource_type, error = failures[-1]
+                raise DeployError(
+                    f"stack {stack_name} was refused: resource {logical_id} ({resource_type}) "
+                    f"could not be created by the emulator from its properties (one of a shape "
+                    f"it cannot read?): {type(error).__name__}: {error}"
+                ) from exc
             raise DeployError(
                 f"stack {stack_name} was refused: the emulator could not read the template "
                 "(a resource property of the wrong shape? `tweetlens -v` shows the emulator's "
@@ -370,6 +418,7 @@ class Deployer:
             if unresolved:
                 raise DeployError(f"{logical_id}: substitutions {unresolved} did not resolve")
             definition = substitute_definition(substitution.text, values)
+            check_definition(logical_id, definition)
             try:
                 sfn.update_state_machine(
                     stateMachineArn=resources[logical_id], definition=definition

@@ -15,6 +15,7 @@ from importlib import metadata
 from typing import Any
 
 from tweetlens.localcloud import cache
+from tweetlens.localcloud.aslcheck import check_definition
 from tweetlens.localcloud.emulator import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -216,6 +217,11 @@ def fold_definition_substitutions(
                 )
             continue
         substitutions = properties.pop("DefinitionSubstitutions", None)
+        # Checked now with a stand-in for each value (a number is valid JSON quoted or not),
+        # and again once the real values are substituted.
+        check_definition(
+            logical_id, substitute_definition(text, dict.fromkeys(substitutions or {}, 0))
+        )
         if substitutions:
             pending[logical_id] = PendingSubstitution(text, dict(substitutions))
             properties["DefinitionString"] = PLACEHOLDER_DEFINITION
