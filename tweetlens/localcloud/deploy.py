@@ -23,8 +23,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
-from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation import parsing as moto_parsing
+from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
 
 from tweetlens.localcloud._patching import PatchSet
