@@ -24,8 +24,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 from moto.cloudformation import parsing as moto_parsing
+from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
+from moto.core.exceptions import ServiceException
+from werkzeug.exceptions import HTTPException
 
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.aslcheck import check_definition
@@ -330,32 +333,36 @@ class Deployer:
     def _create_stack(
         self, stack_name: str, template: Mapping[str, Any], parameters: Mapping[str, str]
     ) -> str:
-        failures: list[tuple[str, str, BaseException]] = []
         patches = PatchSet()
         original = moto_parsing.parse_and_create_resource
 
-        def recorded(logical_id: str, resource_json: dict[str, Any], *args: Any) -> Any:
-            # moto's CloudFormation creates resources inside the CreateStack request; an
-            # exception there becomes an HTTP 500 page that names nothing. Remember which
-            # resource raised, so the error can name it.
+        def named(logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            # moto's CloudFormation creates resources inside the CreateStack request; its own
+            # service errors pass as they are. Any other exception there (a property of a
+            # shape moto cannot read, though the schema allows it) would become an HTTP 500
+            # page naming nothing and a traceback in the emulator's log: answered instead as
+            # CloudFormation would, a ValidationError naming the resource.
             try:
-                return original(logical_id, resource_json, *args)
-            except Exception as exc:
-                failures.append((logical_id, str(resource_json.get("Type")), exc))
+                return original(logical_id, resource_json, *args, **kwargs)
+            except (ServiceException, HTTPException):
                 raise
+            except Exception as exc:
+                raise CloudFormationValidationError(
+                    message=(
+                        f"Resource {logical_id} ({resource_json.get('Type')}) could not be "
+                        "created by the emulator from its properties (one of a shape it cannot "
+                        f"read?): {type(exc).__name__}: {exc}"
+                    )
+                ) from exc
 
-        patches.replace(moto_parsing, "parse_and_create_resource", recorded)
+        patches.replace(moto_parsing, "parse_and_create_resource", named)
         try:
-            return self._create_and_wait(stack_name, template, parameters, failures)
+            return self._create_and_wait(stack_name, template, parameters)
         finally:
             patches.restore()
 
     def _create_and_wait(
-        self,
-        stack_name: str,
-        template: Mapping[str, Any],
-        parameters: Mapping[str, str],
-        failures: list[tuple[str, str, BaseException]],
+        self, stack_name: str, template: Mapping[str, Any], parameters: Mapping[str, str]
     ) -> str:
         try:
             response = self._cfn.create_stack(
@@ -370,16 +377,8 @@ class Deployer:
         except ClientError as exc:
             raise DeployError(f"stack {stack_name} was refused: {exc}") from exc
         except ResponseParserError as exc:
-            # moto answers a property of a shape it cannot parse with an HTTP 500 page, which
-            # botocore cannot parse either. Most are refused before (``properties.py``); what
-            # passes the schema but not moto is named here by the resource that raised.
-            if failures:
-                logical_id, resource_type, error = failures[-1]
-                raise DeployError(
-                    f"stack {stack_name} was refused: resource {logical_id} ({resource_type}) "
-                    f"could not be created by the emulator from its properties (one of a shape "
-                    f"it cannot read?): {type(error).__name__}: {error}"
-                ) from exc
+            # moto answers an error outside resource creation (those inside are named by
+            # ``_create_stack``) with an HTTP 500 page, which botocore cannot parse either.
             raise DeployError(
                 f"stack {stack_name} was refused: the emulator could not read the template "
                 "(a resource property of the wrong shape? `tweetlens -v` shows the emulator's "
