@@ -69,14 +69,15 @@ MALFORMED = {
     ),
     "event of a function a number": (
         FUNCTION + "      Events: {E: 5}\n",
-        "SAM transform failed: ('F', \"Event with id [E] is invalid. 'int' object has no "
-        "attribute 'get'\")",
+        "Resource F (AWS::Serverless::Function): property Events.E: must be a mapping with "
+        "Type and Properties, got 5",
     ),
-    "property moto cannot parse": (
+    # Checked against CloudFormation's schema before the emulator (which answered an HTTP 500).
+    "property of the wrong shape": (
         "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties: {Code: {ZipFile: x},"
-        " Handler: a.b, Runtime: python3.12, Role: r, Environment: 5}\n",
-        "stack local was refused: the emulator could not read the template (a resource property "
-        "of the wrong shape? `tweetlens -v` shows the emulator's log): ResponseParserError",
+        " Handler: a.b, Runtime: python3.12, Role: 'arn:aws:iam::123456789012:role/r',"
+        " Environment: 5}\n",
+        "Resource F (AWS::Lambda::Function): property Environment: 5 is not of type 'object'",
     ),
 }
 

@@ -199,6 +199,8 @@ def invoke_fresh(
 
 
 def _unknown_function(function: str, known: frozenset[str]) -> str:
+    if not known:
+        return f"no function {function!r} in the template; it declares no function"
     return f"no function {function!r} in the template; functions: {', '.join(sorted(known))}"
 
 

@@ -150,6 +150,14 @@ def check_parameter_value(name: str, definition: Mapping[str, Any], value: str) 
     allowed = definition.get("AllowedValues")
     if allowed is not None and value not in [str(option) for option in allowed]:
         raise DeployError(f"parameter {name}={value!r} is not one of {allowed}")
+    if "MinLength" in definition and len(value) < int(definition["MinLength"]):
+        raise DeployError(
+            f"parameter {name}={value!r} is shorter than MinLength {definition['MinLength']}"
+        )
+    if "MaxLength" in definition and len(value) > int(definition["MaxLength"]):
+        raise DeployError(
+            f"parameter {name}={value!r} is longer than MaxLength {definition['MaxLength']}"
+        )
     pattern = definition.get("AllowedPattern")
     if pattern is not None and re.fullmatch(str(pattern), value) is None:
         raise DeployError(f"parameter {name}={value!r} does not match {pattern}")
@@ -181,15 +189,20 @@ def prepare(
         for name, definition in declared.items()
         if name in parameter_overrides or "Default" in definition
     }
+    missing = sorted(set(declared) - set(parameters))
+    if missing:
+        # CloudFormation's words; moto would say "Missing parameter" for the first only.
+        raise DeployError(f"Parameters: {missing} must have values (no Default, no override)")
     for name, value in parameters.items():
         check_parameter_value(name, declared[name], value)
     template = transform(packaged.template, parameters, region)
     substitutions = fold_definition_substitutions(template, packaged.definitions)
     check_resource_types(template)
     check_functions(template)
+    # The rules' own checks first: their errors say what the local cloud cannot deliver.
+    check_event_resources(template)
     check_properties(template, region)
     normalize_environment(template)
-    check_event_resources(template)
     check_no_references_to_emulated(template)
     return PreparedTemplate(template, parameters, packaged, substitutions)
 

@@ -52,8 +52,10 @@ class UnknownFunctionError(UnknownResourceError):
     """A function the template does not declare; ``functions`` are the ones it does."""
 
     def __init__(self, function: str, functions: frozenset[str]) -> None:
+        listed = ", ".join(sorted(functions))
         super().__init__(
-            f"no function {function!r} in the template; functions: {', '.join(sorted(functions))}"
+            f"no function {function!r} in the template; "
+            + (f"functions: {listed}" if functions else "it declares no function")
         )
         self.function = function
         self.functions = functions

@@ -87,10 +87,20 @@ def check_serverless_resources(template: Mapping[str, Any]) -> None:
                 logical_id, str(resource_type), "Events", f"must be a mapping, got {events!r}"
             )
         for event, body in events.items():
-            event_type = body.get("Type") if isinstance(body, dict) else None
+            if not isinstance(body, dict):
+                raise InvalidPropertyError(
+                    logical_id,
+                    str(resource_type),
+                    f"Events.{event}",
+                    f"must be a mapping with Type and Properties, got {json.dumps(body)[:80]}",
+                )
+            event_type = body.get("Type")
             if not isinstance(event_type, str):
                 raise InvalidPropertyError(
-                    logical_id, str(resource_type), f"Events.{event}.Type", "is missing"
+                    logical_id,
+                    str(resource_type),
+                    f"Events.{event}.Type",
+                    f"must be an event type name, got {json.dumps(event_type)[:80]}",
                 )
             if event_type not in supported:
                 raise UnsupportedEventError(logical_id, event, event_type, list(supported))

@@ -1,0 +1,196 @@
+"""Templates a new user may bring: each ends deployed as AWS would, or refused by name.
+
+Each case once ended otherwise: a botocore traceback (a property of the wrong shape stored by
+moto and unreadable when read back), an HTTP 500 naming nothing, SAM's error about a hashed
+logical id, or silence (a Node.js function run as Python, a layer left out, a transition to
+nowhere accepted). All but one are refused offline, before the emulator starts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.localcloud.conftest import TEMPLATES
+from tweetlens.localcloud import LocalCloud
+from tweetlens.localcloud.aslcheck import InvalidDefinitionError
+from tweetlens.localcloud.deploy import check_parameter_value, prepare
+from tweetlens.localcloud.errors import (
+    DeployError,
+    UnknownFunctionError,
+    UnsupportedResourceError,
+)
+from tweetlens.localcloud.properties import InvalidPropertyError, UnsupportedEventError
+
+REGION = "us-east-1"
+CHECKS = TEMPLATES / "checks"
+
+
+@pytest.mark.parametrize(
+    ("template", "where", "path", "reason"),
+    [
+        (
+            "environment_variables_number",
+            "Worker (AWS::Lambda::Function)",
+            "Environment.Variables",
+            "5 is not of type 'object'",
+        ),
+        (
+            "timeout_words",
+            "Worker (AWS::Lambda::Function)",
+            "Timeout",
+            "'thirty' is not of type 'integer'",
+        ),
+        (
+            "queue_not_an_arn",
+            "WorkerWork (AWS::Lambda::EventSourceMapping)",
+            "EventSourceArn",
+            "'work-queue' is too short",
+        ),
+        (
+            "environment_value_list",
+            "Worker (AWS::Lambda::Function)",
+            "Environment.Variables.LIMITS",
+            "must be a string, got list [1, 2]",
+        ),
+    ],
+)
+def test_a_property_of_the_wrong_shape_is_refused_naming_resource_and_property(
+    template: str, where: str, path: str, reason: str
+) -> None:
+    # GIVEN a template with one property CloudFormation's schema for its type refuses
+    # WHEN it is prepared
+    # THEN the deploy fails naming the resource (SAM's generated one for an event), the
+    # property and what is wrong, before the emulator sees it
+    with pytest.raises(InvalidPropertyError) as raised:
+        prepare(CHECKS / f"{template}.yaml", {}, REGION)
+    assert str(raised.value) == f"Resource {where}: property {path}: {reason}"
+    assert raised.value.path == path
+
+
+def test_scalars_are_converted_as_cloudformation_converts_them() -> None:
+    # GIVEN a Timeout written "30" and environment values that are numbers and a boolean
+    # WHEN the templates are prepared
+    digits = prepare(CHECKS / "timeout_digits.yaml", {}, REGION)
+    scalars = prepare(CHECKS / "environment_value_scalars.yaml", {}, REGION)
+    # THEN both deploy; the values reach Lambda as text, a boolean as "true" (not "True")
+    assert digits.template["Resources"]["Worker"]["Properties"]["Timeout"] == "30"
+    variables = scalars.template["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]
+    assert variables == {"LIMIT": "5", "ENABLED": "true", "RATIO": "0.5"}
+
+
+def test_an_event_the_local_cloud_cannot_deliver_is_refused_by_its_name() -> None:
+    # GIVEN a function with an API Gateway event
+    # WHEN the template is prepared
+    # THEN the deploy fails naming the function, the event and its type (it used to name the
+    # API Gateway stage SAM generates, a resource the user never wrote)
+    with pytest.raises(UnsupportedEventError) as raised:
+        prepare(CHECKS / "api_event.yaml", {}, REGION)
+    assert (raised.value.logical_id, raised.value.event, raised.value.event_type) == (
+        "Worker",
+        "Hello",
+        "Api",
+    )
+    assert str(raised.value) == (
+        "Worker: event Hello has Type Api, which the local cloud cannot deliver "
+        "(supported: CloudWatchEvent, EventBridgeRule, SQS, Schedule)"
+    )
+
+
+def test_a_layer_is_refused_by_name() -> None:
+    # GIVEN a layer built from a local folder, and a function using a published layer
+    # WHEN the templates are prepared
+    # THEN the first fails naming the layer (not SAM's hashed id), the second the function
+    with pytest.raises(UnsupportedResourceError) as raised:
+        prepare(CHECKS / "layer_version.yaml", {}, REGION)
+    assert (raised.value.logical_id, raised.value.resource_type) == (
+        "SharedLayer",
+        "AWS::Serverless::LayerVersion",
+    )
+    with pytest.raises(DeployError) as layered:
+        prepare(CHECKS / "layer_arn.yaml", {}, REGION)
+    assert str(layered.value) == (
+        "Worker: Layers are not supported by the local cloud (the function would run without "
+        "them); put their packages in the CodeUri folder"
+    )
+
+
+def test_a_function_that_is_not_python_is_refused() -> None:
+    # GIVEN a Node.js function (it used to deploy and run its handler name as Python)
+    # WHEN the template is prepared
+    # THEN the deploy fails naming the function and its runtime
+    with pytest.raises(DeployError) as raised:
+        prepare(CHECKS / "node_runtime.yaml", {}, REGION)
+    assert str(raised.value) == (
+        "Worker: Runtime nodejs20.x cannot run in the local cloud, which runs Python "
+        "functions only (python3.x)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        (
+            "definition_missing_target",
+            "MISSING_TRANSITION_TARGET: Missing target 'Store' at /States/Record/Next",
+        ),
+        (
+            "definition_nested_target",
+            "MISSING_TRANSITION_TARGET: Missing target 'Failed' at "
+            "/States/Each/ItemProcessor/States/Step/Next",
+        ),
+        (
+            "definition_not_json",
+            "the definition is not JSON: Expecting property name enclosed in double quotes: "
+            "line 3 column 54 (char 78)",
+        ),
+    ],
+)
+def test_a_definition_step_functions_would_refuse_is_refused(template: str, problem: str) -> None:
+    # GIVEN a state machine whose definition is no JSON or moves to a state that is not there
+    # (inside a Map's iterator too, beside a substitution written unquoted)
+    # WHEN the template is prepared
+    # THEN the deploy fails as CreateStateMachine would, naming the machine and where
+    with pytest.raises(InvalidDefinitionError) as raised:
+        prepare(CHECKS / f"{template}.yaml", {}, REGION)
+    assert str(raised.value) == f"Flow: Invalid State Machine Definition: {problem}"
+
+
+def test_parameters_are_checked_as_cloudformation_checks_them() -> None:
+    # GIVEN a parameter without Default, and a String parameter with length constraints
+    # WHEN the first is deployed without an override and the second given values out of range
+    # THEN each is refused naming the parameter and the constraint
+    with pytest.raises(DeployError) as raised:
+        prepare(CHECKS / "parameter_without_value.yaml", {}, REGION)
+    assert str(raised.value) == (
+        "Parameters: ['QueueName'] must have values (no Default, no override)"
+    )
+    bounded = {"Type": "String", "MinLength": 2, "MaxLength": 5}
+    with pytest.raises(DeployError, match=r"^parameter P='a' is shorter than MinLength 2$"):
+        check_parameter_value("P", bounded, "a")
+    with pytest.raises(DeployError, match=r"^parameter P='abcdef' is longer than MaxLength 5$"):
+        check_parameter_value("P", bounded, "abcdef")
+    check_parameter_value("P", bounded, "abcde")
+
+
+def test_unknown_function_of_a_template_without_functions_says_so() -> None:
+    # GIVEN a template that declares no function
+    # WHEN a function is asked of it
+    error = UnknownFunctionError("Worker", frozenset())
+    # THEN the message says there is none (it used to end in an empty list)
+    assert str(error) == "no function 'Worker' in the template; it declares no function"
+
+
+def test_a_resource_the_emulator_fails_to_create_is_named() -> None:
+    # GIVEN a table whose KeySchema is one mapping: the schema lets it pass (as JSON text),
+    # moto's CloudFormation raises a TypeError inside CreateStack (moto 5.2.5's words below)
+    # WHEN the template is deployed
+    # THEN the deploy fails naming the table and moto's complaint (it used to be an HTTP 500
+    # answered "ResponseParserError" and a traceback in the emulator's log)
+    with pytest.raises(DeployError) as raised, LocalCloud(CHECKS / "key_schema_mapping.yaml"):
+        pass
+    assert str(raised.value) == (
+        "stack local was refused: An error occurred (ValidationError) when calling the "
+        "CreateStack operation (reached max retries: 0): Resource Items (AWS::DynamoDB::Table) "
+        "could not be created by the emulator from its properties (one of a shape it cannot "
+        "read?): TypeError: string indices must be integers, not 'str'"
+    )
