@@ -156,9 +156,10 @@ def test_a_definition_step_functions_would_refuse_is_refused(template: str, prob
 
 
 def test_parameters_are_checked_as_cloudformation_checks_them() -> None:
-    # GIVEN a parameter without Default, and a String parameter with length constraints
-    # WHEN the first is deployed without an override and the second given values out of range
-    # THEN each is refused naming the parameter and the constraint
+    # GIVEN a parameter without Default, a String parameter with length constraints, and
+    # AllowedValues holding a YAML boolean
+    # WHEN the first is deployed without an override, the others given values out of range
+    # THEN each is refused naming the parameter and the constraint, as CloudFormation reads it
     with pytest.raises(DeployError) as raised:
         prepare(CHECKS / "parameter_without_value.yaml", {}, REGION)
     assert str(raised.value) == (
@@ -170,6 +171,12 @@ def test_parameters_are_checked_as_cloudformation_checks_them() -> None:
     with pytest.raises(DeployError, match=r"^parameter P='abcdef' is longer than MaxLength 5$"):
         check_parameter_value("P", bounded, "abcdef")
     check_parameter_value("P", bounded, "abcde")
+    # An unquoted YAML OFF is the boolean false, which CloudFormation compares as "false".
+    levels = {"Type": "String", "AllowedValues": ["ALL", False]}
+    with pytest.raises(DeployError) as level:
+        check_parameter_value("Level", levels, "OFF")
+    assert str(level.value) == "parameter Level='OFF' is not one of ['ALL', 'false']"
+    check_parameter_value("Level", levels, "false")
 
 
 def test_unknown_function_of_a_template_without_functions_says_so() -> None:

@@ -148,8 +148,14 @@ class PreparedTemplate:
 def check_parameter_value(name: str, definition: Mapping[str, Any], value: str) -> None:
     """Refuse a parameter value CloudFormation would refuse (constraints of the declaration)."""
     allowed = definition.get("AllowedValues")
-    if allowed is not None and value not in [str(option) for option in allowed]:
-        raise DeployError(f"parameter {name}={value!r} is not one of {allowed}")
+    if allowed is not None:
+        # As CloudFormation reads them: an unquoted YAML OFF/yes is the boolean "false"/"true".
+        options = [
+            ("true" if option else "false") if isinstance(option, bool) else str(option)
+            for option in allowed
+        ]
+        if value not in options:
+            raise DeployError(f"parameter {name}={value!r} is not one of {options}")
     if "MinLength" in definition and len(value) < int(definition["MinLength"]):
         raise DeployError(
             f"parameter {name}={value!r} is shorter than MinLength {definition['MinLength']}"
