@@ -17,12 +17,15 @@ types it cannot deliver (API Gateway, S3, SNS …), layers, and functions that a
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Iterator, Mapping
-from importlib import resources
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+from tweetlens.localcloud import cache
 from tweetlens.localcloud.errors import DeployError, UnsupportedResourceError
 
 
@@ -250,11 +253,19 @@ def _validator_class() -> Any:
 
 
 @functools.cache
+def _schema_folder() -> Path:
+    # Found, not imported: importing cfnlint costs about 0.7 s, its data files nothing.
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        raise DeployError("cfn-lint (a dependency of aws-sam-cli) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+
+
+@functools.cache
 def _schema_files(region: str) -> dict[str, str]:
-    folder = resources.files("cfnlint.data.schemas")
-    index = folder / "providers" / f"{region}.json"
+    index = _schema_folder() / "providers" / f"{region}.json"
     if not index.is_file():
-        index = folder / "providers" / "us-east-1.json"
+        index = _schema_folder() / "providers" / "us-east-1.json"
     names: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))
     return names
 
@@ -264,7 +275,7 @@ def _validator(region: str, resource_type: str) -> Any:
     digest = _schema_files(region).get(resource_type)
     if digest is None:
         return None
-    path = resources.files("cfnlint.data.schemas") / "resources" / f"{digest}.json"
+    path = _schema_folder() / "resources" / f"{digest}.json"
     schema = json.loads(path.read_text(encoding="utf-8"))
     return _validator_class()(schema)
 
@@ -285,7 +296,25 @@ def _reason(error: Any) -> str:
 
 
 def check_properties(template: Mapping[str, Any], region: str) -> None:
-    """Refuse the first resource whose properties break its type's schema, naming it."""
+    """Refuse the first resource whose properties break its type's schema, naming it.
+
+    A template that passed is remembered (``tweetlens.localcloud.cache``, by its text, the
+    region and cfn-lint's version, whose schemas these are): a repeated deploy imports
+    nothing for it.
+    """
+    key = cache.digest(
+        "properties",
+        json.dumps(template, sort_keys=True, default=str),
+        region,
+        metadata.version("cfn-lint"),
+    )
+    if cache.read("checked", key) is True:
+        return
+    _check_properties(template, region)
+    cache.write("checked", key, True)
+
+
+def _check_properties(template: Mapping[str, Any], region: str) -> None:
     import jsonschema  # noqa: PLC0415
 
     for logical_id, resource in template["Resources"].items():
