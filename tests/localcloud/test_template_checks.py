@@ -92,7 +92,7 @@ def test_an_event_the_local_cloud_cannot_deliver_is_refused_by_its_name() -> Non
     )
     assert str(raised.value) == (
         "Worker: event Hello has Type Api, which the local cloud cannot deliver "
-        "(supported: CloudWatchEvent, EventBridgeRule, SQS, Schedule)"
+        "(supported: CloudWatchEvent, EventBridgeRule, SNS, SQS, Schedule)"
     )
 
 

@@ -54,11 +54,18 @@ class UnsupportedEventError(DeployError):
         self.event_type = event_type
 
 
-# SAM event types the local cloud delivers: an SQS event source mapping (polled), and
-# EventBridge rules (schedules and patterns). Everything else would deploy as a resource the
-# local cloud refuses by its generated name, or as nothing at all.
+# SAM event types the local cloud delivers: an SQS event source mapping (polled), EventBridge
+# rules (schedules and patterns), and an SNS subscription (moto's SNS invokes the function).
+# Everything else would deploy as a resource the local cloud refuses by its generated name, or
+# as nothing at all (an S3 notification is stored and never sent).
 SUPPORTED_EVENT_TYPES: Mapping[str, tuple[str, ...]] = {
-    "AWS::Serverless::Function": ("CloudWatchEvent", "EventBridgeRule", "SQS", "Schedule"),
+    "AWS::Serverless::Function": (
+        "CloudWatchEvent",
+        "EventBridgeRule",
+        "SNS",
+        "SQS",
+        "Schedule",
+    ),
     "AWS::Serverless::StateMachine": ("CloudWatchEvent", "EventBridgeRule", "Schedule"),
 }
 
