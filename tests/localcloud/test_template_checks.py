@@ -114,6 +114,19 @@ def test_a_layer_is_refused_by_name() -> None:
     )
 
 
+def test_a_function_property_sam_turns_into_an_unsupported_type_is_refused_by_name() -> None:
+    # GIVEN AutoPublishAlias in Globals
+    # WHEN the template is prepared
+    # THEN the deploy fails naming the function and the property written (it used to name
+    # WorkerAliaslive, an id SAM made up)
+    with pytest.raises(DeployError) as raised:
+        prepare(CHECKS / "auto_publish_alias.yaml", {}, REGION)
+    assert str(raised.value) == (
+        "Worker: AutoPublishAlias makes SAM create an AWS::Lambda::Alias, which the local cloud "
+        "cannot create"
+    )
+
+
 def test_a_function_that_is_not_python_is_refused() -> None:
     # GIVEN a Node.js function (it used to deploy and run its handler name as Python)
     # WHEN the template is prepared

@@ -69,6 +69,16 @@ SUPPORTED_EVENT_TYPES: Mapping[str, tuple[str, ...]] = {
     "AWS::Serverless::StateMachine": ("CloudWatchEvent", "EventBridgeRule", "Schedule"),
 }
 
+# Function properties for which SAM generates a resource type the local cloud cannot create:
+# refused by the property the user wrote (in Globals or the function), not by SAM's id.
+UNSUPPORTED_FUNCTION_PROPERTIES: Mapping[str, str] = {
+    "AutoPublishAlias": "AWS::Lambda::Alias",
+    "DeploymentPreference": "AWS::CodeDeploy::DeploymentGroup",
+    "EventInvokeConfig": "AWS::Lambda::EventInvokeConfig",
+    "FunctionUrlConfig": "AWS::Lambda::Url",
+    "ProvisionedConcurrencyConfig": "AWS::Lambda::Alias",
+}
+
 # Lambda workers are local Python processes of this interpreter's kind.
 _PYTHON_RUNTIME = re.compile(r"python3\.\d+")
 
@@ -83,8 +93,17 @@ def is_intrinsic(value: Any) -> bool:
 
 def check_serverless_resources(template: Mapping[str, Any]) -> None:
     """Before SAM's transform: refuse layers and undeliverable events by the names written."""
+    globals_ = template.get("Globals", {}).get("Function", {})
     for logical_id, resource in template["Resources"].items():
         resource_type = resource.get("Type")
+        if resource_type == "AWS::Serverless::Function":
+            written = {**globals_, **resource.get("Properties", {})}
+            for name, generated in UNSUPPORTED_FUNCTION_PROPERTIES.items():
+                if name in written:
+                    raise DeployError(
+                        f"{logical_id}: {name} makes SAM create an {generated}, which the local "
+                        "cloud cannot create"
+                    )
         if resource_type == "AWS::Serverless::LayerVersion":
             # SAM would fail on the local ContentUri with a hashed logical id instead.
             raise UnsupportedResourceError(logical_id, resource_type)
