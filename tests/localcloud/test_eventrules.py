@@ -124,7 +124,6 @@ def test_supported_rules_and_function_events_pass_the_checks(tmp_path: Path) -> 
             _rule([{"Id": "T", "Arn": FUNCTION_ARN, "SqsParameters": {"MessageGroupId": "g"}}]),
             "target T: SqsParameters on a lambda",
         ),
-        (_rule([{"Id": f"T{i}", "Arn": FUNCTION_ARN} for i in range(6)]), "6 targets"),
         (
             _rule(EventPattern={"detail": {"status": [{"prefx": "F"}]}}),
             "event pattern: detail.status: operator 'prefx' is not supported",

@@ -44,7 +44,20 @@ CHECKS = TEMPLATES / "checks"
             "queue_not_an_arn",
             "WorkerWork (AWS::Lambda::EventSourceMapping)",
             "EventSourceArn",
-            "'work-queue' is too short",
+            r"'work-queue' does not match the pattern arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
+            r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)",
+        ),
+        (
+            "rule_targets_number",
+            "Nightly (AWS::Events::Rule)",
+            "Targets",
+            "5 is not of type 'array'",
+        ),
+        (
+            "rule_six_targets",
+            "Nightly (AWS::Events::Rule)",
+            "Targets",
+            "has 6 items, at most 5 allowed",
         ),
         (
             "environment_value_list",

@@ -205,10 +205,9 @@ def prepare(
     substitutions = fold_definition_substitutions(template, packaged.definitions)
     check_resource_types(template)
     check_functions(template)
-    # The rules' own checks first: their errors say what the local cloud cannot deliver.
-    check_event_resources(template)
     check_properties(template, region)
     normalize_environment(template)
+    check_event_resources(template)
     check_no_references_to_emulated(template)
     return PreparedTemplate(template, parameters, packaged, substitutions)
 

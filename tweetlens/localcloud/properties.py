@@ -306,6 +306,9 @@ def _validator(region: str, resource_type: str) -> Any:
     return _validator_class()(schema)
 
 
+_PRIORITY = {"type": 0, "required": 1, "additionalProperties": 2, "enum": 3, "pattern": 4}
+
+
 def _path(error: Any) -> str:
     parts: list[str] = []
     for part in error.absolute_path:
@@ -317,6 +320,17 @@ def _path(error: Any) -> str:
 
 
 def _reason(error: Any) -> str:
+    # jsonschema repeats the whole value for a length check: say the count instead.
+    instance, limit = error.instance, error.validator_value
+    if error.validator in ("maxItems", "minItems") and isinstance(instance, list):
+        bound = "at most" if error.validator == "maxItems" else "at least"
+        return f"has {len(instance)} items, {bound} {limit} allowed"
+    if error.validator in ("maxLength", "minLength") and isinstance(instance, str):
+        bound = "at most" if error.validator == "maxLength" else "at least"
+        return f"{instance[:60]!r} has {len(instance)} characters, {bound} {limit} allowed"
+    if error.validator == "pattern" and isinstance(instance, str):
+        # The pattern as the schema writes it (jsonschema's repr doubles each backslash).
+        return f"{instance[:60]!r} does not match the pattern {limit}"
     message = str(error.message)
     return message if len(message) <= 200 else message[:197] + "..."
 
@@ -351,7 +365,11 @@ def _check_properties(template: Mapping[str, Any], region: str) -> None:
         properties = resource.get("Properties", {})
         errors = list(validator.iter_errors(properties))
         if errors:
-            error = jsonschema.exceptions.best_match(errors)
+            # Among a value's faults the most telling first: its type, then its format.
+            first = min(_PRIORITY.get(e.validator, len(_PRIORITY)) for e in errors)
+            error = jsonschema.exceptions.best_match(
+                e for e in errors if _PRIORITY.get(e.validator, len(_PRIORITY)) == first
+            )
             raise InvalidPropertyError(logical_id, resource_type, _path(error), _reason(error))
     check_environment_values(template)
 
