@@ -199,7 +199,7 @@ def _is_type(instance: Any, name: str) -> bool:
 
 
 # The JSON-schema keywords enforced, those CloudFormation's own validation applies to a
-# resource's properties. Conditional keywords (if/then, not, dependencies) are left out: with
+# resource's properties. Conditional keywords (if/then, not, oneOf, dependencies) are left out: with
 # intrinsics standing for unknown values they would refuse templates AWS accepts.
 _KEYWORDS = (
     "$ref",
