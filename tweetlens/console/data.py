@@ -598,8 +598,11 @@ def dead_letters(data: ConsoleData, stack: DeployedStack) -> list[QueueView]:
     """Every dead-letter queue of the stack with its letters (they stay on their queues)."""
     with data.dead_letters_lock:
         queues = dlq.dead_letter_queues(stack)
-        # Superseded letters are kept by a redrive: shown as such, not as replayable.
-        letters = dlq.mark_superseded(stack, dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT))
+        # Superseded letters are kept by a redrive, and copies deleted: shown as such, not as
+        # replayable.
+        letters = dlq.mark_copies(
+            dlq.mark_superseded(stack, dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT))
+        )
     now = time.time()
     return [
         QueueView(
@@ -615,15 +618,12 @@ class RedriveOutcome:
     moved: dict[str, int]
     # (queue, error, why it was kept) -> how many.
     kept: Counter[tuple[str, str, str]]
+    # queue -> copies deleted (``dlq.mark_copies``).
+    copies: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         """The same report as `tweetlens dlq redrive`."""
-        said = [f"{queue}: {count} message(s) sent back" for queue, count in self.moved.items()]
-        said.extend(
-            f"{queue}: {count} message(s) kept ({error}: {reason})"
-            for (queue, error, reason), count in sorted(self.kept.items())
-        )
-        return said
+        return dlq.redrive_lines(self.moved, self.kept, self.copies)
 
 
 def redrive(
@@ -633,9 +633,13 @@ def redrive(
     if message_id is not None and queue is None:
         raise InvalidRequest("a letter is sent back from its queue: name the queue")
     kept: Counter[tuple[str, str, str]] = Counter()
+    copies: Counter[str] = Counter()
 
     def count_kept(letter: dlq.DeadLetter) -> None:
         kept.update([(letter.queue, letter.error, dlq.skip_reason(letter) or "")])
+
+    def count_copy(letter: dlq.DeadLetter) -> None:
+        copies.update([letter.queue])
 
     with data.dead_letters_lock:
         if queue is not None and queue not in dlq.dead_letter_queues(stack):
@@ -645,9 +649,10 @@ def redrive(
             queue=queue,
             limit=REDRIVE_LIMIT,
             on_skipped=count_kept,
+            on_copy=count_copy,
             message_ids=None if message_id is None else {message_id},
         )
-    return RedriveOutcome(moved=moved, kept=kept)
+    return RedriveOutcome(moved=moved, kept=kept, copies=copies)
 
 
 # -- overview ------------------------------------------------------------------------
