@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from typing import Any
 from xml.etree import ElementTree
 
@@ -27,7 +28,12 @@ from tests.unit.console.console_testkit import (
 )
 from tweetlens import trace
 from tweetlens.console import CloudActivity, ConsoleData, data, security
-from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION, SKIPPED_SUPERSEDED
+from tweetlens.dlq import (
+    DELETED_COPY,
+    SKIPPED_NO_MESSAGE,
+    SKIPPED_REJECTION,
+    SKIPPED_SUPERSEDED,
+)
 from tweetlens.stack import StackNotFound
 
 URL = "https://pbs.twimg.com/media/"
@@ -453,6 +459,47 @@ def test_a_letter_whose_image_was_classified_since_is_shown_superseded(
     assert f'data-message-id="{message_id}"' in page
     assert f'<span class="muted" title="{SKIPPED_SUPERSEDED}">superseded</span>' in page
     assert 'class="redrive-one"' not in page
+
+
+def _letter_sent_twice(stack: Stack) -> tuple[str, str]:
+    """A failed execution's letter and its copy (a closer killed between sending the letter and
+    recording it sends it again): the first's id, then the copy's, sent a few ms later."""
+    letter = workflow_letter(f"{URL}twice.jpg", "ImageNotFound", "answered 404")
+    first = stack.send("WorkflowDeadLetterQueue", letter)
+    time.sleep(0.005)  # SentTimestamp is in ms: the first letter is the earlier sent
+    return first, stack.send("WorkflowDeadLetterQueue", letter)
+
+
+def test_a_copy_of_a_letter_is_shown_as_its_copy(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN a failed execution's letter sent twice
+    first, copy = _letter_sent_twice(stack)
+
+    # WHEN the page is opened
+    page = html.unescape(client.get("/dead-letters").text)
+
+    # THEN the copy names its first letter, with what a redrive does with it, and only the
+    # first letter can be sent back
+    assert f'data-message-id="{copy}"' in page
+    assert (
+        f'<span class="muted copy" title="{DELETED_COPY}">copy of <code>{first}</code></span>'
+        in page
+    )
+    assert page.count('class="redrive-one"') == 1
+    assert "Send back all (1)" in page
+
+
+def test_sending_back_a_copy_sends_its_first_letter_once(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN a failed execution's letter sent twice
+    _first, copy = _letter_sent_twice(stack)
+
+    # WHEN the copy alone is asked to be sent back
+    page = html.unescape(_redrive(client, queue="WorkflowDeadLetterQueue", message_id=copy))
+
+    # THEN the first letter went back once, the copy was deleted, and the page says both
+    assert "WorkflowDeadLetterQueue: 1 message(s) sent back" in page
+    assert f"WorkflowDeadLetterQueue: 1 copy deleted ({DELETED_COPY})" in page
+    assert stack.depth("CatsQueue") == 1
+    assert stack.depth("WorkflowDeadLetterQueue") == 0
 
 
 def _redrive(client: FlaskClient, **form: str) -> str:
