@@ -9,8 +9,9 @@ settled to one end by its own records (``tweetlens.settlement``), and a message 
 (lost) or with two (counted twice) is named; the per-route figures count those ends. Dead
 letters are sent at least once: a letter sent again for the same execution or route message (a
 copy, ``tweetlens.dlq.mark_copies``) is one end with its first, a recognised duplicate named
-apart, never counted twice. Without that record (the console, a stack in AWS) only per-route
-totals can be compared: a message counted twice there would hide a lost one of the same route.
+apart, never counted twice. Without that record (`tweetlens console` apart from the cloud, a
+stack in AWS) only per-route totals can be compared: a message counted twice there would hide a
+lost one of the same route.
 """
 
 from __future__ import annotations

@@ -128,6 +128,10 @@ class ConsoleData:
     load_stack: Callable[[], DeployedStack]
     activity: Activity | None = None
     reload: bool = False
+    # The local cloud's record of the messages SQS accepted on the route queues, when the
+    # console runs in its process (`up --console`): the overview then settles message by
+    # message, as `tweetlens demo` does, instead of comparing per-route totals.
+    accepted: demo.AcceptedMessages | None = None
     _stack: DeployedStack | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Listing dead letters receives them (hidden for a while): one listing or redrive at a time.
@@ -137,8 +141,13 @@ class ConsoleData:
     _traces: OrderedDict[str, trace.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
-    def fixed(cls, stack: DeployedStack, activity: Activity | None = None) -> ConsoleData:
-        return cls(load_stack=lambda: stack, activity=activity, _stack=stack)
+    def fixed(
+        cls,
+        stack: DeployedStack,
+        activity: Activity | None = None,
+        accepted: demo.AcceptedMessages | None = None,
+    ) -> ConsoleData:
+        return cls(load_stack=lambda: stack, activity=activity, accepted=accepted, _stack=stack)
 
     def stack(self) -> DeployedStack:
         with self._lock:
@@ -681,6 +690,11 @@ class Overview:
     problems: list[str]
     executions: int
     at: datetime.datetime
+    # True when each accepted message was settled on its own (``ConsoleData.accepted``), so a
+    # message counted twice cannot hide a lost one; then ``copies`` names each message whose
+    # dead letter was sent more than once (one end, counted once), as `tweetlens demo` does.
+    per_message: bool = False
+    copies: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -719,6 +733,8 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
             accounting.producer_summaries(producer_logs),
             classifier_logs,
             known_executions=data.known_executions,
+            # Settled per message only with the logs too: a message's records are in them.
+            accepted=data.accepted if activity is not None else None,
         )
     rows: list[RouteRow] = []
     for route in sorted(set(tally.routes) | set(depths)):
@@ -744,4 +760,6 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
         problems=tally.problems() if activity is not None and settled else [],
         executions=len(tally.executions),
         at=datetime.datetime.now(datetime.UTC),
+        per_message=tally.per_message,
+        copies=[copied.describe() for copied in tally.copies] if settled else [],
     )
