@@ -37,8 +37,9 @@ its image URL has been classified since (its result item, read by the key the cl
 it by, is DONE: a later post of the photo, or an earlier redrive), so the classifier would only
 settle it as a duplicate; it is obsolete, and goes back only when forced.
 Letters are sent at least once, not exactly once: a closer killed between sending a workflow
-letter and recording it sends it again, and a message the classifier rejected whose batch then
-failed is rejected again on its redelivery, or moved by the queue's redrive policy as well.
+letter and recording it sends it again, and a message whose classifier worker was killed
+between sending its rejection and recording it is rejected again on its redelivery, or moved by
+the queue's redrive policy as well once its receives run out.
 The tools recognise a copy (``mark_copies``: the same execution ARN for workflow letters, the
 same route message for route letters) and name the first letter it copies; a redrive sends
 that first letter back once (or keeps it, by the rules above) and deletes its copies.
@@ -118,7 +119,7 @@ class DeadLetter:
     source_message_id: str = ""
     # A copy (``mark_copies``): the SQS id of the first letter that ends the same execution
     # (workflow letters) or the same route message (route letters); "" for a letter that is
-    # no copy, or not looked at. Letters are sent at least once: a closer killed between
+    # no copy, or not looked at. Letters are sent at least once: a writer killed between
     # sending a letter and recording it sends it again, and a message the classifier rejected
     # can also be moved by its queue's redrive policy.
     copy_of: str = ""
@@ -282,8 +283,8 @@ def copy_key(letter: DeadLetter) -> str:
     A workflow letter ends its execution (the ARN in its body): a closer killed between
     sending the letter and recording it sends it again on its retry, so two letters of one
     ARN are one letter sent twice. A route letter ends its route message
-    (``route_message_id``): the classifier's rejection of a message whose batch then failed is
-    sent again on the redelivery, or the queue's redrive policy moves the message too. A
+    (``route_message_id``): a rejection whose worker was killed before recording it is sent
+    again on the message's redelivery, or the queue's redrive policy moves the message too. A
     producer letter, or an unreadable workflow letter, is judged on its own.
     """
     if letter.queue == PRODUCER_DLQ:

@@ -377,8 +377,8 @@ def copied_letters(aws_credentials: None) -> Iterator[Copies]:
     """GIVEN letters sent twice: the workflow letter of an execution whose image is still
     broken, and of one whose image a later post classified since (superseded), each sent twice
     (a closer killed between sending and recording); and a message on the cats queue the
-    classifier rejected, then moved by the redrive policy as well (its batch failed after the
-    rejection was sent)."""
+    classifier rejected, then moved by the redrive policy as well (its worker was killed
+    after sending the rejection, before recording it)."""
     with mock_aws():
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName=STACK, TemplateBody=json.dumps(queues_stack_template())

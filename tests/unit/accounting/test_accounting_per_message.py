@@ -146,7 +146,7 @@ def test_two_letters_for_one_execution_are_a_copy_and_the_lost_message_is_named(
 
 def test_a_rejected_message_also_moved_by_sqs_is_a_copy_once() -> None:
     # GIVEN (EXPRESS) m1 rejected by the classifier (its letter names it) and moved to the same
-    # DLQ by SQS's redrive policy too (the batch failed after the rejection was sent)
+    # DLQ by SQS's redrive policy too (its worker was killed before recording the rejection)
     records = [_record("m1", "Rejected")]
     letters = [rejection_letter("m1", letter_id="L1"), _moved_letter("m1")]
 
