@@ -101,31 +101,24 @@ build: $(STAMP) ## sam build (what `sam deploy` ships)
 test-unit: $(STAMP) ## Unit tests: no network at all
 	$(BIN)/pytest tests/unit --disable-socket --allow-unix-socket
 
-# The local-cloud tests mostly wait (on queues, executions, idle checks, visibility timeouts:
-# tests/integration took 299 s of wall time for 72 s of CPU), so `make test` runs them in three
-# parts, each in its own process (one local cloud per process), beside the CPU-bound unit tests:
-# A and B each keep about a third to half of a core busy, so the two of them and the unit tests
-# fit on two cores together. C, the seeded chaos run (about 90 s, most of it waiting out one
-# compressed visibility timeout), starts when the unit tests end. The parts are balanced on
-# measured wall time (docs/test-speed.md).
-INTEGRATION_A := tests/integration tests/local
+# The local-cloud tests mostly wait (on queues, executions, idle checks: tests/integration
+# took 299 s of wall time for 72 s of CPU), so `make test` runs them as two halves side by
+# side, each in its own process (one local cloud per process), with the CPU-bound unit tests
+# ahead of the second half. The halves are balanced on measured wall time (README).
+INTEGRATION_A := tests/integration tests/local tests/chaos
 INTEGRATION_B := tests/localcloud tests/cli tests/bench
-INTEGRATION_C := tests/chaos
 PYTEST_LOOPBACK := --allow-hosts=127.0.0.1,::1,localhost -m "not slow"
 
 .PHONY: test-integration
 test-integration: $(STAMP) ## The local cloud and the deployed template, loopback only
-	$(BIN)/pytest $(INTEGRATION_A) $(INTEGRATION_B) $(INTEGRATION_C) $(PYTEST_LOOPBACK)
+	$(BIN)/pytest $(INTEGRATION_A) $(INTEGRATION_B) $(PYTEST_LOOPBACK)
 
-.PHONY: test-integration-a test-integration-b test-integration-c
-test-integration-a: $(STAMP) ## Part A of test-integration (make test runs the parts side by side)
+.PHONY: test-integration-a test-integration-b
+test-integration-a: $(STAMP) ## First half of test-integration (make test runs the halves side by side)
 	$(BIN)/pytest $(INTEGRATION_A) $(PYTEST_LOOPBACK)
 
-test-integration-b: $(STAMP) ## Part B of test-integration
+test-integration-b: $(STAMP) ## Second half of test-integration
 	$(BIN)/pytest $(INTEGRATION_B) $(PYTEST_LOOPBACK)
-
-test-integration-c: $(STAMP) ## Part C of test-integration: the chaos tests (make test-slow: the long run)
-	$(BIN)/pytest $(INTEGRATION_C) $(PYTEST_LOOPBACK)
 
 .PHONY: test-slow
 test-slow: $(STAMP) ## Tests of up to about 8 minutes (the 40-post EXPRESS chaos run), loopback only
@@ -159,14 +152,12 @@ screenshots: $(STAMP) browser ## Screenshots of the console from a real run (doc
 bench: $(STAMP) ## Benchmark baseline, STANDARD and EXPRESS on the local cloud (out/bench.json, out/bench.png)
 	$(BIN)/tweetlens bench $(BENCH_ARGS)
 
-# The static checks and the build two at a time on two cores; then the three local-cloud parts
-# and the unit tests, three at a time: A, the unit tests and B together, C when the unit tests
-# end (make starts the goals in the order given, the next when a slot frees; the local-cloud
-# parts mostly wait); then the browser tests. --output-sync keeps each target's output in one
-# piece. `make test PARALLEL= TEST_PARALLEL=` runs everything one after the other (a loaded
-# machine: the local cloud's task timeouts).
+# Two at a time on two cores: the static checks and the build together, then the first half
+# of the local-cloud tests beside the unit tests followed by the second half (make starts the
+# goals in the order given, the third when a slot frees), then the browser tests.
+# --output-sync keeps each target's output in one piece. `make test PARALLEL=` runs everything
+# one after the other (a loaded machine: the local cloud's task timeouts).
 PARALLEL ?= --no-print-directory -j2 --output-sync=target
-TEST_PARALLEL ?= --no-print-directory -j3 --output-sync=target
 
 .PHONY: checks
 checks: lint check-template security build ## lint, template checks, scanners and sam build
@@ -174,7 +165,7 @@ checks: lint check-template security build ## lint, template checks, scanners an
 .PHONY: test
 test: $(STAMP) ## Everything CI runs
 	$(MAKE) $(PARALLEL) checks
-	$(MAKE) $(TEST_PARALLEL) test-integration-a test-unit test-integration-b test-integration-c
+	$(MAKE) $(PARALLEL) test-integration-a test-unit test-integration-b
 	$(MAKE) --no-print-directory test-browser
 
 .PHONY: clean
