@@ -297,33 +297,34 @@ class _TimedFunction:
 
 @mock_aws
 def test_scaled_batching_window_gathers_for_its_share_of_the_declared_window() -> None:
-    # GIVEN a mapping with BatchSize 5 and a 10 s batching window, run at a scale of 0.1
+    # GIVEN a mapping with BatchSize 5 and a 5 s batching window, run at a scale of 0.2
     sqs = boto3.client("sqs", region_name="us-east-1")
     url, arn = _queue(sqs)
     function = _TimedFunction()
-    mapping = _mapping(url, arn, batch_size=5, maximum_batching_window_seconds=10)
+    mapping = _mapping(url, arn, batch_size=5, maximum_batching_window_seconds=5)
     poller = SqsPoller(
-        mapping, sqs=sqs, invoke=function, region="us-east-1", batching_window_scale=0.1
+        mapping, sqs=sqs, invoke=function, region="us-east-1", batching_window_scale=0.2
     )
     poller.start()
     try:
-        # WHEN two messages arrive 0.2 s apart, and a third 2 s after them
+        # WHEN two messages arrive 0.2 s apart, and a third 1.2 s after them
         sent = time.monotonic()
         for body in ("a", "b"):
             sqs.send_message(QueueUrl=url, MessageBody=body)
             time.sleep(0.2)
-        time.sleep(2.0)
+        time.sleep(1.2)
         sqs.send_message(QueueUrl=url, MessageBody="c")
         _wait_for(lambda: len(function.calls) >= 2 and poller.in_flight_batches() == 0, 10)
     finally:
         poller.stop()
-    # THEN the first two reach the function together, a second (1 s) after the first
-    # arrived: the declared 10 s would have held them past the third's arrival
+    # THEN the first two reach the function together, no sooner than a second (a fifth of the
+    # window) after the first arrived, and the third alone: the declared 5 s would have
+    # gathered all three
     [(first_at, first), (_, second)] = function.calls
     assert (first, second) == (["a", "b"], ["c"])
-    assert 1.0 <= first_at - sent < 2.2
+    assert first_at - sent >= 1.0
     # AND the mapping still reads as declared
-    assert poller.mapping.maximum_batching_window_seconds == 10
+    assert poller.mapping.maximum_batching_window_seconds == 5
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0])
