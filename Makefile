@@ -106,7 +106,7 @@ test-unit: $(STAMP) ## Unit tests: no network at all
 # side, each in its own process (one local cloud per process), with the CPU-bound unit tests
 # ahead of the second half. The halves are balanced on measured wall time (A against the unit
 # tests plus B: docs/test-speed.md); tests/cli moved to A once the batching-window scale had
-# taken about 100 s off A.
+# taken about a minute off A.
 INTEGRATION_A := tests/integration tests/local tests/chaos tests/cli
 INTEGRATION_B := tests/localcloud tests/bench
 PYTEST_LOOPBACK := --allow-hosts=127.0.0.1,::1,localhost -m "not slow"
