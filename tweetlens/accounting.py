@@ -6,9 +6,12 @@ never inferred by subtraction. ``lost`` is what no such record accounts for.
 
 Given SQS's record of the messages it accepted (the demo's, on the local cloud), each message is
 settled to one end by its own records (``tweetlens.settlement``), and a message with no end
-(lost) or with two (counted twice) is named; the per-route figures count those ends. Without
-it (the console, a stack in AWS) only per-route totals can be compared: a message counted twice
-there would hide a lost one of the same route.
+(lost) or with two (counted twice) is named; the per-route figures count those ends. Dead
+letters are sent at least once: a letter sent again for the same execution or route message (a
+copy, ``tweetlens.dlq.mark_copies``) is one end with its first, a recognised duplicate named
+apart, never counted twice. Without that record (`tweetlens console` apart from the cloud, a
+stack in AWS) only per-route totals can be compared: a message counted twice there would hide a
+lost one of the same route.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import PRODUCER_DLQ, WORKFLOW_DLQ, DeadLetter, mark_copies
 from tweetlens_naming import execution_sequence
 
 if TYPE_CHECKING:
@@ -148,6 +151,27 @@ class UnsettledMessage:
         )
 
 
+@dataclass(frozen=True)
+class CopiedMessage:
+    """A message ended by a dead letter that was sent more than once (``copies``: the SQS ids
+    of the letters sent again): a recognised duplicate, one end, counted once."""
+
+    message_id: str
+    route: str
+    post_id: str
+    url: str
+    end: str
+    copies: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line: which message, its one end, and the copies of its letter."""
+        return (
+            f"copy: {self.route} message {self.message_id} "
+            f"(post {self.post_id or '?'}, {self.url or 'no url'}): {self.end}, its letter sent "
+            f"{1 + len(self.copies)} times (copies {', '.join(self.copies)}); counted once"
+        )
+
+
 @dataclass
 class Accounting:
     routes: dict[str, RouteTally]
@@ -161,6 +185,11 @@ class Accounting:
     unsettled: list[UnsettledMessage] = field(default_factory=list)
     orphan_executions: list[str] = field(default_factory=list)
     producer_disagrees: dict[str, int] = field(default_factory=dict)
+    # Messages whose letter was sent more than once (recognised duplicates, counted once), and
+    # how many route and workflow letters are copies (``tweetlens.dlq.mark_copies``): counted
+    # nowhere else, by route or message.
+    copies: list[CopiedMessage] = field(default_factory=list)
+    letter_copies: int = 0
 
     @property
     def lost(self) -> int:
@@ -358,9 +387,14 @@ def account(
     routes' totals are compared: ``published`` from the producer, every outcome, execution and
     letter counted where it says it belongs.
     """
-    failed, workflow_letters = _failures(outcomes, executions, dead_letters)
+    # A copy of a letter (the same execution's or route message's, sent again) is no end of
+    # its own: counted with its first letter, nowhere else.
+    marked = mark_copies(dead_letters)
+    first_letters = [letter for letter in marked if not letter.copy_of]
+    letter_copies = len(marked) - len(first_letters)
+    failed, workflow_letters = _failures(outcomes, executions, first_letters)
     if accepted is not None and settlement is not None:
-        return _account_messages(
+        found = _account_messages(
             published=published,
             outcomes=outcomes,
             executions=executions,
@@ -369,6 +403,8 @@ def account(
             failed=failed,
             workflow_letters=workflow_letters,
         )
+        found.letter_copies = letter_copies
+        return found
     routes: dict[str, RouteTally] = {
         route: RouteTally(published=n) for route, n in published.items()
     }
@@ -392,7 +428,7 @@ def account(
             tally(execution.route).duplicates += 1
         elif execution.status == "RUNNING":
             tally(execution.route).running += 1
-    for letter in dead_letters:
+    for letter in first_letters:
         if letter.queue == PRODUCER_DLQ:
             continue  # data the producer never published: it settles no published message
         route = letter.route or route_of_source.get(letter.queue, letter.queue)
@@ -402,6 +438,7 @@ def account(
         executions=executions,
         workflow_dead_letters=workflow_letters,
         failed_executions=failed,
+        letter_copies=letter_copies,
     )
 
 
@@ -436,6 +473,7 @@ def _account_messages(
     routes: dict[str, RouteTally] = {route: RouteTally() for route in published}
     unsettled: list[UnsettledMessage] = []
     twice: list[UnsettledMessage] = []
+    copies: list[CopiedMessage] = []
     for message_id, message in accepted.items():
         tally = routes.setdefault(message.route, RouteTally())
         tally.published += 1
@@ -462,6 +500,17 @@ def _account_messages(
         elif message_id in settlement.double_counted:
             ends = tuple(settlement.double_counted[message_id])
             twice.append(replace(named, ends=ends))
+        if end != "lost" and message_id in settlement.copies:
+            copies.append(
+                CopiedMessage(
+                    message_id=named.message_id,
+                    route=named.route,
+                    post_id=named.post_id,
+                    url=named.url,
+                    end=end,
+                    copies=tuple(settlement.copies[message_id]),
+                )
+            )
     return Accounting(
         routes=routes,
         executions=executions,
@@ -470,6 +519,7 @@ def _account_messages(
         per_message=True,
         unsettled=unsettled + twice,
         orphan_executions=list(settlement.orphan_executions),
+        copies=copies,
         producer_disagrees={
             route: published.get(route, 0)
             for route, tally in sorted(routes.items())

@@ -129,7 +129,8 @@ def take_account(
     """Where every message ended; ``known_executions`` as in ``execution_outcomes``.
 
     With ``accepted`` each message is settled on its own (``accounting.account``); without it
-    (the console, which has no record of the accepted messages) the routes' totals are compared.
+    (the console apart from the local cloud's process, or a stack in AWS: no record of the
+    accepted messages) the routes' totals are compared.
     """
     sfn = stack.client("stepfunctions")
     records = list(accounting.classifier_records(logs))

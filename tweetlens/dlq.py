@@ -36,6 +36,13 @@ contract changed, say), and then sent back byte for byte. So is a *superseded* w
 its image URL has been classified since (its result item, read by the key the classifier reads
 it by, is DONE: a later post of the photo, or an earlier redrive), so the classifier would only
 settle it as a duplicate; it is obsolete, and goes back only when forced.
+Letters are sent at least once, not exactly once: a closer killed between sending a workflow
+letter and recording it sends it again, and a message whose classifier worker was killed
+between sending its rejection and recording it is rejected again on its redelivery, or moved by
+the queue's redrive policy as well once its receives run out.
+The tools recognise a copy (``mark_copies``: the same execution ARN for workflow letters, the
+same route message for route letters) and name the first letter it copies; a redrive sends
+that first letter back once (or keeps it, by the rules above) and deletes its copies.
 SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
 emulator does not implement it.
 """
@@ -65,6 +72,12 @@ SKIPPED_REJECTION = "the classifier would reject it again; --force sends it back
 SKIPPED_SUPERSEDED = (
     "superseded: its image was classified since, so it would only be a duplicate; "
     "--force sends it back anyway"
+)
+# What a redrive does with a copy (``mark_copies``), forced or not: each execution's or route
+# message's letter goes back once.
+DELETED_COPY = (
+    "a copy of a letter for the same execution or message: deleted, its first letter is "
+    "sent back or kept"
 )
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
@@ -104,6 +117,12 @@ class DeadLetter:
     # its body alone, so a forced replay of a rejection carries no stale id: rejected again,
     # its new letter names the new message.
     source_message_id: str = ""
+    # A copy (``mark_copies``): the SQS id of the first letter that ends the same execution
+    # (workflow letters) or the same route message (route letters); "" for a letter that is
+    # no copy, or not looked at. Letters are sent at least once: a writer killed between
+    # sending a letter and recording it sends it again, and a message the classifier rejected
+    # can also be moved by its queue's redrive policy.
+    copy_of: str = ""
 
     @property
     def route_message_id(self) -> str:
@@ -199,11 +218,14 @@ def _workflow_route(payload: dict[str, Any]) -> str:
 def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
     """Why a redrive leaves ``letter`` on its queue, or None when it sends it back.
 
-    Never replayed, forced or not: a producer letter (X's data, for a person to read) and a
+    Never replayed, forced or not: a copy (``copy_of``: a redrive deletes it and judges its
+    first letter), a producer letter (X's data, for a person to read) and a
     workflow letter without a message (its input is no route message). Replayed only when
     ``force`` is set: a route letter the classifier rejected (unchanged, it is rejected again)
     and a superseded workflow letter (``superseded_by``: its image is classified already).
     """
+    if letter.copy_of:
+        return DELETED_COPY
     if letter.queue == PRODUCER_DLQ:
         return SKIPPED_PRODUCER_LETTER
     if letter.queue == WORKFLOW_DLQ:
@@ -253,6 +275,58 @@ def mark_superseded(stack: DeployedStack, letters: list[DeadLetter]) -> list[Dea
         return letters
     results = results_for(stack.client("dynamodb"), stack.resource(RESULTS_TABLE), urls)
     return [replace(letter, superseded_by=superseded_by(letter, results)) for letter in letters]
+
+
+def copy_key(letter: DeadLetter) -> str:
+    """What ``letter`` ends, as its copies share it; "" when no other letter can be its copy.
+
+    A workflow letter ends its execution (the ARN in its body): a closer killed between
+    sending the letter and recording it sends it again on its retry, so two letters of one
+    ARN are one letter sent twice. A route letter ends its route message
+    (``route_message_id``): a rejection whose worker was killed before recording it is sent
+    again on the message's redelivery, or the queue's redrive policy moves the message too. A
+    producer letter, or an unreadable workflow letter, is judged on its own.
+    """
+    if letter.queue == PRODUCER_DLQ:
+        return ""
+    if letter.queue == WORKFLOW_DLQ:
+        try:
+            payload = json.loads(letter.body)
+        except ValueError:
+            return ""
+        execution = payload.get("execution") if isinstance(payload, dict) else None
+        return f"execution:{execution}" if isinstance(execution, str) and execution else ""
+    return f"message:{letter.route_message_id}"
+
+
+def _first_letter_rank(letter: DeadLetter) -> tuple[int, float, str]:
+    """Which of a letter's copies is its first: a rejection before a message the redrive
+    policy moved (it says why the classifier refused the message), then the earliest sent."""
+    return (
+        0 if letter.source_message_id else 1,
+        letter.sent_at if letter.sent_at is not None else float("inf"),
+        letter.message_id,
+    )
+
+
+def mark_copies(letters: list[DeadLetter]) -> list[DeadLetter]:
+    """``letters`` (same order) with ``copy_of`` set on each copy: the id of the first letter
+    (``_first_letter_rank``) of the same ``copy_key``. Letters are sent at least once; the
+    tools count, show and redrive one letter per execution or route message."""
+    first: dict[str, DeadLetter] = {}
+    for letter in letters:
+        key = copy_key(letter)
+        if not key:
+            continue
+        held = first.get(key)
+        if held is None or _first_letter_rank(letter) < _first_letter_rank(held):
+            first[key] = letter
+    marked: list[DeadLetter] = []
+    for letter in letters:
+        original = first.get(copy_key(letter), letter)
+        copy_of = "" if original.message_id == letter.message_id else original.message_id
+        marked.append(replace(letter, copy_of=copy_of))
+    return marked
 
 
 def is_replayable(letter: DeadLetter, *, force: bool = False) -> bool:
@@ -369,25 +443,47 @@ def _redrive_queue(
     force: bool,
     on_message: Callable[[DeadLetter], None] | None,
     on_skipped: Callable[[DeadLetter], None] | None,
+    on_copy: Callable[[DeadLetter], None] | None,
 ) -> int:
     count = 0
-    skipped: list[DeadLetter] = []
-    wanted = None if message_ids is None else set(message_ids)
+    # Every letter received is held until the pass ends; what was neither sent back nor
+    # deleted is made visible again then (visible now, it would be received again and again).
+    held: list[DeadLetter] = []
+    gone: set[str] = set()
     try:
-        for message in _receive_all(sqs, url, limit, receive_wait_seconds(stack)):
-            letter = _describe(logical_id, message)
-            if logical_id == WORKFLOW_DLQ and not force:
-                # Forced, a superseded letter goes back all the same: nothing to read.
-                (letter,) = mark_superseded(stack, [letter])
-            if wanted is not None and letter.message_id not in wanted:
-                # Not asked for: held like a skipped letter and released untouched at the end.
-                # The pass goes on to the end of the queue even once every wanted letter is
-                # found: the rest of a received batch would otherwise stay hidden for a minute.
-                skipped.append(letter)
+        # The whole queue is read before anything is sent: a letter's copies (``mark_copies``)
+        # may come after it, and only the first of them goes back.
+        held = [
+            _describe(logical_id, m)
+            for m in _receive_all(sqs, url, limit, receive_wait_seconds(stack))
+        ]
+        letters = held
+        if logical_id == WORKFLOW_DLQ and not force:
+            # Forced, a superseded letter goes back all the same: nothing to read.
+            letters = mark_superseded(stack, letters)
+        letters = mark_copies(letters)
+        if message_ids is not None:
+            # A letter asked for brings its copies, or its first letter when it is a copy: the
+            # others are left untouched.
+            wanted = set(message_ids)
+            asked = {
+                letter.copy_of or letter.message_id
+                for letter in letters
+                if letter.message_id in wanted
+            }
+            letters = [
+                letter for letter in letters if (letter.copy_of or letter.message_id) in asked
+            ]
+        # Copies first: a pass that dies after them leaves their first letter on the queue, so
+        # nothing is lost and nothing goes back twice.
+        for letter in sorted(letters, key=lambda letter: not letter.copy_of):
+            if letter.copy_of:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
+                gone.add(letter.message_id)
+                if on_copy is not None:
+                    on_copy(letter)
                 continue
             if not is_replayable(letter, force=force):
-                # Held until the pass ends: visible now, it would be received again and again.
-                skipped.append(letter)
                 if on_skipped is not None:
                     on_skipped(letter)
                 continue
@@ -398,14 +494,16 @@ def _redrive_queue(
             sqs.send_message(QueueUrl=target, MessageBody=body)
             # Deleted only once the copy is safely on its way: a crash here duplicates, never loses.
             sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
+            gone.add(letter.message_id)
             count += 1
             if on_message is not None:
                 on_message(letter)
     finally:
-        for letter in skipped:
-            sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
-            )
+        for letter in held:
+            if letter.message_id not in gone:
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+                )
     return count
 
 
@@ -418,14 +516,20 @@ def redrive(
     *,
     message_ids: Collection[str] | None = None,
     force: bool = False,
+    on_copy: Callable[[DeadLetter], None] | None = None,
 ) -> dict[str, int]:
     """Send dead letters back to be processed again; returns how many per DLQ.
+
+    Each execution's or route message's letter goes back once: its copies (``mark_copies``)
+    are deleted, forced or not, and handed to ``on_copy``, whether their first letter is
+    sent back or kept.
 
     Letters that are not to be replayed (see ``skip_reason``; ``force`` replays the
     classifier's rejections and superseded workflow letters too) stay on their queue, visible
     again once the pass over it ends, and are handed to ``on_skipped``. With ``message_ids``,
-    only those letters are sent back (the same rules apply to them); the others are left as
-    they are.
+    only those letters are sent back (the same rules apply to them), each as the first letter
+    of its copies (a copy asked for sends its first letter back); the others are left as they
+    are.
     """
     sqs = stack.client("sqs")
     queues = dead_letter_queues(stack)
@@ -444,6 +548,26 @@ def redrive(
             force=force,
             on_message=on_message,
             on_skipped=on_skipped,
+            on_copy=on_copy,
         )
         for logical_id, url in queues.items()
     }
+
+
+def redrive_lines(
+    moved: Mapping[str, int],
+    kept: Mapping[tuple[str, str, str], int],
+    copies: Mapping[str, int],
+) -> list[str]:
+    """What a redrive did, as `tweetlens dlq redrive` and the console say it: per queue the
+    letters sent back, then those kept by (queue, error, reason), then the copies deleted."""
+    said = [f"{queue}: {count} message(s) sent back" for queue, count in moved.items()]
+    said.extend(
+        f"{queue}: {count} message(s) kept ({error}: {reason})"
+        for (queue, error, reason), count in sorted(kept.items())
+    )
+    said.extend(
+        f"{queue}: {count} cop{'y' if count == 1 else 'ies'} deleted ({DELETED_COPY})"
+        for queue, count in sorted(copies.items())
+    )
+    return said

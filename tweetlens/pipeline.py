@@ -53,6 +53,8 @@ class LocalPipeline:
         state_file: Path | None = None,
         execution_timeout_scale: float = LOCAL_TIMEOUT_HEADROOM,
         visibility_timeout_scale: float = 1.0,
+        # SQS mappings' batching windows on a faster clock (``LocalCloud``'s).
+        batching_window_scale: float = 1.0,
         # Deploy only what this function needs (``LocalCloud``'s ``only_function``).
         only_function: str | None = None,
         # Default: OpenCV's labeler, each picture labelled once (see ``start``).
@@ -68,6 +70,7 @@ class LocalPipeline:
         self.state_file = state_file
         self.execution_timeout_scale = execution_timeout_scale
         self.visibility_timeout_scale = visibility_timeout_scale
+        self.batching_window_scale = batching_window_scale
         self.only_function = only_function
         self._labeler = labeler
         self.images = ImageServer()
@@ -119,6 +122,7 @@ class LocalPipeline:
                 run_pollers=self.run_pollers,
                 execution_timeout_scale=self.execution_timeout_scale,
                 visibility_timeout_scale=self.visibility_timeout_scale,
+                batching_window_scale=self.batching_window_scale,
                 only_function=self.only_function,
             )
             self._cloud.start()

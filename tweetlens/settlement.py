@@ -8,13 +8,13 @@ message counted twice cannot hide a lost one.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tweetlens import accounting
-from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter
+from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, mark_copies
 
 _NOT_FAILED: Final = frozenset({"DONE", "DUPLICATE", "RUNNING"})
 
@@ -28,9 +28,13 @@ class Settlement:
     orphan_executions: list[str]
     adopted: int
     # Message id → every end its records give it, when they give it more than one: a route
-    # dead letter besides a record that settled it, two letters for its one execution, or
-    # (EXPRESS) both Classified and ExecutionDeadLettered. ``fate`` keeps one of them.
+    # dead letter besides a record that settled it, or (EXPRESS) both Classified and
+    # ExecutionDeadLettered. ``fate`` keeps one of them.
     double_counted: dict[str, list[str]] = field(default_factory=dict)
+    # Message id → the SQS ids of the copies of the letter that ended it (``dlq.mark_copies``:
+    # a letter sent again for the same execution or route message). A recognised duplicate:
+    # letters are sent at least once, so a copy is one end, not two.
+    copies: dict[str, list[str]] = field(default_factory=dict)
 
 
 # What a classifier outcome makes of its message, for naming a message's second end.
@@ -54,13 +58,14 @@ def _second_ends(letter: DeadLetter | None, outcome: str, name: str, fate: str) 
     return None
 
 
-def _letters_per_execution(letters: list[DeadLetter]) -> Counter[str]:
-    """How many workflow dead letters name each execution (ARN): more than one is a repeat."""
-    return Counter(
-        str(json.loads(letter.body).get("execution", ""))
-        for letter in letters
-        if letter.queue == WORKFLOW_DLQ
-    )
+def _first_letters(letters: list[DeadLetter]) -> tuple[list[DeadLetter], dict[str, list[str]]]:
+    """The letters that are no copy, and each one's copies (letter id → the copies' ids)."""
+    marked = mark_copies(letters)
+    copies: dict[str, list[str]] = defaultdict(list)
+    for letter in marked:
+        if letter.copy_of:
+            copies[letter.copy_of].append(letter.message_id)
+    return [letter for letter in marked if not letter.copy_of], dict(copies)
 
 
 def settle(
@@ -79,10 +84,14 @@ def settle(
     A message with a route dead letter ends there: the letter the classifier sent when it
     rejected the message (``Rejected``) names it in ``source_message_id``; one the queue's
     redrive policy moved keeps the message's id.
+    A letter's copies (the same execution's, or the same route message's, sent again) make
+    one end with it, named in ``copies``.
     """
+    firsts, copies_of = _first_letters(letters)
+    copies: dict[str, list[str]] = {}
     workflow_letters: dict[str, DeadLetter] = {}
     route_letters: dict[str, DeadLetter] = {}
-    for letter in letters:
+    for letter in firsts:
         if letter.queue == WORKFLOW_DLQ:
             workflow_letters[str(json.loads(letter.body).get("execution", ""))] = letter
         else:
@@ -96,6 +105,7 @@ def settle(
         outcome, _, name = outcomes.get(message_id, accounting.RecordOutcome("", ""))
         if message_id in route_letters:
             fate[message_id] = "dead:" + route_letters[message_id].error
+            _note_copies(copies, message_id, route_letters[message_id], copies_of)
             ends = _second_ends(route_letters[message_id], outcome, name, fate[message_id])
             if ends is not None:
                 double[message_id] = ends
@@ -114,7 +124,6 @@ def settle(
         else:
             fate[message_id] = "lost"
 
-    lettered = _letters_per_execution(letters)
     adopted = 0
     orphans: list[str] = []
     unnamed_done: list[accounting.ExecutionOutcome] = []
@@ -153,8 +162,7 @@ def settle(
             fate[starter] = "running"
         elif execution.arn in workflow_letters:
             fate[starter] = "dead:" + workflow_letters[execution.arn].error
-            if lettered[execution.arn] > 1:
-                double[starter] = [fate[starter]] * lettered[execution.arn]
+            _note_copies(copies, starter, workflow_letters[execution.arn], copies_of)
         else:
             fate[starter] = "lost"
     for name, starter in owner.items():
@@ -166,7 +174,24 @@ def settle(
             for message_id, body in bodies.items()
         ):
             orphans.append(execution.name)
-    return Settlement(fate=fate, orphan_executions=orphans, adopted=adopted, double_counted=double)
+    return Settlement(
+        fate=fate,
+        orphan_executions=orphans,
+        adopted=adopted,
+        double_counted=double,
+        copies=copies,
+    )
+
+
+def _note_copies(
+    copies: dict[str, list[str]],
+    message_id: str,
+    letter: DeadLetter,
+    copies_of: Mapping[str, list[str]],
+) -> None:
+    """Name the copies of ``letter``, which ended ``message_id``, when it has any."""
+    if letter.message_id in copies_of:
+        copies[message_id] = list(copies_of[letter.message_id])
 
 
 # How a record's outcomes rank when a message was handled more than once (its batch failed
@@ -199,12 +224,15 @@ def settle_express(
     its marker stopped a second one), by the letter carrying this message. ``Rejected`` is
     settled by the route letter naming the message (as in ``settle``). A record that
     logged nothing (its worker was killed, or it was left queued) counts only through a later
-    delivery. A workflow letter no record accounts for is an orphan.
+    delivery. A workflow letter no record accounts for is an orphan. A letter's copies make
+    one end with it, named in ``copies`` (as in ``settle``).
     """
+    firsts, copies_of = _first_letters(letters)
+    copies: dict[str, list[str]] = {}
     by_arn: dict[str, DeadLetter] = {}
     by_message: dict[tuple[str, str, str], list[DeadLetter]] = defaultdict(list)
     route_letters: dict[str, DeadLetter] = {}
-    for letter in letters:
+    for letter in firsts:
         if letter.queue == WORKFLOW_DLQ:
             body = json.loads(letter.body)
             by_arn[str(body.get("execution", ""))] = letter
@@ -224,7 +252,6 @@ def settle_express(
         ):
             best[logged.message_id] = logged
 
-    lettered = _letters_per_execution(letters)
     fate: dict[str, str] = {}
     double: dict[str, list[str]] = {}
     accounted: set[str] = set()
@@ -233,6 +260,7 @@ def settle_express(
         outcome = record.outcome if record is not None else ""
         if message_id in route_letters:
             fate[message_id] = "dead:" + route_letters[message_id].error
+            _note_copies(copies, message_id, route_letters[message_id], copies_of)
             ends = _second_ends(route_letters[message_id], outcome, "", fate[message_id])
             if ends is not None:
                 double[message_id] = ends
@@ -251,10 +279,8 @@ def settle_express(
                 fate[message_id] = "lost"  # logged as dead-lettered, yet no letter holds it
             else:
                 fate[message_id] = "dead:" + found.error
-                arn = str(json.loads(found.body).get("execution", ""))
-                accounted.add(arn)
-                if lettered[arn] > 1:
-                    double[message_id] = [fate[message_id]] * lettered[arn]
+                accounted.add(str(json.loads(found.body).get("execution", "")))
+                _note_copies(copies, message_id, found, copies_of)
         elif outcome == accounting.REJECTED:
             # Its route letter (matched above, by the id it carries) would have settled it:
             # rejected, yet no letter holds it.
@@ -267,7 +293,9 @@ def settle_express(
         if logged.outcome == accounting.DEAD_LETTERED and logged.execution
     )
     orphans = sorted(arn for arn in by_arn if arn not in accounted)
-    return Settlement(fate=fate, orphan_executions=orphans, adopted=0, double_counted=double)
+    return Settlement(
+        fate=fate, orphan_executions=orphans, adopted=0, double_counted=double, copies=copies
+    )
 
 
 def settle_messages(

@@ -14,7 +14,7 @@ from selenium import webdriver
 
 from tests.browser import browser_kit
 from tests.cli.cli_testkit import RunningStack
-from tests.integration.pipeline_kit import STANDARD
+from tests.integration.pipeline_kit import BATCHING_WINDOW_SCALE, STANDARD
 from tweetlens.console import CloudActivity, ConsoleData, ConsoleServer, create_app
 from tweetlens.demo import deployed
 from tweetlens.pipeline import PRODUCER, LocalPipeline
@@ -40,7 +40,11 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     and tests/unit/console.
     """
     state_file = tmp_path_factory.mktemp("state") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as pipeline:
+    with LocalPipeline(
+        state_file=state_file,
+        parameter_overrides=STANDARD,
+        batching_window_scale=BATCHING_WINDOW_SCALE,
+    ) as pipeline:
         fired = pipeline.cloud.fire_schedule(PRODUCER)
         assert fired.ok, fired.error
         stack = RunningStack(pipeline=pipeline, state_file=state_file)

@@ -18,7 +18,7 @@ REPO_TEMPLATE = Path(__file__).resolve().parent.parent.parent / TEMPLATE_NAME
 chaos_command = importlib.import_module("tweetlens.cli.chaos")
 
 
-def _report(*, ok: bool, superseded_letters: int = 0) -> ChaosReport:
+def _report(*, ok: bool, superseded_letters: int = 0, letter_copies: int = 0) -> ChaosReport:
     return ChaosReport(
         seed=7,
         posts=40,
@@ -31,6 +31,7 @@ def _report(*, ok: bool, superseded_letters: int = 0) -> ChaosReport:
         duplicates=1,
         dead_letters={"ImageNotFound": 1},
         superseded_letters=superseded_letters,
+        letter_copies=letter_copies,
         lost=0,
         in_progress=0,
         labelled_twice=0,
@@ -90,6 +91,25 @@ def test_superseded_workflow_letters_are_their_own_line(monkeypatch: pytest.Monk
     assert rows["workflow letters superseded (image classified since)"] == "2"
     assert names.index("workflow letters superseded (image classified since)") == (
         names.index("ImageNotFound") + 1
+    )
+
+
+def test_copies_of_dead_letters_are_their_own_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run that left three letters sent again (recognised copies)
+    monkeypatch.setattr(
+        chaos_command, "run_chaos", lambda config, **_: _report(ok=True, letter_copies=3)
+    )
+    # WHEN the command runs
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(chaos_command.chaos, ["--posts", "40"])
+    # THEN the figures count them on a line of their own, after the superseded letters, and
+    # the messages counted twice (none) on theirs
+    assert result.exit_code == 0
+    names = [row[0] for row in table_rows(result.output)]
+    rows = {row[0]: row[1] for row in table_rows(result.output)}
+    copies = "dead letters sent again (recognised copies, counted once)"
+    assert (rows[copies], rows["counted twice"]) == ("3", "0")
+    assert names.index(copies) == (
+        names.index("workflow letters superseded (image classified since)") + 1
     )
 
 

@@ -55,6 +55,23 @@ def test_a_dead_lettered_record_ends_in_its_execution_letter() -> None:
     assert (settled.fate, settled.orphan_executions) == ({"m1": "dead:ImageNotFound"}, [])
 
 
+def test_a_letter_sent_twice_for_one_execution_is_one_end_and_a_copy() -> None:
+    # GIVEN a record whose execution failed for good, and its letter sent twice (the classifier
+    # could not record the first as sent; each letter is an SQS message of its own)
+    letters = [_letter(ARN, "1"), workflow_letter(ARN, _body("1"), copy=1)]
+    # WHEN the run is settled
+    settled = settle_express(
+        {"m1": _body("1")}, [_record("m1", "ExecutionDeadLettered", ARN)], letters
+    )
+    # THEN the message ends once, in the first letter; the second is its copy, not a second end
+    assert (settled.fate, settled.double_counted, settled.copies, settled.orphan_executions) == (
+        {"m1": "dead:ImageNotFound"},
+        {},
+        {"m1": ["letter-1111-1"]},
+        [],
+    )
+
+
 def test_a_redelivered_dead_lettered_record_ends_in_the_earlier_letter() -> None:
     # GIVEN a message dead-lettered on its first delivery; the redelivery found the marker
     # and logged ExecutionDeadLettered naming no execution

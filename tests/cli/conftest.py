@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.cli.cli_testkit import RunningStack, make_runner
-from tests.integration.pipeline_kit import STANDARD
+from tests.integration.pipeline_kit import BATCHING_WINDOW_SCALE, STANDARD
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 
 
@@ -26,7 +26,11 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     tested in tests/integration/test_express_sync.py.
     """
     state_file = tmp_path_factory.mktemp("state") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as pipeline:
+    with LocalPipeline(
+        state_file=state_file,
+        parameter_overrides=STANDARD,
+        batching_window_scale=BATCHING_WINDOW_SCALE,
+    ) as pipeline:
         # One run reads the whole recorded stream (five pages, well under the rate limit).
         fired = pipeline.cloud.fire_schedule(PRODUCER)
         assert fired.ok, fired.error

@@ -9,6 +9,7 @@ rejection attributes, the execution closer's body, a producer letter).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from moto import mock_aws
 from samcli.yamlhelper import yaml_parse
 
 from tests.cli.cli_testkit import REPO_ROOT, make_runner, run_cli, table_rows
+from tweetlens_naming import SOURCE_MESSAGE_ID_ATTRIBUTE
 
 STACK = "tweetlens-dev"
 REGION = "us-east-1"
@@ -327,3 +329,179 @@ def test_forced_redrive_sends_a_superseded_letter_back_too(workflow_letters: Let
         [_replayed(CLASSIFIED_URL), _replayed(STILL_BROKEN_URL)]
     )
     assert workflow_letters.bodies("WorkflowDeadLetterQueue") == []
+
+
+# -- copies: letters are sent at least once ---------------------------------------------------
+
+BROKEN_ARN = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:ImageNotFound:1"
+CLASSIFIED_ARN = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:ImageHostError:1"
+COPY = (
+    "a copy of a letter for the same execution or message: deleted, its first letter is sent "
+    "back or kept"
+)
+
+
+class Copies:
+    """The letters of ``copied_letters`` by name: each first letter's id and its copy's."""
+
+    def __init__(self, letters: Letters, ids: dict[str, str]) -> None:
+        self.letters = letters
+        self.ids = ids
+
+
+def _send_id(letters: Letters, queue: str, body: str, **attributes: str) -> str:
+    """Send a letter and wait a few ms, so the next one is sent later (SentTimestamp is in ms:
+    the first of two copies is the earlier sent)."""
+    message_id = letters.sqs.send_message(
+        QueueUrl=letters.urls[queue],
+        MessageBody=body,
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+        },
+    )["MessageId"]
+    time.sleep(0.005)
+    return str(message_id)
+
+
+def _moved_by_the_redrive_policy(letters: Letters, body: str) -> str:
+    """A message on the cats queue received until its redrive policy (maxReceiveCount 5) moves
+    it to the cats DLQ, keeping its id, as SQS does with a message its consumer keeps failing."""
+    message_id = _send_id(letters, "CatsQueue", body)
+    for _ in range(6):
+        letters.sqs.receive_message(QueueUrl=letters.urls["CatsQueue"], VisibilityTimeout=0)
+    return message_id
+
+
+@pytest.fixture
+def copied_letters(aws_credentials: None) -> Iterator[Copies]:
+    """GIVEN letters sent twice: the workflow letter of an execution whose image is still
+    broken, and of one whose image a later post classified since (superseded), each sent twice
+    (a closer killed between sending and recording); and a message on the cats queue the
+    classifier rejected, then moved by the redrive policy as well (its worker was killed
+    after sending the rejection, before recording it)."""
+    with mock_aws():
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=STACK, TemplateBody=json.dumps(queues_stack_template())
+        )
+        filled = Letters()
+        boto3.client("dynamodb", region_name=REGION).put_item(
+            TableName=filled.urls["ResultsTable"],
+            Item={
+                "pk": {"S": CLASSIFIED_URL},
+                "sk": {"S": "RESULT"},
+                "status": {"S": "DONE"},
+                "execution": {"S": CLASSIFIED_BY},
+            },
+        )
+        broken = _workflow_letter(STILL_BROKEN_URL, "ImageNotFound")
+        classified = _workflow_letter(CLASSIFIED_URL, "ImageHostError")
+        ids = {
+            "broken": _send_id(filled, "WorkflowDeadLetterQueue", broken),
+            "classified": _send_id(filled, "WorkflowDeadLetterQueue", classified),
+            "broken copy": _send_id(filled, "WorkflowDeadLetterQueue", broken),
+            "classified copy": _send_id(filled, "WorkflowDeadLetterQueue", classified),
+        }
+        ids["moved"] = _moved_by_the_redrive_policy(filled, NO_URL)
+        ids["rejection"] = _send_id(
+            filled,
+            "CatsDeadLetterQueue",
+            NO_URL,
+            error="InvalidMessage",
+            reason="url: Field required",
+            **{SOURCE_MESSAGE_ID_ATTRIBUTE: ids["moved"]},
+        )
+        yield Copies(filled, ids)
+
+
+def test_list_marks_each_copy_with_the_letter_it_copies(copied_letters: Copies) -> None:
+    ids = copied_letters.ids
+
+    # WHEN the dead letters are listed as a table
+    result = _list()
+
+    # THEN each copy names its first letter: the earlier sent of an execution's two letters,
+    # and the classifier's rejection (it says why) before the message SQS moved
+    assert result.exit_code == 0, result.stderr
+    assert sorted((row[0], row[2], row[5], row[6]) for row in table_rows(result.stdout)) == sorted(
+        [
+            ("CatsDeadLetterQueue", "InvalidMessage", "", ""),
+            ("CatsDeadLetterQueue", "MaxReceiveCountExceeded", "", ids["rejection"]),
+            ("WorkflowDeadLetterQueue", "ImageHostError", "yes", ""),
+            ("WorkflowDeadLetterQueue", "ImageHostError", "yes", ids["classified"]),
+            ("WorkflowDeadLetterQueue", "ImageNotFound", "", ""),
+            ("WorkflowDeadLetterQueue", "ImageNotFound", "", ids["broken"]),
+        ]
+    )
+    assert result.stdout.splitlines()[-1] == (
+        "6 dead letter(s), 2 superseded (image classified since; a redrive keeps them unless "
+        "--force), 3 copies of another letter (a redrive deletes them)"
+    )
+
+
+def test_list_json_names_the_letter_each_copy_copies(copied_letters: Copies) -> None:
+    ids = copied_letters.ids
+
+    # WHEN the dead letters are listed as JSON lines
+    result = _list("--json")
+
+    # THEN each letter's copy_of is its first letter's id, or "" for a first letter
+    assert result.exit_code == 0, result.stderr
+    listed = {x["message_id"]: x["copy_of"] for x in map(json.loads, result.stdout.splitlines())}
+    assert listed == {
+        ids["broken"]: "",
+        ids["broken copy"]: ids["broken"],
+        ids["classified"]: "",
+        ids["classified copy"]: ids["classified"],
+        ids["rejection"]: "",
+        ids["moved"]: ids["rejection"],
+    }
+
+
+def test_redrive_sends_each_letter_once_and_deletes_its_copies(copied_letters: Copies) -> None:
+    letters = copied_letters.letters
+
+    # WHEN every dead-letter queue is redriven
+    result = redrive()
+
+    # THEN the broken image's letter went back once; the superseded letter and the rejection
+    # are kept, with their reasons; every copy is deleted, and the output says so
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "CatsDeadLetterQueue: 0 message(s) sent back\n"
+        "DogsDeadLetterQueue: 0 message(s) sent back\n"
+        "ProducerDeadLetterQueue: 0 message(s) sent back\n"
+        "WorkflowDeadLetterQueue: 1 message(s) sent back\n"
+        f"CatsDeadLetterQueue: 1 message(s) kept (InvalidMessage: {REJECTED})\n"
+        f"WorkflowDeadLetterQueue: 1 message(s) kept (ImageHostError: {SUPERSEDED})\n"
+        f"CatsDeadLetterQueue: 1 copy deleted ({COPY})\n"
+        f"WorkflowDeadLetterQueue: 2 copies deleted ({COPY})\n"
+    )
+    assert letters.bodies("CatsQueue") == [_replayed(STILL_BROKEN_URL)]
+    assert letters.bodies("WorkflowDeadLetterQueue") == [
+        _workflow_letter(CLASSIFIED_URL, "ImageHostError")
+    ]
+    assert letters.bodies("CatsDeadLetterQueue") == [NO_URL]
+
+
+def test_forced_redrive_still_sends_each_letter_once(copied_letters: Copies) -> None:
+    letters = copied_letters.letters
+
+    # WHEN every dead-letter queue is redriven with --force
+    result = redrive("--force")
+
+    # THEN the superseded letter and the rejection go back too, each once; copies are deleted
+    # all the same
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "CatsDeadLetterQueue: 1 message(s) sent back\n"
+        "DogsDeadLetterQueue: 0 message(s) sent back\n"
+        "ProducerDeadLetterQueue: 0 message(s) sent back\n"
+        "WorkflowDeadLetterQueue: 2 message(s) sent back\n"
+        f"CatsDeadLetterQueue: 1 copy deleted ({COPY})\n"
+        f"WorkflowDeadLetterQueue: 2 copies deleted ({COPY})\n"
+    )
+    assert letters.bodies("CatsQueue") == sorted(
+        [NO_URL, _replayed(CLASSIFIED_URL), _replayed(STILL_BROKEN_URL)]
+    )
+    assert letters.bodies("WorkflowDeadLetterQueue") == []
+    assert letters.bodies("CatsDeadLetterQueue") == []

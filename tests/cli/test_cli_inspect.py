@@ -39,6 +39,7 @@ FAULTS = {
 }
 DEAD_LETTER_FIELDS = {
     "body",
+    "copy_of",
     "error",
     "message_id",
     "queue",
@@ -448,6 +449,7 @@ def test_dlq_list_table_shows_each_failure_and_its_error(running_stack: RunningS
         "reason",
         "receives",
         "superseded",
+        "copy of",
     ]
     assert sorted((row[0], row[1], row[2]) for row in table_rows(result.stdout)) == sorted(
         ("WorkflowDeadLetterQueue", "cats", error) for error in FAULTS.values()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.pipeline_kit import Recordings
+from tests.integration.pipeline_kit import BATCHING_WINDOW_SCALE, Recordings
 from tweetlens.demo import deployed
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
@@ -35,7 +35,9 @@ def workflow_parameters() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def pipeline(workflow_parameters: dict[str, str]) -> Iterator[LocalPipeline]:
     """This repo's template deployed in the local cloud, shared by the tests of one module."""
-    with LocalPipeline(parameter_overrides=workflow_parameters) as started:
+    with LocalPipeline(
+        parameter_overrides=workflow_parameters, batching_window_scale=BATCHING_WINDOW_SCALE
+    ) as started:
         yield started
 
 

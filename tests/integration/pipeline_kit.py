@@ -53,6 +53,12 @@ FIRST_MEDIA_ID = 1_949_000_000_000_000_000
 AUTHOR_ID = "1400000000000000007"
 # Every wait is bounded: a pipeline that stops moving fails the test instead of hanging it.
 SETTLE_SECONDS = 90.0
+# The STANDARD route mappings' 5 s batching window at a tenth: every classifier batch would
+# otherwise start 5 s after its first message (about half the wall time of the shared modules),
+# and a test's messages arrive together (one producer run, one SendMessageBatch, or one send),
+# which half a second still gathers. The window's length is tested in tests/localcloud/
+# test_pollers.py; what the mappings declare is unchanged.
+BATCHING_WINDOW_SCALE = 0.1
 # The template's default WorkflowType is EXPRESS: modules of STANDARD-only behaviour (listed and
 # named executions, the execution closer, aborts, status-change events) deploy with this.
 STANDARD = {"WorkflowType": "STANDARD"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -13,6 +14,7 @@ from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from tests.integration.pipeline_kit import (
+    BATCHING_WINDOW_SCALE,
     STANDARD,
     classifier_log_entries,
     dead_letters_of,
@@ -21,6 +23,7 @@ from tests.integration.pipeline_kit import (
     settle,
 )
 from tweetlens.accounting import classifier_records
+from tweetlens.chaos.config import BATCHING_WINDOW_SECONDS
 from tweetlens.localcloud.pollers import POLL_WAIT_SECONDS
 from tweetlens.pipeline import LocalPipeline
 from tweetlens.stack import DeployedStack
@@ -36,10 +39,12 @@ def workflow_parameters() -> dict[str, str]:
 
 # The template's CatsQueue: maxReceiveCount of its redrive policy.
 MAX_RECEIVE_COUNT = 5
-# The template's 360 s visibility timeout would make five receives last thirty minutes. Eight
-# seconds still outlasts one poll: the 5 s batching window plus a warm classifier invocation,
-# so a record is never received twice within one batch.
-VISIBILITY_SECONDS = "8"
+# The template's 360 s visibility timeout would make five receives last thirty minutes. This
+# still outlasts one poll: the route mappings' batching window (the template's, pinned by
+# tests/chaos/test_chaos_visibility.py, run at BATCHING_WINDOW_SCALE) plus a warm
+# classifier invocation, with the 3 s of headroom 8 s left beside the whole window, so a record
+# is never received twice within one batch. SQS takes whole seconds: 4 s.
+VISIBILITY_SECONDS = str(math.ceil(BATCHING_WINDOW_SECONDS["STANDARD"] * BATCHING_WINDOW_SCALE + 3))
 
 
 class ExecutionLimitExceeded(AWSError):

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.localcloud.conftest import SAMPLE_TEMPLATE
+from tweetlens.localcloud import LocalCloud
 from tweetlens.localcloud.models import EventSourceMappingConfig, InvocationResult, LambdaError
 from tweetlens.localcloud.pollers import BatchOutcome, SqsPoller, settle_batch, to_sqs_record
 
@@ -278,3 +280,66 @@ def test_batching_window_gathers_messages_into_one_batch() -> None:
         poller.stop()
     # THEN they reach the function as one batch
     assert function.batches == [["a", "b", "c"]]
+
+
+class _TimedFunction:
+    """Records each batch it receives and when it was invoked (``time.monotonic``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, list[str]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, function_name: str, event: Any) -> InvocationResult:
+        with self._lock:
+            self.calls.append((time.monotonic(), [r["body"] for r in event["Records"]]))
+        return _result(None)
+
+
+@mock_aws
+def test_scaled_batching_window_gathers_for_its_share_of_the_declared_window() -> None:
+    # GIVEN a mapping with BatchSize 5 and a 5 s batching window, run at a scale of 0.2
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url, arn = _queue(sqs)
+    function = _TimedFunction()
+    mapping = _mapping(url, arn, batch_size=5, maximum_batching_window_seconds=5)
+    poller = SqsPoller(
+        mapping, sqs=sqs, invoke=function, region="us-east-1", batching_window_scale=0.2
+    )
+    poller.start()
+    try:
+        # WHEN two messages arrive 0.2 s apart, and a third 1.2 s after them
+        sent = time.monotonic()
+        for body in ("a", "b"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+            time.sleep(0.2)
+        time.sleep(1.2)
+        sqs.send_message(QueueUrl=url, MessageBody="c")
+        _wait_for(lambda: len(function.calls) >= 2 and poller.in_flight_batches() == 0, 10)
+    finally:
+        poller.stop()
+    # THEN the first two reach the function together, no sooner than a second (a fifth of the
+    # window) after the first arrived, and the third alone: the declared 5 s would have
+    # gathered all three
+    [(first_at, first), (_, second)] = function.calls
+    assert (first, second) == (["a", "b"], ["c"])
+    assert first_at - sent >= 1.0
+    # AND the mapping still reads as declared
+    assert poller.mapping.maximum_batching_window_seconds == 5
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0])
+def test_a_batching_window_scale_that_is_not_positive_is_refused(scale: float) -> None:
+    # GIVEN a mapping
+    mapping = _mapping("https://sqs.us-east-1.amazonaws.com/123456789012/work", "arn:q")
+    # WHEN a poller, or a local cloud, is made with that scale
+    # THEN both refuse it before anything starts
+    with pytest.raises(ValueError, match="batching_window_scale must be positive"):
+        SqsPoller(
+            mapping,
+            sqs=None,
+            invoke=_TimedFunction(),
+            region="us-east-1",
+            batching_window_scale=scale,
+        )
+    with pytest.raises(ValueError, match="batching_window_scale must be positive"):
+        LocalCloud(SAMPLE_TEMPLATE, batching_window_scale=scale)

@@ -13,7 +13,7 @@ from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE, ChaosConfig
 from tweetlens.chaos.report import ChaosReport, Invariant
 from tweetlens.chaos.stream import expected_message_keys
-from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters, superseded_by
+from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters, mark_copies, superseded_by
 from tweetlens.localcloud import LocalCloud
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.settlement import Settlement, settle_messages
@@ -77,7 +77,8 @@ def _gather(run: ChaosRun) -> _Evidence:
     stack = run.stack
     ledger = run.faults.ledger.messages()
     bodies = {message_id: json.loads(body) for message_id, (_q, body) in ledger.items()}
-    letters = list_dead_letters(stack, limit=100_000)
+    # Copies marked once: the settlement, the superseded count and the report read them alike.
+    letters = mark_copies(list_dead_letters(stack, limit=100_000))
     records = list(accounting.classifier_records(_classifier_logs(run.cloud)))
     express = run.config.workflow_type == "EXPRESS"
     # Express executions are never listed: the classifier's records say how each ended.
@@ -140,9 +141,36 @@ def _unexpected_outcomes(run: ChaosRun, evidence: _Evidence) -> dict[str, str]:
 
 
 def superseded_letters(letters: list[DeadLetter], results: list[ImageResult]) -> int:
-    """Workflow dead letters whose image ended DONE all the same (``tweetlens.dlq``'s rule)."""
+    """Workflow dead letters whose image ended DONE all the same (``tweetlens.dlq``'s rule);
+    a copy (``copy_of``) is counted apart, with the copies, not again here."""
     by_url = {result.url: result for result in results}
-    return sum(1 for letter in letters if superseded_by(letter, by_url))
+    return sum(1 for letter in letters if not letter.copy_of and superseded_by(letter, by_url))
+
+
+def no_message_counted_twice(settled: Settlement) -> Invariant:
+    """No message has two ends (``Settlement.double_counted``): a route letter besides a record
+    that settled it another way, or (EXPRESS) Classified and ExecutionDeadLettered both.
+
+    A letter sent again for the same execution or route message is a recognised copy, one end
+    (``Settlement.copies``), and breaks nothing: dead letters are sent at least once. Without
+    this check a double count would pass unseen, as the other invariants count ends per
+    message, not ends per letter.
+    """
+    twice = sorted(settled.double_counted)
+    copied = sum(len(ids) for ids in settled.copies.values())
+    return Invariant(
+        name="no message counted twice (a letter sent again is a copy, counted once)",
+        ok=not twice,
+        detail=(
+            f"{len(twice)} message(s) counted twice"
+            # Named with their ends, so a broken run can be traced message by message.
+            + "".join(
+                f" {message_id} ({' + '.join(settled.double_counted[message_id])})"
+                for message_id in twice[:3]
+            )
+            + f"; {copied} letter copy(ies) of {len(settled.copies)} message(s) recognised"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -513,6 +541,7 @@ def _invariants(run: ChaosRun, settled: Settlement, found: _Findings) -> list[In
                 + ("" if run.idle else "; the pipeline never went idle")
             ),
         ),
+        no_message_counted_twice(settled),
         Invariant(
             name="Rekognition answered at most once per unique URL",
             ok=labelled_twice == 0,
@@ -586,6 +615,8 @@ def _report(
         duplicates=found.figures["duplicate"],
         dead_letters=dead,
         superseded_letters=superseded_letters(evidence.letters, evidence.results),
+        letter_copies=sum(1 for letter in evidence.letters if letter.copy_of),
+        counted_twice=len(settled.double_counted),
         producer_letters=found.letters.by_error,
         lost=found.lost,
         in_progress=len(found.in_progress),

@@ -30,6 +30,11 @@ class ChaosReport(BaseModel):
     # Workflow dead letters whose image was classified since (a later post of the photo):
     # obsolete, `tweetlens dlq redrive` keeps them unless forced (``tweetlens.dlq``).
     superseded_letters: int = 0
+    # Letters sent again for the same execution or route message (``tweetlens.dlq.mark_copies``):
+    # recognised copies, each counted once with its first letter, deleted by a redrive.
+    letter_copies: int = 0
+    # Messages with two ends (``Settlement.double_counted``), copies excluded: 0 in a sound run.
+    counted_twice: int = 0
     # The producer's letters by error (UnreadablePage, RejectedBySqs, ...).
     producer_letters: dict[str, int] = Field(default_factory=dict)
     lost: int

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import Any
 
@@ -16,6 +16,7 @@ from tweetlens.cli.common import readable_errors, terminal
 from tweetlens.console import CloudActivity, ConsoleData, ConsoleServer, NotLoopback, create_app
 from tweetlens.console.data import InvocationSource
 from tweetlens.console.server import DEFAULT_PORT
+from tweetlens.demo import STATE_MACHINE, record_accepted
 from tweetlens.stack import DeployedStack, aws_stack, local_stack
 
 
@@ -60,15 +61,24 @@ def console_beside_cloud(
 ) -> Iterator[None]:
     """`tweetlens up --console`: the console over the cloud this process runs.
 
-    In the same process, the overview also reads the functions' logs (published, lost).
+    In the same process, the overview also reads the functions' logs (published, lost) and the
+    cloud's record of every message SQS accepts on the route queues from now on, so it settles
+    message by message, as `tweetlens demo` does.
     """
     if not enabled:
         yield
         return
-    data = ConsoleData.fixed(stack, CloudActivity(cloud))
-    with serving(data, "127.0.0.1", port) as server:
-        terminal().print(f"tweetlens console at {server.url}")
-        yield
+    with ExitStack() as stack_of_contexts:
+        # Another template (no ClassifyImage state machine) has no messages of ours to settle.
+        accepted = (
+            stack_of_contexts.enter_context(record_accepted(stack))
+            if STATE_MACHINE in stack.resources
+            else None
+        )
+        data = ConsoleData.fixed(stack, CloudActivity(cloud), accepted)
+        with serving(data, "127.0.0.1", port) as server:
+            terminal().print(f"tweetlens console at {server.url}")
+            yield
 
 
 def wait_for_ctrl_c() -> None:

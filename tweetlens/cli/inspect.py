@@ -143,6 +143,11 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
     `yes` in its `superseded` column; the JSON's `superseded_by` names the execution that
     classified the image ("" when not superseded).
 
+    Letters are sent at least once: a second letter for the same execution (workflow letters)
+    or the same route message (route letters) is a copy. The table's `copy of` column, and the
+    JSON's `copy_of`, name the first letter it copies ("" when it is none); a redrive deletes
+    copies and sends each first letter back once.
+
     Example:
 
         tweetlens dlq list --limit 20
@@ -151,8 +156,8 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
     """
     stack = open_stack(stack_name, region)
     with readable_errors():
-        letters = dead_letters.mark_superseded(
-            stack, dead_letters.list_dead_letters(stack, limit=limit)
+        letters = dead_letters.mark_copies(
+            dead_letters.mark_superseded(stack, dead_letters.list_dead_letters(stack, limit=limit))
         )
     if as_json:
         for letter in letters:
@@ -160,7 +165,14 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
             click.echo(json.dumps(record, sort_keys=True))
         return
     view = Table(
-        "queue", "route", "error", "reason", "receives", "superseded", title="Dead letters"
+        "queue",
+        "route",
+        "error",
+        "reason",
+        "receives",
+        "superseded",
+        "copy of",
+        title="Dead letters",
     )
     for letter in letters:
         view.add_row(
@@ -170,15 +182,23 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
             letter.reason[:120],
             str(letter.receive_count),
             "yes" if letter.superseded_by else "",
+            letter.copy_of,
         )
     terminal().print(view)
     superseded = sum(1 for letter in letters if letter.superseded_by)
+    copies = sum(1 for letter in letters if letter.copy_of)
     terminal().print(
         f"{len(letters)} dead letter(s)"
         + (
             f", {superseded} superseded (image classified since; "
             "a redrive keeps them unless --force)"
             if superseded
+            else ""
+        )
+        + (
+            f", {copies} cop{'y' if copies == 1 else 'ies'} of another letter (a redrive "
+            "deletes them)"
+            if copies
             else ""
         )
     )
@@ -219,7 +239,8 @@ def dlq_redrive(
     classifier rejected (NotJson, InvalidMessage) unless --force, a superseded workflow dead
     letter (its image was classified since, by a later post or a redrive: sent back it would
     only be a duplicate) unless --force, a workflow dead letter without a message, and every
-    producer letter.
+    producer letter. Letters are sent at least once: each execution's or route message's letter
+    goes back (or stays) once, and its copies are deleted, forced or not, and counted per queue.
 
     Example:
 
@@ -239,19 +260,26 @@ def dlq_redrive(
     if not yes:
         click.confirm(f"Send dead letters back for processing in {stack.description}?", abort=True)
     kept: Counter[tuple[str, str, str]] = Counter()
+    copies: Counter[str] = Counter()
 
     def count_kept(letter: dead_letters.DeadLetter) -> None:
         reason = dead_letters.skip_reason(letter, force=force) or ""
         kept.update([(letter.queue, letter.error, reason)])
 
+    def count_copy(letter: dead_letters.DeadLetter) -> None:
+        copies.update([letter.queue])
+
     with readable_errors():
         try:
             moved = dead_letters.redrive(
-                stack, queue=queue, limit=limit, force=force, on_skipped=count_kept
+                stack,
+                queue=queue,
+                limit=limit,
+                force=force,
+                on_skipped=count_kept,
+                on_copy=count_copy,
             )
         except dead_letters.RedriveError as error:
             raise click.ClickException(str(error)) from error
-    for logical_id, count in moved.items():
-        click.echo(f"{logical_id}: {count} message(s) sent back")
-    for (logical_id, error_name, reason), count in sorted(kept.items()):
-        click.echo(f"{logical_id}: {count} message(s) kept ({error_name}: {reason})")
+    for line in dead_letters.redrive_lines(moved, kept, copies):
+        click.echo(line)

@@ -228,6 +228,10 @@ def _print_summary(result: demo_job.DemoResult) -> None:
     # Named, so a broken run can be followed message by message (tweetlens trace, the logs).
     for message in result.accounting.unsettled:
         terminal().print(message.describe(), markup=False)
+    # Letters are sent at least once: a message whose letter came twice ended once, and is
+    # named apart so the copy is seen, not counted.
+    for copied in result.accounting.copies:
+        terminal().print(copied.describe(), markup=False)
     labels = ", ".join(f"{name} x{count}" for name, count in result.labels.most_common())
     terminal().print(f"Labels found: {labels or 'none'}")
     twice = sum(1 for calls in result.rekognition_calls.values() if calls > 1)

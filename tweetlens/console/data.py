@@ -128,6 +128,10 @@ class ConsoleData:
     load_stack: Callable[[], DeployedStack]
     activity: Activity | None = None
     reload: bool = False
+    # The local cloud's record of the messages SQS accepted on the route queues, when the
+    # console runs in its process (`up --console`): the overview then settles message by
+    # message, as `tweetlens demo` does, instead of comparing per-route totals.
+    accepted: demo.AcceptedMessages | None = None
     _stack: DeployedStack | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Listing dead letters receives them (hidden for a while): one listing or redrive at a time.
@@ -137,8 +141,13 @@ class ConsoleData:
     _traces: OrderedDict[str, trace.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
-    def fixed(cls, stack: DeployedStack, activity: Activity | None = None) -> ConsoleData:
-        return cls(load_stack=lambda: stack, activity=activity, _stack=stack)
+    def fixed(
+        cls,
+        stack: DeployedStack,
+        activity: Activity | None = None,
+        accepted: demo.AcceptedMessages | None = None,
+    ) -> ConsoleData:
+        return cls(load_stack=lambda: stack, activity=activity, accepted=accepted, _stack=stack)
 
     def stack(self) -> DeployedStack:
         with self._lock:
@@ -598,8 +607,11 @@ def dead_letters(data: ConsoleData, stack: DeployedStack) -> list[QueueView]:
     """Every dead-letter queue of the stack with its letters (they stay on their queues)."""
     with data.dead_letters_lock:
         queues = dlq.dead_letter_queues(stack)
-        # Superseded letters are kept by a redrive: shown as such, not as replayable.
-        letters = dlq.mark_superseded(stack, dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT))
+        # Superseded letters are kept by a redrive, and copies deleted: shown as such, not as
+        # replayable.
+        letters = dlq.mark_copies(
+            dlq.mark_superseded(stack, dlq.list_dead_letters(stack, limit=DEAD_LETTERS_LIMIT))
+        )
     now = time.time()
     return [
         QueueView(
@@ -615,15 +627,12 @@ class RedriveOutcome:
     moved: dict[str, int]
     # (queue, error, why it was kept) -> how many.
     kept: Counter[tuple[str, str, str]]
+    # queue -> copies deleted (``dlq.mark_copies``).
+    copies: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         """The same report as `tweetlens dlq redrive`."""
-        said = [f"{queue}: {count} message(s) sent back" for queue, count in self.moved.items()]
-        said.extend(
-            f"{queue}: {count} message(s) kept ({error}: {reason})"
-            for (queue, error, reason), count in sorted(self.kept.items())
-        )
-        return said
+        return dlq.redrive_lines(self.moved, self.kept, self.copies)
 
 
 def redrive(
@@ -633,9 +642,13 @@ def redrive(
     if message_id is not None and queue is None:
         raise InvalidRequest("a letter is sent back from its queue: name the queue")
     kept: Counter[tuple[str, str, str]] = Counter()
+    copies: Counter[str] = Counter()
 
     def count_kept(letter: dlq.DeadLetter) -> None:
         kept.update([(letter.queue, letter.error, dlq.skip_reason(letter) or "")])
+
+    def count_copy(letter: dlq.DeadLetter) -> None:
+        copies.update([letter.queue])
 
     with data.dead_letters_lock:
         if queue is not None and queue not in dlq.dead_letter_queues(stack):
@@ -645,9 +658,10 @@ def redrive(
             queue=queue,
             limit=REDRIVE_LIMIT,
             on_skipped=count_kept,
+            on_copy=count_copy,
             message_ids=None if message_id is None else {message_id},
         )
-    return RedriveOutcome(moved=moved, kept=kept)
+    return RedriveOutcome(moved=moved, kept=kept, copies=copies)
 
 
 # -- overview ------------------------------------------------------------------------
@@ -676,6 +690,11 @@ class Overview:
     problems: list[str]
     executions: int
     at: datetime.datetime
+    # True when each accepted message was settled on its own (``ConsoleData.accepted``), so a
+    # message counted twice cannot hide a lost one; then ``copies`` names each message whose
+    # dead letter was sent more than once (one end, counted once), as `tweetlens demo` does.
+    per_message: bool = False
+    copies: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -714,6 +733,8 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
             accounting.producer_summaries(producer_logs),
             classifier_logs,
             known_executions=data.known_executions,
+            # Settled per message only with the logs too: a message's records are in them.
+            accepted=data.accepted if activity is not None else None,
         )
     rows: list[RouteRow] = []
     for route in sorted(set(tally.routes) | set(depths)):
@@ -739,4 +760,6 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
         problems=tally.problems() if activity is not None and settled else [],
         executions=len(tally.executions),
         at=datetime.datetime.now(datetime.UTC),
+        per_message=tally.per_message,
+        copies=[copied.describe() for copied in tally.copies] if settled else [],
     )

@@ -91,6 +91,10 @@ class LocalCloud:
     ``visibility_timeout_scale`` runs SQS visibility timeouts on a faster clock (0.05: a
     180 s timeout lasts 9 s) for tests of redelivery; function timeouts are not scaled, so
     keep a scaled timeout above the longest batch.
+    ``batching_window_scale`` runs SQS mappings' ``MaximumBatchingWindowInSeconds`` on a faster
+    clock (0.1: a 5 s window gathers for 0.5 s) for tests whose messages arrive together: each
+    batch of such a mapping otherwise starts that long after its first message. The mapping
+    still reads as declared; ``BatchSize`` is unchanged.
     ``only_function`` (a function's logical id) deploys only what that function needs
     (``tweetlens.localcloud.subset``): a quick cloud for one invocation of it, where its
     environment resolves as in a full deploy.
@@ -114,6 +118,7 @@ class LocalCloud:
         detect_labels_burst: int | None = None,
         detect_labels_latency: float = 0.0,
         visibility_timeout_scale: float = 1.0,
+        batching_window_scale: float = 1.0,
         only_function: str | None = None,
     ) -> None:
         if function_concurrency < 1:
@@ -127,6 +132,9 @@ class LocalCloud:
         if visibility_timeout_scale <= 0:
             raise ValueError("visibility_timeout_scale must be positive")
         self.visibility_timeout_scale = visibility_timeout_scale
+        if batching_window_scale <= 0:
+            raise ValueError("batching_window_scale must be positive")
+        self.batching_window_scale = batching_window_scale
         # Kept apart from time_scale: tasks run on the real clock, so shrinking a workflow's
         # TimeoutSeconds is only for tests that want an execution to time out.
         self.execution_timeout_scale = execution_timeout_scale
@@ -566,6 +574,7 @@ class LocalCloud:
                 sqs=self._emulator.new_client("sqs"),
                 invoke=runtime.invoke,
                 region=self._emulator.region,
+                batching_window_scale=self.batching_window_scale,
             )
             poller.start()
             self._pollers.append(poller)

@@ -165,8 +165,14 @@ class SqsPoller:
         sqs: Any,
         invoke: Invoker,
         region: str,
+        batching_window_scale: float = 1.0,
     ) -> None:
+        if batching_window_scale <= 0:
+            raise ValueError("batching_window_scale must be positive")
         self.mapping = mapping
+        # The mapping keeps its MaximumBatchingWindowInSeconds as declared; only the poller's
+        # wait for more messages runs on this faster clock (LocalCloud's batching_window_scale).
+        self._batching_window_scale = batching_window_scale
         self._sqs = sqs
         self._invoke = invoke
         self._region = region
@@ -239,7 +245,7 @@ class SqsPoller:
         messages = self._receive(min(MAX_RECEIVE_BATCH, batch_size), POLL_WAIT_SECONDS)
         if not messages:
             return []
-        window = self.mapping.maximum_batching_window_seconds
+        window = self.mapping.maximum_batching_window_seconds * self._batching_window_scale
         deadline = time.monotonic() + window
         while len(messages) < batch_size and not self._stop.is_set():
             remaining = deadline - time.monotonic()

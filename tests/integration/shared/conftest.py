@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.pipeline_kit import STANDARD, Recordings, settle
+from tests.integration.pipeline_kit import BATCHING_WINDOW_SCALE, STANDARD, Recordings, settle
 from tweetlens.demo import deployed
 from tweetlens.dlq import DLQ_SUFFIX
 from tweetlens.pipeline import LocalPipeline
@@ -42,7 +42,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
     (``tweetlens dlq redrive``) finds it.
     """
     state_file = tmp_path_factory.mktemp("shared-pipeline") / "local-cloud.json"
-    with LocalPipeline(state_file=state_file, parameter_overrides=STANDARD) as started:
+    with LocalPipeline(
+        state_file=state_file,
+        parameter_overrides=STANDARD,
+        batching_window_scale=BATCHING_WINDOW_SCALE,
+    ) as started:
         yield started
 
 

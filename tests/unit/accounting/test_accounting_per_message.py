@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.settlement_kit import CATS_QUEUE, classifier_record, workflow_letter
+from tests.settlement_kit import CATS_QUEUE, classifier_record, rejection_letter, workflow_letter
 from tweetlens.accounting import (
     AcceptedMessage,
     Accounting,
     ClassifierRecord,
+    CopiedMessage,
     ExecutionOutcome,
     UnsettledMessage,
     account,
@@ -120,9 +121,10 @@ def test_a_lost_message_hidden_by_a_double_count_on_its_route_is_named() -> None
     ]
 
 
-def test_two_letters_for_one_execution_count_once_and_the_lost_message_is_named() -> None:
+def test_two_letters_for_one_execution_are_a_copy_and_the_lost_message_is_named() -> None:
     # GIVEN (STANDARD) m1 started an execution that failed and was dead-lettered twice (a
-    # closer retried after sending), and m2 left no record
+    # closer killed between sending the letter and recording it sent it again), and m2 left
+    # no record
     records = [_record("m1", "ExecutionStarted", STANDARD_NAME)]
     failed = ExecutionOutcome(STANDARD_ARN, STANDARD_NAME, "cats", URL, "FAILED", "ImageNotFound")
     letters = [_workflow_letter(STANDARD_ARN, "1"), _workflow_letter(STANDARD_ARN, "1", copy=1)]
@@ -131,17 +133,64 @@ def test_two_letters_for_one_execution_count_once_and_the_lost_message_is_named(
     # WHEN each accepted message is settled
     tally = _account(accepted, records, letters, executions=[failed], express=False)
 
-    # THEN one letter settles m1, the other makes it counted twice, and m2 is lost
+    # THEN the second letter is a recognised copy: m1 ends once, in its letter, and is named
+    # as a copy, not counted twice; m2 is lost, and one failed execution has one letter
     assert _figures(tally) == (2, 0, 0, Counter({"ImageNotFound": 1}), 1)
+    assert tally.unsettled == [UnsettledMessage("m2", "cats", "2", URL)]
+    assert tally.copies == [
+        CopiedMessage("m1", "cats", "1", URL, "dead:ImageNotFound", ("letter-st-1-1",))
+    ]
+    assert (tally.letter_copies, tally.workflow_dead_letters) == (1, 1)
+    assert tally.problems() == ["route cats: 1 message(s) lost (m2)"]
+
+
+def test_a_rejected_message_also_moved_by_sqs_is_a_copy_once() -> None:
+    # GIVEN (EXPRESS) m1 rejected by the classifier (its letter names it) and moved to the same
+    # DLQ by SQS's redrive policy too (its worker was killed before recording the rejection)
+    records = [_record("m1", "Rejected")]
+    letters = [rejection_letter("m1", letter_id="L1"), _moved_letter("m1")]
+
+    # WHEN it is settled
+    tally = _account({"m1": _message("1")}, records, letters, published=1)
+
+    # THEN it ends once, in the rejection (which says why), and the moved message is its copy
+    assert _figures(tally) == (1, 0, 0, Counter({"InvalidMessage": 1}), 0)
+    assert tally.unsettled == []
+    assert tally.copies == [CopiedMessage("m1", "cats", "1", URL, "dead:InvalidMessage", ("m1",))]
+    assert tally.problems() == []
+
+
+def test_a_copied_letter_does_not_excuse_a_second_end() -> None:
+    # GIVEN (EXPRESS) m1 logged Classified, and yet moved by SQS to the route DLQ and also
+    # rejected there: two route letters (one a copy) besides its classification
+    records = [_record("m1", "Classified", EXPRESS_ARN)]
+    letters = [rejection_letter("m1", letter_id="L1"), _moved_letter("m1")]
+
+    # WHEN it is settled
+    tally = _account({"m1": _message("1")}, records, letters, published=1)
+
+    # THEN the copy is recognised, and the message is still counted twice: done and a letter
     assert [(m.message_id, m.ends) for m in tally.unsettled] == [
-        ("m2", ()),
-        ("m1", ("dead:ImageNotFound", "dead:ImageNotFound")),
+        ("m1", ("dead:InvalidMessage", "done"))
     ]
-    assert tally.problems() == [
-        "route cats: 1 message(s) lost (m2)",
-        "route cats: 1 message(s) counted twice (m1)",
-        "1 failed execution(s) but 2 workflow dead letter(s)",
-    ]
+    assert [m.copies for m in tally.copies] == [("m1",)]
+    assert tally.problems() == ["route cats: 1 message(s) counted twice (m1)"]
+
+
+def test_route_totals_count_a_copied_letter_once() -> None:
+    # GIVEN (STANDARD, no record of the accepted messages: the console) one failed execution
+    # with its letter sent twice
+    failed = ExecutionOutcome(STANDARD_ARN, STANDARD_NAME, "cats", URL, "FAILED", "ImageNotFound")
+    letters = [_workflow_letter(STANDARD_ARN, "1"), _workflow_letter(STANDARD_ARN, "1", copy=1)]
+    records = [_record("m1", "ExecutionStarted", STANDARD_NAME)]
+
+    # WHEN the route's totals are compared
+    tally = _account(None, records, letters, executions=[failed], express=False, published=1)
+
+    # THEN the copy is neither a second dead letter of the route nor a letter too many
+    assert _figures(tally) == (1, 0, 0, Counter({"ImageNotFound": 1}), 0)
+    assert (tally.letter_copies, tally.failed_executions, tally.workflow_dead_letters) == (1, 1, 1)
+    assert tally.problems() == []
 
 
 def test_a_message_both_classified_and_dead_lettered_is_counted_twice() -> None:
@@ -217,4 +266,15 @@ def test_an_unsettled_message_reads_as_one_line() -> None:
     assert lost.describe() == f"lost: cats message m2 (post 2, {URL}): no end"
     assert twice.describe() == (
         "counted twice: dogs message m1 (post ?, no url): done + dead:ImageNotFound"
+    )
+
+
+def test_a_copied_message_reads_as_one_line() -> None:
+    # GIVEN a message whose letter was sent three times
+    copied = CopiedMessage("m1", "cats", "1", URL, "dead:ImageNotFound", ("L2", "L3"))
+    # WHEN it is described
+    # THEN the line names the message, its one end and the copies, counted once
+    assert copied.describe() == (
+        f"copy: cats message m1 (post 1, {URL}): dead:ImageNotFound, its letter sent 3 times "
+        "(copies L2, L3); counted once"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from typing import Any
 from xml.etree import ElementTree
 
@@ -25,10 +26,16 @@ from tests.unit.console.console_testkit import (
     photo_message,
     workflow_letter,
 )
-from tweetlens import trace
+from tweetlens import demo, trace
 from tweetlens.console import CloudActivity, ConsoleData, data, security
-from tweetlens.dlq import SKIPPED_NO_MESSAGE, SKIPPED_REJECTION, SKIPPED_SUPERSEDED
+from tweetlens.dlq import (
+    DELETED_COPY,
+    SKIPPED_NO_MESSAGE,
+    SKIPPED_REJECTION,
+    SKIPPED_SUPERSEDED,
+)
 from tweetlens.stack import StackNotFound
+from tweetlens_naming import SOURCE_MESSAGE_ID_ATTRIBUTE
 
 URL = "https://pbs.twimg.com/media/"
 
@@ -455,6 +462,47 @@ def test_a_letter_whose_image_was_classified_since_is_shown_superseded(
     assert 'class="redrive-one"' not in page
 
 
+def _letter_sent_twice(stack: Stack) -> tuple[str, str]:
+    """A failed execution's letter and its copy (a closer killed between sending the letter and
+    recording it sends it again): the first's id, then the copy's, sent a few ms later."""
+    letter = workflow_letter(f"{URL}twice.jpg", "ImageNotFound", "answered 404")
+    first = stack.send("WorkflowDeadLetterQueue", letter)
+    time.sleep(0.005)  # SentTimestamp is in ms: the first letter is the earlier sent
+    return first, stack.send("WorkflowDeadLetterQueue", letter)
+
+
+def test_a_copy_of_a_letter_is_shown_as_its_copy(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN a failed execution's letter sent twice
+    first, copy = _letter_sent_twice(stack)
+
+    # WHEN the page is opened
+    page = html.unescape(client.get("/dead-letters").text)
+
+    # THEN the copy names its first letter, with what a redrive does with it, and only the
+    # first letter can be sent back
+    assert f'data-message-id="{copy}"' in page
+    assert (
+        f'<span class="muted copy" title="{DELETED_COPY}">copy of <code>{first}</code></span>'
+        in page
+    )
+    assert page.count('class="redrive-one"') == 1
+    assert "Send back all (1)" in page
+
+
+def test_sending_back_a_copy_sends_its_first_letter_once(client: FlaskClient, stack: Stack) -> None:
+    # GIVEN a failed execution's letter sent twice
+    _first, copy = _letter_sent_twice(stack)
+
+    # WHEN the copy alone is asked to be sent back
+    page = html.unescape(_redrive(client, queue="WorkflowDeadLetterQueue", message_id=copy))
+
+    # THEN the first letter went back once, the copy was deleted, and the page says both
+    assert "WorkflowDeadLetterQueue: 1 message(s) sent back" in page
+    assert f"WorkflowDeadLetterQueue: 1 copy deleted ({DELETED_COPY})" in page
+    assert stack.depth("CatsQueue") == 1
+    assert stack.depth("WorkflowDeadLetterQueue") == 0
+
+
 def _redrive(client: FlaskClient, **form: str) -> str:
     token = csrf_token(client)
     response = client.post(
@@ -586,6 +634,122 @@ def test_the_overview_beside_the_cloud_counts_published_and_lost(stack: Stack) -
     ]
     assert cells == [["cats"], ["3"], ["0"], ["0"], ["0"], ["2"], ["InvalidMessage", "1"], ["0"]]
     assert "tweetlens up --console" not in table
+
+
+CATS_ARN = "arn:aws:sqs:us-east-1:123456789012:cats"
+
+
+def _classifier_line(message_id: str, outcome: str) -> dict[str, Any]:
+    return {
+        "message": "Record processed",
+        "record_outcome": {
+            "version": 1,
+            "message_id": message_id,
+            "outcome": outcome,
+            "route": "cats",
+            "event_source_arn": CATS_ARN,
+        },
+    }
+
+
+def _consumed(stack: Stack, *bodies: dict[str, Any]) -> list[str]:
+    """Messages SQS accepted on the cats queue, then taken off it (as the classifier does)."""
+    ids = [stack.send("CatsQueue", json.dumps(body)) for body in bodies]
+    queue = stack.deployed.resources["CatsQueue"]
+    sqs = stack.client("sqs")
+    for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return ids
+
+
+def test_the_overview_beside_the_cloud_names_a_lost_message_a_double_count_hid(
+    stack: Stack,
+) -> None:
+    # GIVEN (up --console: the cloud's record of accepted messages) two cats messages the
+    # producer published: m1 logged a duplicate and yet moved to the cats DLQ by its redrive
+    # policy, m2 taken off the queue with no record of the classifier
+    cloud = FakeCloud()
+    cloud.log("ProducerFunction", {"message": "Producer run finished", "published": {"cats": 2}})
+    with demo.record_accepted(stack.deployed) as accepted:
+        moved = stack.send("CatsQueue", json.dumps(photo_message(f"{URL}m1.jpg")))
+        for _ in range(6):
+            stack.client("sqs").receive_message(
+                QueueUrl=stack.deployed.resources["CatsQueue"], VisibilityTimeout=0
+            )
+        (lost,) = _consumed(stack, photo_message(f"{URL}m2.jpg"))
+        cloud.log("ClassifierFunction", _classifier_line(moved, "Duplicate"))
+        console = ConsoleData.fixed(stack.deployed, CloudActivity(cloud), accepted)
+
+        # WHEN the table is fetched
+        table = html.unescape(client_of(console_app(console)).get("/overview/table").text)
+
+    # THEN the route's totals would balance (1 duplicate + 1 dead letter for 2 published), but
+    # settled message by message m2 is lost and m1 counted twice, each named
+    assert 'id="per-message"' in table
+    assert _cats_cells(table) == [
+        ["cats"],
+        ["2"],
+        ["0"],
+        ["0"],
+        ["0"],
+        ["0"],
+        ["MaxReceiveCountExceeded", "1"],
+        ["1"],
+    ]
+    assert re.findall(r'<p class="error">(.*?)</p>', table) == [
+        f"route cats: 1 message(s) lost ({lost})",
+        f"route cats: 1 message(s) counted twice ({moved})",
+    ]
+
+
+def test_the_overview_beside_the_cloud_counts_a_letter_sent_twice_once(stack: Stack) -> None:
+    # GIVEN (up --console) one cats message the classifier rejected, its rejection letter sent
+    # twice (the worker was killed between sending it and recording it)
+    cloud = FakeCloud()
+    cloud.log("ProducerFunction", {"message": "Producer run finished", "published": {"cats": 1}})
+    body = photo_message(f"{URL}r.jpg")
+    with demo.record_accepted(stack.deployed) as accepted:
+        (rejected,) = _consumed(stack, body)
+        cloud.log("ClassifierFunction", _classifier_line(rejected, "Rejected"))
+        attributes = {
+            "error": "InvalidMessage",
+            "reason": "no",
+            SOURCE_MESSAGE_ID_ATTRIBUTE: rejected,
+        }
+        stack.send("CatsDeadLetterQueue", json.dumps(body), attributes)
+        time.sleep(0.005)  # SentTimestamp is in ms: the first letter is the earlier sent
+        copy = stack.send("CatsDeadLetterQueue", json.dumps(body), attributes)
+        console = ConsoleData.fixed(stack.deployed, CloudActivity(cloud), accepted)
+
+        # WHEN the table is fetched
+        table = html.unescape(client_of(console_app(console)).get("/overview/table").text)
+
+    # THEN the message ends once, in one dead letter, nothing is lost or wrong, and the copy is
+    # named on a line of its own
+    assert _cats_cells(table) == [
+        ["cats"],
+        ["1"],
+        ["0"],
+        ["0"],
+        ["0"],
+        ["0"],
+        ["InvalidMessage", "1"],
+        ["0"],
+    ]
+    assert re.findall(r'<p class="error">(.*?)</p>', table) == []
+    assert re.findall(r'<p class="note copy">(.*?)</p>', table) == [
+        f"copy: cats message {rejected} (post 1879000016202698239, {URL}r.jpg): "
+        f"dead:InvalidMessage, its letter sent 2 times (copies {copy}); counted once"
+    ]
+
+
+def _cats_cells(table: str) -> list[list[str]]:
+    row = re.search(r'<tr data-route="cats">(.*?)</tr>', table, re.S)
+    assert row
+    return [
+        re.sub(r"<[^>]+>", " ", cell).split()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    ]
 
 
 def test_cloud_activity_keeps_lines_after_the_history_rolls_over() -> None:
