@@ -45,6 +45,14 @@ same route message for route letters) and name the first letter it copies; a red
 that first letter back once (or keeps it, by the rules above) and deletes its copies.
 SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
 emulator does not implement it.
+A message a redrive sends is the message its letter ended, not a new one: it carries the
+message attribute ``redriven_from`` (``REDRIVEN_FROM_ATTRIBUTE``), what that letter ended
+(``copy_key``: ``message:<SQS id of the route message>`` or ``execution:<ARN>``), so the
+record of accepted messages does not count it as published again and the settlement ends the
+first message where its successor ends (``tweetlens.settlement``). The classifier ignores
+message attributes it does not know; SQS keeps them when a redrive policy moves the message,
+and a rejection letter names the message it rejected, so a message redriven again is tagged
+after its own id: a chain.
 """
 
 from __future__ import annotations
@@ -79,6 +87,9 @@ DELETED_COPY = (
     "a copy of a letter for the same execution or message: deleted, its first letter is "
     "sent back or kept"
 )
+# The message attribute a redrive tags each message it sends with: what its letter ended
+# (``copy_key``), so the message is known as the same message sent again, not a new one.
+REDRIVEN_FROM_ATTRIBUTE = "redriven_from"
 # Long enough for a listing or a redrive pass to finish before the messages reappear.
 HOLD_SECONDS = 60
 MAX_RECEIVE_ROUNDS = 1_000
@@ -432,6 +443,27 @@ def _route_replay_body(letter: DeadLetter) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+def _redriven_tag(letter: DeadLetter) -> dict[str, Any]:
+    """The message attributes of ``letter``'s message as a redrive sends it: what the letter
+    ended (``REDRIVEN_FROM_ATTRIBUTE``); none for a letter that ends nothing known."""
+    ended = copy_key(letter)
+    if not ended:
+        return {}
+    return {
+        "MessageAttributes": {REDRIVEN_FROM_ATTRIBUTE: {"DataType": "String", "StringValue": ended}}
+    }
+
+
+def redriven_messages(attributes: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Message id → what its letter ended (``copy_key``), for each message a redrive sent,
+    from the String message attributes of accepted messages (``MessageLedger.attributes``)."""
+    return {
+        message_id: found[REDRIVEN_FROM_ATTRIBUTE]
+        for message_id, found in attributes.items()
+        if REDRIVEN_FROM_ATTRIBUTE in found
+    }
+
+
 def _redrive_queue(
     stack: DeployedStack,
     sqs: Any,
@@ -491,7 +523,7 @@ def _redrive_queue(
                 target, body = _route_queue_url(stack, letter.route), _replay_body(letter)
             else:
                 target, body = _source_queue_url(stack, sqs, url), _route_replay_body(letter)
-            sqs.send_message(QueueUrl=target, MessageBody=body)
+            sqs.send_message(QueueUrl=target, MessageBody=body, **_redriven_tag(letter))
             # Deleted only once the copy is safely on its way: a crash here duplicates, never loses.
             sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
             gone.add(letter.message_id)
