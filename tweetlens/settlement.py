@@ -7,8 +7,8 @@ message counted twice cannot hide a lost one.
 A redrive deletes a letter and sends its message again, tagged with what the letter ended
 (``redriven``: the message attribute ``tweetlens.dlq.REDRIVEN_FROM_ATTRIBUTE``). That
 successor is the same message, not a new one: the message whose letter it was ends where its
-successor ends, along the whole chain (a message redriven twice), and the successor has no
-fate of its own.
+successor ends, along the whole chain (a message redriven twice), and a successor has no
+fate of its own (``Settlement.fate`` leaves it out).
 """
 
 from __future__ import annotations
@@ -119,10 +119,10 @@ class _Redriven:
     ) -> dict[str, str]:
         """Replace every fate that follows a redriven message by where that message ended,
         along the chain (its double ends and copies come with it); returns message id → the
-        last message of its chain. A redriven message reached from a message it continues
-        has no fate of its own then: its end is that message's."""
+        last message of its chain. The redriven messages lose their own fate: each is the
+        message whose letter it was, sent again (its end is that message's; were that letter
+        still on its queue, a redrive that died before deleting it, the letter ends it)."""
         last_of: dict[str, str] = {}
-        reached: set[str] = set()
 
         def follow(message_id: str, depth: int) -> str:
             if message_id in last_of:
@@ -133,7 +133,6 @@ class _Redriven:
             if not end.startswith(_FOLLOWS) or depth > _MAX_CHAIN:
                 return message_id
             candidates = self.by_end[end.removeprefix(_FOLLOWS)]
-            reached.update(candidates)
             lasts = [follow(candidate, depth + 1) for candidate in candidates]
             # Sent back more than once (a redrive that died between sending and deleting the
             # letter, then ran again): the first that reached an end carries it.
@@ -141,11 +140,13 @@ class _Redriven:
             last_of[message_id] = (ended or lasts)[0]
             return last_of[message_id]
 
-        firsts = [m for m in fate if m not in self.of] + [m for m in fate if m in self.of]
-        chains = {m: follow(m, 0) for m in firsts if fate[m].startswith(_FOLLOWS)}
+        chains = {
+            m: follow(m, 0) for m in fate if m not in self.of and fate[m].startswith(_FOLLOWS)
+        }
         for message_id, last in chains.items():
             end = fate.get(last, "lost")
             end = "lost" if end.startswith(_FOLLOWS) else end
+            fate[message_id] = end
             if message_id in double:
                 double[message_id] = [
                     end if one.startswith(_FOLLOWS) else one for one in double[message_id]
@@ -154,14 +155,11 @@ class _Redriven:
                 double[message_id] = list(double[last])
             if last in copies and message_id not in copies:
                 copies[message_id] = list(copies[last])
-        for message_id, last in chains.items():
-            end = fate.get(last, "lost")
-            fate[message_id] = "lost" if end.startswith(_FOLLOWS) else end
-        for message_id in reached:
+        for message_id in self.of:
             fate.pop(message_id, None)
             double.pop(message_id, None)
             copies.pop(message_id, None)
-        return {m: last for m, last in chains.items() if m not in reached}
+        return chains
 
 
 def _settled(end: str) -> bool:

@@ -1,5 +1,6 @@
 """rv20 repro: with `up --console` (per-message settlement) a redrive from the Dead letters page
 turns the redriven message into 'lost' and makes the producer's count disagree."""
+
 from __future__ import annotations
 
 import html
@@ -7,7 +8,13 @@ import json
 import re
 
 from tests.unit.console.console_testkit import (
-    ORIGIN, FakeCloud, Stack, client_of, console_app, csrf_token, photo_message,
+    ORIGIN,
+    FakeCloud,
+    Stack,
+    client_of,
+    console_app,
+    csrf_token,
+    photo_message,
 )
 from tests.unit.console.test_console_pages import URL, _classifier_line
 from tweetlens import demo
@@ -28,8 +35,9 @@ def test_redrive_then_overview(stack: Stack) -> None:
         before = html.unescape(client.get("/overview/table").text)
         print("BEFORE:", re.findall(r'<p class="error">(.*?)</p>', before))
         token = csrf_token(client)
-        r = client.post("/dead-letters/redrive", data={"csrf_token": token},
-                        headers={"Origin": ORIGIN})
+        r = client.post(
+            "/dead-letters/redrive", data={"csrf_token": token}, headers={"Origin": ORIGIN}
+        )
         assert r.status_code == 303
         # the classifier takes the redriven message and classifies it this time
         queue = stack.deployed.resources["CatsQueue"]
