@@ -44,6 +44,9 @@ class Settlement:
     # Message id → the redriven message (``redriven``) whose end is its end: the last of the
     # chain, when the message's letter was sent back (once or more).
     successors: dict[str, str] = field(default_factory=dict)
+    # How many workflow letters a redrive sent back (deleted from the queue, their messages
+    # sent again, tagged): each closed a failed execution all the same.
+    workflow_letters_sent_back: int = 0
 
 
 # What a classifier outcome makes of its message, for naming a message's second end.
@@ -94,6 +97,12 @@ class _Redriven:
                 key = _message_key(dict(bodies[message_id]), attempt_offset=-1)
                 if key is not None:
                     self.by_key[key].append(message_id)
+
+    @property
+    def workflow_letters(self) -> int:
+        """How many workflow letters were sent back: one per execution (a redrive sends each
+        execution's letter once, deleting its copies)."""
+        return len({ended for ended in self.of.values() if ended.startswith("execution:")})
 
     def of_message(self, message_id: str) -> str | None:
         """The fate of a message whose route letter was sent back, or None."""
@@ -307,6 +316,7 @@ def settle(
         double_counted=double,
         copies=copies,
         successors=successors,
+        workflow_letters_sent_back=sent_back.workflow_letters,
     )
 
 
@@ -467,6 +477,7 @@ def settle_express(
         double_counted=double,
         copies=copies,
         successors=successors,
+        workflow_letters_sent_back=sent_back.workflow_letters,
     )
 
 
