@@ -172,7 +172,12 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
         )
     if as_json:
         for letter in letters:
-            record = {k: v for k, v in letter.__dict__.items() if k != "receipt_handle"}
+            # A receipt handle is this listing's own; ``hold_lapsed`` is a redrive pass's.
+            record = {
+                k: v
+                for k, v in letter.__dict__.items()
+                if k not in ("receipt_handle", "hold_lapsed")
+            }
             click.echo(json.dumps(record, sort_keys=True))
         return
     # Each letter by the start of its SQS id, and a copy's first letter the same way: a whole
