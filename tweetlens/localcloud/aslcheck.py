@@ -71,7 +71,17 @@ class _Checker:
             name in self.pending for name in _SUBSTITUTION.findall(value)
         )
 
-    def machine(self, machine: Any, where: str) -> None:
+    def check(self, machine: Any) -> None:
+        # Every state's own fields first, in all branches, then the walks: a transition to
+        # nowhere inside a branch is named before the state it leaves unreached outside it.
+        walks: list[tuple[str, dict[str, Any], str]] = []
+        self.machine(machine, "", walks)
+        for start, states, where in walks:
+            self.walk(start, states, where)
+
+    def machine(
+        self, machine: Any, where: str, walks: list[tuple[str, dict[str, Any], str]]
+    ) -> None:
         if not isinstance(machine, dict):
             raise self.refuse(f"{where or '/'} must be a JSON object")
         states = machine.get("States")
@@ -83,38 +93,39 @@ class _Checker:
             raise self.refuse(
                 f"MISSING_TRANSITION_TARGET: StartAt {start!r} is no state at {where}"
             )
-        edges: dict[str, list[str]] = {}
-        terminal = False
         for name, state in states.items():
             unknown_flow |= self.state(name, state, states, where)
-            edges[name] = [
-                target for _, target in _transitions(name, state) if isinstance(target, str)
-            ]
-            terminal |= state["Type"] in _ENDING_TYPES or "End" in state
         if not unknown_flow:
-            if not terminal:
-                # AWS names no location for this one, and does not walk for unreachable states.
-                raise self.refuse(f"MISSING_END_STATE: Workflow has no terminal state at {where}")
-            reached = {start}
-            queue = [start]
-            while queue:
-                for target in edges[queue.pop()]:
-                    if target not in reached:
-                        reached.add(target)
-                        queue.append(target)
-            for name in states:
-                if name not in reached:
-                    raise self.refuse(
-                        f'MISSING_TRANSITION_TARGET: State "{name}" is not reachable. '
-                        f"at {where}/States/{name}"
-                    )
+            walks.append((start, states, where))
         for name, state in states.items():
             at = f"{where}/States/{name}"
             for index, branch in enumerate(state.get("Branches") or []):
-                self.machine(branch, f"{at}/Branches/{index}")
+                self.machine(branch, f"{at}/Branches/{index}", walks)
             for key in ("Iterator", "ItemProcessor"):
                 if key in state:
-                    self.machine(state[key], f"{at}/{key}")
+                    self.machine(state[key], f"{at}/{key}", walks)
+
+    def walk(self, start: str, states: Mapping[str, Any], where: str) -> None:
+        """A terminal state, and every state reachable from StartAt (of one machine or branch)."""
+        if not any(state["Type"] in _ENDING_TYPES or "End" in state for state in states.values()):
+            # AWS walks no further then: every state is "unreachable" from an endless loop.
+            raise self.refuse(
+                f"MISSING_END_STATE: Workflow has no terminal state at {where or '/'}"
+            )
+        reached = {start}
+        queue = [start]
+        while queue:
+            name = queue.pop()
+            for _, target in _transitions(name, states[name]):
+                if target not in reached:
+                    reached.add(target)
+                    queue.append(target)
+        for name in states:
+            if name not in reached:
+                raise self.refuse(
+                    f'MISSING_TRANSITION_TARGET: State "{name}" is not reachable. '
+                    f"at {where}/States/{name}"
+                )
 
     def state(self, name: str, state: Any, states: Mapping[str, Any], where: str) -> bool:
         """Check one state's own fields; True when a transition of it is still pending."""
@@ -216,4 +227,4 @@ def check_definition(logical_id: str, text: str, pending: frozenset[str] = froze
     """
     if pending and text.lstrip().startswith("{"):
         text = _quote_pending(text, pending)
-    _Checker(logical_id, pending).machine(load_definition(logical_id, text), "")
+    _Checker(logical_id, pending).check(load_definition(logical_id, text))
