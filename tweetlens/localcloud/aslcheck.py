@@ -96,7 +96,7 @@ class _Checker:
         for name, state in states.items():
             unknown_flow |= self.state(name, state, states, where)
         if not unknown_flow:
-            walks.append((start, states, where))
+            walks.append((str(start), states, where))
         for name, state in states.items():
             at = f"{where}/States/{name}"
             for index, branch in enumerate(state.get("Branches") or []):

@@ -251,7 +251,9 @@ def offline_values(
             known[name] = value
             continue
         ref = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
-        declaration = declared.get(ref) if isinstance(ref, str) else None
+        if not isinstance(ref, str):
+            continue
+        declaration = declared.get(ref)
         if (
             isinstance(declaration, dict)
             and ref in parameters
