@@ -361,12 +361,17 @@ def test_a_yaml_definition_file_is_taken_as_cloudformation_takes_it() -> None:
         ),
         # AWS reports only this one for a loop with no way out, not the stray state.
         ("definition_no_terminal", "MISSING_END_STATE: Workflow has no terminal state at /"),
+        (
+            "definition_seconds_ref",
+            "SCHEMA_VALIDATION_FAILED: Expected value of type Integer at /States/Pause/Seconds",
+        ),
     ],
 )
 def test_a_definition_aws_refuses_for_its_flow_is_refused(template: str, problem: str) -> None:
     # GIVEN a definition whose every transition has a target, but which AWS refuses: a state
     # nothing reaches (in a Parallel branch too), Next beside End, a Choice without Choices, a
-    # Succeed with a Next, no terminal state (each was accepted)
+    # Succeed with a Next, no terminal state, a Wait's Seconds given as text (each was
+    # accepted; the last failed in moto's parser after the stack)
     # WHEN the template is prepared
     # THEN it is refused with AWS's error name, naming the machine and where
     with pytest.raises(InvalidDefinitionError) as raised:

@@ -26,6 +26,11 @@ STATE_TYPES = frozenset({"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "P
 _ENDING_TYPES = frozenset({"Succeed", "Fail"})
 _NO_NEXT_OR_END = frozenset({"Choice", "Succeed", "Fail"})
 _SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
+# Fields AWS refuses unless they are JSON integers: "Seconds": "2" (what SAM makes of an
+# inline `Seconds: !Ref P`, its substitution written inside quotes) is refused at create with
+# "Expected value of type Integer". Only the two whose refusal is on record; other integer
+# fields (MaxConcurrency, HeartbeatSeconds) are left unchecked rather than guessed.
+_INTEGER_FIELDS = ("Seconds", "TimeoutSeconds")
 
 
 class InvalidDefinitionError(DeployError):
@@ -146,6 +151,16 @@ class _Checker:
             raise self.refuse(
                 f"SCHEMA_VALIDATION_FAILED: A Choice state needs a non-empty Choices at {at}"
             )
+        for field in _INTEGER_FIELDS:
+            value = state.get(field)
+            if (
+                field in state
+                and not self.is_pending(value)
+                and (isinstance(value, bool) or not isinstance(value, int))
+            ):
+                raise self.refuse(
+                    f"SCHEMA_VALIDATION_FAILED: Expected value of type Integer at {at}/{field}"
+                )
         if "Next" in state and "End" in state:
             raise self.refuse(
                 f"SCHEMA_VALIDATION_FAILED: Next and End cannot both be present at {at}"
