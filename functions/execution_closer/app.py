@@ -30,16 +30,16 @@ from execution_closer.models import (
     StatusChangeEvent,
 )
 from execution_closer.observability import logger, metrics, tracer
-from execution_closer.settings import load_settings
+from execution_closer.settings import AWS_CONFIG, load_settings
 
 settings = load_settings(os.environ)
 closer = Closer(
     settings=settings,
-    dynamodb=boto3.client("dynamodb"),
+    dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     # Only closing an execution reads its history and sends a letter. Most invocations close
     # none: the sweep ticks every 5 minutes and finds no expired claim unless something broke.
-    stepfunctions=on_first_use(lambda: boto3.client("stepfunctions")),
-    sqs=on_first_use(lambda: boto3.client("sqs")),
+    stepfunctions=on_first_use(lambda: boto3.client("stepfunctions", config=AWS_CONFIG)),
+    sqs=on_first_use(lambda: boto3.client("sqs", config=AWS_CONFIG)),
     metrics=metrics,
 )
 
