@@ -63,7 +63,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except ValidationError as error:
         raise InvalidEvent(summarize(error, root="event")) from error
     detail = change.detail
-    if detail.stateMachineArn != settings.state_machine_arn or detail.status not in UNSUCCESSFUL:
+    if detail.stateMachineArn != settings.state_machine_arn:
+        # The rule only forwards this stack's state machine; a hand-made event (a sample of
+        # events/, whose ARN is no deployed one) is told apart here rather than closed.
+        logger.info(
+            "Status change needs no dead letter: another state machine's execution",
+            state_machine=detail.stateMachineArn,
+        )
+        return {"closed": []}
+    if detail.status not in UNSUCCESSFUL:
         logger.info("Status change needs no dead letter", status=detail.status.value)
         return {"closed": []}
     ended = EndedExecution(
