@@ -70,7 +70,7 @@ class DynamoDbThrottleBursts:
 
     Keep ``burst`` below the callers' retry budget (a client makes 2 or 3 attempts where its
     function bounds its calls, 10 under botocore's defaults for DynamoDB; the state machine's
-    Retry adds 2 to 4 more): a burst is an outage to ride out, not to lose a message to.
+    Retry adds 2 or 3 more): a burst is an outage to ride out, not to lose a message to.
     """
 
     def __init__(
