@@ -673,9 +673,10 @@ class RouteRow:
     # None when the functions' logs are not at hand (see ``Overview.complete``).
     published: int | None
     queued: int
-    running: int
+    # None when it cannot be known (EXPRESS: see ``Overview.unknown``).
+    running: int | None
     classified: int
-    duplicates: int
+    duplicates: int | None
     dead_letters: list[tuple[str, int]]
     # None while messages of the route are still queued or running, or without the logs.
     lost: int | None
@@ -688,17 +689,20 @@ class Overview:
     # classifier's duplicates and lost are then known, as in `tweetlens demo`.
     complete: bool
     problems: list[str]
-    executions: int
+    # None when it cannot be known (EXPRESS below logging level ALL).
+    executions: int | None
     at: datetime.datetime
     # True when each accepted message was settled on its own (``ConsoleData.accepted``), so a
     # message counted twice cannot hide a lost one; then ``copies`` names each message whose
     # dead letter was sent more than once (one end, counted once), as `tweetlens demo` does.
     per_message: bool = False
     copies: list[str] = field(default_factory=list)
+    # Why a figure shows "-" (EXPRESS: Step Functions lists no Express execution).
+    unknown: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
-        return all(row.queued == 0 and row.running == 0 for row in self.rows)
+        return all(row.queued == 0 and not row.running for row in self.rows)
 
 
 def queue_depths(stack: DeployedStack) -> dict[str, int]:
@@ -735,7 +739,9 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
             known_executions=data.known_executions,
             # Settled per message only with the logs too: a message's records are in them.
             accepted=data.accepted if activity is not None else None,
+            logs_read=activity is not None,
         )
+    express = tally.is_express
     rows: list[RouteRow] = []
     for route in sorted(set(tally.routes) | set(depths)):
         counted = tally.routes.get(route, accounting.RouteTally())
@@ -746,9 +752,12 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
                 route=route,
                 published=counted.published if activity else None,
                 queued=queued,
-                running=counted.running,
+                # EXPRESS: a running execution's message is in flight on its queue (queued).
+                running=None if express else counted.running,
                 classified=counted.classified,
-                duplicates=counted.duplicates,
+                # EXPRESS without the classifier's records: the duplicates the workflow
+                # caught are in no execution listing.
+                duplicates=None if express and activity is None else counted.duplicates,
                 dead_letters=sorted(counted.dead_letters.items()),
                 lost=None if (activity is None or moving) else counted.lost,
             )
@@ -758,8 +767,30 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
         rows=rows,
         complete=activity is not None,
         problems=tally.problems() if activity is not None and settled else [],
-        executions=len(tally.executions),
+        executions=tally.express_executions if express else len(tally.executions),
         at=datetime.datetime.now(datetime.UTC),
         per_message=tally.per_message,
         copies=[copied.describe() for copied in tally.copies] if settled else [],
+        unknown=_express_unknowns(tally, logs_read=activity is not None) if express else [],
     )
+
+
+def _express_unknowns(tally: accounting.Accounting, *, logs_read: bool) -> list[str]:
+    """Why the Overview of an EXPRESS workflow shows "-" where a STANDARD one has a number."""
+    unknown = [
+        "Running: this stack's workflow is EXPRESS, whose executions Step Functions does not "
+        "list; each runs inside the classifier's call, its message in flight on the route's "
+        "queue, so it is counted under queued."
+    ]
+    if not logs_read:
+        unknown.append(
+            "Classified: the images the results table holds as DONE. Duplicates: the "
+            "classifier's records say which messages were duplicates, and this console does "
+            "not read them."
+        )
+    if tally.express_executions is None:
+        unknown.append(
+            "Executions: Express executions are counted from the workflow's log group, which "
+            "holds every one only at logging level ALL (ExpressLogLevel=ALL)."
+        )
+    return unknown

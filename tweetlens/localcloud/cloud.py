@@ -523,7 +523,9 @@ class LocalCloud:
         running = 0
         sfn = self._emulator.observer_client("stepfunctions")
         for machine in self.state_machines.values():
-            running += _running_executions(sfn, machine.arn)
+            # ListExecutions refuses an EXPRESS machine (as in AWS).
+            if machine.type != "EXPRESS":
+                running += _running_executions(sfn, machine.arn)
         # Express executions are not listed (as in AWS); the local cloud counts its own.
         running += self.express.running_count()
         interpreters = 0 if self._interpreters is None else self._interpreters.running()
