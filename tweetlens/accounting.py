@@ -190,10 +190,8 @@ class Accounting:
     # nowhere else, by route or message.
     copies: list[CopiedMessage] = field(default_factory=list)
     letter_copies: int = 0
-    # EXPRESS: Step Functions lists no execution (``executions`` is empty). How many ran comes
-    # from the workflow's log group when it logs ALL; None when that cannot be known.
+    # EXPRESS: Step Functions lists no execution (``executions`` is empty).
     workflow_type: str = "STANDARD"
-    express_executions: int | None = None
 
     @property
     def is_express(self) -> bool:

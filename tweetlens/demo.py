@@ -136,8 +136,7 @@ def take_account(
     EXPRESS: Step Functions lists no execution (ListExecutions refuses the machine). What the
     classifier classified is in its records (``logs``); when those were not read
     (``logs_read`` false: the console apart from the cloud) the results table's DONE items,
-    one per classified image, count it instead. How many executions ran is read from the
-    workflow's log group at level ALL, and unknown (None) below it.
+    one per classified image, count it instead.
     """
     sfn = stack.client("stepfunctions")
     machine = stack.resource(STATE_MACHINE)
@@ -169,8 +168,6 @@ def take_account(
         done = done_per_route(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
         for route, classified in done.items():
             tally.routes.setdefault(route, accounting.RouteTally()).classified = classified
-    if logging.logs_every_execution:
-        tally.express_executions = len(express_logs.logged_executions(stack, logging))
     return tally
 
 
