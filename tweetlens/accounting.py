@@ -190,6 +190,12 @@ class Accounting:
     # nowhere else, by route or message.
     copies: list[CopiedMessage] = field(default_factory=list)
     letter_copies: int = 0
+    # EXPRESS: Step Functions lists no execution (``executions`` is empty).
+    workflow_type: str = "STANDARD"
+
+    @property
+    def is_express(self) -> bool:
+        return self.workflow_type == "EXPRESS"
 
     @property
     def lost(self) -> int:
@@ -332,13 +338,27 @@ def record_outcomes(records: Iterable[ClassifierRecord]) -> dict[str, RecordOutc
 
 
 def execution_outcomes(
-    sfn: Any, state_machine_arn: str, known: dict[str, ExecutionOutcome] | None = None
+    sfn: Any,
+    state_machine_arn: str,
+    known: dict[str, ExecutionOutcome] | None = None,
+    *,
+    workflow_type: str | None = None,
 ) -> list[ExecutionOutcome]:
     """Every execution of the state machine with its route and outcome.
 
     ``known`` (ARN → outcome) is filled in as executions end and saves describing them again:
     a caller that asks every few seconds describes only the executions still running.
+
+    EXPRESS: none. ``ListExecutions`` refuses an Express machine (StateMachineTypeNotSupported,
+    in AWS as in the local cloud); its executions are accounted from the classifier's records,
+    the results table and the workflow's log group instead. ``workflow_type`` (the machine's,
+    when the caller knows it) saves asking ``DescribeStateMachine``.
     """
+    if workflow_type is None:
+        described = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
+        workflow_type = str(described.get("type") or "STANDARD")
+    if workflow_type == "EXPRESS":
+        return []
     found: list[ExecutionOutcome] = []
     paginator = sfn.get_paginator("list_executions")
     for page in paginator.paginate(stateMachineArn=state_machine_arn):

@@ -16,7 +16,7 @@ from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
 from tweetlens.dlq import DLQ_SUFFIX, DeadLetter, list_dead_letters, redriven_messages
 from tweetlens.localcloud import MessageLedger, PatchSet
 from tweetlens.pipeline import PRODUCER, LocalPipeline
-from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
+from tweetlens.results import RESULTS_TABLE, ImageResult, all_results, done_per_route
 from tweetlens.settlement import settle_messages
 from tweetlens.stack import DeployedStack, emulator_stack
 from tweetlens.trace import express_logs
@@ -141,17 +141,27 @@ def take_account(
     *,
     known_executions: dict[str, accounting.ExecutionOutcome] | None = None,
     accepted: AcceptedMessages | None = None,
+    logs_read: bool = True,
 ) -> accounting.Accounting:
     """Where every message ended; ``known_executions`` as in ``execution_outcomes``.
 
     With ``accepted`` each message is settled on its own (``accounting.account``); without it
     (the console apart from the local cloud's process, or a stack in AWS: no record of the
     accepted messages) the routes' totals are compared.
+
+    EXPRESS: Step Functions lists no execution (ListExecutions refuses the machine). What the
+    classifier classified is in its records (``logs``); when those were not read
+    (``logs_read`` false: the console apart from the cloud) the results table's DONE items,
+    one per classified image, count it instead.
     """
     sfn = stack.client("stepfunctions")
+    machine = stack.resource(STATE_MACHINE)
+    logging = workflow_logging(stack, machine)
     records = list(accounting.classifier_records(logs))
     outcomes = accounting.record_outcomes(records)
-    executions = accounting.execution_outcomes(sfn, stack.resource(STATE_MACHINE), known_executions)
+    executions = accounting.execution_outcomes(
+        sfn, machine, known_executions, workflow_type=logging.workflow_type
+    )
     letters = list_dead_letters(stack, limit=10_000)
     messages, settlement = None, None
     if accepted is not None:
@@ -163,7 +173,7 @@ def take_account(
         settlement = settle_messages(
             bodies, records, executions, letters, express=accepted.express, redriven=redriven
         )
-    return accounting.account(
+    tally = accounting.account(
         published=accounting.published_per_route(producer_payloads),
         outcomes=outcomes,
         executions=executions,
@@ -172,6 +182,14 @@ def take_account(
         accepted=messages,
         settlement=settlement,
     )
+    if not logging.is_express:
+        return tally
+    tally.workflow_type = logging.workflow_type
+    if not logs_read:
+        done = done_per_route(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
+        for route, classified in done.items():
+            tally.routes.setdefault(route, accounting.RouteTally()).classified = classified
+    return tally
 
 
 def deployed(pipeline: LocalPipeline) -> DeployedStack:

@@ -66,7 +66,7 @@ from typing import Any
 
 from tweetlens.results import RESULTS_TABLE, ImageResult, results_for
 from tweetlens.stack import DeployedStack
-from tweetlens_naming import DONE_STATUS, SOURCE_MESSAGE_ID_ATTRIBUTE
+from tweetlens_naming import DONE_STATUS, MAX_ATTEMPT, SOURCE_MESSAGE_ID_ATTRIBUTE
 
 WORKFLOW_DLQ = "WorkflowDeadLetterQueue"
 PRODUCER_DLQ = "ProducerDeadLetterQueue"
@@ -81,6 +81,11 @@ SKIPPED_REJECTION = "the classifier would reject it again; --force sends it back
 SKIPPED_SUPERSEDED = (
     "superseded: its image was classified since, so it would only be a duplicate; "
     "--force sends it back anyway"
+)
+SKIPPED_TOP_ATTEMPT = (
+    f"at attempt {MAX_ATTEMPT}, the most a message may carry: sent back one higher, the "
+    "classifier would reject it as InvalidMessage and its real reason would be lost; read it, "
+    "then send its message again by hand (attempt 0) or delete it"
 )
 SKIPPED_HOLD_LAPSED = (
     "the pass's hold on it ran out before its turn (another reader may have it): left on its "
@@ -244,8 +249,10 @@ def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
     """Why a redrive leaves ``letter`` on its queue, or None when it sends it back.
 
     Never replayed, forced or not: a copy (``copy_of``: a redrive deletes it and judges its
-    first letter), a producer letter (X's data, for a person to read) and a
-    workflow letter without a message (its input is no route message). Replayed only when
+    first letter), a producer letter (X's data, for a person to read), a
+    workflow letter without a message (its input is no route message) and a letter whose
+    message is at ``MAX_ATTEMPT`` (one higher, the classifier would reject it as
+    InvalidMessage, hiding why it failed: ``SKIPPED_TOP_ATTEMPT``). Replayed only when
     ``force`` is set: a route letter the classifier rejected (unchanged, it is rejected again)
     and a superseded workflow letter (``superseded_by``: its image is classified already).
     A letter a pass lost its hold on (``hold_lapsed``) is left for the next pass.
@@ -264,10 +271,27 @@ def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
         has_message = isinstance(payload, dict) and isinstance(payload.get("message"), dict)
         if not has_message:
             return SKIPPED_NO_MESSAGE
-        return SKIPPED_SUPERSEDED if letter.superseded_by and not force else None
-    if letter.error in PERMANENT_REJECTIONS and not force:
-        return SKIPPED_REJECTION
-    return None
+        if letter.superseded_by and not force:
+            return SKIPPED_SUPERSEDED
+        return SKIPPED_TOP_ATTEMPT if _at_top_attempt(payload["message"]) else None
+    if letter.error in PERMANENT_REJECTIONS:
+        # Sent back as it came (no attempt added), only when forced.
+        return None if force else SKIPPED_REJECTION
+    try:
+        message = json.loads(letter.body)
+    except ValueError:
+        return None
+    return SKIPPED_TOP_ATTEMPT if _at_top_attempt(message) else None
+
+
+def _at_top_attempt(message: Any) -> bool:
+    """Whether a replay (``attempt`` + 1) would carry the message past ``MAX_ATTEMPT``.
+
+    Forced or not: the classifier would reject the replay as InvalidMessage, and the letter's
+    own reason (why the image failed) would give way to that rejection.
+    """
+    attempt = message.get("attempt", 0) if isinstance(message, dict) else None
+    return type(attempt) is int and attempt >= MAX_ATTEMPT
 
 
 def letter_url(letter: DeadLetter) -> str:

@@ -146,6 +146,24 @@ def all_results(dynamodb: Any, table: str) -> list[ImageResult]:
     return sorted(results, key=lambda result: result.url)
 
 
+def done_per_route(dynamodb: Any, table: str) -> dict[str, int]:
+    """Route → images classified (RESULT items of status DONE): one per image, whichever run
+    classified it. A full scan of the RESULT items, reading only their route."""
+    done: dict[str, int] = {}
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="sk = :result AND #status = :done",
+        ProjectionExpression="#route",
+        ExpressionAttributeNames={"#status": "status", "#route": "route"},
+        ExpressionAttributeValues={":result": {"S": "RESULT"}, ":done": {"S": "DONE"}},
+    )
+    for page in pages:
+        for raw in page["Items"]:
+            route = str(_plain(raw).get("route", ""))
+            done[route] = done.get(route, 0) + 1
+    return done
+
+
 def results_page(
     dynamodb: Any, table: str, *, limit: int = 24, start_key: dict[str, Any] | None = None
 ) -> Page[ImageResult]:

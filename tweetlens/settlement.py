@@ -72,7 +72,7 @@ def _second_ends(outcome: str, name: str, fate: str) -> list[str] | None:
 # A fate that follows a redriven message (``redriven``): what its letter ended follows.
 _FOLLOWS: Final = "follows:"
 # Longer than any chain: each redrive sends the message one attempt higher, and a message
-# carries at most 99 (``PhotoMessage.attempt``). Also bounds the recursion that follows one.
+# carries at most ``MAX_ATTEMPT`` (99). Also bounds the recursion that follows one.
 _MAX_CHAIN: Final = 100
 
 

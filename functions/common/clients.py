@@ -10,7 +10,14 @@ execution closed) is made by the first invocation that calls it, and kept.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
+
+from botocore.config import Config
+
+# botocore's standard retry mode sleeps rand(0, 1) x min(2 ** (attempt - 1), 20) s after a failed
+# attempt (botocore.retries.standard.ExponentialBackoff): at most 1 s, then 2 s, 4 s ...
+_STANDARD_BACKOFF_CAP_SECONDS = 20.0
 
 
 class _FirstUse:
@@ -49,3 +56,40 @@ def on_first_use[Client](make: Callable[[], Client]) -> Client:
 def made(client: object) -> bool:
     """Whether ``client`` exists: False only for a stand-in of ``on_first_use`` never used."""
     return not isinstance(client, _FirstUse) or client.made
+
+
+@dataclass(frozen=True)
+class CallBounds:
+    """How long one call of a client may wait, and how often it is attempted.
+
+    botocore's defaults are 60 s connect and read timeouts and the legacy retry mode (5 attempts,
+    10 for DynamoDB, backoff up to ~25 s): a single stalled or throttled call can outlast the
+    function's timeout, or the Step Functions task's around it, which the workflow cannot tell
+    from a permanent failure. The standard mode retries throttling, 5xx and connection errors,
+    and its backoff has a known ceiling.
+    """
+
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+
+    def config(self) -> Config:
+        """The client config that applies these bounds."""
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"mode": "standard", "total_max_attempts": self.attempts},
+        )
+
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take: every attempt waits out its connect and read
+        timeouts, and every retry sleeps its longest backoff.
+
+        A model, not a guarantee: the read timeout bounds each wait on the socket, so a peer
+        trickling bytes could take longer; no AWS endpoint does that.
+        """
+        backoff = sum(
+            min(2.0 ** (attempt - 1), _STANDARD_BACKOFF_CAP_SECONDS)
+            for attempt in range(1, self.attempts)
+        )
+        return self.attempts * (self.connect_timeout + self.read_timeout) + backoff

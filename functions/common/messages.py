@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # The naming rules the tooling shares, written once in ``tweetlens_naming``: re-exported here
 # (the ``as`` form is mypy's explicit re-export) so the functions keep one place to import from.
 from tweetlens_naming import EXECUTION_NAME_HASH_CHARS as EXECUTION_NAME_HASH_CHARS  # noqa: PLC0414
+from tweetlens_naming import MAX_ATTEMPT as MAX_ATTEMPT  # noqa: PLC0414
 from tweetlens_naming import MAX_EXECUTION_SEQUENCE as MAX_EXECUTION_SEQUENCE  # noqa: PLC0414
 from tweetlens_naming import execution_name as execution_name  # noqa: PLC0414
 from tweetlens_naming import execution_sequence as execution_sequence  # noqa: PLC0414
@@ -56,7 +57,7 @@ class PhotoMessage(BaseModel):
     route: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
     # How many times this message came back from a dead-letter queue. Informational: which
     # execution name a message gets is decided from the URL's result item (``execution_name``).
-    attempt: Annotated[int, Field(ge=0, le=99)] = 0
+    attempt: Annotated[int, Field(ge=0, le=MAX_ATTEMPT)] = 0
 
     @field_validator("url")
     @classmethod

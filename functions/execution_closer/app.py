@@ -30,16 +30,16 @@ from execution_closer.models import (
     StatusChangeEvent,
 )
 from execution_closer.observability import logger, metrics, tracer
-from execution_closer.settings import load_settings
+from execution_closer.settings import AWS_CONFIG, load_settings
 
 settings = load_settings(os.environ)
 closer = Closer(
     settings=settings,
-    dynamodb=boto3.client("dynamodb"),
+    dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     # Only closing an execution reads its history and sends a letter. Most invocations close
     # none: the sweep ticks every 5 minutes and finds no expired claim unless something broke.
-    stepfunctions=on_first_use(lambda: boto3.client("stepfunctions")),
-    sqs=on_first_use(lambda: boto3.client("sqs")),
+    stepfunctions=on_first_use(lambda: boto3.client("stepfunctions", config=AWS_CONFIG)),
+    sqs=on_first_use(lambda: boto3.client("sqs", config=AWS_CONFIG)),
     metrics=metrics,
 )
 
@@ -63,7 +63,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except ValidationError as error:
         raise InvalidEvent(summarize(error, root="event")) from error
     detail = change.detail
-    if detail.stateMachineArn != settings.state_machine_arn or detail.status not in UNSUCCESSFUL:
+    if detail.stateMachineArn != settings.state_machine_arn:
+        # The rule only forwards this stack's state machine; a hand-made event (a sample of
+        # events/, whose ARN is no deployed one) is told apart here rather than closed.
+        logger.info(
+            "Status change needs no dead letter: another state machine's execution",
+            state_machine=detail.stateMachineArn,
+        )
+        return {"closed": []}
+    if detail.status not in UNSUCCESSFUL:
         logger.info("Status change needs no dead letter", status=detail.status.value)
         return {"closed": []}
     ended = EndedExecution(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
+from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.clients import CallBounds
 from common.validation import summarize
 
 TABLE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
@@ -15,6 +17,23 @@ STATE_MACHINE_ARN_PATTERN = (
 )
 # http is allowed because the local cloud serves SQS on loopback without TLS.
 QUEUE_URL_PATTERN = r"^https?://[^\s/]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$"
+
+# Every AWS client of the closer (the results table, Step Functions, the workflow DLQ). A sweep
+# starts no further claim with less than closer.SWEEP_MARGIN_MS (10 s) of its 60 s left, so one
+# call started then must end within the margin: AWS_BOUNDS.worst_case_seconds() =
+# 3 x (0.5 + 1.5) + 1 + 2 = 9 s. botocore's defaults (60 s timeouts, 5 attempts, 10 for
+# DynamoDB, backoff up to ~25 s) let a single stalled call outlast the invocation, which ends
+# by its timeout and reports nothing of what it closed. Three attempts ride out a short burst
+# of throttling; a close that still fails is retried by Lambda (an event) or the next sweep.
+AWS_CONNECT_TIMEOUT_SECONDS = 0.5
+AWS_READ_TIMEOUT_SECONDS = 1.5
+AWS_ATTEMPTS = 3
+AWS_BOUNDS = CallBounds(
+    connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=AWS_READ_TIMEOUT_SECONDS,
+    attempts=AWS_ATTEMPTS,
+)
+AWS_CONFIG: Config = AWS_BOUNDS.config()
 
 
 class InvalidSettings(Exception):

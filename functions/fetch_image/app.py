@@ -23,16 +23,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fetch_image.errors import FetchImageError
 from fetch_image.fetcher import fetch_to_s3
 from fetch_image.observability import logger, metrics, tracer
-from fetch_image.settings import FetchSettings, describe
+from fetch_image.settings import S3_CONFIG, STORE_MARGIN_SECONDS, FetchSettings, describe
 from fetch_image.transport import Opener, Resolver, pinned_https_opener, system_resolver
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-# Time kept back from the invocation's remaining time for the S3 write and the response, so
-# a slow image host ends in ImageHostError (retried by the state machine) rather than in a
-# Lambda timeout.
-STORE_MARGIN_SECONDS = 5.0
 
 SETTINGS = FetchSettings.from_environ(os.environ)
 logger.info("FetchImageFunction settings", settings=describe(SETTINGS))
@@ -44,8 +39,9 @@ OPENER: Opener = pinned_https_opener
 
 @functools.cache
 def s3_client() -> S3Client:
-    """One client per container, created on first use from the default session."""
-    return boto3.client("s3")
+    """One client per container, created on first use from the default session, its calls
+    bounded within STORE_MARGIN_SECONDS (fetch_image.settings)."""
+    return boto3.client("s3", config=S3_CONFIG)
 
 
 @logger.inject_lambda_context

@@ -12,8 +12,10 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Final
 
+from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common.clients import CallBounds
 from common.validation import summarize
 from fetch_image.addresses import METADATA_ADDRESSES, HostPort, IPNetwork, parse_allowed_host
 
@@ -21,6 +23,28 @@ from fetch_image.addresses import METADATA_ADDRESSES, HostPort, IPNetwork, parse
 DEFAULT_MAX_IMAGE_BYTES: Final = 15 * 1024 * 1024
 # The function's own timeout is 30 s: a single wait longer than that can never finish.
 MAX_TIMEOUT_SECONDS: Final = 30.0
+
+# The chain of timeouts: the Fetch Image state's TimeoutSeconds (20 s) equals this function's
+# Timeout, and a task that times out ends the execution (States.Timeout is not retried). The
+# download gets the invocation's time less STORE_MARGIN_SECONDS; the PutObject to S3 that
+# follows must end within that margin, so its client is bounded: its waits take at most
+# 2 x (0.5 + 1.5) + 1 = 5 s (S3_BOUNDS.worst_case_seconds()), and the margin keeps 1 s more for
+# moving the bytes (the timeouts bound each wait on the socket, not the upload: at most 15 MB,
+# a fraction of a second within a region) and the handler's answer. botocore's defaults (60 s
+# timeouts, 5 attempts, backoff up to ~20 s) let one stalled S3 call outlast the task.
+S3_CONNECT_TIMEOUT_SECONDS: Final = 0.5
+S3_READ_TIMEOUT_SECONDS: Final = 1.5
+S3_ATTEMPTS: Final = 2
+S3_BOUNDS: Final = CallBounds(
+    connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=S3_READ_TIMEOUT_SECONDS,
+    attempts=S3_ATTEMPTS,
+)
+S3_CONFIG: Final[Config] = S3_BOUNDS.config()
+# Time kept back from the invocation's remaining time for the S3 write and the response, so
+# a slow image host ends in ImageHostError (retried by the state machine) rather than in a
+# Lambda timeout.
+STORE_MARGIN_SECONDS: Final = S3_BOUNDS.worst_case_seconds() + 1.0
 
 _ENV_NAMES: Final = {
     "allowed_image_hosts": "ALLOWED_IMAGE_HOSTS",

@@ -22,7 +22,7 @@ from producer.events import EventBridgeModel
 from producer.observability import logger, metrics, tracer
 from producer.publisher import BatchSender, DeadLetterQueue, SqsPublisher
 from producer.run import run_producer
-from producer.settings import ProducerSettings
+from producer.settings import AWS_CONFIG, ProducerSettings
 from producer.source import SourceFactory
 
 
@@ -33,16 +33,20 @@ class InvalidEvent(Exception):
 def token_reader(store: str | None) -> BearerTokenReader:
     """A reader with a client for the configured store only: the other would never be called."""
     if store == "ssm":
-        return BearerTokenReader(ssm=SSMProvider(boto3_client=boto3.client("ssm")))
-    return BearerTokenReader(secrets=SecretsProvider(boto3_client=boto3.client("secretsmanager")))
+        return BearerTokenReader(
+            ssm=SSMProvider(boto3_client=boto3.client("ssm", config=AWS_CONFIG))
+        )
+    return BearerTokenReader(
+        secrets=SecretsProvider(boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG))
+    )
 
 
 settings = ProducerSettings.from_environ(os.environ)
-sender = BatchSender(boto3.client("sqs"))
+sender = BatchSender(boto3.client("sqs", config=AWS_CONFIG))
 publisher = SqsPublisher(sender, settings.route_queue_urls)
 dead_letters = DeadLetterQueue(sender, settings.producer_dlq_url)
 checkpoints = CheckpointStore(
-    boto3.client("dynamodb"), settings.checkpoints_table, settings.checkpoint_id
+    boto3.client("dynamodb", config=AWS_CONFIG), settings.checkpoints_table, settings.checkpoint_id
 )
 sources = (
     SourceFactory(
@@ -52,7 +56,9 @@ sources = (
     if settings.post_source == "x-api"
     else SourceFactory(
         settings,
-        s3=boto3.client("s3") if settings.replay_uri.startswith("s3://") else None,
+        s3=boto3.client("s3", config=AWS_CONFIG)
+        if settings.replay_uri.startswith("s3://")
+        else None,
     )
 )
 

@@ -8,8 +8,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.clients import CallBounds
 from common.validation import summarize
 
 # Same rule as ``PhotoMessage.route``: a route name that the message contract would reject
@@ -20,6 +22,23 @@ _HASHTAG = re.compile(r"^\w{1,139}$")
 # The longest recent-search query any X API access level accepts; a longer one can never work.
 MAX_QUERY_LENGTH = 4_096
 SEARCH_SUFFIX = "has:images -is:retweet"
+
+# Every AWS client of the producer (SQS, the checkpoint table, the token store, a replay bucket).
+# The run starts no further page with less than run.TIME_MARGIN_MS (10 s) of its 55 s left, so
+# one call started then must end within the margin: AWS_BOUNDS.worst_case_seconds() =
+# 3 x (0.5 + 1.5) + 1 + 2 = 9 s. botocore's defaults (60 s timeouts, 5 attempts, 10 for
+# DynamoDB, backoff up to ~25 s) let a single stalled call outlast the whole invocation, which
+# then ends by its timeout with its checkpoint unwritten. Three attempts ride out a short burst
+# of throttling; what still fails is retried by the next minute's run, from the checkpoint.
+AWS_CONNECT_TIMEOUT_SECONDS = 0.5
+AWS_READ_TIMEOUT_SECONDS = 1.5
+AWS_ATTEMPTS = 3
+AWS_BOUNDS = CallBounds(
+    connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=AWS_READ_TIMEOUT_SECONDS,
+    attempts=AWS_ATTEMPTS,
+)
+AWS_CONFIG: Config = AWS_BOUNDS.config()
 
 
 class InvalidSettings(Exception):

@@ -25,7 +25,7 @@ from common.validation import summarize
 from store_result.errors import InvalidStoreRequest
 from store_result.models import StoreRequest
 from store_result.observability import logger, metrics, tracer
-from store_result.settings import load_settings
+from store_result.settings import DYNAMODB_CONFIG, load_settings
 from store_result.store import store_result
 
 if TYPE_CHECKING:
@@ -36,8 +36,9 @@ SETTINGS = load_settings(os.environ)
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
-    """One client per container, created on first use from the default session."""
-    return boto3.client("dynamodb")
+    """One client per container, created on first use from the default session, its calls
+    bounded within the task's timeout (store_result.settings)."""
+    return boto3.client("dynamodb", config=DYNAMODB_CONFIG)
 
 
 @logger.inject_lambda_context

@@ -12,7 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from store_result.errors import ClaimLost, ResultStoreBusy
 from store_result.models import DetectedLabel, StoreRequest, StoreResponse
@@ -44,8 +45,26 @@ _BUSY_CODES = frozenset(
 )
 
 
+# What botocore raises once its attempts are spent without an answer (a connect or read timeout,
+# a connection refused or dropped): the table is unreachable for now, not the request wrong.
+_NO_ANSWER = (EndpointUnreachable, HTTPClientError)
+
+
 def store_result(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> StoreResponse:
-    """Write the DONE result and its label items atomically; raise a named error otherwise."""
+    """Write the DONE result and its label items atomically; raise a named error otherwise.
+
+    No answer from DynamoDB is ResultStoreBusy too, so the state machine retries it instead of
+    ending the execution. A transaction that did commit before its answer was lost makes the
+    retry's condition fail (the result is DONE already): ClaimLost, and the execution ends as a
+    duplicate of its own result, which is stored.
+    """
+    try:
+        return _store(dynamodb, table, request)
+    except _NO_ANSWER as error:
+        raise ResultStoreBusy(f"DynamoDB did not answer: {type(error).__name__}") from error
+
+
+def _store(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> StoreResponse:
     labels = _distinct(request.labels)
     stale = _existing_label_keys(dynamodb, table, request.message.url) - {
         LABEL_PREFIX + label.Name for label in labels

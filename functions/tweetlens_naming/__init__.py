@@ -21,6 +21,10 @@ DONE_STATUS: Final = "DONE"
 # A Standard execution name holds at most 80 characters: the digest, a dash and the attempt.
 EXECUTION_NAME_HASH_CHARS: Final = 64
 MAX_EXECUTION_SEQUENCE: Final = 10**15 - 1
+# The highest ``attempt`` a route message may carry (a count of replays from a dead-letter
+# queue): the classifier rejects a higher one as InvalidMessage, and a redrive, which sends a
+# letter back one attempt higher, keeps a letter that is already here.
+MAX_ATTEMPT: Final = 99
 # The message attribute of a rejection letter (the classifier's SendMessage to a route DLQ) that
 # names the SQS message it rejected: the letter is a new SQS message with an id of its own, and
 # the tooling settles the rejected message by this one (``tweetlens.settlement``). A message

@@ -332,6 +332,47 @@ def test_forced_redrive_sends_a_superseded_letter_back_too(workflow_letters: Let
     assert workflow_letters.bodies("WorkflowDeadLetterQueue") == []
 
 
+TOP_ATTEMPT = (
+    "at attempt 99, the most a message may carry: sent back one higher, the classifier would "
+    "reject it as InvalidMessage and its real reason would be lost; read it, then send its "
+    "message again by hand (attempt 0) or delete it"
+)
+
+
+def test_redrive_keeps_letters_at_the_top_attempt_even_forced(aws_credentials: None) -> None:
+    # GIVEN a workflow letter and a message moved by the cats queue's redrive policy, both at
+    # attempt 99 (the most a message may carry), and a moved message at attempt 98
+    with mock_aws():
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=STACK, TemplateBody=json.dumps(queues_stack_template())
+        )
+        letters = Letters()
+        top = json.loads(_workflow_letter(STILL_BROKEN_URL, "ImageNotFound"))
+        top["message"]["attempt"] = 99
+        letters.send("WorkflowDeadLetterQueue", json.dumps(top))
+        moved_top = json.dumps(json.loads(MOVED) | {"attempt": 99})
+        letters.send("CatsDeadLetterQueue", moved_top)
+        letters.send("CatsDeadLetterQueue", json.dumps(json.loads(MOVED) | {"attempt": 98}))
+
+        # WHEN every queue is redriven, even with --force
+        result = redrive("--force")
+
+        # THEN only the one at 98 went back (at 99); the two at 99 are kept where they were,
+        # counted under their own reason, which a replay at attempt 100 would have lost
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "CatsDeadLetterQueue: 1 message(s) sent back",
+            "DogsDeadLetterQueue: 0 message(s) sent back",
+            "ProducerDeadLetterQueue: 0 message(s) sent back",
+            "WorkflowDeadLetterQueue: 0 message(s) sent back",
+            f"CatsDeadLetterQueue: 1 message(s) kept (MaxReceiveCountExceeded: {TOP_ATTEMPT})",
+            f"WorkflowDeadLetterQueue: 1 message(s) kept (ImageNotFound: {TOP_ATTEMPT})",
+        ]
+        assert [json.loads(body)["attempt"] for body in letters.bodies("CatsQueue")] == [99]
+        assert letters.bodies("CatsDeadLetterQueue") == [moved_top]
+        assert letters.bodies("WorkflowDeadLetterQueue") == [json.dumps(top)]
+
+
 # -- copies: letters are sent at least once ---------------------------------------------------
 
 BROKEN_ARN = "arn:aws:states:us-east-1:123456789012:express:ClassifyImage:ImageNotFound:1"

@@ -363,3 +363,44 @@ def test_fresh_cloud_in_its_own_process_ends_with_click_s_error_and_status(
         "ClassifierFunction, ExecutionCloserFunction, FetchImageFunction, ProducerFunction, "
         "StoreResultFunction\n"
     )
+
+
+def test_store_result_sample_reaches_dynamodb_and_finds_no_claim(runner: CliRunner) -> None:
+    # GIVEN the Store Result task's input as the state machine passes it (README, Quick invoke)
+    event = event_file("store_result_cat_photo.json")
+
+    # WHEN the function is invoked in a fresh cloud, where no execution claimed the image
+    result = run_cli(runner, "invoke", "StoreResultFunction", "-e", str(event))
+
+    # THEN the input is accepted and the transaction's claim condition refuses the result:
+    # ClaimLost, which the state machine turns into a Duplicate, with one REPORT line
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["errorType"] == "ClaimLost"
+    assert payload["errorMessage"] == (
+        f"{json.loads(event.read_text(encoding='utf-8'))['execution']} no longer owns the claim; "
+        "result not written"
+    )
+    lines = _framed_log_lines(result.stderr)
+    assert sum(line.startswith("REPORT RequestId: ") for line in lines) == 1
+
+
+def test_closer_sample_of_another_state_machine_closes_nothing(runner: CliRunner) -> None:
+    # GIVEN the sample status-change event, whose state machine ARN is no deployed one
+    event = event_file("eventbridge_execution_failed.json")
+    state_machine = json.loads(event.read_text(encoding="utf-8"))["detail"]["stateMachineArn"]
+
+    # WHEN the closer is invoked with it unchanged, as `sam local invoke` would pass it
+    result = run_cli(runner, "invoke", "ExecutionCloserFunction", "-e", str(event))
+
+    # THEN it succeeds, closes nothing, and its log says why
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"closed": []}
+    logs = [json.loads(line) for line in _framed_log_lines(result.stderr) if line.startswith("{")]
+    told = [log for log in logs if log.get("message", "").startswith("Status change")]
+    assert [(log["message"], log["state_machine"]) for log in told] == [
+        (
+            "Status change needs no dead letter: another state machine's execution",
+            state_machine,
+        )
+    ]

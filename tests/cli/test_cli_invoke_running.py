@@ -89,6 +89,29 @@ def _described(**changes: object) -> RunningCloud:
     return RunningCloud(**values)  # type: ignore[arg-type]
 
 
+def test_running_cloud_refuses_an_event_over_lambdas_6_mb_in_one_clear_line(
+    running: LocalPipeline, tmp_path: Path
+) -> None:
+    # GIVEN a running local cloud and an event of 6 MB and one byte (Lambda's synchronous
+    # Invoke takes 6 x 1024 x 1024 bytes at most)
+    event = tmp_path / "big.json"
+    frame = len(json.dumps({"padding": ""}))
+    event.write_text(json.dumps({"padding": "x" * (6_291_457 - frame)}), encoding="utf-8")
+    before = len(running.cloud.invocations())
+
+    # WHEN the fetch function is invoked with it
+    result = run_cli(_running_runner(running), "invoke", "FetchImageFunction", "-e", str(event))
+
+    # THEN Lambda's refusal is one line with the size and the limit, and the function never ran
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: RequestEntityTooLargeException: 6291457 byte payload is too large for the "
+        "RequestResponse invocation type (limit 6291456 bytes)\n"
+    )
+    assert len(running.cloud.invocations()) == before
+
+
 @pytest.mark.parametrize(
     ("template", "overrides", "serves"),
     [

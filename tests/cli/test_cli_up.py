@@ -60,7 +60,8 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
         STATE_FILE_ENV: str(state_file),
-        "COLUMNS": "200",
+        # A terminal of 80 columns, the width rich assumes when stdout is no terminal.
+        "COLUMNS": "80",
     }
     process = subprocess.Popen(
         [
@@ -117,3 +118,11 @@ def test_up_serves_other_terminals_until_ctrl_c(tmp_path: Path) -> None:
     assert f"Local cloud at {state['endpoint_url']}" in stdout
     assert "Ctrl-C to stop." in stdout
     assert not state_file.exists()
+    # AND at 80 columns every resource's physical id (queue URLs of 90 characters and more
+    # among them) is printed whole on its own line, to be copied, and the state file is named
+    lines = stdout.splitlines()
+    width = max(len(logical_id) for logical_id in state["resources"])
+    for logical_id, physical in state["resources"].items():
+        assert f"  {logical_id:<{width}}  {physical}".rstrip() in lines
+    assert max(len(url) for url in state["resources"].values() if url.startswith("http")) > 80
+    assert f"Endpoint and resources, as JSON: {state_file}" in lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from common.messages import EXPRESS_NAME_HASH_CHARS, url_digest
 from tests.cli.cli_testkit import run_cli, state_file_runner
@@ -34,12 +36,12 @@ from tests.integration.pipeline_kit import (
 )
 from tests.unit.console.console_testkit import client_of, console_app
 from tweetlens import trace
-from tweetlens.console import ConsoleData
+from tweetlens.console import CloudActivity, ConsoleData
 from tweetlens.demo import deployed
 from tweetlens.demo_stream import PHOTO_LABELS, Recording
 from tweetlens.dlq import WORKFLOW_DLQ, DeadLetter, redrive
 from tweetlens.pipeline import LocalPipeline
-from tweetlens.results import RESULTS_TABLE, LabelHit, images_with_label
+from tweetlens.results import RESULTS_TABLE, LabelHit, all_results, images_with_label
 from tweetlens.stack import DeployedStack
 
 pytestmark = pytest.mark.integration
@@ -235,9 +237,10 @@ def test_cat_photo_is_fetched_labelled_and_stored(
     assert [label["name"] for label in item["labels"]] == names
     confidence = {label["name"]: label["confidence"] for label in item["labels"]}
     assert all(Decimal(70) <= value <= Decimal(100) for value in confidence.values())
-    # AND Step Functions lists no execution: Express executions are not listed
-    listed = stack.client("stepfunctions").list_executions(stateMachineArn=machine)
-    assert listed["executions"] == []
+    # AND Step Functions lists no execution: ListExecutions refuses an Express machine
+    with pytest.raises(ClientError) as refused:
+        stack.client("stepfunctions").list_executions(stateMachineArn=machine)
+    assert refused.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
     # AND the log group holds the execution from ExecutionStarted to ExecutionSucceeded, from
     # which `tweetlens trace` draws it: claim → fetch → label → store, with its input
     records = [r for r in express_log_records(pipeline) if r["execution_arn"] == item["execution"]]
@@ -487,6 +490,56 @@ def test_console_lists_express_executions_from_the_log_group(
     assert 'id="execution-status">FAILED<' in detail.text
     assert 'id="failed-state">Fetch Image<' in detail.text
     assert client.get(link.group(1) + "/trace.svg").status_code == 200
+
+
+def _overview_cells(table: str) -> dict[str, list[str]]:
+    """Route → its row's cells as text (route, published, queued, running, classified,
+    duplicates, dead letters, lost)."""
+    rows = re.findall(r'<tr data-route="([^"]*)">(.*?)</tr>', table, re.S)
+    return {
+        route: [
+            " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for route, row in rows
+    }
+
+
+def test_the_overview_counts_every_classified_image_of_the_express_workflow(
+    pipeline: LocalPipeline, stack: DeployedStack, settled: Settled
+) -> None:
+    # GIVEN the settled module: the images classified, the cat and crew photos among them
+    # (the module's other tests classify more), each stored DONE with its route
+    results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
+    done = [result for result in results if result.status == "DONE"]
+    assert {settled.cat, settled.crew} <= {result.url for result in done}
+    routes = Counter(result.route for result in done)
+    started = {
+        record["execution_arn"]
+        for record in express_log_records(pipeline)
+        if record["type"] == "ExecutionStarted"
+    }
+
+    # WHEN the Overview is taken apart from the cloud (no function logs, as against AWS) and
+    # beside it (the classifier's records read)
+    apart = client_of(console_app(ConsoleData.fixed(stack))).get("/overview/table").text
+    beside_data = ConsoleData.fixed(stack, CloudActivity(pipeline.cloud))
+    beside = client_of(console_app(beside_data)).get("/overview/table").text
+
+    # THEN both count each route's classified images, all of them, not the 0 a listing of
+    # executions gave; running shows "-" with the reason, and the executions come from the
+    # log group (level ALL here)
+    for table in (apart, beside):
+        cells = _overview_cells(table)
+        classified = {route: int(row[4]) for route, row in cells.items() if row[4] != "0"}
+        assert classified == dict(routes)
+        assert sum(int(row[4]) for row in cells.values()) == len(done)
+        assert {row[3] for row in cells.values()} == {"-"}
+        assert 'id="express-unknown"' in table
+        assert f"{len(started)} execution(s)" in table
+    # AND apart from the cloud the duplicates are unknown ("-"), beside it they are counted
+    assert {row[5] for row in _overview_cells(apart).values()} == {"-"}
+    assert "-" not in {row[5] for row in _overview_cells(beside).values()}
 
 
 def test_a_redriven_workflow_letter_runs_again_as_the_next_attempt(

@@ -113,9 +113,15 @@ def test_express_executions_are_not_described_or_listed(cloud: LocalCloud) -> No
     with pytest.raises(ClientError) as raised:
         sfn.describe_execution(executionArn=response["executionArn"])
     assert raised.value.response["Error"]["Code"] == "InvalidArn"
-    # AND it is in no list
-    listed = sfn.list_executions(stateMachineArn=cloud.resources["SyncStateMachine"])
-    assert listed["executions"] == []
+    # AND listing the machine's executions is refused as AWS refuses it (an empty list would
+    # read as "nothing ran"), while a STANDARD machine's are listed
+    with pytest.raises(ClientError) as refused:
+        sfn.list_executions(stateMachineArn=cloud.resources["SyncStateMachine"])
+    error = refused.value.response
+    assert error["Error"]["Code"] == "StateMachineTypeNotSupported"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    standard = sfn.list_executions(stateMachineArn=cloud.resources["StandardStateMachine"])
+    assert standard["executions"] == []
 
 
 def test_standard_machine_refuses_sync_execution(cloud: LocalCloud) -> None:

@@ -8,10 +8,14 @@ nowhere accepted). All but one are refused offline, before the emulator starts.
 
 from __future__ import annotations
 
+import json
+from importlib import metadata
+from pathlib import Path
+
 import pytest
 
 from tests.localcloud.conftest import TEMPLATES
-from tweetlens.localcloud import LocalCloud
+from tweetlens.localcloud import LocalCloud, cache
 from tweetlens.localcloud.aslcheck import InvalidDefinitionError
 from tweetlens.localcloud.deploy import check_parameter_value, prepare
 from tweetlens.localcloud.errors import (
@@ -19,7 +23,12 @@ from tweetlens.localcloud.errors import (
     UnknownFunctionError,
     UnsupportedResourceError,
 )
-from tweetlens.localcloud.properties import InvalidPropertyError, UnsupportedEventError
+from tweetlens.localcloud.packaging import TemplateKeyError
+from tweetlens.localcloud.properties import (
+    InvalidPropertyError,
+    UnsupportedEventError,
+    check_properties,
+)
 
 REGION = "us-east-1"
 CHECKS = TEMPLATES / "checks"
@@ -226,4 +235,186 @@ def test_a_resource_the_emulator_fails_to_create_is_named() -> None:
         "CreateStack operation (reached max retries: 0): Resource Items (AWS::DynamoDB::Table) "
         "could not be created by the emulator from its properties (one of a shape it cannot "
         "read?): TypeError: string indices must be integers, not 'str'"
+    )
+
+
+def test_an_unquoted_boolean_default_is_the_text_cloudformation_passes() -> None:
+    # GIVEN parameters whose Default is an unquoted YAML false, one with AllowedValues
+    # [true, false] (it was refused: "parameter Debug='False' is not one of ['true', 'false']")
+    # and one without (its !Ref was "False", so !Equals [!Ref Verbose, "false"] did not hold)
+    # WHEN the template is prepared and deployed
+    prepared = prepare(CHECKS / "parameter_boolean_default.yaml", {}, REGION)
+    with LocalCloud(CHECKS / "parameter_boolean_default.yaml") as cloud:
+        environment = cloud.functions["Worker"].environment
+    # THEN both are "false", as CloudFormation passes them, in the checks and in the stack
+    assert prepared.parameters == {"Debug": "false", "Verbose": "false"}
+    assert environment == {"DEBUG": "false", "DEBUG_OFF": "yes", "VERBOSE_OFF": "yes"}
+
+
+def test_a_boolean_override_is_the_same_text() -> None:
+    # GIVEN the same template, and an override given as a Python boolean
+    # WHEN it is prepared
+    prepared = prepare(
+        CHECKS / "parameter_boolean_default.yaml",
+        {"Debug": True},  # type: ignore[dict-item]  # what a caller may pass; made text
+        REGION,
+    )
+    # THEN the override passes AllowedValues as "true"
+    assert prepared.parameters == {"Debug": "true", "Verbose": "false"}
+
+
+def test_substitutions_may_fill_transitions_and_end() -> None:
+    # GIVEN a definition whose Next and End come from substitutions: literals and parameters
+    # (known offline), and in a second machine a queue's name (known once the stack exists).
+    # Each was replaced by 0 for the check before: "Missing target '0'".
+    # WHEN the template is deployed
+    with LocalCloud(CHECKS / "substitution_transitions.yaml") as cloud:
+        sfn = cloud.client("stepfunctions")
+        definitions = {
+            machine: json.loads(
+                sfn.describe_state_machine(stateMachineArn=cloud.resources[machine])["definition"]
+            )
+            for machine in ("Known", "Later")
+        }
+    # THEN both machines hold the definition with every value substituted
+    expected = {
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Next": "Done"},
+            "Done": {"Type": "Wait", "Seconds": 1, "Next": "Finish"},
+            "Finish": {"Type": "Pass", "End": True},
+        },
+    }
+    assert definitions == {"Known": expected, "Later": expected}
+
+
+def test_a_substitution_known_offline_is_checked_before_anything_is_created() -> None:
+    # GIVEN the same definition, its Next filled from a parameter whose Default names no state
+    # WHEN the template is prepared
+    # THEN it is refused offline, naming the value substituted
+    with pytest.raises(InvalidDefinitionError) as raised:
+        prepare(CHECKS / "substitution_wrong_target.yaml", {}, REGION)
+    assert str(raised.value) == (
+        "Flow: Invalid State Machine Definition: MISSING_TRANSITION_TARGET: Missing target "
+        "'Nowhere' at /States/Done/Next"
+    )
+
+
+def test_an_inline_definition_may_take_its_next_from_a_parameter() -> None:
+    # GIVEN an inline SAM definition with Next: !Ref After and a Task's Resource: !GetAtt
+    # (SAM makes both substitutions; the Ref was checked as the target '0')
+    # WHEN the template is deployed
+    with LocalCloud(CHECKS / "inline_definition_intrinsics.yaml") as cloud:
+        definition = json.loads(
+            cloud.client("stepfunctions").describe_state_machine(
+                stateMachineArn=cloud.resources["Flow"]
+            )["definition"]
+        )
+    # THEN the parameter's value is the transition
+    assert definition["States"]["Pause"] == {"Type": "Wait", "Seconds": 1, "Next": "Done"}
+
+
+def test_a_yaml_definition_file_is_taken_as_cloudformation_takes_it() -> None:
+    # GIVEN DefinitionUri naming a YAML file with a substitution (it was refused "not JSON";
+    # CloudFormation takes a JSON or YAML definition file)
+    # WHEN the template is deployed
+    with LocalCloud(CHECKS / "definition_yaml.yaml") as cloud:
+        definition = json.loads(
+            cloud.client("stepfunctions").describe_state_machine(
+                stateMachineArn=cloud.resources["Flow"]
+            )["definition"]
+        )
+    # THEN the machine holds it as JSON, substituted
+    assert definition == {
+        "StartAt": "Record",
+        "States": {
+            "Record": {"Type": "Pass", "Result": "recorded", "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        (
+            "definition_unreachable",
+            'MISSING_TRANSITION_TARGET: State "Orphan" is not reachable. at /States/Orphan',
+        ),
+        (
+            "definition_branch_unreachable",
+            'MISSING_TRANSITION_TARGET: State "Forgotten" is not reachable. at '
+            "/States/Both/Branches/1/States/Forgotten",
+        ),
+        (
+            "definition_next_and_end",
+            "SCHEMA_VALIDATION_FAILED: Next and End cannot both be present at /States/Record",
+        ),
+        (
+            "definition_choice_empty",
+            "SCHEMA_VALIDATION_FAILED: A Choice state needs a non-empty Choices at /States/Route",
+        ),
+        (
+            "definition_succeed_next",
+            "SCHEMA_VALIDATION_FAILED: Field Next is not supported by a Succeed state at "
+            "/States/Done",
+        ),
+        # AWS reports only this one for a loop with no way out, not the stray state.
+        ("definition_no_terminal", "MISSING_END_STATE: Workflow has no terminal state at /"),
+        (
+            "definition_seconds_ref",
+            "SCHEMA_VALIDATION_FAILED: Expected value of type Integer at /States/Pause/Seconds",
+        ),
+    ],
+)
+def test_a_definition_aws_refuses_for_its_flow_is_refused(template: str, problem: str) -> None:
+    # GIVEN a definition whose every transition has a target, but which AWS refuses: a state
+    # nothing reaches (in a Parallel branch too), Next beside End, a Choice without Choices, a
+    # Succeed with a Next, no terminal state, a Wait's Seconds given as text (each was
+    # accepted; the last failed in moto's parser after the stack)
+    # WHEN the template is prepared
+    # THEN it is refused with AWS's error name, naming the machine and where
+    with pytest.raises(InvalidDefinitionError) as raised:
+        prepare(CHECKS / f"{template}.yaml", {}, REGION)
+    assert str(raised.value) == f"Flow: Invalid State Machine Definition: {problem}"
+
+
+def test_a_template_cached_as_passed_by_an_earlier_checker_is_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a cache in which an earlier checker (whose key had no digest of its own code)
+    # recorded a template as passed, a template the checks now refuse
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path))
+    template = {
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 50000}}}
+    }
+    earlier_key = cache.digest(
+        "properties",
+        json.dumps(template, sort_keys=True, default=str),
+        REGION,
+        metadata.version("cfn-lint"),
+    )
+    cache.write("checked", earlier_key, True)
+    assert cache.read("checked", earlier_key) is True
+    # WHEN its properties are checked
+    # THEN the cached answer is not used: the template is refused
+    with pytest.raises(InvalidPropertyError) as raised:
+        check_properties(template, REGION)
+    assert str(raised.value) == (
+        "Resource Q (AWS::SQS::Queue): property VisibilityTimeout: 50000 is greater than the "
+        "maximum of 43200"
+    )
+
+
+def test_a_boolean_key_is_refused_naming_where_it_is() -> None:
+    # GIVEN an environment variable named ON, unquoted: YAML reads the key as True
+    # WHEN the template is prepared
+    # THEN it is refused naming the resource's property and the key (it was a TypeError from
+    # sorting the template's keys in the transform)
+    path = CHECKS / "boolean_key.yaml"
+    with pytest.raises(TemplateKeyError) as raised:
+        prepare(path, {}, REGION)
+    assert str(raised.value) == (
+        f"{path}: Resources.Worker.Properties.Environment.Variables has the key True, which "
+        "YAML reads as a bool, not text (an unquoted ON, Off, yes, no, true, null …): quote it"
     )

@@ -219,9 +219,12 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
 
 
 def execution_figures(cloud: LocalCloud, design: Design) -> ExecutionFigures:
-    """Executions listed by the state machine, with their histories (STANDARD; and EXPRESS
-    wherever the local cloud lists its executions)."""
-    if design.state_machine is None:
+    """Executions listed by the state machine, with their histories (STANDARD).
+
+    EXPRESS: none. ListExecutions refuses an Express machine (in AWS and the local cloud);
+    its executions are counted from their ``billingDetails`` (``express_billing``).
+    """
+    if design.state_machine is None or design.workflow_type == "EXPRESS":
         return ExecutionFigures(executions=0, transitions=0, succeeded_at={}, durations_ms=[])
     sfn = cloud.observer_client("stepfunctions")
     arn = cloud.resources[design.state_machine]

@@ -32,11 +32,21 @@ def _is_this_app(template: Path) -> bool:
     return is_tweetlens_template(template)
 
 
-def _print_resources(endpoint: str, resources: dict[str, str]) -> None:
-    view = Table("logical id", "physical id", title=f"Local cloud at {endpoint}")
-    for logical_id, physical in sorted(resources.items()):
-        view.add_row(logical_id, physical)
-    terminal().print(view)
+def _print_resources(endpoint: str, resources: dict[str, str], state_file: Path) -> None:
+    """The endpoint and each resource's physical id, one per line and never cut.
+
+    Queue URLs and ARNs are copied from here into other commands: a table drawn to the
+    terminal's width (80 columns when stdout is no terminal) cut or folded them. Plain lines
+    keep each value whole whatever the width, and the state file holds them all for scripts.
+    """
+    lines = [f"Local cloud at {endpoint}"]
+    width = max((len(logical_id) for logical_id in resources), default=0)
+    lines += [
+        f"  {logical_id:<{width}}  {physical}".rstrip()
+        for logical_id, physical in sorted(resources.items())
+    ]
+    lines.append(f"Endpoint and resources, as JSON: {state_file}")
+    click.echo("\n".join(lines))
 
 
 @click.command()
@@ -100,7 +110,7 @@ def up(
                 parameter_overrides=overrides,
                 state_file=state,
             ) as pipeline:
-                _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources))
+                _print_resources(pipeline.cloud.endpoint_url, dict(pipeline.cloud.resources), state)
                 stack = demo_job.deployed(pipeline)
                 with console_beside_cloud(with_console, stack, pipeline.cloud, console_port):
                     terminal().print(
@@ -121,7 +131,7 @@ def up(
                 functions=list(cloud.functions),
             )
             try:
-                _print_resources(cloud.endpoint_url, dict(cloud.resources))
+                _print_resources(cloud.endpoint_url, dict(cloud.resources), state)
                 stack = emulator_stack(
                     endpoint_url=cloud.endpoint_url,
                     region=cloud.region,

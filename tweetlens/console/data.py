@@ -32,6 +32,8 @@ PAGE_SIZE = 24
 EXECUTIONS_PAGE_SIZE = 25
 DEAD_LETTERS_LIMIT = 500
 REDRIVE_LIMIT = 10_000
+# EXPRESS: how long the Overview keeps its count of the executions in the log group.
+EXPRESS_COUNT_SECONDS = 30.0
 PRODUCER = "ProducerFunction"
 CLASSIFIER = "ClassifierFunction"
 IMAGES_BUCKET = "ImagesBucket"
@@ -138,6 +140,8 @@ class ConsoleData:
     dead_letters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     known_executions: dict[str, accounting.ExecutionOutcome] = field(default_factory=dict)
     _thumbnails: OrderedDict[str, bytes] = field(default_factory=OrderedDict, repr=False)
+    # EXPRESS: (when counted, how many executions the log group holds, or None below ALL).
+    _express_count: tuple[float, int | None] | None = field(default=None, repr=False)
     _traces: OrderedDict[str, trace.DrawnTrace] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
@@ -158,9 +162,31 @@ class ConsoleData:
                 # Another deployment: nothing cached about the old one applies.
                 self._stack = loaded
                 self.known_executions.clear()
+                self._express_count = None
                 self._thumbnails.clear()
                 self._traces.clear()
             return self._stack
+
+    def express_executions(self, stack: DeployedStack) -> int | None:
+        """How many Express executions the workflow's log group holds; None below level ALL.
+
+        Counting reads the log group back as far as executions are listed (90 days), some 15
+        FilterLogEvents calls a group (AWS allows 5 a second per account), while the Overview
+        refreshes every 2 s: the count is kept for ``EXPRESS_COUNT_SECONDS``.
+        """
+        with self._lock:
+            cached = self._express_count
+        if cached is not None and time.monotonic() - cached[0] < EXPRESS_COUNT_SECONDS:
+            return cached[1]
+        logging = express_logs.workflow_logging(stack, state_machine(stack))
+        count = (
+            len(express_logs.logged_executions(stack, logging))
+            if logging.logs_every_execution
+            else None
+        )
+        with self._lock:
+            self._express_count = (time.monotonic(), count)
+        return count
 
     def cached_thumbnail(self, key: str, make: Callable[[], bytes | None]) -> bytes | None:
         return _cached(self._lock, self._thumbnails, key, make, _CACHED_THUMBNAILS)
@@ -673,9 +699,10 @@ class RouteRow:
     # None when the functions' logs are not at hand (see ``Overview.complete``).
     published: int | None
     queued: int
-    running: int
+    # None when it cannot be known (EXPRESS: see ``Overview.unknown``).
+    running: int | None
     classified: int
-    duplicates: int
+    duplicates: int | None
     dead_letters: list[tuple[str, int]]
     # None while messages of the route are still queued or running, or without the logs.
     lost: int | None
@@ -688,17 +715,20 @@ class Overview:
     # classifier's duplicates and lost are then known, as in `tweetlens demo`.
     complete: bool
     problems: list[str]
-    executions: int
+    # None when it cannot be known (EXPRESS below logging level ALL).
+    executions: int | None
     at: datetime.datetime
     # True when each accepted message was settled on its own (``ConsoleData.accepted``), so a
     # message counted twice cannot hide a lost one; then ``copies`` names each message whose
     # dead letter was sent more than once (one end, counted once), as `tweetlens demo` does.
     per_message: bool = False
     copies: list[str] = field(default_factory=list)
+    # Why a figure shows "-" (EXPRESS: Step Functions lists no Express execution).
+    unknown: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
-        return all(row.queued == 0 and row.running == 0 for row in self.rows)
+        return all(row.queued == 0 and not row.running for row in self.rows)
 
 
 def queue_depths(stack: DeployedStack) -> dict[str, int]:
@@ -735,7 +765,9 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
             known_executions=data.known_executions,
             # Settled per message only with the logs too: a message's records are in them.
             accepted=data.accepted if activity is not None else None,
+            logs_read=activity is not None,
         )
+    express = tally.is_express
     rows: list[RouteRow] = []
     for route in sorted(set(tally.routes) | set(depths)):
         counted = tally.routes.get(route, accounting.RouteTally())
@@ -746,20 +778,53 @@ def overview(data: ConsoleData, stack: DeployedStack) -> Overview:
                 route=route,
                 published=counted.published if activity else None,
                 queued=queued,
-                running=counted.running,
+                # EXPRESS: a running execution's message is in flight on its queue (queued).
+                running=None if express else counted.running,
                 classified=counted.classified,
-                duplicates=counted.duplicates,
+                # EXPRESS without the classifier's records: the duplicates the workflow
+                # caught are in no execution listing.
+                duplicates=None if express and activity is None else counted.duplicates,
                 dead_letters=sorted(counted.dead_letters.items()),
                 lost=None if (activity is None or moving) else counted.lost,
             )
         )
-    settled = all(row.queued == 0 and row.running == 0 for row in rows)
+    settled = all(row.queued == 0 and not row.running for row in rows)
+    express_count = data.express_executions(stack) if express else None
     return Overview(
         rows=rows,
         complete=activity is not None,
         problems=tally.problems() if activity is not None and settled else [],
-        executions=len(tally.executions),
+        executions=express_count if express else len(tally.executions),
         at=datetime.datetime.now(datetime.UTC),
         per_message=tally.per_message,
         copies=[copied.describe() for copied in tally.copies] if settled else [],
+        unknown=(
+            _express_unknowns(express_count, logs_read=activity is not None) if express else []
+        ),
     )
+
+
+def _express_unknowns(executions: int | None, *, logs_read: bool) -> list[str]:
+    """Why the Overview of an EXPRESS workflow shows "-" where a STANDARD one has a number."""
+    unknown = [
+        "Running: this stack's workflow is EXPRESS, whose executions Step Functions does not "
+        "list; each runs inside the classifier's call, its message in flight on the route's "
+        "queue, so it is counted under queued."
+    ]
+    if not logs_read:
+        unknown.append(
+            "Classified: the images the results table holds as DONE. Duplicates: the "
+            "classifier's records say which messages were duplicates, and this console does "
+            "not read them."
+        )
+    if executions is not None:
+        unknown.append(
+            "Executions: counted from the workflow's log group, at most every "
+            f"{EXPRESS_COUNT_SECONDS:g} s."
+        )
+    else:
+        unknown.append(
+            "Executions: Express executions are counted from the workflow's log group, which "
+            "holds every one only at logging level ALL (ExpressLogLevel=ALL)."
+        )
+    return unknown

@@ -33,7 +33,12 @@ from tweetlens.localcloud.activity import Activity
 from tweetlens.localcloud.asyncinvoke import AsyncInvoker
 from tweetlens.localcloud.deploy import Deployer, Deployment
 from tweetlens.localcloud.emulator import ACCOUNT_ID, Emulator
-from tweetlens.localcloud.errors import LocalCloudError, UnknownResourceError
+from tweetlens.localcloud.errors import (
+    SYNC_INVOKE_PAYLOAD_LIMIT,
+    LocalCloudError,
+    PayloadTooLargeError,
+    UnknownResourceError,
+)
 from tweetlens.localcloud.eventbus import EventBus
 from tweetlens.localcloud.eventinput import RuleContext, render_input
 from tweetlens.localcloud.labelers import Labeler
@@ -400,7 +405,14 @@ class LocalCloud:
     # -- running things ------------------------------------------------------------------
 
     def invoke(self, function_logical_id: str, event: Mapping[str, Any]) -> InvocationResult:
-        """Invoke a function synchronously (logical id, name or ARN)."""
+        """Invoke a function synchronously (logical id, name or ARN).
+
+        An event whose JSON is over Lambda's synchronous payload quota raises
+        ``PayloadTooLargeError``, as Lambda's Invoke refuses it before the function runs.
+        """
+        size = len(json.dumps(event).encode("utf-8"))
+        if size > SYNC_INVOKE_PAYLOAD_LIMIT:
+            raise PayloadTooLargeError(size)
         return self._require_runtime().invoke(function_logical_id, dict(event))
 
     def measure_init(
@@ -523,7 +535,9 @@ class LocalCloud:
         running = 0
         sfn = self._emulator.observer_client("stepfunctions")
         for machine in self.state_machines.values():
-            running += _running_executions(sfn, machine.arn)
+            # ListExecutions refuses an EXPRESS machine (as in AWS).
+            if machine.type != "EXPRESS":
+                running += _running_executions(sfn, machine.arn)
         # Express executions are not listed (as in AWS); the local cloud counts its own.
         running += self.express.running_count()
         interpreters = 0 if self._interpreters is None else self._interpreters.running()

@@ -31,7 +31,7 @@ from moto.core.exceptions import ServiceException
 from werkzeug.exceptions import HTTPException
 
 from tweetlens.localcloud._patching import PatchSet
-from tweetlens.localcloud.aslcheck import check_definition
+from tweetlens.localcloud.aslcheck import check_definition, definition_json
 from tweetlens.localcloud.emulated import EmulatedResources
 from tweetlens.localcloud.emulator import (
     ACCOUNT_ID,
@@ -145,15 +145,24 @@ class PreparedTemplate:
     substitutions: dict[str, PendingSubstitution]
 
 
+def parameter_text(value: Any) -> str:
+    """A parameter's Default, override or allowed value as the text CloudFormation makes of it.
+
+    YAML reads an unquoted ``false``/``OFF``/``yes`` as a boolean, which CloudFormation passes
+    as ``"false"``/``"true"`` (Python's ``str`` would give ``"False"``, so ``!Ref Debug``
+    would differ from AWS in an ``!Equals`` and fail its own ``AllowedValues``); a number as
+    its digits (a float as Python writes it: ``0.50`` becomes ``0.5``).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def check_parameter_value(name: str, definition: Mapping[str, Any], value: str) -> None:
     """Refuse a parameter value CloudFormation would refuse (constraints of the declaration)."""
     allowed = definition.get("AllowedValues")
     if allowed is not None:
-        # As CloudFormation reads them: an unquoted YAML OFF/yes is the boolean "false"/"true".
-        options = [
-            ("true" if option else "false") if isinstance(option, bool) else str(option)
-            for option in allowed
-        ]
+        options = [parameter_text(option) for option in allowed]
         if value not in options:
             raise DeployError(f"parameter {name}={value!r} is not one of {options}")
     if "MinLength" in definition and len(value) < int(definition["MinLength"]):
@@ -191,7 +200,8 @@ def prepare(
     check_serverless_resources(source)
     packaged = package(source, template_path.parent)
     parameters = {
-        name: str(parameter_overrides.get(name, definition.get("Default")))
+        # Made text once, here: the checks below and the transform see the same value.
+        name: parameter_text(parameter_overrides.get(name, definition.get("Default")))
         for name, definition in declared.items()
         if name in parameter_overrides or "Default" in definition
     }
@@ -202,7 +212,7 @@ def prepare(
     for name, value in parameters.items():
         check_parameter_value(name, declared[name], value)
     template = transform(packaged.template, parameters, region)
-    substitutions = fold_definition_substitutions(template, packaged.definitions)
+    substitutions = fold_definition_substitutions(template, packaged.definitions, parameters)
     check_resource_types(template)
     check_functions(template)
     check_properties(template, region)
@@ -434,7 +444,9 @@ class Deployer:
             unresolved = sorted(name for name, value in values.items() if value is None)
             if unresolved:
                 raise DeployError(f"{logical_id}: substitutions {unresolved} did not resolve")
-            definition = substitute_definition(substitution.text, values)
+            definition = definition_json(
+                logical_id, substitute_definition(substitution.text, values)
+            )
             check_definition(logical_id, definition)
             try:
                 sfn.update_state_machine(

@@ -59,3 +59,26 @@ class UnknownFunctionError(UnknownResourceError):
         )
         self.function = function
         self.functions = functions
+
+
+# Lambda's quota on a synchronous Invoke's request payload: 6 MB (6 x 1024 x 1024 bytes).
+SYNC_INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
+# Lambda's error code for a payload over it (HTTP 413).
+PAYLOAD_TOO_LARGE = "RequestEntityTooLargeException"
+
+
+def payload_too_large_message(size: int) -> str:
+    """Lambda's words for a synchronous Invoke payload over ``SYNC_INVOKE_PAYLOAD_LIMIT``."""
+    return (
+        f"{size} byte payload is too large for the RequestResponse invocation type "
+        f"(limit {SYNC_INVOKE_PAYLOAD_LIMIT} bytes)"
+    )
+
+
+class PayloadTooLargeError(LocalCloudError):
+    """A synchronous invocation whose event is over Lambda's payload quota: Lambda refuses it
+    before the function runs (``RequestEntityTooLargeException``, HTTP 413)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{PAYLOAD_TOO_LARGE}: {payload_too_large_message(size)}")
+        self.size = size

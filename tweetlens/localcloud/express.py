@@ -18,6 +18,9 @@ cloud knows each machine's declared type and logging from the template and adds 
   AWS's Express format (``id``, ``type``, ``details``, ``previous_event_id``,
   ``event_timestamp``, ``execution_arn``, ``redrive_count``), filtered by the machine's
   ``LoggingConfiguration`` level (``ALL | ERROR | FATAL | OFF``) and ``IncludeExecutionData``;
+* ``ListExecutions`` on an EXPRESS machine answers ``StateMachineTypeNotSupported`` (HTTP 400),
+  as AWS does: a tool that lists executions learns here, not first in AWS, that Express has
+  none to list;
 * ``DescribeStateMachine`` answers with the declared ``type`` and ``loggingConfiguration``
   (level, execution data, log group), as AWS does: tools learn from it whether executions are
   listed or only logged, and where.
@@ -171,6 +174,16 @@ def install(
         _write_logs(config, execution)
         return ActionResult(sync_output(execution, billed_ms=(clock() - started) * 1_000))
 
+    original_list = StepFunctionResponse.list_executions
+
+    def list_executions(response: Any) -> ActionResult:
+        # AWS lists no Express execution: it refuses the call rather than answer an empty
+        # list, which a tool would take for "nothing ran" (moto answered with an empty list).
+        config = executions.machine(response._get_param("stateMachineArn"))
+        if config is not None and config.type == "EXPRESS":
+            raise StateMachineTypeNotSupported()
+        return original_list(response)
+
     original_describe = StepFunctionResponse._describe_state_machine
 
     def describe_state_machine(response: Any, state_machine_arn: str) -> ActionResult:
@@ -187,6 +200,7 @@ def install(
     # moto dispatches an action to the response method of the same (snake_case) name.
     patches.replace(StepFunctionResponse, "start_sync_execution", start_sync_execution)
     patches.replace(StepFunctionResponse, "_describe_state_machine", describe_state_machine)
+    patches.replace(StepFunctionResponse, "list_executions", list_executions)
 
 
 def logging_configuration(logging: StateMachineLogging | None) -> dict[str, Any]:

@@ -69,9 +69,9 @@ class FaultError(Exception):
 class DynamoDbThrottleBursts:
     """After every ``every`` data-plane requests, the next ``burst`` ones are throttled.
 
-    Keep ``burst`` below the callers' retry budget (botocore retries DynamoDB throttling up to
-    10 times; the state machine's Retry 4 times): a burst is an outage to ride out, not to
-    lose a message to.
+    Keep ``burst`` below the callers' retry budget (a client makes 2 or 3 attempts where its
+    function bounds its calls, 10 under botocore's defaults for DynamoDB; the state machine's
+    Retry adds 2 or 3 more): a burst is an outage to ride out, not to lose a message to.
     """
 
     def __init__(

@@ -52,6 +52,8 @@ def load_template(path: Path) -> dict[str, Any]:
             # A YAML error's text names the line and column of the fault.
             raise DeployError(f"cannot read template {path}: {exc}") from exc
         if isinstance(parsed, dict) and "Resources" in parsed:
+            # Before the cache, whose JSON would quietly make a key True the text "true".
+            parsed = keys_as_text(parsed, path, "")
             cache.write("templates", key, parsed)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise DeployError(f"{path} is not a CloudFormation template (no Resources)")
@@ -67,6 +69,39 @@ _MAPPING_SECTIONS = ("Conditions", "Metadata", "Rules")
 
 def _kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
+
+
+class TemplateKeyError(DeployError):
+    """A mapping key YAML read as something other than text (an unquoted ``ON:`` is True)."""
+
+    def __init__(self, path: Path, where: str, key: Any) -> None:
+        super().__init__(
+            f"{path}: {where or 'the template'} has the key {key!r}, which YAML reads as a "
+            f"{type(key).__name__}, not text (an unquoted ON, Off, yes, no, true, null …): "
+            "quote it"
+        )
+        self.where = where
+        self.key = key
+
+
+def keys_as_text(value: Any, path: Path, where: str) -> Any:
+    """``value`` with every mapping key text, as CloudFormation's JSON has them.
+
+    A number key (``200:``) becomes its digits, as JSON writes it. A boolean or null key is
+    refused naming where it is: whether ``ON`` was meant as ``"ON"`` or ``"true"`` cannot be
+    told, and mixed with text keys it broke the transform's sorted dump with a TypeError.
+    """
+    if isinstance(value, list):
+        return [keys_as_text(item, path, f"{where}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(key, bool) or not isinstance(key, str | int | float):
+            raise TemplateKeyError(path, where, key)
+        name = str(key)
+        result[name] = keys_as_text(item, path, f"{where}.{name}" if where else name)
+    return result
 
 
 def check_template_shape(template: dict[str, Any], path: Path) -> None:

@@ -339,19 +339,32 @@ def check_properties(template: Mapping[str, Any], region: str) -> None:
     """Refuse the first resource whose properties break its type's schema, naming it.
 
     A template that passed is remembered (``tweetlens.localcloud.cache``, by its text, the
-    region and cfn-lint's version, whose schemas these are): a repeated deploy imports
-    nothing for it.
+    region, cfn-lint's version, whose schemas these are, and the checks' own source): a
+    repeated deploy imports nothing for it, and a check added later is not skipped.
     """
     key = cache.digest(
         "properties",
         json.dumps(template, sort_keys=True, default=str),
         region,
         metadata.version("cfn-lint"),
+        checks_source_digest(),
     )
     if cache.read("checked", key) is True:
         return
     _check_properties(template, region)
     cache.write("checked", key, True)
+
+
+# The modules whose code decides whether a template passes: this one, the definition checks
+# and what they import of ours (a change to any of them must not be answered from the cache).
+_CHECK_MODULES = ("properties.py", "aslcheck.py", "errors.py", "cache.py")
+
+
+@functools.cache
+def checks_source_digest() -> str:
+    """SHA-256 of the checking modules' source, read once per process (about 35 kB)."""
+    here = Path(__file__).parent
+    return cache.digest(*((here / name).read_bytes() for name in _CHECK_MODULES))
 
 
 def _check_properties(template: Mapping[str, Any], region: str) -> None:

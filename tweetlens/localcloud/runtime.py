@@ -32,10 +32,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from moto.awslambda.models import LambdaFunction
+from moto.awslambda.responses import LambdaResponse
+from moto.core.exceptions import JsonRESTError
 
 from tweetlens.localcloud._patching import PatchSet
 from tweetlens.localcloud.emulator import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
-from tweetlens.localcloud.errors import UnknownResourceError, WorkerError
+from tweetlens.localcloud.errors import (
+    PAYLOAD_TOO_LARGE,
+    SYNC_INVOKE_PAYLOAD_LIMIT,
+    UnknownResourceError,
+    WorkerError,
+    payload_too_large_message,
+)
 from tweetlens.localcloud.models import (
     FunctionConfig,
     InvocationRecord,
@@ -659,3 +667,27 @@ def install_lambda_hook(patches: PatchSet, runtime: LambdaRuntime) -> None:
         return result.wire_payload(), result.error is not None, result.logs
 
     patches.replace(LambdaFunction, "_invoke_lambda", invoke_lambda)
+    _install_payload_limit(patches)
+
+
+class _PayloadTooLarge(JsonRESTError):
+    code = 413
+
+    def __init__(self, size: int) -> None:
+        super().__init__(PAYLOAD_TOO_LARGE, payload_too_large_message(size))
+
+
+def _install_payload_limit(patches: PatchSet) -> None:
+    """Refuse a synchronous Invoke over Lambda's payload quota, as Lambda does, before the
+    function runs (moto ran any size). ``Event`` and ``DryRun`` invocations are left as they are."""
+    original_invoke = LambdaResponse.invoke
+
+    def invoke(response: Any) -> Any:
+        invocation_type = response.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        raw = response.raw_body
+        size = len(raw.encode("utf-8") if isinstance(raw, str) else raw or b"")
+        if invocation_type == "RequestResponse" and size > SYNC_INVOKE_PAYLOAD_LIMIT:
+            raise _PayloadTooLarge(size)
+        return original_invoke(response)
+
+    patches.replace(LambdaResponse, "invoke", invoke)

@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any
 
 from tweetlens.localcloud import cache
-from tweetlens.localcloud.aslcheck import check_definition
+from tweetlens.localcloud.aslcheck import check_definition, definition_json
 from tweetlens.localcloud.emulator import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -182,7 +182,7 @@ _SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 
 
 def fold_definition_substitutions(
-    template: dict[str, Any], definitions: Mapping[str, str]
+    template: dict[str, Any], definitions: Mapping[str, str], parameters: Mapping[str, str]
 ) -> dict[str, PendingSubstitution]:
     """Give every state machine a literal ``DefinitionString``.
 
@@ -190,7 +190,8 @@ def fold_definition_substitutions(
     ``DefinitionS3Location``. Its ``Fn::Sub`` cannot be used instead: it runs Python's
     ``string.Template``, which turns the ASL context-object prefix ``$$`` into ``$``. So a
     machine with substitutions is created with a placeholder and its real definition is
-    substituted here and set once the values exist (``apply_substitutions``).
+    substituted here and set once the values exist (``apply_substitutions``). A YAML
+    definition file is converted to JSON (after substitution, as its text is substituted).
     """
     pending: dict[str, PendingSubstitution] = {}
     for logical_id, resource in template["Resources"].items():
@@ -217,17 +218,49 @@ def fold_definition_substitutions(
                 )
             continue
         substitutions = properties.pop("DefinitionSubstitutions", None)
-        # Checked now with a stand-in for each value (a number is valid JSON quoted or not),
-        # and again once the real values are substituted.
+        # Checked now with the values known offline (literals, parameters); a field still
+        # holding another substitution is checked once the real values are substituted.
+        known = offline_values(substitutions or {}, template.get("Parameters", {}), parameters)
         check_definition(
-            logical_id, substitute_definition(text, dict.fromkeys(substitutions or {}, 0))
+            logical_id,
+            substitute_definition(text, known),
+            frozenset(substitutions or {}) - set(known),
         )
         if substitutions:
             pending[logical_id] = PendingSubstitution(text, dict(substitutions))
             properties["DefinitionString"] = PLACEHOLDER_DEFINITION
         else:
-            properties["DefinitionString"] = text
+            properties["DefinitionString"] = definition_json(logical_id, text)
     return pending
+
+
+# Parameter types whose Ref is not the text given (a list, or the value of an SSM parameter).
+_NOT_TEXT_PARAMETER = re.compile(r"^(List<|CommaDelimitedList|AWS::SSM::)")
+
+
+def offline_values(
+    substitutions: Mapping[str, Any],
+    declared: Mapping[str, Any],
+    parameters: Mapping[str, str],
+) -> dict[str, Any]:
+    """The substitutions whose values are known before the stack exists: literals, and a
+    ``Ref`` to a parameter of text or number type (its value as CloudFormation passes it)."""
+    known: dict[str, Any] = {}
+    for name, value in substitutions.items():
+        if isinstance(value, str | int | float | bool):
+            known[name] = value
+            continue
+        ref = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
+        if not isinstance(ref, str):
+            continue
+        declaration = declared.get(ref)
+        if (
+            isinstance(declaration, dict)
+            and ref in parameters
+            and not _NOT_TEXT_PARAMETER.match(str(declaration.get("Type", "String")))
+        ):
+            known[name] = parameters[ref]
+    return known
 
 
 def substitute_definition(text: str, values: Mapping[str, Any]) -> str:

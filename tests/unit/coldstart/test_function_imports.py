@@ -357,3 +357,46 @@ def test_the_producer_init_builds_what_every_run_needs_and_not_its_letters() -> 
     # THEN the checkpoint, page, routing and message models are built; the dead letters and
     # the models of an unreadable page or a refused message are not
     assert built == "True True True True False False False False False False False"
+
+
+# Records the service and the config of every client the handler module asks boto3 for.
+RECORD_CLIENT_CONFIGS = (
+    "import boto3; made = []; _client = boto3.client\n"
+    "def client(service, *args, **kwargs):\n"
+    "    config = kwargs.get('config')\n"
+    "    made.append((service, None if config is None else "
+    "(config.connect_timeout, config.read_timeout, config.retries)))\n"
+    "    return _client(service, *args, **kwargs)\n"
+    "boto3.client = client"
+)
+# What producer.settings.AWS_CONFIG and execution_closer.settings.AWS_CONFIG hold: each call
+# ends within the 10 s margin the function keeps before its timeout (tests/unit/template/
+# test_client_timeouts.py holds the arithmetic against template.yaml).
+BOUNDED = (0.5, 1.5, {"mode": "standard", "total_max_attempts": 3})
+
+
+def test_every_producer_client_is_bounded() -> None:
+    # GIVEN a fresh interpreter that records the config of every client made, with the
+    # producer's environment (X API: its token in Secrets Manager)
+    # WHEN the handler module is imported
+    made = _run_around_init(
+        "producer.app", PRODUCER_ENVIRONMENT, "print(made)", before=RECORD_CLIENT_CONFIGS
+    )
+
+    # THEN each of its clients has the bounded config, none botocore's defaults
+    assert made == repr([("sqs", BOUNDED), ("dynamodb", BOUNDED), ("secretsmanager", BOUNDED)])
+
+
+def test_every_closer_client_is_bounded() -> None:
+    # GIVEN a fresh interpreter that records the config of every client made, with the
+    # closer's environment
+    # WHEN the handler module is imported and its first-use clients are used
+    made = _run_around_init(
+        "execution_closer.app",
+        CLOSER_ENVIRONMENT,
+        "app.closer.stepfunctions.meta; app.closer.sqs.meta; print(made)",
+        before=RECORD_CLIENT_CONFIGS,
+    )
+
+    # THEN each of its clients has the bounded config, none botocore's defaults
+    assert made == repr([("dynamodb", BOUNDED), ("stepfunctions", BOUNDED), ("sqs", BOUNDED)])

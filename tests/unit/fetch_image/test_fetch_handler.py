@@ -199,8 +199,9 @@ def test_missing_image_raises_image_not_found(
 def test_handler_keeps_time_back_for_the_store(
     lambda_context: Any, opener: FakeOpener, jpeg_bytes: bytes
 ) -> None:
-    # GIVEN an invocation with 7 s left (5 s are kept back for S3 and the response)
-    lambda_context.remaining_time_in_millis = 7_000
+    # GIVEN an invocation with 8 s left (6 s are kept back for S3 and the response:
+    # fetch_image.settings.STORE_MARGIN_SECONDS)
+    lambda_context.remaining_time_in_millis = 8_000
     opener.serve(
         "pbs.twimg.com",
         "/media/GcTwL3nsAAAbCdE.jpg?format=jpg&name=large",

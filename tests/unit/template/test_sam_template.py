@@ -34,7 +34,7 @@ from fetch_image.settings import FetchSettings
 from producer.settings import ProducerSettings
 from store_result.settings import load_settings as load_store_settings
 from tweetlens.bench.options import BenchOptions
-from tweetlens.localcloud.deploy import Deployer, prepare
+from tweetlens.localcloud.deploy import Deployer, check_parameter_value, prepare
 from tweetlens.localcloud.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[3]
@@ -694,6 +694,33 @@ def test_workflow_defaults_to_express_logging_errors_only(sam: dict[str, Any]) -
     assert parameters["WorkflowType"]["Default"] == "EXPRESS"
     assert parameters["WorkflowType"]["AllowedValues"] == ["STANDARD", "EXPRESS"]
     assert parameters["ExpressLogLevel"]["Default"] == "ERROR"
+
+
+def test_every_allowed_value_reads_as_a_string(sam: dict[str, Any]) -> None:
+    # WHEN every parameter's AllowedValues is read with SAM CLI's YAML 1.1 loader, where a bare
+    # OFF, on, yes or no is a boolean
+    allowed = {
+        name: definition["AllowedValues"]
+        for name, definition in sam["Parameters"].items()
+        if "AllowedValues" in definition
+    }
+
+    # THEN each value is the string written, so the value a user passes can match it
+    assert {
+        name: [value for value in values if not isinstance(value, str)]
+        for name, values in allowed.items()
+    } == {name: [] for name in allowed}
+    assert allowed["ExpressLogLevel"] == ["ALL", "ERROR", "FATAL", "OFF"]
+
+
+def test_the_local_cloud_accepts_every_express_log_level(sam: dict[str, Any]) -> None:
+    # GIVEN ExpressLogLevel as template.yaml declares it
+    definition = sam["Parameters"]["ExpressLogLevel"]
+
+    # WHEN each level the README names is checked as `tweetlens up --param` checks it
+    # THEN none is refused (a bare OFF read as false refused ExpressLogLevel=OFF)
+    for level in ("ALL", "ERROR", "FATAL", "OFF"):
+        check_parameter_value("ExpressLogLevel", definition, level)
 
 
 def test_closer_hears_every_unsuccessful_end_and_sweeps_always(cfn: dict[str, Any]) -> None:
