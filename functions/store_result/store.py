@@ -10,7 +10,7 @@ answer has them again.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
@@ -54,9 +54,10 @@ def store_result(dynamodb: DynamoDBClient, table: str, request: StoreRequest) ->
     """Write the DONE result and its label items atomically; raise a named error otherwise.
 
     No answer from DynamoDB is ResultStoreBusy too, so the state machine retries it instead of
-    ending the execution. A transaction that did commit before its answer was lost makes the
-    retry's condition fail (the result is DONE already): ClaimLost, and the execution ends as a
-    duplicate of its own result, which is stored.
+    ending the execution. A transaction that did commit before its answer was lost (a read
+    timeout, TransactionInProgressException) makes the retry's condition fail, as the result is
+    DONE already: the retry recognises this execution's own DONE result and answers as the
+    first attempt would have, so the image counts as classified, not as a duplicate.
     """
     try:
         return _store(dynamodb, table, request)
@@ -83,7 +84,10 @@ def _store(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> Store
     try:
         dynamodb.transact_write_items(TransactItems=items)
     except ClientError as error:
-        raise _named(error, request.execution) from error
+        own = _own_done_result(error, request)
+        if own is None:
+            raise _named(error, request.execution) from error
+        return own
     return StoreResponse(
         url=request.message.url,
         image_key=request.image_key,
@@ -144,6 +148,10 @@ def _done_update(
                 "REMOVE open_claim, #error, #cause"
             ),
             "ConditionExpression": "#execution = :me AND #status = :in_progress",
+            # A failed condition returns the item as the transaction read it (strongly
+            # consistent), so a retry can tell its own committed write from another
+            # execution's claim without a further call, within the task's time budget.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "ExpressionAttributeNames": {
                 "#status": "status",
                 "#execution": "execution",
@@ -192,6 +200,33 @@ def _label_put(table: str, request: StoreRequest, label: DetectedLabel) -> Trans
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _own_done_result(error: ClientError, request: StoreRequest) -> StoreResponse | None:
+    """This execution's answer if the transaction failed only because it committed before.
+
+    The result item's condition (this execution's IN_PROGRESS claim) fails once the result is
+    DONE; if the DONE item still names this execution, an earlier attempt's transaction wrote
+    it (label items included, all or nothing) and its answer was lost. Another execution's
+    DONE, or any other state, is not ours: None, and the error is named as before.
+    """
+    if _code(error) != "TransactionCanceledException":
+        return None
+    reasons = error.response.get("CancellationReasons", [])
+    if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+        return None
+    # botocore parses the old item into AttributeValue dicts; its stub types the map loosely.
+    item = cast(dict[str, Any], reasons[0].get("Item", {}))
+    if (
+        item.get("status", {}).get("S") != DONE_STATUS
+        or item.get("execution", {}).get("S") != request.execution
+    ):
+        return None
+    return StoreResponse(
+        url=request.message.url,
+        image_key=item["image_key"]["S"],
+        labels=[label["M"]["name"]["S"] for label in item["labels"]["L"]],
+    )
 
 
 def _named(error: ClientError, execution: str) -> Exception:

@@ -6,6 +6,7 @@ Failed executions are not dead-lettered here: that is ExecutionCloserFunction's 
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import time
@@ -29,6 +30,7 @@ from tests.unit.statemachine.harness import (
     load_recorded,
     load_request,
 )
+from tests.unit.store_result.lost_reply import FirstTransactionLosesItsReply
 
 CAT = "state_machine_cat_photo.json"
 DOG_REDRIVEN = "state_machine_dog_photo_redriven.json"
@@ -566,6 +568,41 @@ def test_dynamodb_throttling_on_store_is_retried(workflow: Workflow) -> None:
     assert result.status == "SUCCEEDED"
     assert workflow.dynamodb_faults.count("TransactWriteItems", lambda _: True) == 2
     assert len(workflow.rekognition.requests) == 1
+
+
+@pytest.mark.no_application_metrics  # the first Store Result invocation ends in ResultStoreBusy
+def test_store_whose_committed_transaction_lost_its_reply_is_classified(
+    workflow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a store transaction that commits but whose answer is lost (a read timeout)
+    request = load_request(CAT)
+    recorded = load_recorded("detect_labels_cat.json")
+    serve_image(workflow)
+    store_app = importlib.import_module("store_result.app")
+    client = FirstTransactionLosesItsReply(store_app.dynamodb_client())
+    monkeypatch.setattr(store_app, "dynamodb_client", lambda: client)
+
+    # WHEN the execution runs
+    result = workflow.run(request)
+
+    # THEN the state machine retries the store (ResultStoreBusy), which recognises its own
+    # committed write: the image is classified once, not a duplicate of itself
+    assert result.status == "SUCCEEDED"
+    assert result.output == {
+        "status": "DONE",
+        "url": request.message.url,
+        "image_key": image_key(request, "jpg"),
+        "labels": ["Cat", "Pet", "Radiator"],
+    }
+    assert workflow.states_entered(result.arn) == HAPPY_STATES
+    assert client.transactions == 2
+    assert len(workflow.retry_waits) == 1
+    # AND the result and its label items are the first attempt's, written once
+    expected = done_item(workflow, request, recorded, "jpg")
+    assert workflow.result_item(request.message.url) == expected
+    assert workflow.label_items(request.message.url) == expected_label_items(
+        request, recorded, expected["classified_at"]
+    )
 
 
 def test_claim_error_fails_before_anything_is_fetched(workflow: Workflow) -> None:
