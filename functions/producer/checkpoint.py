@@ -108,12 +108,16 @@ class CheckpointStore:
                 item[name] = {"S": value}
         if unreadable_reads:
             item["unreadable_reads"] = {"N": str(unreadable_reads)}
+        # ALL_OLD: a refused write returns the item its condition read, so a write whose
+        # earlier attempt committed (botocore retrying after a lost answer) is told from
+        # another run's write without a further call.
         try:
             if previous.updated_at is None:
                 self._dynamodb.put_item(
                     TableName=self._table,
                     Item=item,
                     ConditionExpression="attribute_not_exists(id)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             else:
                 self._dynamodb.put_item(
@@ -121,9 +125,14 @@ class CheckpointStore:
                     Item=item,
                     ConditionExpression="updated_at = :previous",
                     ExpressionAttributeValues={":previous": {"S": previous.updated_at}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                # The stored item equal to this one, updated_at (this save's clock, to the
+                # microsecond) included, is this save's own write: done, not a conflict.
+                if error.response.get("Item") == item:
+                    return saved
                 raise CheckpointConflict(
                     f"checkpoint {self._id} changed since {previous.updated_at}"
                 ) from error

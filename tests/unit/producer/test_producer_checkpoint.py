@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from producer.checkpoint import Checkpoint, CheckpointConflict, CheckpointError, CheckpointStore
-from tests.unit.producer.producer_testkit import TABLE, Aws
+from producer.settings import AWS_CONFIG
+from tests.unit.producer.producer_testkit import REGION, TABLE, Aws
 
 CHECKPOINT_ID = "search#477ec7bc87d6cf63"
 
@@ -93,3 +98,28 @@ def test_missing_table_is_a_checkpoint_error(aws: Aws) -> None:
     store = CheckpointStore(aws.dynamodb, "no-such-table", CHECKPOINT_ID)
     with pytest.raises(CheckpointError, match=r"^cannot read checkpoint search#477ec7bc87d6cf63"):
         store.load()
+
+
+def test_retried_write_whose_first_attempt_committed_is_not_a_conflict(aws: Aws) -> None:
+    # GIVEN the producer's own client config, and a first PutItem whose answer is lost after
+    # the table applied it (botocore sees a read timeout and retries the same write)
+    client = boto3.client("dynamodb", region_name=REGION, config=AWS_CONFIG)
+    put_items: list[str] = []
+
+    def lose_first_answer(request: Any, **_: Any) -> None:
+        # Registered after moto's own before-send handler, so this runs once moto has written.
+        if request.headers["X-Amz-Target"].endswith(b".PutItem"):
+            put_items.append("sent")
+            if len(put_items) == 1:
+                raise ReadTimeoutError(endpoint_url=request.url)
+
+    client.meta.events.register("before-send", lose_first_answer)
+    store = CheckpointStore(client, TABLE, CHECKPOINT_ID, clock=lambda: "2024-11-27T09:36:01")
+
+    # WHEN a run saves its checkpoint over the one it read
+    saved = store.save(Checkpoint(), since_id="186175", next_token=None, newest_id=None)
+
+    # THEN the retry's failed condition is recognised as its own write: saved, no conflict
+    assert put_items == ["sent", "sent"]
+    assert saved == Checkpoint(since_id="186175", updated_at="2024-11-27T09:36:01")
+    assert store.load() == saved
