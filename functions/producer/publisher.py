@@ -114,6 +114,13 @@ class BatchSender:
         for attempt in range(1, self._max_attempts + 1):
             if attempt > 1:
                 self._sleep(_backoff(attempt))
+            # A batch SQS accepted but whose answer was lost (read timeout) is sent again by
+            # botocore's retry: its messages are on the queue twice. Accepted, not prevented:
+            # a standard queue delivers at least once anyway, the route message has no id SQS
+            # could dedupe on (entry ids are per call, and standard queues take no
+            # MessageDeduplicationId), and the classifier's claim on the URL makes the second
+            # copy a duplicate, not a second classification. Only the accounting sees it: SQS
+            # accepted more than the run summary's "published" (README, "Run it locally").
             try:
                 response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=pending)
             except (ClientError, BotoCoreError) as error:
