@@ -164,3 +164,36 @@ def test_one_call_started_with_the_margin_left_ends_before_the_timeout(
     assert worst == 9.0
     assert worst < margin_seconds == 10.0
     assert margin_seconds < function_timeout(sam, function) == expected_timeout
+
+
+def test_an_express_record_started_with_the_lease_left_ends_before_the_timeout(
+    sam: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # GIVEN the classifier's DynamoDB and SQS bounds, its Step Functions connect timeout, the
+    # claim lease it keeps for a record, the state machine's timeout and its own EXPRESS timeout
+    settings = importlib.import_module("classifier.settings")
+    properties = sam["Resources"]["ClassifierFunction"]["Properties"]
+    lease = int(properties["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"])
+    condition, express_timeout, standard_timeout = properties["Timeout"]["Fn::If"]
+    execution_timeout = asl["TimeoutSeconds"]
+
+    # WHEN a record passes the lease check with just the lease left, then its reservation, its
+    # StartSyncExecution and the settling of a failed execution all take their longest
+    worst = settings.express_worst_case_seconds(execution_timeout)
+    bounds: CallBounds = settings.AWS_BOUNDS
+
+    # THEN it ends, response included, within the lease and so before the invocation does
+    assert bounds == CallBounds(connect_timeout=0.5, read_timeout=0.75, attempts=2)
+    assert bounds.worst_case_seconds() == 3.5
+    assert (condition, express_timeout, standard_timeout) == ("IsExpress", 360, 60)
+    assert (lease, execution_timeout, settings.STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS) == (
+        330,
+        300,
+        3,
+    )
+    assert worst == 7 * 3.5 + 3 + 300 + 1 == 328.5
+    assert worst <= lease < express_timeout
+    # AND the lease taken after the reservation outlasts the execution it covers, so no other
+    # delivery takes the image over while it runs
+    reservation = settings.EXPRESS_DYNAMODB_CALLS_BEFORE_START * 3.5
+    assert reservation + 3 + execution_timeout <= lease
