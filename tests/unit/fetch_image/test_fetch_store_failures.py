@@ -51,19 +51,23 @@ def handler(
     resolver: FakeResolver,
     opener: FakeOpener,
     s3: S3Client,
-    jpeg_bytes: bytes,
 ) -> Iterator[None]:
-    """The handler wired to the fakes and the client, the image host serving a JPEG."""
+    """The handler wired to the fakes and the client."""
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
     monkeypatch.setattr(metrics, "namespace", "tweetlens")
     monkeypatch.setattr(app, "SETTINGS", settings)
     monkeypatch.setattr(app, "RESOLVER", resolver)
     monkeypatch.setattr(app, "OPENER", opener)
     monkeypatch.setattr(app, "s3_client", lambda: s3)
-    opener.serve("pbs.twimg.com", IMAGE_PATH, Reply(200, body=[jpeg_bytes]))
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+
+
+@pytest.fixture
+def serving(opener: FakeOpener, jpeg_bytes: bytes) -> None:
+    """The image host serving the sample event's JPEG, so the S3 write is reached."""
+    opener.serve("pbs.twimg.com", IMAGE_PATH, Reply(200, body=[jpeg_bytes]))
 
 
 def answered(s3: S3Client, code: str, status: int) -> Stubber:
@@ -79,7 +83,7 @@ def answered(s3: S3Client, code: str, status: int) -> Stubber:
     return stubber
 
 
-@pytest.mark.usefixtures("handler")
+@pytest.mark.usefixtures("handler", "serving")
 @pytest.mark.parametrize(
     ("code", "status"),
     [("SlowDown", 503), ("InternalError", 500), ("ServiceUnavailable", 503)],
@@ -101,7 +105,7 @@ def test_s3_failing_for_now_is_retried_by_the_state_machine(
     stubber.assert_no_pending_responses()
 
 
-@pytest.mark.usefixtures("handler")
+@pytest.mark.usefixtures("handler", "serving")
 def test_s3_timing_out_is_retried_by_the_state_machine(
     lambda_context: Any, s3: S3Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,7 +131,7 @@ def test_s3_timing_out_is_retried_by_the_state_machine(
     assert type(raised.value).__name__ in fetch_image_retried_errors()
 
 
-@pytest.mark.usefixtures("handler")
+@pytest.mark.usefixtures("handler", "serving")
 @pytest.mark.parametrize(
     ("code", "status"),
     [("AccessDenied", 403), ("NoSuchBucket", 404)],
