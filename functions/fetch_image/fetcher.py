@@ -50,7 +50,8 @@ TRANSIENT_STATUSES: Final = frozenset({408, 429})
 # ImageHostError seconds later, which an S3 hiccup outlasts far more often. RequestTimeout
 # (400) is S3 giving up on an upload that stalled. Any other refusal
 # (AccessDenied, NoSuchBucket, a bad checksum) is a deployment or code fault that a retry
-# cannot mend: it passes through as the ClientError it is and ends the execution.
+# cannot mend: it passes through as botocore raised it (a ClientError, named after its code)
+# and ends the execution.
 S3_TRANSIENT_CODES: Final = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 )
@@ -240,7 +241,8 @@ def store(request: FetchRequest, image: DownloadedImage, s3: S3Client) -> FetchR
             raise
         code = error.response.get("Error", {}).get("Code", "")
         # ImageHostError is the one error name the Fetch Image state retries (its Retry block
-        # in the ASL); the write is idempotent (same key, same bytes), so a retry is safe.
+        # in the ASL). A retry is safe: the task downloads again and writes the same key (the
+        # URL's digest), whether or not S3 kept the first write.
         raise ImageHostError(f"storing the image in S3 failed for now: {code}") from error
     except (HTTPClientError, BotoConnectionError) as error:
         # A read or connect timeout, a reset or an unreachable endpoint, after the client's
