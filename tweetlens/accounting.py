@@ -414,6 +414,9 @@ def account(
     letter_copies = len(marked) - len(first_letters)
     failed, workflow_letters = _failures(outcomes, executions, first_letters)
     if accepted is not None and settlement is not None:
+        # A workflow letter a redrive sent back is gone from its queue, yet it closed its
+        # failed execution as much as one still there.
+        workflow_letters += settlement.workflow_letters_sent_back
         found = _account_messages(
             published=published,
             outcomes=outcomes,

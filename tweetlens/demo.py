@@ -13,7 +13,7 @@ from typing import Any
 
 from tweetlens import accounting, trace
 from tweetlens.demo_stream import ExpectedOutcome, Recording, expected_outcome
-from tweetlens.dlq import DLQ_SUFFIX, DeadLetter, list_dead_letters
+from tweetlens.dlq import DLQ_SUFFIX, DeadLetter, list_dead_letters, redriven_messages
 from tweetlens.localcloud import MessageLedger, PatchSet
 from tweetlens.pipeline import PRODUCER, LocalPipeline
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results, done_per_route
@@ -89,6 +89,17 @@ class AcceptedMessages:
     express: bool
 
     def messages(self) -> dict[str, accounting.AcceptedMessage]:
+        """The messages published: every one accepted but those a redrive sent (``redriven``),
+        each the same message as the one whose letter it was, not a new one."""
+        redriven = self.redriven()
+        return {
+            message_id: message
+            for message_id, message in self.all_messages().items()
+            if message_id not in redriven
+        }
+
+    def all_messages(self) -> dict[str, accounting.AcceptedMessage]:
+        """Every message accepted, the redriven ones too: what the settlement reads."""
         accepted: dict[str, accounting.AcceptedMessage] = {}
         for message_id, (queue, body) in self.ledger.messages().items():
             try:
@@ -99,6 +110,11 @@ class AcceptedMessages:
                 self.routes[queue], parsed if isinstance(parsed, dict) else {}
             )
         return accepted
+
+    def redriven(self) -> dict[str, str]:
+        """Message id → what its letter ended, for each message a redrive sent
+        (``tweetlens.dlq.redriven_messages``)."""
+        return redriven_messages(self.ledger.attributes())
 
 
 @contextmanager
@@ -149,9 +165,14 @@ def take_account(
     letters = list_dead_letters(stack, limit=10_000)
     messages, settlement = None, None
     if accepted is not None:
-        messages = accepted.messages()
-        bodies = {message_id: message.body for message_id, message in messages.items()}
-        settlement = settle_messages(bodies, records, executions, letters, express=accepted.express)
+        everything, redriven = accepted.all_messages(), accepted.redriven()
+        # Published: what no redrive sent. Settled: everything, a redriven message carrying
+        # the end of the one whose letter it was.
+        messages = {m: message for m, message in everything.items() if m not in redriven}
+        bodies = {message_id: message.body for message_id, message in everything.items()}
+        settlement = settle_messages(
+            bodies, records, executions, letters, express=accepted.express, redriven=redriven
+        )
     tally = accounting.account(
         published=accounting.published_per_route(producer_payloads),
         outcomes=outcomes,

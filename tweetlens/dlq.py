@@ -45,11 +45,20 @@ same route message for route letters) and name the first letter it copies; a red
 that first letter back once (or keeps it, by the rules above) and deletes its copies.
 SQS's own ``StartMessageMoveTask`` is not used: it cannot rewrite bodies, and the local
 emulator does not implement it.
+A message a redrive sends is the message its letter ended, not a new one: it carries the
+message attribute ``redriven_from`` (``REDRIVEN_FROM_ATTRIBUTE``), what that letter ended
+(``copy_key``: ``message:<SQS id of the route message>`` or ``execution:<ARN>``), so the
+record of accepted messages does not count it as published again and the settlement ends the
+first message where its successor ends (``tweetlens.settlement``). The classifier ignores
+message attributes it does not know; SQS keeps them when a redrive policy moves the message,
+and a rejection letter names the message it rejected, so a message redriven again is tagged
+after its own id: a chain.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -78,14 +87,27 @@ SKIPPED_TOP_ATTEMPT = (
     "classifier would reject it as InvalidMessage and its real reason would be lost; read it, "
     "then send its message again by hand (attempt 0) or delete it"
 )
+SKIPPED_HOLD_LAPSED = (
+    "the pass's hold on it ran out before its turn (another reader may have it): left on its "
+    "queue for the next redrive"
+)
 # What a redrive does with a copy (``mark_copies``), forced or not: each execution's or route
 # message's letter goes back once.
 DELETED_COPY = (
     "a copy of a letter for the same execution or message: deleted, its first letter is "
     "sent back or kept"
 )
-# Long enough for a listing or a redrive pass to finish before the messages reappear.
+# The message attribute a redrive tags each message it sends with: what its letter ended
+# (``copy_key``), so the message is known as the same message sent again, not a new one.
+REDRIVEN_FROM_ATTRIBUTE = "redriven_from"
+# Long enough for a listing to finish before the messages reappear. A redrive pass extends its
+# hold by as much whenever less than half of it is left (a long queue takes longer to send back
+# than to read), and never sends or deletes a letter with less than HOLD_MARGIN_SECONDS of it
+# left: by then another reader may have received the letter and would send it back too.
 HOLD_SECONDS = 60
+HOLD_MARGIN_SECONDS = 10
+# What a ChangeMessageVisibilityBatch takes at most.
+VISIBILITY_BATCH = 10
 MAX_RECEIVE_ROUNDS = 1_000
 # Every receive is a long poll, however short: a short poll (WaitTimeSeconds=0) asks a sample
 # of SQS's servers, so a queue with few messages (a dead-letter queue) may answer empty while it
@@ -128,6 +150,9 @@ class DeadLetter:
     # sending a letter and recording it sends it again, and a message the classifier rejected
     # can also be moved by its queue's redrive policy.
     copy_of: str = ""
+    # A redrive pass lost its hold on the letter before its turn (``SKIPPED_HOLD_LAPSED``): it
+    # left it on its queue, neither sent nor deleted.
+    hold_lapsed: bool = False
 
     @property
     def route_message_id(self) -> str:
@@ -230,7 +255,10 @@ def skip_reason(letter: DeadLetter, *, force: bool = False) -> str | None:
     InvalidMessage, hiding why it failed: ``SKIPPED_TOP_ATTEMPT``). Replayed only when
     ``force`` is set: a route letter the classifier rejected (unchanged, it is rejected again)
     and a superseded workflow letter (``superseded_by``: its image is classified already).
+    A letter a pass lost its hold on (``hold_lapsed``) is left for the next pass.
     """
+    if letter.hold_lapsed:
+        return SKIPPED_HOLD_LAPSED
     if letter.copy_of:
         return DELETED_COPY
     if letter.queue == PRODUCER_DLQ:
@@ -456,6 +484,86 @@ def _route_replay_body(letter: DeadLetter) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+def _redriven_tag(letter: DeadLetter) -> dict[str, Any]:
+    """The message attributes of ``letter``'s message as a redrive sends it: what the letter
+    ended (``REDRIVEN_FROM_ATTRIBUTE``); none for a letter that ends nothing known."""
+    ended = copy_key(letter)
+    if not ended:
+        return {}
+    return {
+        "MessageAttributes": {REDRIVEN_FROM_ATTRIBUTE: {"DataType": "String", "StringValue": ended}}
+    }
+
+
+def redriven_messages(attributes: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Message id → what its letter ended (``copy_key``), for each message a redrive sent,
+    from the String message attributes of accepted messages (``MessageLedger.attributes``)."""
+    return {
+        message_id: found[REDRIVEN_FROM_ATTRIBUTE]
+        for message_id, found in attributes.items()
+        if REDRIVEN_FROM_ATTRIBUTE in found
+    }
+
+
+class _Hold:
+    """The letters a redrive pass holds invisible, and until when (this process's clock).
+
+    A pass reads its whole queue before it sends anything, then sends and deletes one letter
+    after another: a long queue (1,000 letters, ~30 ms a call in AWS) outlasts one hold. The
+    hold is extended (``ChangeMessageVisibilityBatch``) whenever less than half of it is left,
+    and a letter whose hold ran out all the same (a stalled pass) is neither sent nor deleted:
+    another reader may have it by then, and would send it too.
+    """
+
+    def __init__(self, sqs: Any, url: str, letters: list[DeadLetter], since: float) -> None:
+        self.sqs, self.url = sqs, url
+        # Counted from before the first receive: the hold of each letter began after that.
+        self.until = {letter.message_id: since + HOLD_SECONDS for letter in letters}
+
+    def holds(self, letter: DeadLetter) -> bool:
+        """Whether the pass may still send or delete ``letter``: its hold lasts long enough."""
+        return time.monotonic() < self.until[letter.message_id] - HOLD_MARGIN_SECONDS
+
+    def keep(self, letters: list[DeadLetter]) -> None:
+        """Extend the hold of ``letters`` still held when the soonest has less than half left;
+        a letter SQS no longer holds for this pass (not in flight) is held no more."""
+        held = [letter for letter in letters if self.holds(letter)]
+        now = time.monotonic()
+        if not held or min(self.until[m.message_id] for m in held) - now > HOLD_SECONDS / 2:
+            return
+        for start in range(0, len(held), VISIBILITY_BATCH):
+            batch = held[start : start + VISIBILITY_BATCH]
+            since = time.monotonic()
+            failed = self._change(batch, HOLD_SECONDS)
+            for letter in batch:
+                self.until[letter.message_id] = (
+                    0.0 if letter.message_id in failed else (since + HOLD_SECONDS)
+                )
+
+    def release(self, letters: list[DeadLetter]) -> None:
+        """Make ``letters`` visible again at once, those still held; a handle SQS no longer
+        holds (``ReceiptHandleIsInvalid``, ``MessageNotInflight``: its hold ran out, or the
+        letter is gone) is passed over: the letter is visible already, or held by another."""
+        held = [letter for letter in letters if self.holds(letter)]
+        for start in range(0, len(held), VISIBILITY_BATCH):
+            self._change(held[start : start + VISIBILITY_BATCH], 0)
+
+    def _change(self, letters: list[DeadLetter], seconds: int) -> set[str]:
+        """ChangeMessageVisibilityBatch of ``letters`` to ``seconds``; the ids it failed for."""
+        response = self.sqs.change_message_visibility_batch(
+            QueueUrl=self.url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "ReceiptHandle": letter.receipt_handle,
+                    "VisibilityTimeout": seconds,
+                }
+                for index, letter in enumerate(letters)
+            ],
+        )
+        return {letters[int(failure["Id"])].message_id for failure in response.get("Failed", [])}
+
+
 def _redrive_queue(
     stack: DeployedStack,
     sqs: Any,
@@ -473,14 +581,17 @@ def _redrive_queue(
     # Every letter received is held until the pass ends; what was neither sent back nor
     # deleted is made visible again then (visible now, it would be received again and again).
     held: list[DeadLetter] = []
+    hold = _Hold(sqs, url, [], time.monotonic())
     gone: set[str] = set()
     try:
         # The whole queue is read before anything is sent: a letter's copies (``mark_copies``)
         # may come after it, and only the first of them goes back.
+        since = time.monotonic()
         held = [
             _describe(logical_id, m)
             for m in _receive_all(sqs, url, limit, receive_wait_seconds(stack))
         ]
+        hold = _Hold(sqs, url, held, since)
         letters = held
         if logical_id == WORKFLOW_DLQ and not force:
             # Forced, a superseded letter goes back all the same: nothing to read.
@@ -500,7 +611,14 @@ def _redrive_queue(
             ]
         # Copies first: a pass that dies after them leaves their first letter on the queue, so
         # nothing is lost and nothing goes back twice.
-        for letter in sorted(letters, key=lambda letter: not letter.copy_of):
+        ordered = sorted(letters, key=lambda letter: not letter.copy_of)
+        for turn, letter in enumerate(ordered):
+            hold.keep(ordered[turn:])
+            if not hold.holds(letter):
+                # Left as it is: neither sent (another reader may send it) nor deleted.
+                if on_skipped is not None:
+                    on_skipped(replace(letter, hold_lapsed=True))
+                continue
             if letter.copy_of:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
                 gone.add(letter.message_id)
@@ -515,7 +633,7 @@ def _redrive_queue(
                 target, body = _route_queue_url(stack, letter.route), _replay_body(letter)
             else:
                 target, body = _source_queue_url(stack, sqs, url), _route_replay_body(letter)
-            sqs.send_message(QueueUrl=target, MessageBody=body)
+            sqs.send_message(QueueUrl=target, MessageBody=body, **_redriven_tag(letter))
             # Deleted only once the copy is safely on its way: a crash here duplicates, never loses.
             sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
             gone.add(letter.message_id)
@@ -523,11 +641,7 @@ def _redrive_queue(
             if on_message is not None:
                 on_message(letter)
     finally:
-        for letter in held:
-            if letter.message_id not in gone:
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
-                )
+        hold.release([letter for letter in held if letter.message_id not in gone])
     return count
 
 

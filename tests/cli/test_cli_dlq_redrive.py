@@ -9,6 +9,7 @@ rejection attributes, the execution closer's body, a producer letter).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -274,7 +275,7 @@ def test_list_shows_a_letter_whose_image_was_classified_since_as_superseded(
     # THEN the letter of the classified image says so, the other does not, and the count says
     # what a redrive will do with it
     assert result.exit_code == 0, result.stderr
-    assert sorted((row[0], row[2], row[5]) for row in table_rows(result.stdout)) == [
+    assert sorted((row[1], row[3], row[6]) for row in table_rows(result.stdout)) == [
         ("WorkflowDeadLetterQueue", "ImageHostError", "yes"),
         ("WorkflowDeadLetterQueue", "ImageNotFound", ""),
     ]
@@ -460,23 +461,61 @@ def test_list_marks_each_copy_with_the_letter_it_copies(copied_letters: Copies) 
     # WHEN the dead letters are listed as a table
     result = _list()
 
-    # THEN each copy names its first letter: the earlier sent of an execution's two letters,
-    # and the classifier's rejection (it says why) before the message SQS moved
+    # THEN each letter shows the start of its id, and each copy names its first letter the
+    # same way: the earlier sent of an execution's two letters, and the classifier's rejection
+    # (it says why) before the message SQS moved
     assert result.exit_code == 0, result.stderr
-    assert sorted((row[0], row[2], row[5], row[6]) for row in table_rows(result.stdout)) == sorted(
+    rows = [(row[0], row[1], row[3], row[6], row[7]) for row in table_rows(result.stdout)]
+    short = {name: message_id[:8] for name, message_id in ids.items()}
+    assert sorted(rows) == sorted(
         [
-            ("CatsDeadLetterQueue", "InvalidMessage", "", ""),
-            ("CatsDeadLetterQueue", "MaxReceiveCountExceeded", "", ids["rejection"]),
-            ("WorkflowDeadLetterQueue", "ImageHostError", "yes", ""),
-            ("WorkflowDeadLetterQueue", "ImageHostError", "yes", ids["classified"]),
-            ("WorkflowDeadLetterQueue", "ImageNotFound", "", ""),
-            ("WorkflowDeadLetterQueue", "ImageNotFound", "", ids["broken"]),
+            (short["rejection"], "CatsDeadLetterQueue", "InvalidMessage", "", ""),
+            (
+                short["moved"],
+                "CatsDeadLetterQueue",
+                "MaxReceiveCountExceeded",
+                "",
+                short["rejection"],
+            ),
+            (short["classified"], "WorkflowDeadLetterQueue", "ImageHostError", "yes", ""),
+            (
+                short["classified copy"],
+                "WorkflowDeadLetterQueue",
+                "ImageHostError",
+                "yes",
+                short["classified"],
+            ),
+            (short["broken"], "WorkflowDeadLetterQueue", "ImageNotFound", "", ""),
+            (short["broken copy"], "WorkflowDeadLetterQueue", "ImageNotFound", "", short["broken"]),
         ]
     )
     assert result.stdout.splitlines()[-1] == (
         "6 dead letter(s), 2 superseded (image classified since; a redrive keeps them unless "
         "--force), 3 copies of another letter (a redrive deletes them)"
     )
+
+
+def test_list_at_80_columns_shows_the_short_ids_whole(copied_letters: Copies) -> None:
+    ids = copied_letters.ids
+
+    # WHEN the dead letters are listed as a table on a terminal 80 columns wide
+    result = run_cli(
+        make_runner(COLUMNS="80"), "dlq", "list", "--stack-name", STACK, "--region", REGION
+    )
+
+    # THEN no line is wider, and every id and every copy's first letter is shown whole (the
+    # first 8 characters of its SQS id) on the rows
+    assert result.exit_code == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    table = "\n".join(line for line in result.stdout.splitlines() if line.startswith("│"))
+    assert {message_id[:8] for message_id in ids.values()} <= set(
+        re.findall(r"│ ([0-9a-f-]{8}) ", table)
+    )
+    assert [table.count(ids[first][:8]) for first in ("rejection", "classified", "broken")] == [
+        2,
+        2,
+        2,
+    ]
 
 
 def test_list_json_names_the_letter_each_copy_copies(copied_letters: Copies) -> None:

@@ -443,6 +443,7 @@ def test_dlq_list_table_shows_each_failure_and_its_error(running_stack: RunningS
     # THEN each is one row with its queue, route and error, and the count follows
     assert result.exit_code == 0, result.stderr
     assert table_header(result.stdout) == [
+        "id",
         "queue",
         "route",
         "error",
@@ -451,7 +452,7 @@ def test_dlq_list_table_shows_each_failure_and_its_error(running_stack: RunningS
         "superseded",
         "copy of",
     ]
-    assert sorted((row[0], row[1], row[2]) for row in table_rows(result.stdout)) == sorted(
+    assert sorted((row[1], row[2], row[3]) for row in table_rows(result.stdout)) == sorted(
         ("WorkflowDeadLetterQueue", "cats", error) for error in FAULTS.values()
     )
     assert result.stdout.splitlines()[-1] == "5 dead letter(s)"

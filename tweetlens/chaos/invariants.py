@@ -13,7 +13,14 @@ from tweetlens import accounting
 from tweetlens.chaos.config import STATE_MACHINE, ChaosConfig
 from tweetlens.chaos.report import ChaosReport, Invariant
 from tweetlens.chaos.stream import expected_message_keys
-from tweetlens.dlq import PRODUCER_DLQ, DeadLetter, list_dead_letters, mark_copies, superseded_by
+from tweetlens.dlq import (
+    PRODUCER_DLQ,
+    DeadLetter,
+    list_dead_letters,
+    mark_copies,
+    redriven_messages,
+    superseded_by,
+)
 from tweetlens.localcloud import LocalCloud
 from tweetlens.results import RESULTS_TABLE, ImageResult, all_results
 from tweetlens.settlement import Settlement, settle_messages
@@ -89,7 +96,11 @@ def _gather(run: ChaosRun) -> _Evidence:
             stack.client("stepfunctions"), stack.resource(STATE_MACHINE)
         )
     )
-    settled = settle_messages(bodies, records, executions, letters, express=express)
+    # A message a redrive sent is the one whose letter it was: settled along with it.
+    redriven = redriven_messages(run.faults.ledger.attributes())
+    settled = settle_messages(
+        bodies, records, executions, letters, express=express, redriven=redriven
+    )
     results = all_results(stack.client("dynamodb"), stack.resource(RESULTS_TABLE))
     return _Evidence(bodies, executions, letters, results, settled)
 

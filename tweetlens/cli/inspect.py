@@ -125,6 +125,16 @@ def dlq() -> None:
     """
 
 
+# How many characters of a letter's SQS id (a UUID) `dlq list` shows: enough to tell the letters
+# of a queue apart, short enough for the table to fit 80 columns.
+SHORT_ID = 8
+
+
+def short_id(message_id: str) -> str:
+    """The start of an SQS message id, as `tweetlens dlq list` shows it."""
+    return message_id[:SHORT_ID]
+
+
 @dlq.command("list")
 @click.option(
     "--limit",
@@ -144,9 +154,10 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
     classified the image ("" when not superseded).
 
     Letters are sent at least once: a second letter for the same execution (workflow letters)
-    or the same route message (route letters) is a copy. The table's `copy of` column, and the
-    JSON's `copy_of`, name the first letter it copies ("" when it is none); a redrive deletes
-    copies and sends each first letter back once.
+    or the same route message (route letters) is a copy. The table's `copy of` column names the
+    first letter it copies by the start of its id, as the `id` column shows it (the JSON's
+    `message_id` and `copy_of` hold them whole; "" when it is none); a redrive deletes copies
+    and sends each first letter back once.
 
     Example:
 
@@ -161,28 +172,37 @@ def dlq_list(limit: int, as_json: bool, stack_name: str | None, region: str | No
         )
     if as_json:
         for letter in letters:
-            record = {k: v for k, v in letter.__dict__.items() if k != "receipt_handle"}
+            # A receipt handle is this listing's own; ``hold_lapsed`` is a redrive pass's.
+            record = {
+                k: v
+                for k, v in letter.__dict__.items()
+                if k not in ("receipt_handle", "hold_lapsed")
+            }
             click.echo(json.dumps(record, sort_keys=True))
         return
+    # Each letter by the start of its SQS id, and a copy's first letter the same way: a whole
+    # id (36 characters) would be cut at 80 columns, and the JSON has them whole.
     view = Table(
+        Column("id", no_wrap=True, min_width=SHORT_ID),
         "queue",
         "route",
         "error",
         "reason",
         "receives",
         "superseded",
-        "copy of",
+        Column("copy of", no_wrap=True, min_width=SHORT_ID),
         title="Dead letters",
     )
     for letter in letters:
         view.add_row(
+            short_id(letter.message_id),
             letter.queue,
             letter.route,
             letter.error,
             letter.reason[:120],
             str(letter.receive_count),
             "yes" if letter.superseded_by else "",
-            letter.copy_of,
+            short_id(letter.copy_of),
         )
     terminal().print(view)
     superseded = sum(1 for letter in letters if letter.superseded_by)

@@ -15,8 +15,9 @@ fault exactly where it would in AWS, on the wire of the service it calls.
 * ``SendBatchFailures`` - SendMessageBatch entries failed as SQS fails them: some entries of
   a batch once, on SQS's side (``SenderFault: false``), the rest accepted; chosen messages
   every time as the sender's fault (``SenderFault: true``, ``InvalidMessageContents``).
-* ``MessageLedger`` - records every message accepted by chosen SQS queues (id and body), so
-  a run can be accounted for even when the sender died before reporting what it sent.
+* ``MessageLedger`` - records every message accepted by chosen SQS queues (id, body and
+  String message attributes), so a run can be accounted for even when the sender died before
+  reporting what it sent.
 * ``compress_visibility_timeouts`` - SQS visibility timeouts pass ``factor`` times faster,
   so messages of a crashed batch come back in seconds instead of minutes.
 """
@@ -407,12 +408,14 @@ class SendBatchFailures:
 
 
 class MessageLedger:
-    """Every message the emulator accepts on ``queue_names``: id → (queue name, body)."""
+    """Every message the emulator accepts on ``queue_names``: id → (queue name, body), and the
+    String message attributes of those that carry any (a sender may tag what it sends)."""
 
     def __init__(self, queue_names: Collection[str]) -> None:
         self.queue_names = frozenset(queue_names)
         self._lock = threading.Lock()
         self._messages: dict[str, tuple[str, str]] = {}
+        self._attributes: dict[str, dict[str, str]] = {}
 
     def install(self, patches: PatchSet) -> None:
         original = Queue.add_message
@@ -420,8 +423,15 @@ class MessageLedger:
 
         def add_message(queue: Any, message: Any) -> None:
             if queue.name in ledger.queue_names:
+                attributes = {
+                    str(name): str(value["StringValue"])
+                    for name, value in (message.message_attributes or {}).items()
+                    if isinstance(value, dict) and "StringValue" in value
+                }
                 with ledger._lock:
                     ledger._messages[str(message.id)] = (str(queue.name), str(message.body))
+                    if attributes:
+                        ledger._attributes[str(message.id)] = attributes
             original(queue, message)
 
         patches.replace(Queue, "add_message", add_message)
@@ -430,6 +440,12 @@ class MessageLedger:
         """Message id → (queue name, body), in the order the emulator accepted them."""
         with self._lock:
             return dict(self._messages)
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        """Message id → its String message attributes (name → value), for the messages of
+        ``messages`` that carried any."""
+        with self._lock:
+            return {message_id: dict(found) for message_id, found in self._attributes.items()}
 
 
 def compress_visibility_timeouts(patches: PatchSet, factor: float) -> None:

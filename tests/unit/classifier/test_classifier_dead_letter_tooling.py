@@ -35,6 +35,7 @@ from tests.unit.classifier.classifier_testkit import (
 )
 from tweetlens.dlq import (
     PRODUCER_DLQ,
+    REDRIVEN_FROM_ATTRIBUTE,
     SKIPPED_NO_MESSAGE,
     SKIPPED_PRODUCER_LETTER,
     SKIPPED_REJECTION,
@@ -178,21 +179,31 @@ def test_forced_redrive_sends_back_the_rejections_too(cloud: Cloud, metrics: Met
     # GIVEN the cats DLQ with seven rejections by the classifier and one moved message
     stack = stack_of(cloud)
     moved = fill_cats_dead_letter_queue(cloud, metrics)
-    rejected = [record["body"] for record in load_event("classifier_sqs_invalid.json")["Records"]]
+    (moved_id,) = [m.message_id for m in list_dead_letters(stack) if not m.source_message_id]
+    rejected = load_event("classifier_sqs_invalid.json")["Records"]
     skipped: list[DeadLetter] = []
 
     # WHEN the redrive is forced
     sent = redrive(stack, force=True, on_skipped=skipped.append)
 
     # THEN all eight went back to the cats queue, the rejections unchanged, the moved message
-    # one attempt higher, each as a body alone: no rejection's attributes (its error, the id of
-    # the message it rejected) ride along to stand for the new message; and the DLQ is empty
+    # one attempt higher, each with one attribute: the message its letter ended (the rejected
+    # message's id, the moved message's own), so the new message is known as that one sent
+    # again; no rejection's attributes (its error, the id of the message it rejected) ride
+    # along to stand for the new message; and the DLQ is empty
     assert sent == {CATS: 8, DOGS: 0}
     assert skipped == []
     back = cloud.dead_letters(stack.resources["CatsQueue"])
-    assert sorted(back, key=lambda message: message["body"]) == [
-        {"body": body} for body in sorted([one_attempt_higher(moved), *rejected])
+    expected = [
+        {"body": one_attempt_higher(moved), REDRIVEN_FROM_ATTRIBUTE: f"message:{moved_id}"},
+        *(
+            {"body": record["body"], REDRIVEN_FROM_ATTRIBUTE: f"message:{record['messageId']}"}
+            for record in rejected
+        ),
     ]
+    assert sorted(back, key=lambda message: sorted(message.items())) == sorted(
+        expected, key=lambda message: sorted(message.items())
+    )
     assert list_dead_letters(stack) == []
 
 
