@@ -151,25 +151,35 @@ class ClassifierSettings(BaseModel):
 # spend the margin the invocation keeps over the claim lease (EXPRESS: 360 s timeout, 330 s
 # lease, around an execution of up to 300 s) on one unreachable endpoint.
 STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS = 3
-# STANDARD: StartExecution is idempotent by name, so a retried start cannot start twice; the
-# standard mode's few attempts (backoff under a second or two) fit its 60 s timeout.
+# STANDARD: StartExecution is idempotent by name, so a retried start cannot start twice. It
+# answers as soon as the execution exists (milliseconds), so its read timeout is short: the
+# attempts at their worst, 3 x (3 + 5) s plus backoffs of at most 1 + 2 s, are 27 s, inside the
+# function's 60 s timeout (a read timeout of the claim lease would let one stalled call outlast
+# the invocation).
 STANDARD_START_ATTEMPTS = 3
+STANDARD_START_READ_TIMEOUT_SECONDS = 5
 
 
 def stepfunctions_config(settings: ClassifierSettings) -> Config:
     """The Step Functions client's timeouts and retries, bounded by the invocation.
 
-    The read timeout follows the claim lease: StartSyncExecution (EXPRESS) answers when the
-    execution ends, up to Express's 5 minutes, and the lease outlasts it. EXPRESS makes one
+    EXPRESS: the read timeout follows the claim lease: StartSyncExecution answers when the
+    execution ends, up to Express's 5 minutes, and the lease outlasts it. STANDARD's
+    StartExecution answers at once: its read timeout is seconds. EXPRESS makes one
     attempt: Express does not dedupe names, so botocore retrying a call whose answer was lost
     (a read timeout) would start the image a second time; the classifier already handles a
     failed start itself (the record is backed off and delivered again).
     """
-    attempts = 1 if settings.workflow_type == "EXPRESS" else STANDARD_START_ATTEMPTS
+    express = settings.workflow_type == "EXPRESS"
     return Config(
         connect_timeout=STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=settings.claim_lease_seconds,
-        retries={"mode": "standard", "total_max_attempts": attempts},
+        read_timeout=(
+            settings.claim_lease_seconds if express else STANDARD_START_READ_TIMEOUT_SECONDS
+        ),
+        retries={
+            "mode": "standard",
+            "total_max_attempts": 1 if express else STANDARD_START_ATTEMPTS,
+        },
     )
 
 

@@ -409,11 +409,13 @@ CLASSIFIER_BOUNDED = (0.5, 0.75, {"mode": "standard", "total_max_attempts": 2})
 
 
 @pytest.mark.parametrize(
-    ("workflow_type", "start_attempts"),
-    [("STANDARD", 3), ("EXPRESS", 1)],
+    ("workflow_type", "start_read_timeout", "start_attempts"),
+    [("STANDARD", 5, 3), ("EXPRESS", 330, 1)],
     ids=["standard", "express"],
 )
-def test_every_classifier_client_is_bounded(workflow_type: str, start_attempts: int) -> None:
+def test_every_classifier_client_is_bounded(
+    workflow_type: str, start_read_timeout: int, start_attempts: int
+) -> None:
     # GIVEN a fresh interpreter that records the config of every client made, with the
     # classifier's environment under either workflow type
     environment = {
@@ -431,8 +433,9 @@ def test_every_classifier_client_is_bounded(workflow_type: str, start_attempts: 
     )
 
     # THEN DynamoDB and SQS have the bounded config, none botocore's defaults, and Step
-    # Functions its own: a read timeout of the claim lease, one attempt under EXPRESS
-    starts = (3, 330, {"mode": "standard", "total_max_attempts": start_attempts})
+    # Functions its own: under EXPRESS a read timeout of the claim lease and one attempt,
+    # under STANDARD seconds and three
+    starts = (3, start_read_timeout, {"mode": "standard", "total_max_attempts": start_attempts})
     assert made == repr(
         [("stepfunctions", starts), ("dynamodb", CLASSIFIER_BOUNDED), ("sqs", CLASSIFIER_BOUNDED)]
     )

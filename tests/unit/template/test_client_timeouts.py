@@ -197,3 +197,38 @@ def test_an_express_record_started_with_the_lease_left_ends_before_the_timeout(
     # delivery takes the image over while it runs
     reservation = settings.EXPRESS_DYNAMODB_CALLS_BEFORE_START * 3.5
     assert reservation + 3 + execution_timeout <= lease
+
+
+def test_a_standard_start_at_its_worst_ends_inside_the_classifiers_standard_timeout(
+    sam: dict[str, Any],
+) -> None:
+    # GIVEN the classifier's STANDARD Step Functions client (StartExecution answers as soon as
+    # the execution exists) and the function's timeout under STANDARD
+    settings = importlib.import_module("classifier.settings")
+    lease = int(
+        sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"][
+            "CLAIM_LEASE_SECONDS"
+        ]
+    )
+    config = settings.stepfunctions_config(
+        # Only the two fields the client's bounds read; the rest of the environment is the
+        # settings tests' concern.
+        settings.ClassifierSettings.model_construct(
+            workflow_type="STANDARD", claim_lease_seconds=lease
+        )
+    )
+    _, _, standard_timeout = sam["Resources"]["ClassifierFunction"]["Properties"]["Timeout"][
+        "Fn::If"
+    ]
+
+    # WHEN every attempt of one start stalls to its timeouts
+    bounds = CallBounds(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        attempts=config.retries["total_max_attempts"],
+    )
+
+    # THEN they end with half the function's timeout to spare (not after the claim lease)
+    assert bounds == CallBounds(connect_timeout=3, read_timeout=5, attempts=3)
+    assert bounds.worst_case_seconds() == 3 * 8 + 1 + 2 == 27
+    assert bounds.worst_case_seconds() < standard_timeout / 2
