@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
 from classifier.observability import logger, metrics, tracer
-from classifier.settings import load_settings, stepfunctions_config
+from classifier.settings import AWS_CONFIG, load_settings, stepfunctions_config
 from common.clients import on_first_use
 
 settings = load_settings(os.environ)
@@ -38,10 +38,11 @@ metrics.namespace = settings.metrics_namespace
 classifier = Classifier(
     settings=settings,
     # Only a rejected message or an EXPRESS dead letter calls SQS: most invocations never do.
-    sqs=on_first_use(lambda: boto3.client("sqs")),
+    # DynamoDB and SQS: timeouts and retries bounded by the invocation (classifier.settings).
+    sqs=on_first_use(lambda: boto3.client("sqs", config=AWS_CONFIG)),
     # Timeouts and retries bounded by the invocation (classifier.settings).
     stepfunctions=boto3.client("stepfunctions", config=stepfunctions_config(settings)),
-    dynamodb=boto3.client("dynamodb"),
+    dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     metrics=metrics,
     clock=time.time,
     sleep=time.sleep,

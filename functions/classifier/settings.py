@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
+from common.clients import CallBounds
 from common.validation import summarize
 
 # Patterns follow the AWS naming rules, with any partition (aws, aws-cn, aws-us-gov).
@@ -150,25 +151,87 @@ class ClassifierSettings(BaseModel):
 # spend the margin the invocation keeps over the claim lease (EXPRESS: 360 s timeout, 330 s
 # lease, around an execution of up to 300 s) on one unreachable endpoint.
 STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS = 3
-# STANDARD: StartExecution is idempotent by name, so a retried start cannot start twice; the
-# standard mode's few attempts (backoff under a second or two) fit its 60 s timeout.
+# STANDARD: StartExecution is idempotent by name, so a retried start cannot start twice. It
+# answers as soon as the execution exists (milliseconds), so its read timeout is short: the
+# attempts at their worst, 3 x (3 + 5) s plus backoffs of at most 1 + 2 s, are 27 s, inside the
+# function's 60 s timeout (a read timeout of the claim lease would let one stalled call outlast
+# the invocation).
 STANDARD_START_ATTEMPTS = 3
+STANDARD_START_READ_TIMEOUT_SECONDS = 5
 
 
 def stepfunctions_config(settings: ClassifierSettings) -> Config:
     """The Step Functions client's timeouts and retries, bounded by the invocation.
 
-    The read timeout follows the claim lease: StartSyncExecution (EXPRESS) answers when the
-    execution ends, up to Express's 5 minutes, and the lease outlasts it. EXPRESS makes one
+    EXPRESS: the read timeout follows the claim lease: StartSyncExecution answers when the
+    execution ends, up to Express's 5 minutes, and the lease outlasts it. STANDARD's
+    StartExecution answers at once: its read timeout is seconds. EXPRESS makes one
     attempt: Express does not dedupe names, so botocore retrying a call whose answer was lost
     (a read timeout) would start the image a second time; the classifier already handles a
     failed start itself (the record is backed off and delivered again).
     """
-    attempts = 1 if settings.workflow_type == "EXPRESS" else STANDARD_START_ATTEMPTS
+    express = settings.workflow_type == "EXPRESS"
     return Config(
         connect_timeout=STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=settings.claim_lease_seconds,
-        retries={"mode": "standard", "total_max_attempts": attempts},
+        read_timeout=(
+            settings.claim_lease_seconds if express else STANDARD_START_READ_TIMEOUT_SECONDS
+        ),
+        retries={
+            "mode": "standard",
+            "total_max_attempts": 1 if express else STANDARD_START_ATTEMPTS,
+        },
+    )
+
+
+# DynamoDB (the URL lookup, the pacing windows, the reservation, the claim's close, the letter
+# markers) and SQS (a record's backoff, the dead letters): each call answers in milliseconds, so
+# botocore's defaults (60 s timeouts, legacy retries: 10 attempts for DynamoDB, 5 for SQS) only
+# matter when something stalls, and then let one call outlast the invocation. Under EXPRESS
+# the tightest budget is what follows an execution's answer: a record is started only while
+# the claim lease (330 s) is left, and from that check on it may spend the reservation (at most
+# EXPRESS_DYNAMODB_CALLS_BEFORE_START), StartSyncExecution (its connect timeout, then up to the
+# state machine's TimeoutSeconds of 300 s) and the settling of the answer (closing the claim,
+# at most twice, and a dead letter: its marker read and written, the letter sent). So every
+# such call at its worst must fit in 330 - 300 - 3 = 27 s, less 1 s for the batch response:
+# 6 DynamoDB calls and 1 SQS call at 2 x (0.5 + 0.75) + 1 = 3.5 s each = 24.5 s
+# (tests/unit/template/test_client_timeouts.py holds it against template.yaml and the ASL).
+# Two attempts ride out one throttled or lost request; a read timeout of 0.75 s is still
+# hundreds of times DynamoDB's and SQS's usual latency. What still fails leaves the record on
+# its queue, as any failure of these calls did before.
+AWS_CONNECT_TIMEOUT_SECONDS = 0.5
+AWS_READ_TIMEOUT_SECONDS = 0.75
+AWS_ATTEMPTS = 2
+AWS_BOUNDS = CallBounds(
+    connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=AWS_READ_TIMEOUT_SECONDS,
+    attempts=AWS_ATTEMPTS,
+)
+AWS_CONFIG: Config = AWS_BOUNDS.config()
+# EXPRESS, after the check that the lease is left (classifier.express.ExpressRunner.run): the
+# reservation, taken again once when it finds a FAILED item to judge ...
+EXPRESS_DYNAMODB_CALLS_BEFORE_START = 2
+# ... and after the answer: the claim closed (the reservation's when the execution's close is
+# refused), the letter's marker checked and set (common.letters), with one SQS call: the
+# letter, or the record's backoff when the execution failed transiently.
+EXPRESS_DYNAMODB_CALLS_AFTER_ANSWER = 4
+EXPRESS_SQS_CALLS_AFTER_ANSWER = 1
+# Kept back at the end of an EXPRESS invocation for returning the batch response.
+EXPRESS_RESPONSE_SECONDS = 1.0
+
+
+def express_worst_case_seconds(execution_timeout_seconds: float) -> float:
+    """The longest an EXPRESS record takes from its lease check on, with every DynamoDB and
+    SQS call at its worst and the execution running to its ``TimeoutSeconds``."""
+    calls = (
+        EXPRESS_DYNAMODB_CALLS_BEFORE_START
+        + EXPRESS_DYNAMODB_CALLS_AFTER_ANSWER
+        + EXPRESS_SQS_CALLS_AFTER_ANSWER
+    )
+    return (
+        calls * AWS_BOUNDS.worst_case_seconds()
+        + STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS
+        + execution_timeout_seconds
+        + EXPRESS_RESPONSE_SECONDS
     )
 
 

@@ -36,4 +36,6 @@ class UnsupportedImageType(FetchImageError):
 
 
 class ImageHostError(FetchImageError):
-    """Transient: 5xx, 408, 429, timeouts, connection failures, DNS failures."""
+    """Transient: 5xx, 408, 429, timeouts, connection failures, DNS failures; also the S3
+    write of the image throttled, failing or timing out (fetch_image.fetcher.store), since this
+    is the one name the Fetch Image state retries."""

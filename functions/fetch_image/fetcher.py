@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from urllib.parse import urljoin
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import tweetlens_naming as naming
@@ -42,6 +44,17 @@ MAX_REDIRECTS: Final = 3
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 NOT_FOUND_STATUSES: Final = frozenset({404, 410})
 TRANSIENT_STATUSES: Final = frozenset({408, 429})
+# S3's answers to a PutObject that say "not now": throttling (SlowDown, 503) and its own
+# failures (InternalError, 500; a 5xx in general). The client's own retries (fetch_image.
+# settings.S3_BOUNDS) are short, to fit the store margin; the state machine retries
+# ImageHostError seconds later, which an S3 hiccup outlasts far more often. RequestTimeout
+# (400) is S3 giving up on an upload that stalled. Any other refusal
+# (AccessDenied, NoSuchBucket, a bad checksum) is a deployment or code fault that a retry
+# cannot mend: it passes through as botocore raised it (a ClientError, named after its code)
+# and ends the execution.
+S3_TRANSIENT_CODES: Final = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+)
 
 Clock = Callable[[], float]
 
@@ -214,14 +227,29 @@ def store(request: FetchRequest, image: DownloadedImage, s3: S3Client) -> FetchR
     """Write the image to S3 and describe it for the next states."""
     digest = hashlib.sha256(image.body)
     key = image_key(request.url, image.image_type)
-    s3.put_object(
-        Bucket=request.bucket,
-        Key=key,
-        Body=image.body,
-        ContentType=image.image_type.content_type,
-        # S3 recomputes the hash and refuses the upload if the bytes changed in transit.
-        ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
-    )
+    try:
+        s3.put_object(
+            Bucket=request.bucket,
+            Key=key,
+            Body=image.body,
+            ContentType=image.image_type.content_type,
+            # S3 recomputes the hash and refuses the upload if the bytes changed in transit.
+            ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+        )
+    except ClientError as error:
+        if not _s3_transient(error):
+            raise
+        code = error.response.get("Error", {}).get("Code", "")
+        # ImageHostError is the one error name the Fetch Image state retries (its Retry block
+        # in the ASL). A retry is safe: the task downloads again and writes the same key (the
+        # URL's digest), whether or not S3 kept the first write.
+        raise ImageHostError(f"storing the image in S3 failed for now: {code}") from error
+    except (HTTPClientError, BotoConnectionError) as error:
+        # A read or connect timeout, a reset or an unreachable endpoint, after the client's
+        # own attempts: the same as a throttled write.
+        raise ImageHostError(
+            f"storing the image in S3 failed for now: {type(error).__name__}"
+        ) from error
     return FetchResult(
         bucket=request.bucket,
         key=key,
@@ -229,6 +257,13 @@ def store(request: FetchRequest, image: DownloadedImage, s3: S3Client) -> FetchR
         size=len(image.body),
         sha256=digest.hexdigest(),
     )
+
+
+def _s3_transient(error: ClientError) -> bool:
+    """Whether S3 refused the write for now (throttled or failing), not for good."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in S3_TRANSIENT_CODES or status >= 500
 
 
 def fetch_to_s3(

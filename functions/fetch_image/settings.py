@@ -21,7 +21,10 @@ from fetch_image.addresses import METADATA_ADDRESSES, HostPort, IPNetwork, parse
 
 # Rekognition reads images from S3 up to 15 MB; a larger download could never be labelled.
 DEFAULT_MAX_IMAGE_BYTES: Final = 15 * 1024 * 1024
-# The function's own timeout is 30 s: a single wait longer than that can never finish.
+# A ceiling that catches a typo (seconds taken for milliseconds), not the real bound: the
+# function's Timeout is 20 s (template.yaml), of which the download gets 20 - STORE_MARGIN_SECONDS
+# = 14 s, so a single wait above that can never finish. The template's own values (3 + 10 s)
+# are checked against that budget in tests/unit/template/test_client_timeouts.py.
 MAX_TIMEOUT_SECONDS: Final = 30.0
 
 # The chain of timeouts: the Fetch Image state's TimeoutSeconds (20 s) equals this function's

@@ -159,6 +159,27 @@ def test_event_file_that_is_not_an_object_is_one_clear_line(
     assert result.stderr == f"Error: {event} is JSON but not an object; an event is one\n"
 
 
+def test_event_file_over_lambdas_6_mb_is_refused_on_its_own_bytes(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # GIVEN an event file of 6 MB and one byte as written (Lambda counts the bytes a client
+    # sends; `aws lambda invoke` sends the file as it is)
+    event = tmp_path / "big.json"
+    frame = len(b'{"padding": ""}')
+    event.write_bytes(b'{"padding": "' + b"x" * (6_291_457 - frame) + b'"}')
+
+    # WHEN it is given to invoke with no cloud running
+    result = run_cli(runner, "invoke", "FetchImageFunction", "-e", str(event))
+
+    # THEN Lambda's refusal is one line with the file's size, before any cloud is started
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: RequestEntityTooLargeException: 6291457 byte payload is too large for the "
+        "RequestResponse invocation type (limit 6291456 bytes)\n"
+    )
+
+
 def test_missing_event_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
     # GIVEN an event path where no file is
     missing = tmp_path / "missing.json"

@@ -18,9 +18,15 @@ pytestmark = pytest.mark.integration
 LIMIT = 6_291_456
 
 
+def compact(event: object) -> bytes:
+    """The fewest bytes a client sends for ``event``: UTF-8 JSON without spaces."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def event_of_size(size: int) -> dict[str, str]:
-    """An event whose JSON is exactly ``size`` bytes (a key the inspector does not print)."""
-    frame = len(json.dumps({"padding": ""}))
+    """An event whose compact JSON is exactly ``size`` bytes (a key the inspector does not
+    print)."""
+    frame = len(compact({"padding": ""}))
     return {"padding": "x" * (size - frame)}
 
 
@@ -32,8 +38,8 @@ def cloud() -> Iterator[LocalCloud]:
 
 def test_invoke_over_six_megabytes_is_refused_before_the_function_runs(cloud: LocalCloud) -> None:
     # GIVEN an event of exactly the limit and one a byte over it
-    at_limit = json.dumps(event_of_size(LIMIT)).encode()
-    over = json.dumps(event_of_size(LIMIT + 1)).encode()
+    at_limit = compact(event_of_size(LIMIT))
+    over = compact(event_of_size(LIMIT + 1))
     assert (len(at_limit), len(over)) == (LIMIT, LIMIT + 1)
     client = cloud.client("lambda")
     function = cloud.resources["InspectorFunction"]
@@ -58,4 +64,22 @@ def test_invoke_over_six_megabytes_is_refused_before_the_function_runs(cloud: Lo
         "(limit 6291456 bytes)"
     )
     assert str(raised.value) == f"RequestEntityTooLargeException: {error['Error']['Message']}"
+    assert len(cloud.invocations()) == before + 1
+
+
+def test_in_process_invoke_measures_the_event_as_its_fewest_bytes(cloud: LocalCloud) -> None:
+    # GIVEN an event at the limit in compact UTF-8 JSON, made of characters that
+    # json.dumps's defaults would escape (6 bytes each) and pad with spaces: re-encoded that
+    # way it would be far over 6 MB, sent as a client sends it, it is not
+    frame = len(compact({"padding": ""}))
+    event = {"padding": "\u00e9" * ((LIMIT - frame) // 2)}
+    assert len(compact(event)) == LIMIT
+    assert len(json.dumps(event).encode()) > 2 * LIMIT
+    before = len(cloud.invocations())
+
+    # WHEN it is invoked in process
+    result = cloud.invoke("InspectorFunction", event)
+
+    # THEN the function ran: nothing Lambda would take is refused
+    assert result.ok is True
     assert len(cloud.invocations()) == before + 1

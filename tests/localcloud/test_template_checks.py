@@ -324,14 +324,42 @@ def test_a_yaml_definition_file_is_taken_as_cloudformation_takes_it() -> None:
                 stateMachineArn=cloud.resources["Flow"]
             )["definition"]
         )
-    # THEN the machine holds it as JSON, substituted
+    # THEN the machine holds it as JSON, substituted, the date as its text
     assert definition == {
         "StartAt": "Record",
         "States": {
-            "Record": {"Type": "Pass", "Result": "recorded", "Next": "Done"},
+            "Record": {
+                "Type": "Pass",
+                "Result": {"label": "recorded", "released": "2024-01-01"},
+                "Next": "Done",
+            },
             "Done": {"Type": "Succeed"},
         },
     }
+
+
+def test_a_jsonata_expression_may_stand_where_jsonpath_takes_an_integer() -> None:
+    # GIVEN Wait states whose Seconds is a JSONata expression: in a JSONata machine, and in
+    # the branch of a JSONata Map inside a JSONPath machine (both refused as "Expected value of
+    # type Integer" before)
+    # WHEN the template is prepared
+    prepared = prepare(CHECKS / "definition_jsonata.yaml", {}, REGION)
+
+    # THEN both machines pass the checks
+    assert sorted(prepared.template["Resources"]) == ["Flow", "FlowRole", "Mixed", "MixedRole"]
+
+
+def test_a_jsonata_expression_in_a_jsonpath_state_is_still_refused() -> None:
+    # GIVEN the same expression in a machine that does not declare JSONata (JSONPath, where
+    # AWS wants an integer)
+    # WHEN the template is prepared
+    # THEN it is refused as before
+    with pytest.raises(InvalidDefinitionError) as raised:
+        prepare(CHECKS / "definition_jsonata_in_jsonpath.yaml", {}, REGION)
+    assert str(raised.value) == (
+        "Flow: Invalid State Machine Definition: SCHEMA_VALIDATION_FAILED: Expected value of "
+        "type Integer at /States/Pause/Seconds"
+    )
 
 
 @pytest.mark.parametrize(

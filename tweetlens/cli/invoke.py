@@ -99,8 +99,11 @@ def running_cloud(path: Path) -> RunningCloud | None:
         return None
 
 
-def invoke_running(cloud: RunningCloud, function: str, event: dict[str, Any]) -> InvokeOutcome:
-    """Lambda's Invoke API on the running cloud, with its logs (``LogType=Tail``)."""
+def invoke_running(cloud: RunningCloud, function: str, payload: bytes) -> InvokeOutcome:
+    """Lambda's Invoke API on the running cloud, with its logs (``LogType=Tail``).
+
+    ``payload`` is sent as it is, as ``aws lambda invoke`` sends the event file: Lambda's size
+    limit counts those bytes, not those of the event re-encoded here."""
     if function not in cloud.functions:
         raise click.ClickException(_unknown_function(function, cloud.functions))
     client = boto3.session.Session().client(
@@ -118,7 +121,7 @@ def invoke_running(cloud: RunningCloud, function: str, event: dict[str, Any]) ->
     )
     response = client.invoke(
         FunctionName=cloud.resources[function],
-        Payload=json.dumps(event).encode(),
+        Payload=payload,
         LogType="Tail",
     )
     logs = base64.b64decode(response.get("LogResult", "")).decode("utf-8", errors="replace")
@@ -171,6 +174,20 @@ def fresh_cloud(template: Path, function: str, overrides: dict[str, str]) -> Ite
             only_function=function,
         ) as cloud:
             yield cloud
+
+
+def _refuse_too_large(raw: bytes) -> None:
+    """Lambda's refusal of an event file over its synchronous payload limit, counted on the
+    file's bytes as the running cloud's Invoke API counts them (``LocalCloud.invoke`` can
+    only measure the event re-encoded, which may be smaller or larger than the file)."""
+    with quick_imports():
+        from tweetlens.localcloud.errors import (
+            SYNC_INVOKE_PAYLOAD_LIMIT,
+            PayloadTooLargeError,
+        )
+
+    if len(raw) > SYNC_INVOKE_PAYLOAD_LIMIT:
+        raise click.ClickException(str(PayloadTooLargeError(len(raw))))
 
 
 def invoke_fresh(
@@ -236,8 +253,9 @@ def invoke(
 
         tweetlens invoke FetchImageFunction -e events/fetch_image_blocked.json
     """
+    raw = event_path.read_bytes()
     try:
-        event = json.loads(event_path.read_text(encoding="utf-8"))
+        event = json.loads(raw.decode("utf-8"))
     except ValueError as error:
         raise click.ClickException(f"{event_path} is not JSON: {error}") from error
     if not isinstance(event, dict):
@@ -247,8 +265,9 @@ def invoke(
     running = None if fresh else running_cloud(state_file_path())
     if running is not None and running.serves(template, overrides) and running.answers():
         with readable_errors():
-            outcome = invoke_running(running, function, event)
+            outcome = invoke_running(running, function, raw)
     else:
+        _refuse_too_large(raw)
         outcome = invoke_fresh(template, function, event, overrides)
     logs = outcome.logs.rstrip()
     if logs:

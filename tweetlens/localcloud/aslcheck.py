@@ -14,6 +14,7 @@ broken JSON file is named as such rather than read as a YAML flow mapping.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,8 @@ _SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 # "Expected value of type Integer". Only the two whose refusal is on record; other integer
 # fields (MaxConcurrency, HeartbeatSeconds) are left unchecked rather than guessed.
 _INTEGER_FIELDS = ("Seconds", "TimeoutSeconds")
+# Under JSONata a field may instead hold an expression, "{% ... %}", evaluated at run time.
+_JSONATA_EXPRESSION = re.compile(r"\{%.*%\}", re.DOTALL)
 
 
 class InvalidDefinitionError(DeployError):
@@ -80,15 +83,22 @@ class _Checker:
         # Every state's own fields first, in all branches, then the walks: a transition to
         # nowhere inside a branch is named before the state it leaves unreached outside it.
         walks: list[tuple[str, dict[str, Any], str]] = []
-        self.machine(machine, "", walks)
+        self.machine(machine, "", walks, "JSONPath")
         for start, states, where in walks:
             self.walk(start, states, where)
 
     def machine(
-        self, machine: Any, where: str, walks: list[tuple[str, dict[str, Any], str]]
+        self,
+        machine: Any,
+        where: str,
+        walks: list[tuple[str, dict[str, Any], str]],
+        language: str,
     ) -> None:
+        """``language`` is the QueryLanguage the machine inherits (the top level's, or the
+        Map or Parallel state's that holds this branch); its own field overrides it."""
         if not isinstance(machine, dict):
             raise self.refuse(f"{where or '/'} must be a JSON object")
+        language = machine.get("QueryLanguage", language)
         states = machine.get("States")
         if not isinstance(states, dict) or not states:
             raise self.refuse(f"{where}/States must be a non-empty object")
@@ -99,16 +109,17 @@ class _Checker:
                 f"MISSING_TRANSITION_TARGET: StartAt {start!r} is no state at {where}"
             )
         for name, state in states.items():
-            unknown_flow |= self.state(name, state, states, where)
+            unknown_flow |= self.state(name, state, states, where, language)
         if not unknown_flow:
             walks.append((str(start), states, where))
         for name, state in states.items():
             at = f"{where}/States/{name}"
+            own = state.get("QueryLanguage", language)
             for index, branch in enumerate(state.get("Branches") or []):
-                self.machine(branch, f"{at}/Branches/{index}", walks)
+                self.machine(branch, f"{at}/Branches/{index}", walks, own)
             for key in ("Iterator", "ItemProcessor"):
                 if key in state:
-                    self.machine(state[key], f"{at}/{key}", walks)
+                    self.machine(state[key], f"{at}/{key}", walks, own)
 
     def walk(self, start: str, states: Mapping[str, Any], where: str) -> None:
         """A terminal state, and every state reachable from StartAt (of one machine or branch)."""
@@ -132,7 +143,9 @@ class _Checker:
                     f"at {where}/States/{name}"
                 )
 
-    def state(self, name: str, state: Any, states: Mapping[str, Any], where: str) -> bool:
+    def state(
+        self, name: str, state: Any, states: Mapping[str, Any], where: str, language: str
+    ) -> bool:
         """Check one state's own fields; True when a transition of it is still pending."""
         at = f"{where}/States/{name}"
         if not isinstance(state, dict):
@@ -151,11 +164,15 @@ class _Checker:
             raise self.refuse(
                 f"SCHEMA_VALIDATION_FAILED: A Choice state needs a non-empty Choices at {at}"
             )
+        jsonata = state.get("QueryLanguage", language) == "JSONata"
         for field in _INTEGER_FIELDS:
             value = state.get(field)
             if (
                 field in state
                 and not self.is_pending(value)
+                and not (
+                    jsonata and isinstance(value, str) and _JSONATA_EXPRESSION.fullmatch(value)
+                )
                 and (isinstance(value, bool) or not isinstance(value, int))
             ):
                 raise self.refuse(
@@ -216,15 +233,41 @@ def load_definition(logical_id: str, text: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise InvalidDefinitionError(logical_id, f"the definition is not JSON: {exc}") from exc
-    # Imported here: PyYAML is needed only for a YAML definition file.
-    import yaml  # noqa: PLC0415
+    import yaml  # noqa: PLC0415 - PyYAML is needed only for a YAML definition file
 
     try:
-        return yaml.safe_load(text)
+        data = yaml.load(text, Loader=_definition_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise InvalidDefinitionError(
             logical_id, f"the definition is neither JSON nor YAML: {exc}"
         ) from exc
+    try:
+        # What JSON cannot hold (an explicit !!binary or !!set) is named, not a TypeError.
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidDefinitionError(
+            logical_id, f"the YAML definition holds a value JSON cannot: {exc}"
+        ) from exc
+    return data
+
+
+@functools.cache
+def _definition_loader() -> type[Any]:
+    """PyYAML's safe loader without its date resolver.
+
+    A definition is JSON once read: ``Result: {released: 2024-01-01}`` is the text
+    "2024-01-01" there (a plain YAML date would be a ``datetime.date``, which no JSON holds).
+    """
+    import yaml  # noqa: PLC0415 - PyYAML is needed only for a YAML definition file
+
+    class DefinitionLoader(yaml.SafeLoader):
+        pass
+
+    DefinitionLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return DefinitionLoader
 
 
 def definition_json(logical_id: str, text: str) -> str:

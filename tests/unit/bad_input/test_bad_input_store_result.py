@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -76,6 +77,9 @@ def app(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "tweetlens")
     module = importlib.import_module("store_result.app")
+    # Imported once per session: an earlier test's import keeps its own table name in SETTINGS,
+    # so this one's is set here, and undone after the test for the next importer.
+    monkeypatch.setattr(module, "SETTINGS", module.load_settings(os.environ))
     monkeypatch.setattr(module, "dynamodb_client", refuse_dynamodb)
     return module
 

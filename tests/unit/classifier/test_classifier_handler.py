@@ -268,9 +268,10 @@ def test_cold_start_makes_the_stepfunctions_client_with_bounded_timeouts(app: Mo
     # WHEN its Step Functions client is read
     config = app.classifier.stepfunctions.meta.config
 
-    # THEN it is made with the settings' bounds, not botocore's 60 s connect default
+    # THEN it is made with the settings' bounds, not botocore's 60 s connect default, and
+    # reads for seconds (StartExecution answers at once), not for the claim lease
     assert (config.connect_timeout, config.read_timeout, config.retries) == (
         3,
-        CLAIM_LEASE_SECONDS,
+        5,
         {"mode": "standard", "total_max_attempts": 3},
     )

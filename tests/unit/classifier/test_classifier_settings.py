@@ -274,9 +274,11 @@ def test_no_limit_when_starts_are_not_limited(override: dict[str, str]) -> None:
     assert load_settings(VALID | override).start_rate is None
 
 
-@pytest.mark.parametrize(("workflow_type", "attempts"), [("EXPRESS", 1), ("STANDARD", 3)])
+@pytest.mark.parametrize(
+    ("workflow_type", "read_timeout", "attempts"), [("EXPRESS", 900, 1), ("STANDARD", 5, 3)]
+)
 def test_stepfunctions_client_is_bounded_by_the_invocation(
-    workflow_type: str, attempts: int
+    workflow_type: str, read_timeout: int, attempts: int
 ) -> None:
     # GIVEN the environment of either workflow type
     settings = load_settings(VALID | {"WORKFLOW_TYPE": workflow_type})
@@ -284,10 +286,12 @@ def test_stepfunctions_client_is_bounded_by_the_invocation(
     # WHEN the Step Functions client's configuration is made
     config = stepfunctions_config(settings)
 
-    # THEN it connects within seconds, reads for the claim lease, and retries only where a
-    # start is idempotent (STANDARD names; an Express start retried could run twice)
+    # THEN it connects within seconds, reads for the claim lease under EXPRESS (the start
+    # answers when the execution ends) and for seconds under STANDARD (it answers at once),
+    # and retries only where a start is idempotent (STANDARD names; an Express start retried
+    # could run twice)
     assert (config.connect_timeout, config.read_timeout, config.retries) == (
         3,
-        900,
+        read_timeout,
         {"mode": "standard", "total_max_attempts": attempts},
     )

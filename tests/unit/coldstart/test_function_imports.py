@@ -400,3 +400,42 @@ def test_every_closer_client_is_bounded() -> None:
 
     # THEN each of its clients has the bounded config, none botocore's defaults
     assert made == repr([("dynamodb", BOUNDED), ("stepfunctions", BOUNDED), ("sqs", BOUNDED)])
+
+
+# What classifier.settings.AWS_CONFIG holds for its DynamoDB and SQS clients: an EXPRESS record
+# started with the claim lease left settles before the invocation ends (the arithmetic against
+# template.yaml and the ASL is in tests/unit/template/test_client_timeouts.py).
+CLASSIFIER_BOUNDED = (0.5, 0.75, {"mode": "standard", "total_max_attempts": 2})
+
+
+@pytest.mark.parametrize(
+    ("workflow_type", "start_read_timeout", "start_attempts"),
+    [("STANDARD", 5, 3), ("EXPRESS", 330, 1)],
+    ids=["standard", "express"],
+)
+def test_every_classifier_client_is_bounded(
+    workflow_type: str, start_read_timeout: int, start_attempts: int
+) -> None:
+    # GIVEN a fresh interpreter that records the config of every client made, with the
+    # classifier's environment under either workflow type
+    environment = {
+        **CLASSIFIER_ENVIRONMENT,
+        "WORKFLOW_TYPE": workflow_type,
+        "WORKFLOW_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/workflow-dlq",
+    }
+
+    # WHEN the handler module is imported and its first-use SQS client is used
+    made = _run_around_init(
+        "classifier.app",
+        environment,
+        "app.classifier.sqs.meta; print(made)",
+        before=RECORD_CLIENT_CONFIGS,
+    )
+
+    # THEN DynamoDB and SQS have the bounded config, none botocore's defaults, and Step
+    # Functions its own: under EXPRESS a read timeout of the claim lease and one attempt,
+    # under STANDARD seconds and three
+    starts = (3, start_read_timeout, {"mode": "standard", "total_max_attempts": start_attempts})
+    assert made == repr(
+        [("stepfunctions", starts), ("dynamodb", CLASSIFIER_BOUNDED), ("sqs", CLASSIFIER_BOUNDED)]
+    )

@@ -506,9 +506,13 @@ def deployed_workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         fetch_app = import_fetch_app(monkeypatch, fetch_function_environment(template))
         monkeypatch.setattr(fetch_app, "RESOLVER", host.resolve)
         monkeypatch.setattr(fetch_app, "OPENER", host.open)
-        store_app = import_function_app(
-            monkeypatch, "store_result.app", {"RESULTS_TABLE": RESULTS_TABLE}
-        )
+        store_environment = {"RESULTS_TABLE": RESULTS_TABLE}
+        store_app = import_function_app(monkeypatch, "store_result.app", store_environment)
+        # The module read its environment once, when the session first imported it: a test
+        # before this one (tests/unit/bad_input) may have left another table's name in its
+        # SETTINGS. This workflow's replaces it until the workflow closes, as a cold start here
+        # would; the function itself keeps reading its environment at import only.
+        monkeypatch.setattr(store_app, "SETTINGS", store_app.load_settings(store_environment))
         store_app.dynamodb_client.cache_clear()
         runner = LambdaRunner(
             handlers={

@@ -164,3 +164,71 @@ def test_one_call_started_with_the_margin_left_ends_before_the_timeout(
     assert worst == 9.0
     assert worst < margin_seconds == 10.0
     assert margin_seconds < function_timeout(sam, function) == expected_timeout
+
+
+def test_an_express_record_started_with_the_lease_left_ends_before_the_timeout(
+    sam: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    # GIVEN the classifier's DynamoDB and SQS bounds, its Step Functions connect timeout, the
+    # claim lease it keeps for a record, the state machine's timeout and its own EXPRESS timeout
+    settings = importlib.import_module("classifier.settings")
+    properties = sam["Resources"]["ClassifierFunction"]["Properties"]
+    lease = int(properties["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"])
+    condition, express_timeout, standard_timeout = properties["Timeout"]["Fn::If"]
+    execution_timeout = asl["TimeoutSeconds"]
+
+    # WHEN a record passes the lease check with just the lease left, then its reservation, its
+    # StartSyncExecution and the settling of a failed execution all take their longest
+    worst = settings.express_worst_case_seconds(execution_timeout)
+    bounds: CallBounds = settings.AWS_BOUNDS
+
+    # THEN it ends, response included, within the lease and so before the invocation does
+    assert bounds == CallBounds(connect_timeout=0.5, read_timeout=0.75, attempts=2)
+    assert bounds.worst_case_seconds() == 3.5
+    assert (condition, express_timeout, standard_timeout) == ("IsExpress", 360, 60)
+    assert (lease, execution_timeout, settings.STEPFUNCTIONS_CONNECT_TIMEOUT_SECONDS) == (
+        330,
+        300,
+        3,
+    )
+    assert worst == 7 * 3.5 + 3 + 300 + 1 == 328.5
+    assert worst <= lease < express_timeout
+    # AND the lease taken after the reservation outlasts the execution it covers, so no other
+    # delivery takes the image over while it runs
+    reservation = settings.EXPRESS_DYNAMODB_CALLS_BEFORE_START * 3.5
+    assert reservation + 3 + execution_timeout <= lease
+
+
+def test_a_standard_start_at_its_worst_ends_inside_the_classifiers_standard_timeout(
+    sam: dict[str, Any],
+) -> None:
+    # GIVEN the classifier's STANDARD Step Functions client (StartExecution answers as soon as
+    # the execution exists) and the function's timeout under STANDARD
+    settings = importlib.import_module("classifier.settings")
+    lease = int(
+        sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"][
+            "CLAIM_LEASE_SECONDS"
+        ]
+    )
+    config = settings.stepfunctions_config(
+        # Only the two fields the client's bounds read; the rest of the environment is the
+        # settings tests' concern.
+        settings.ClassifierSettings.model_construct(
+            workflow_type="STANDARD", claim_lease_seconds=lease
+        )
+    )
+    _, _, standard_timeout = sam["Resources"]["ClassifierFunction"]["Properties"]["Timeout"][
+        "Fn::If"
+    ]
+
+    # WHEN every attempt of one start stalls to its timeouts
+    bounds = CallBounds(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        attempts=config.retries["total_max_attempts"],
+    )
+
+    # THEN they end with half the function's timeout to spare (not after the claim lease)
+    assert bounds == CallBounds(connect_timeout=3, read_timeout=5, attempts=3)
+    assert bounds.worst_case_seconds() == 3 * 8 + 1 + 2 == 27
+    assert bounds.worst_case_seconds() < standard_timeout / 2
