@@ -21,7 +21,10 @@ TABLE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
 # each ends within DYNAMODB_BOUNDS.worst_case_seconds() = 2 x (0.5 + 1.0) + 1 = 4 s, so 8 s for
 # both, leaving 2 s of the 10 for the invocation itself (a cold start's init included). (A
 # DeleteItem more is made only when a retried store replaces more stale labels than its
-# transaction has room for: 50 stale against 50 new ones, MaxLabels' maximum.)
+# transaction has room for: 50 stale against 50 new ones, MaxLabels' maximum. When that third
+# call leaves less than the transaction's worst case of the 8 s, the store raises
+# ResultStoreBusy before the transaction, and the state machine's retry, finding the excess
+# deleted, makes two calls: see store_result.store.)
 # botocore's defaults (60 s timeouts, 10 attempts for DynamoDB with backoff up to ~25 s) let
 # one throttled or stalled call outlast the task. DynamoDB answers in milliseconds within a
 # region, so 0.5 s to connect and 1 s for an answer only cut off what is already broken.

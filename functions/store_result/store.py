@@ -9,6 +9,8 @@ answer has them again.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,6 +19,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from store_result.errors import ClaimLost, ResultStoreBusy
 from store_result.models import DetectedLabel, StoreRequest, StoreResponse
+from store_result.settings import DYNAMODB_BOUNDS, store_worst_case_seconds
 from tweetlens_naming import DONE_STATUS, RESULT_SORT_KEY
 
 if TYPE_CHECKING:
@@ -50,7 +53,13 @@ _BUSY_CODES = frozenset(
 _NO_ANSWER = (EndpointUnreachable, HTTPClientError)
 
 
-def store_result(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> StoreResponse:
+def store_result(
+    dynamodb: DynamoDBClient,
+    table: str,
+    request: StoreRequest,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> StoreResponse:
     """Write the DONE result and its label items atomically; raise a named error otherwise.
 
     No answer from DynamoDB is ResultStoreBusy too, so the state machine retries it instead of
@@ -60,12 +69,15 @@ def store_result(dynamodb: DynamoDBClient, table: str, request: StoreRequest) ->
     first attempt would have, so the image counts as classified, not as a duplicate.
     """
     try:
-        return _store(dynamodb, table, request)
+        return _store(dynamodb, table, request, clock)
     except _NO_ANSWER as error:
         raise ResultStoreBusy(f"DynamoDB did not answer: {type(error).__name__}") from error
 
 
-def _store(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> StoreResponse:
+def _store(
+    dynamodb: DynamoDBClient, table: str, request: StoreRequest, clock: Callable[[], float]
+) -> StoreResponse:
+    started = clock()
     labels = _distinct(request.labels)
     stale = _existing_label_keys(dynamodb, table, request.message.url) - {
         LABEL_PREFIX + label.Name for label in labels
@@ -75,6 +87,14 @@ def _store(dynamodb: DynamoDBClient, table: str, request: StoreRequest) -> Store
         # Stale items are already wrong; deleting the excess ahead of the transaction only
         # makes them disappear sooner.
         dynamodb.delete_item(TableName=table, Key=_key(request.message.url, sort_key))
+    if len(stale) > room and clock() - started + DYNAMODB_BOUNDS.worst_case_seconds() > (
+        store_worst_case_seconds()
+    ):
+        # That DeleteItem was a third call: with the transaction at its worst the store could
+        # outlast the task's TimeoutSeconds, which ends the execution unretried. Stop here;
+        # the state machine retries ResultStoreBusy in a fresh invocation, which finds the
+        # excess already deleted and makes its two calls only.
+        raise ResultStoreBusy("stale label deletes used the transaction's time; retrying")
     items: list[TransactWriteItemTypeDef] = [_done_update(table, request, labels)]
     items += [_label_put(table, request, label) for label in labels]
     items += [

@@ -5,6 +5,10 @@ ResultStoreBusy, which the state machine retries. The retry's condition (this ex
 IN_PROGRESS claim) then fails, the result being DONE already; it must answer as the first
 attempt would have, not ClaimLost (the ASL's Duplicate), or the image would be counted as a
 duplicate though it is stored. Another execution's DONE result stays ClaimLost.
+
+A store that must delete one stale label item ahead of its transaction makes a third call; if
+that leaves less than the transaction's worst case of the store's 8 s, it hands over to the
+state machine's retry (ResultStoreBusy) instead of risking the task's timeout.
 """
 
 from __future__ import annotations
@@ -130,3 +134,83 @@ def test_this_executions_result_not_done_is_not_its_result(table: Any) -> None:
     with pytest.raises(ClaimLost):
         store_result(boto3.client("dynamodb", region_name=REGION), TABLE, store)
     assert items(table) == [failed]
+
+
+def fifty_labels() -> StoreRequest:
+    """The most labels a store takes (MaxLabels' maximum), none named as a stale one."""
+    labels = [{"Name": f"New{index:02d}", "Confidence": 90.0} for index in range(50)]
+    return StoreRequest.model_validate(
+        {**load_event("store_result_cat_photo.json"), "labels": labels}
+    )
+
+
+def stale_labels(table: Any, url: str) -> None:
+    """Fifty label items an older design left: one more than the transaction has room for."""
+    with table.batch_writer() as batch:
+        for index in range(50):
+            batch.put_item(Item={"pk": url, "sk": f"LABEL#Old{index:02d}", "label": f"Old{index}"})
+
+
+class Clock:
+    """Seconds since the store began: ``step`` more at each reading."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        reading = self.now
+        self.now += self.step
+        return reading
+
+
+def test_a_third_call_that_leaves_too_little_time_hands_the_store_to_the_retry(
+    table: Any,
+) -> None:
+    # GIVEN this execution's claim, 50 stale label items against 50 new labels (one delete
+    # ahead of the transaction), and a clock by which the calls before the transaction took
+    # 4.5 s, so the transaction at its worst (4 s) would end past the store's 8 s
+    store = fifty_labels()
+    table.put_item(Item=claim(store.execution))
+    stale_labels(table, store.message.url)
+    client = boto3.client("dynamodb", region_name=REGION)
+
+    # WHEN the store runs
+    # THEN it stops before the transaction with ResultStoreBusy, the state machine's retry
+    with pytest.raises(ResultStoreBusy, match=r"^stale label deletes used the transaction"):
+        store_result(client, TABLE, store, clock=Clock(step=4.5))
+    # AND only the excess stale item is gone; the result is still the claim
+    left = items(table)
+    assert [item["sk"] for item in left] == [f"LABEL#Old{i:02d}" for i in range(49)] + ["RESULT"]
+    assert left[-1] == claim(store.execution)
+
+    # WHEN the retry runs, its two calls in time
+    response = store_result(client, TABLE, store, clock=Clock(step=4.5))
+
+    # THEN the result is DONE with exactly the 50 new label items
+    assert response.labels == [f"New{index:02d}" for index in range(50)]
+    stored = items(table)
+    assert [item["sk"] for item in stored] == [
+        *(f"LABEL#New{index:02d}" for index in range(50)),
+        "RESULT",
+    ]
+    assert stored[-1]["status"] == "DONE"
+
+
+def test_a_third_call_in_time_leaves_the_transaction_to_the_same_invocation(table: Any) -> None:
+    # GIVEN the same store, and calls before the transaction that took 4 s of the 8
+    store = fifty_labels()
+    table.put_item(Item=claim(store.execution))
+    stale_labels(table, store.message.url)
+
+    # WHEN the store runs
+    response = store_result(
+        boto3.client("dynamodb", region_name=REGION), TABLE, store, clock=Clock(step=4.0)
+    )
+
+    # THEN it completes in one invocation: DONE with exactly the 50 new label items
+    assert response.labels == [f"New{index:02d}" for index in range(50)]
+    assert [item["sk"] for item in items(table)] == [
+        *(f"LABEL#New{index:02d}" for index in range(50)),
+        "RESULT",
+    ]
