@@ -16,7 +16,10 @@ from typing import Any, cast
 from botocore.config import Config
 
 # botocore's standard retry mode sleeps rand(0, 1) x min(2 ** (attempt - 1), 20) s after a failed
-# attempt (botocore.retries.standard.ExponentialBackoff): at most 1 s, then 2 s, 4 s ...
+# attempt (botocore.retries.standard.ExponentialBackoff): at most 1 s, then 2 s, 4 s ... That is
+# the pinned botocore with its "new retries" off (AWS_NEW_RETRIES_2026 unset); on, a throttled
+# answer's x-amz-retry-after header adds up to 5 s per retry, which the budgets built on this
+# model do not hold (test_the_pinned_botocore_sleeps_no_longer_than_the_model fails first).
 _STANDARD_BACKOFF_CAP_SECONDS = 20.0
 
 

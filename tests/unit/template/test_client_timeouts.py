@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.retries.standard import ExponentialBackoff, RetryContext
 from samcli.yamlhelper import yaml_parse
 
 from common.clients import CallBounds
@@ -82,6 +84,37 @@ def test_the_standard_backoff_ceiling_is_20_s() -> None:
     bounds = CallBounds(connect_timeout=0.0, read_timeout=0.0, attempts=7)
     # WHEN its worst case is computed THEN the sixth backoff is capped at 20 s, not 32
     assert bounds.worst_case_seconds() == 1 + 2 + 4 + 8 + 16 + 20
+
+
+def test_the_pinned_botocore_sleeps_no_longer_than_the_model(sam: dict[str, Any]) -> None:
+    # The model is botocore's standard backoff as the pinned botocore (the one the functions
+    # ship, test_sdk_packaging) runs it. Its "new retries" (NEW_RETRIES_ENABLED, off unless
+    # AWS_NEW_RETRIES_2026=true or a later botocore's default) also honour an
+    # x-amz-retry-after header, up to 5 s more per retry: StoreResult's two calls would be
+    # 2 x (3 + 1 + 5) = 18 s against its 10 s task, so the model cannot simply take it in.
+    # This fails when they come on; then every budget here needs those 5 s per retry.
+    # GIVEN the pinned botocore's backoff, its jitter at its maximum, after a first attempt
+    # whose answer asks for a 5 s wait
+    backoff = ExponentialBackoff(random=lambda: 1.0, service_name="dynamodb")
+    answer = AWSResponse(
+        url="https://dynamodb.us-east-1.amazonaws.com/",
+        status_code=400,
+        headers=HeadersDict({"x-amz-retry-after": "5000"}),
+        raw=None,
+    )
+    context = RetryContext(attempt_number=1, http_response=answer)
+
+    # WHEN it computes the sleep before the second attempt
+    # THEN the header is ignored: the sleep is the model's 1 s ceiling (rand x 2 ** 0)
+    assert backoff.delay_amount(context) == 1.0
+    assert CallBounds(connect_timeout=0.0, read_timeout=0.0, attempts=2).worst_case_seconds() == 1
+    # AND no function's environment turns the new retries on
+    environments = [sam["Globals"]["Function"]["Environment"]["Variables"]] + [
+        resource["Properties"].get("Environment", {}).get("Variables", {})
+        for resource in sam["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert [env for env in environments if "AWS_NEW_RETRIES_2026" in env] == []
 
 
 @pytest.mark.usefixtures("cold_started")
