@@ -131,6 +131,7 @@ def test_s3_timing_out_is_retried_by_the_state_machine(
     assert type(raised.value).__name__ in fetch_image_retried_errors()
 
 
+@pytest.mark.no_application_metrics
 @pytest.mark.usefixtures("handler", "serving")
 @pytest.mark.parametrize(
     ("code", "status"),
