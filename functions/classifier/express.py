@@ -30,9 +30,10 @@ it changed, and is a duplicate of that failure rather than a second run of a gon
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -287,14 +288,22 @@ class ExpressRunner:
         ``me`` covers a retried write of one execution, which a new delivery is not). The
         execution then takes the reservation over through ``supersedes``; a duplicate racing
         this one is refused here, before an execution is started for it.
+
+        Each call writes a token of its own: botocore retries a write whose answer was lost (a
+        read timeout) with the same request, and that retry is refused by the item the first
+        attempt wrote. The token tells that item from another delivery's reservation of the
+        same message id, which it would otherwise be taken for (and this message left on its
+        queue until the lease ran out, then dead-lettered without ever running).
         """
+        token = secrets.token_hex(16)
         try:
             self.dynamodb.update_item(
                 TableName=self.settings.results_table,
                 Key={"pk": {"S": message.url}, "sk": {"S": RESULT_SORT_KEY}},
                 UpdateExpression=(
                     "SET #status = :in_progress, #execution = :me, "
-                    "lease_expires_at = :lease_expires_at, open_claim = :open, message = :message"
+                    "lease_expires_at = :lease_expires_at, open_claim = :open, message = :message, "
+                    "reservation_token = :token"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (#status = :failed AND #execution = :judged) OR "
@@ -312,6 +321,7 @@ class ExpressRunner:
                     ":lease_expires_at": {"N": str(now + self.settings.claim_lease_seconds)},
                     ":requested_at": {"N": str(now)},
                     ":message": {"S": message.model_dump_json()},
+                    ":token": {"S": token},
                 },
                 # The item that refused the write, in the error: no read for a duplicate.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -319,7 +329,11 @@ class ExpressRunner:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 self._refused(exc, "reserve the image")
-            return claim_of(exc.response.get("Item", {}))  # type: ignore[arg-type]
+            item: dict[str, Any] = dict(exc.response.get("Item", {}))  # type: ignore[call-overload]
+            if item.get("reservation_token", {}).get("S") == token:
+                logger.info("The reservation's answer was lost; its retry found it written")
+                return None
+            return claim_of(item)
         except BotoCoreError as exc:
             self._refused(exc, "reserve the image")
         return None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
+import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch import (
@@ -24,13 +25,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from classifier.backoff import Jitter
 from classifier.express import ExpressRetry
 from classifier.logic import Classifier
 from classifier.models import RouteQueueRecord
-from classifier.settings import load_settings
+from classifier.settings import AWS_CONFIG, load_settings
 from common.messages import express_execution_name, reservation_id
 from tests.unit.classifier.classifier_testkit import (
     CATS_QUEUE,
@@ -1813,3 +1814,40 @@ def test_record_of_an_unknown_queue_is_not_backed_off(
     # THEN it is left as a batch item failure without asking SQS: no queue of ours holds it
     assert _left_on_queue(raised.value).back_off is True
     assert (jitter.bounds, sqs.refused) == ([], 0)
+
+
+def test_reservation_whose_answer_was_lost_is_taken_by_its_retry(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the classifier's own DynamoDB client config, and a first reservation (UpdateItem)
+    # whose answer is lost after the table applied it: botocore sees a read timeout and sends
+    # the same write again, which the item the first attempt wrote refuses
+    dynamodb = boto3.client(
+        "dynamodb", region_name=cloud.dynamodb.meta.region_name, config=AWS_CONFIG
+    )
+    updates: list[str] = []
+
+    def lose_first_answer(request: Any, **_: Any) -> None:
+        # Registered after moto's own before-send handler, so this runs once moto has written.
+        if request.headers["X-Amz-Target"].endswith(b".UpdateItem"):
+            updates.append("sent")
+            if len(updates) == 1:
+                raise ReadTimeoutError(endpoint_url=request.url)
+
+    dynamodb.meta.events.register("before-send", lose_first_answer)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the new image's record is processed
+    response = process(
+        express_classifier(cloud, metrics, sfn, dynamodb=dynamodb, workflow_dlq_url=workflow_dlq),
+        event,
+    )
+
+    # THEN the refused retry is recognised as this call's own write: the execution runs and the
+    # image is classified (not left queued as "running in another delivery")
+    assert updates == ["sent", "sent"]
+    assert response == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert result_of(cloud, _url(event))["execution"].startswith(EXPRESS_ARN_PREFIX)
+    assert counted(metrics) == {"Classified": 1}
+    assert _letters(cloud, workflow_dlq) == []
