@@ -83,3 +83,16 @@ def test_in_process_invoke_measures_the_event_as_its_fewest_bytes(cloud: LocalCl
     # THEN the function ran: nothing Lambda would take is refused
     assert result.ok is True
     assert len(cloud.invocations()) == before + 1
+
+
+def test_an_event_holding_a_lone_surrogate_is_measured_and_run(cloud: LocalCloud) -> None:
+    # GIVEN an event whose file held "\ud800": valid JSON, a str no UTF-8 codec encodes strictly
+    event = json.loads('{"padding": "\\ud800"}')
+    before = len(cloud.invocations())
+
+    # WHEN it is invoked in process
+    result = cloud.invoke("InspectorFunction", event)
+
+    # THEN it is measured without a UnicodeEncodeError and the function ran
+    assert result.ok is True
+    assert len(cloud.invocations()) == before + 1

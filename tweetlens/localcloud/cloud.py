@@ -410,10 +410,11 @@ class LocalCloud:
         An event whose JSON is over Lambda's synchronous payload quota raises
         ``PayloadTooLargeError``, as Lambda's Invoke refuses it before the function runs.
         Lambda counts the bytes a client sends; an event given as data is measured in its
-        most compact JSON (UTF-8, no spaces), the least any client would send, so no event
-        Lambda would take is refused here.
+        compact JSON (UTF-8, no spaces), about the least a client would send for it. A lone
+        surrogate (``"\\ud800"`` in the file, valid JSON) is counted as it would be encoded.
         """
-        size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8", "surrogatepass"))
         if size > SYNC_INVOKE_PAYLOAD_LIMIT:
             raise PayloadTooLargeError(size)
         return self._require_runtime().invoke(function_logical_id, dict(event))
