@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -98,11 +98,19 @@ class _Redriven:
                 if key is not None:
                     self.by_key[key].append(message_id)
 
-    @property
-    def workflow_letters(self) -> int:
-        """How many workflow letters were sent back: one per execution (a redrive sends each
-        execution's letter once, deleting its copies)."""
-        return len({ended for ended in self.of.values() if ended.startswith("execution:")})
+    def workflow_letters(self, still_queued: Collection[str]) -> int:
+        """How many workflow letters were sent back and are gone: one per execution (a redrive
+        sends each execution's letter once, deleting its copies). An execution whose letter is
+        still queued (``still_queued``: ARNs; a redrive stopped between send and delete) is
+        counted by that letter already, not twice."""
+        return len(
+            {
+                ended
+                for ended in self.of.values()
+                if ended.startswith("execution:")
+                and ended.removeprefix("execution:") not in still_queued
+            }
+        )
 
     def of_message(self, message_id: str) -> str | None:
         """The fate of a message whose route letter was sent back, or None."""
@@ -316,7 +324,7 @@ def settle(
         double_counted=double,
         copies=copies,
         successors=successors,
-        workflow_letters_sent_back=sent_back.workflow_letters,
+        workflow_letters_sent_back=sent_back.workflow_letters(workflow_letters),
     )
 
 
@@ -477,7 +485,7 @@ def settle_express(
         double_counted=double,
         copies=copies,
         successors=successors,
-        workflow_letters_sent_back=sent_back.workflow_letters,
+        workflow_letters_sent_back=sent_back.workflow_letters(by_arn),
     )
 
 

@@ -147,6 +147,36 @@ def test_standard_a_letter_still_on_its_queue_ends_the_message_though_sent_back(
     assert (settled.fate, settled.successors) == ({"m1": "dead:MaxReceiveCountExceeded"}, {})
 
 
+def test_standard_a_workflow_letter_still_queued_though_sent_back_is_counted_once() -> None:
+    # GIVEN m1 whose execution failed; its workflow letter was sent back as s1 (classified)
+    # but is still on its queue (the redrive died between sending and deleting it), and m2
+    # whose execution failed and whose letter was sent back as s2 and deleted
+    bodies = {"m1": _body(0), "s1": _body(1), "m2": _body(0), "s2": _body(1)}
+    outcomes = record_outcomes(
+        [
+            classifier_record("m1", "ExecutionStarted", "digest-1"),
+            classifier_record("s1", "ExecutionStarted", "digest-2"),
+            classifier_record("m2", "ExecutionStarted", "digest-3"),
+            classifier_record("s2", "ExecutionStarted", "digest-4"),
+        ]
+    )
+    executions = [
+        _execution("digest-1", "FAILED"),
+        _execution("digest-2", "DONE"),
+        _execution("digest-3", "FAILED"),
+        _execution("digest-4", "DONE"),
+    ]
+    redriven = {"s1": f"execution:{PREFIX}digest-1", "s2": f"execution:{PREFIX}digest-3"}
+
+    # WHEN the run is settled
+    settled = settle(
+        bodies, outcomes, executions, [workflow_letter(PREFIX + "digest-1", _body(0))], redriven
+    )
+
+    # THEN only m2's letter counts as sent back and gone: m1's is counted by the letter itself
+    assert settled.workflow_letters_sent_back == 1
+
+
 # EXPRESS ----------------------------------------------------------------------------------
 
 
