@@ -328,6 +328,7 @@ class ExpressRunner:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                self._release_unanswered(message, reservation, token, exc)
                 self._refused(exc, "reserve the image")
             item: dict[str, Any] = dict(exc.response.get("Item", {}))  # type: ignore[call-overload]
             if item.get("reservation_token", {}).get("S") == token:
@@ -335,8 +336,34 @@ class ExpressRunner:
                 return None
             return claim_of(item)
         except BotoCoreError as exc:
+            self._release_unanswered(message, reservation, token, exc)
             self._refused(exc, "reserve the image")
         return None
+
+    def _release_unanswered(
+        self, message: PhotoMessage, reservation: str, token: str, exc: Exception
+    ) -> None:
+        """Close a reservation this call may have written though no attempt said so.
+
+        An attempt can commit and lose its answer, then the last attempt fail outright. Left
+        IN_PROGRESS, the redelivery would read this very message's live reservation as another
+        delivery of it and stay queued, while the closer's sweep dead-lettered the reservation
+        at its lease: two ends for one message. Closed as a failed start (transient), the
+        redelivery takes it over at once; only this call's write (its token) is closed. When
+        DynamoDB refuses this too, the lease is the fallback, as before.
+        """
+        try:
+            mark_failed(
+                self.dynamodb,
+                self.settings.results_table,
+                message,
+                execution_arn=reservation,
+                error=START_FAILED_ERROR,
+                cause=f"the reservation went unanswered: {exc}",
+                reservation_token=token,
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("Could not release an unanswered reservation", exc_info=True)
 
     def _start(
         self,

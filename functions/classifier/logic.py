@@ -83,10 +83,11 @@ REJECTION_PREFIX = "REJECTION#"
 # Longer than SQS keeps a message (at most 14 days): every redelivery finds the marker.
 REJECTION_MARKER_DAYS = 15
 # STANDARD: a limited start is only made while this much of the invocation is left after its
-# wait. StartExecution answers in well under a second; the rest is room for one retry of it
-# and for the batch response, so a paced wait does not run the invocation into its timeout.
-# A start stalled through all its attempts (27 s: settings.stepfunctions_config) still may: the
-# batch then comes back, and each execution's name refuses a second start of its image.
+# wait. StartExecution answers in well under a second; the rest is room for a retry after a
+# quick error and for the batch response. A start that stalls may still run the invocation
+# into its timeout (one attempt to its read timeout already spends the margin; all of them
+# take 27 s: settings.stepfunctions_config): the batch then comes back, and each execution's
+# name refuses a second start of its image, so nothing is lost or started twice.
 START_MARGIN_SECONDS = 5.0
 
 # Error codes that say "not now" rather than "never": the record is received again later.

@@ -110,8 +110,13 @@ def mark_failed(
     error: str,
     cause: str,
     ended: tuple[ExecutionStatus, str] | None = None,
+    reservation_token: str | None = None,
 ) -> bool:
     """Mark the URL's claim FAILED if ``execution_arn`` still owns it; False if it does not.
+
+    ``reservation_token`` narrows that to the one reservation call that wrote it (the EXPRESS
+    classifier releasing a reservation whose write went unanswered), not another delivery's
+    reservation of the same message.
 
     FAILED lets the next execution for the URL take the claim over at once, and drops the
     claim from the ``OpenClaims`` index so the closer's sweep no longer looks at it.
@@ -143,7 +148,8 @@ def mark_failed(
                 "post_id = :post_id, media_key = :media_key, #text = :text, "
                 "hashtags = :hashtags, #route = :route" + ended_update
             ),
-            ConditionExpression="#execution = :me AND #status = :in_progress",
+            ConditionExpression="#execution = :me AND #status = :in_progress"
+            + ("" if reservation_token is None else " AND reservation_token = :token"),
             ExpressionAttributeNames={
                 "#status": "status",
                 "#execution": "execution",
@@ -164,6 +170,7 @@ def mark_failed(
                 ":hashtags": {"L": [{"S": tag} for tag in message.hashtags]},
                 ":route": {"S": message.route},
                 **values,
+                **({} if reservation_token is None else {":token": {"S": reservation_token}}),
             },
         )
     except ClientError as exc:

@@ -411,10 +411,11 @@ class LocalCloud:
         ``PayloadTooLargeError``, as Lambda's Invoke refuses it before the function runs.
         Lambda counts the bytes a client sends; an event given as data is measured in its
         compact JSON (UTF-8, no spaces), about the least a client would send for it. A lone
-        surrogate (``"\\ud800"`` in the file, valid JSON) is counted as it would be encoded.
+        surrogate (``"\\ud800"`` in the file, valid JSON) is counted as its 6-byte escape, the
+        only way a client can send it.
         """
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        size = len(text.encode("utf-8", "surrogatepass"))
+        size = len(text.encode("utf-8", "backslashreplace"))
         if size > SYNC_INVOKE_PAYLOAD_LIMIT:
             raise PayloadTooLargeError(size)
         return self._require_runtime().invoke(function_logical_id, dict(event))

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from classifier.backoff import Jitter
 from classifier.express import ExpressRetry
 from classifier.logic import Classifier
+from classifier.lookup import START_FAILED_ERROR
 from classifier.models import RouteQueueRecord
 from classifier.settings import AWS_CONFIG, load_settings
 from common.messages import express_execution_name, reservation_id
@@ -1850,4 +1851,56 @@ def test_reservation_whose_answer_was_lost_is_taken_by_its_retry(
     assert len(sfn.started) == 1
     assert result_of(cloud, _url(event))["execution"].startswith(EXPRESS_ARN_PREFIX)
     assert counted(metrics) == {"Classified": 1}
+    assert _letters(cloud, workflow_dlq) == []
+
+
+def test_reservation_written_but_never_answered_is_released_for_the_redelivery(
+    cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
+) -> None:
+    # GIVEN the classifier's own DynamoDB client config, a first reservation attempt that the
+    # table applied but whose answer is lost, and a second (last) attempt that times out too
+    dynamodb = boto3.client(
+        "dynamodb", region_name=cloud.dynamodb.meta.region_name, config=AWS_CONFIG
+    )
+    updates: list[str] = []
+
+    def lose_two_answers(request: Any, **_: Any) -> None:
+        # Registered after moto's own before-send handler, so this runs once moto has answered.
+        if request.headers["X-Amz-Target"].endswith(b".UpdateItem"):
+            updates.append("sent")
+            if len(updates) <= 2:
+                raise ReadTimeoutError(endpoint_url=request.url)
+
+    dynamodb.meta.events.register("before-send", lose_two_answers)
+    sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
+
+    # WHEN the record is processed (the only record: Powertools raises for the whole batch),
+    # then delivered again to a classifier whose calls answer
+    with pytest.raises(BatchProcessingError) as raised:
+        process(
+            express_classifier(
+                cloud, metrics, sfn, dynamodb=dynamodb, workflow_dlq_url=workflow_dlq
+            ),
+            event,
+        )
+    released = result_of(cloud, _url(event))
+    again = process(express_classifier(cloud, metrics, sfn, workflow_dlq_url=workflow_dlq), event)
+
+    # THEN the first delivery released its own reservation as a failed start (a third
+    # UpdateItem) and went back to its queue; the redelivery took the image over at once and
+    # classified it, with no letter: one end for the message
+    message_id = event["Records"][0]["messageId"]
+    assert updates == ["sent", "sent", "sent"]
+    (_, failure, _) = raised.value.child_exceptions[0]
+    assert isinstance(failure, ExpressRetry)
+    assert failure.transient is True
+    assert (released["status"], released["execution"], released["error"]) == (
+        "FAILED",
+        reservation_id(message_id),
+        START_FAILED_ERROR,
+    )
+    assert again == {"batchItemFailures": []}
+    assert len(sfn.started) == 1
+    assert result_of(cloud, _url(event))["execution"].startswith(EXPRESS_ARN_PREFIX)
+    assert counted(metrics)["Classified"] == 1
     assert _letters(cloud, workflow_dlq) == []
