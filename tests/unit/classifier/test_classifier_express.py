@@ -1817,25 +1817,33 @@ def test_record_of_an_unknown_queue_is_not_backed_off(
     assert (jitter.bounds, sqs.refused) == ([], 0)
 
 
+def _client_losing_update_answers(cloud: Cloud, *, lost: int) -> tuple[Any, list[str]]:
+    """A DynamoDB client with the classifier's own config whose first ``lost`` UpdateItem
+    answers are lost after moto applied them (botocore sees read timeouts and retries), and
+    the list each UpdateItem sent is recorded in."""
+    dynamodb = boto3.client(
+        "dynamodb", region_name=cloud.dynamodb.meta.region_name, config=AWS_CONFIG
+    )
+    updates: list[str] = []
+
+    def lose_answer(request: Any, **_: Any) -> None:
+        # Registered after moto's own before-send handler, so this runs once moto has answered.
+        if request.headers["X-Amz-Target"].endswith(b".UpdateItem"):
+            updates.append("sent")
+            if len(updates) <= lost:
+                raise ReadTimeoutError(endpoint_url=request.url)
+
+    dynamodb.meta.events.register("before-send", lose_answer)
+    return dynamodb, updates
+
+
 def test_reservation_whose_answer_was_lost_is_taken_by_its_retry(
     cloud: Cloud, metrics: Metrics, workflow_dlq: str, event: dict[str, Any]
 ) -> None:
     # GIVEN the classifier's own DynamoDB client config, and a first reservation (UpdateItem)
     # whose answer is lost after the table applied it: botocore sees a read timeout and sends
     # the same write again, which the item the first attempt wrote refuses
-    dynamodb = boto3.client(
-        "dynamodb", region_name=cloud.dynamodb.meta.region_name, config=AWS_CONFIG
-    )
-    updates: list[str] = []
-
-    def lose_first_answer(request: Any, **_: Any) -> None:
-        # Registered after moto's own before-send handler, so this runs once moto has written.
-        if request.headers["X-Amz-Target"].endswith(b".UpdateItem"):
-            updates.append("sent")
-            if len(updates) == 1:
-                raise ReadTimeoutError(endpoint_url=request.url)
-
-    dynamodb.meta.events.register("before-send", lose_first_answer)
+    dynamodb, updates = _client_losing_update_answers(cloud, lost=1)
     sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
 
     # WHEN the new image's record is processed
@@ -1859,19 +1867,7 @@ def test_reservation_written_but_never_answered_is_released_for_the_redelivery(
 ) -> None:
     # GIVEN the classifier's own DynamoDB client config, a first reservation attempt that the
     # table applied but whose answer is lost, and a second (last) attempt that times out too
-    dynamodb = boto3.client(
-        "dynamodb", region_name=cloud.dynamodb.meta.region_name, config=AWS_CONFIG
-    )
-    updates: list[str] = []
-
-    def lose_two_answers(request: Any, **_: Any) -> None:
-        # Registered after moto's own before-send handler, so this runs once moto has answered.
-        if request.headers["X-Amz-Target"].endswith(b".UpdateItem"):
-            updates.append("sent")
-            if len(updates) <= 2:
-                raise ReadTimeoutError(endpoint_url=request.url)
-
-    dynamodb.meta.events.register("before-send", lose_two_answers)
+    dynamodb, updates = _client_losing_update_answers(cloud, lost=2)
     sfn = SyncStepFunctions(cloud.dynamodb, succeeded)
 
     # WHEN the record is processed (the only record: Powertools raises for the whole batch),
